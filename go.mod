@@ -1,0 +1,3 @@
+module github.com/oomguard/oomguard
+
+go 1.25

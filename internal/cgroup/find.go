@@ -1,0 +1,163 @@
+// Package cgroup finds the memory cgroup of the current process and reads its
+// limits, usage and OOM-kill counter, for cgroup v1 and v2.
+//
+// Every path is resolved under a root directory, "/" on a live system, so that
+// tests can point the package at fixture trees made of real cgroup files.
+package cgroup
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// ErrNoMemoryController reports that no cgroup hierarchy carries the memory
+// controller for this process: not in a container, not on Linux, or a v2
+// hierarchy with the memory controller disabled.
+var ErrNoMemoryController = errors.New("cgroup: no memory controller for this process")
+
+// Version is a cgroup hierarchy version: 1 or 2.
+type Version int
+
+// Group is the memory cgroup of a process.
+type Group struct {
+	Version Version
+	// Dir is the cgroup's directory, such as /sys/fs/cgroup/memory/kubepods/pod1/ctr.
+	Dir string
+	// Mount is the mount point of the hierarchy; limits are read from Dir up to Mount.
+	Mount string
+}
+
+// Self returns the memory cgroup of the calling process.
+func Self() (*Group, error) { return Find("/") }
+
+// Find returns the memory cgroup described by root/proc/self/cgroup and
+// root/proc/self/mountinfo, with every path resolved under root.
+//
+// On a hybrid host (v1 and v2 both mounted), the hierarchy that carries the
+// memory controller wins: a v1 memory line in /proc/self/cgroup with a v1
+// memory mount means v1; otherwise the unified line means v2 only if the
+// memory controller is enabled for the process's cgroup.
+func Find(root string) (*Group, error) {
+	cg, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNoMemoryController
+		}
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	mi, err := os.ReadFile(filepath.Join(root, "proc/self/mountinfo"))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	mounts, err := parseMountInfo(mi)
+	if err != nil {
+		return nil, err
+	}
+
+	var v1Path, v2Path string
+	var hasV1, hasV2 bool
+	for _, line := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
+		// hierarchy-ID:controller-list:cgroup-path
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			v2Path, hasV2 = parts[2], true
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			v1Path, hasV1 = parts[2], true
+		}
+	}
+
+	if hasV1 {
+		for _, m := range mounts {
+			if m.fstype == "cgroup" && slices.Contains(strings.Split(m.superOpts, ","), "memory") {
+				if g := resolve(root, m, v1Path, 1); g != nil {
+					return g, nil
+				}
+			}
+		}
+	}
+	if hasV2 {
+		for _, m := range mounts {
+			if m.fstype != "cgroup2" {
+				continue
+			}
+			g := resolve(root, m, v2Path, 2)
+			if g == nil {
+				continue
+			}
+			ctrl, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.controllers"))
+			if err == nil && slices.Contains(strings.Fields(string(ctrl)), "memory") {
+				return g, nil
+			}
+		}
+	}
+	return nil, ErrNoMemoryController
+}
+
+// resolve maps a cgroup path from /proc/self/cgroup onto a mount. The mount's
+// root is a prefix of the path on a host; inside a container without a cgroup
+// namespace the mount root is the container's own cgroup and equals the path.
+func resolve(root string, m mount, cgPath string, v Version) *Group {
+	mountPoint := filepath.Join(root, m.point)
+	rel := cgPath
+	if m.root != "/" {
+		switch {
+		case cgPath == m.root:
+			rel = "/"
+		case strings.HasPrefix(cgPath, m.root+"/"):
+			rel = strings.TrimPrefix(cgPath, m.root)
+		default:
+			return nil
+		}
+	}
+	dir := filepath.Join(mountPoint, filepath.Clean("/"+rel))
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil
+	}
+	return &Group{Version: v, Dir: dir, Mount: mountPoint}
+}
+
+type mount struct {
+	root, point, fstype, superOpts string
+}
+
+// parseMountInfo parses /proc/self/mountinfo (proc(5)):
+//
+//	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+func parseMountInfo(b []byte) ([]mount, error) {
+	var out []mount
+	s := bufio.NewScanner(bytes.NewReader(b))
+	for s.Scan() {
+		line := s.Text()
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(pre)
+		g := strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 {
+			return nil, fmt.Errorf("cgroup: malformed mountinfo line %q", line)
+		}
+		out = append(out, mount{root: unescape(f[3]), point: unescape(f[4]), fstype: g[0], superOpts: g[2]})
+	}
+	return out, s.Err()
+}
+
+// unescape decodes the octal escapes the kernel writes for space, tab,
+// newline and backslash in mountinfo paths.
+func unescape(p string) string {
+	if !strings.Contains(p, `\`) {
+		return p
+	}
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(p)
+}

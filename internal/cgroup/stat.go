@@ -1,0 +1,157 @@
+package cgroup
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Usage is one reading of a group's memory.
+type Usage struct {
+	// Current is the charged memory: v2 memory.current, v1 memory.usage_in_bytes.
+	Current int64
+	// InactiveFile is page cache the kernel can reclaim first:
+	// v2 inactive_file, v1 total_inactive_file of memory.stat.
+	InactiveFile int64
+}
+
+// WorkingSet is Current minus InactiveFile, as the kubelet computes it for
+// eviction and as OOM decisions see it; never negative.
+func (u Usage) WorkingSet() int64 {
+	if u.InactiveFile > u.Current {
+		return 0
+	}
+	return u.Current - u.InactiveFile
+}
+
+// Reader reads a group's usage and OOM-kill count repeatedly without
+// allocating: it keeps the control files open and rereads them in place.
+// A Reader is not safe for concurrent use.
+type Reader struct {
+	usage, stat, events *os.File
+	inactiveKey         []byte
+	buf                 []byte
+}
+
+// NewReader opens g's usage files. Close it when done.
+func (g *Group) NewReader() (*Reader, error) {
+	usageFile, inactive, events := "memory.current", "inactive_file", "memory.events"
+	if g.Version == 1 {
+		usageFile, inactive, events = "memory.usage_in_bytes", "total_inactive_file", "memory.oom_control"
+	}
+	r := &Reader{inactiveKey: []byte(inactive), buf: make([]byte, 8<<10)}
+	var err error
+	if r.usage, err = os.Open(filepath.Join(g.Dir, usageFile)); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if r.stat, err = os.Open(filepath.Join(g.Dir, "memory.stat")); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	// The OOM-kill counter is optional: old kernels lack it.
+	r.events, _ = os.Open(filepath.Join(g.Dir, events))
+	return r, nil
+}
+
+// Close closes the files.
+func (r *Reader) Close() error {
+	for _, f := range []*os.File{r.usage, r.stat, r.events} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	return nil
+}
+
+// Usage reads the group's current usage and inactive file pages.
+func (r *Reader) Usage() (Usage, error) {
+	b, err := r.read(r.usage)
+	if err != nil {
+		return Usage{}, err
+	}
+	cur, ok := parseInt(bytes.TrimSpace(b))
+	if !ok {
+		return Usage{}, fmt.Errorf("cgroup: %s: bad value %q", r.usage.Name(), bytes.TrimSpace(b))
+	}
+	b, err = r.read(r.stat)
+	if err != nil {
+		return Usage{}, err
+	}
+	inactive, _ := field(b, r.inactiveKey)
+	return Usage{Current: cur, InactiveFile: inactive}, nil
+}
+
+var oomKillKey = []byte("oom_kill")
+
+// OOMKills returns the kernel's count of processes OOM-killed in the group
+// (v1 memory.oom_control, v2 memory.events "oom_kill"), or false where the
+// kernel does not report it.
+func (r *Reader) OOMKills() (int64, bool) {
+	if r.events == nil {
+		return 0, false
+	}
+	b, err := r.read(r.events)
+	if err != nil {
+		return 0, false
+	}
+	return field(b, oomKillKey)
+}
+
+func (r *Reader) read(f *os.File) ([]byte, error) {
+	n, err := f.ReadAt(r.buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	return r.buf[:n], nil
+}
+
+// field finds "key value" in a flat-keyed file and parses the value.
+func field(b, key []byte) (int64, bool) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if len(line) > len(key) && line[len(key)] == ' ' && bytes.Equal(line[:len(key)], key) {
+			return parseInt(line[len(key)+1:])
+		}
+	}
+	return 0, false
+}
+
+// parseInt parses a non-negative decimal without allocating.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, v >= 0
+}
+
+// ReadOOMKills is a one-shot read of the group's OOM-kill count.
+func (g *Group) ReadOOMKills() (int64, bool) {
+	name := "memory.events"
+	if g.Version == 1 {
+		name = "memory.oom_control"
+	}
+	b, err := os.ReadFile(filepath.Join(g.Dir, name))
+	if err != nil {
+		return 0, false
+	}
+	return field(b, oomKillKey)
+}
+
+// formatInt is strconv.FormatInt for the control files written by Child.
+func formatInt(v int64) string { return strconv.FormatInt(v, 10) }
