@@ -138,13 +138,15 @@ func parseMountInfo(b []byte) ([]mount, error) {
 	s := bufio.NewScanner(bytes.NewReader(b))
 	for s.Scan() {
 		line := s.Text()
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
+		if strings.TrimSpace(line) == "" {
 			continue
 		}
+		// The kernel always writes the separator; a line without it was cut
+		// short, and skipping it could hide the memory mount.
+		pre, post, ok := strings.Cut(line, " - ")
 		f := strings.Fields(pre)
 		g := strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 {
+		if !ok || len(f) < 5 || len(g) < 3 {
 			return nil, fmt.Errorf("cgroup: malformed mountinfo line %q", line)
 		}
 		out = append(out, mount{root: unescape(f[3]), point: unescape(f[4]), fstype: g[0], superOpts: g[2]})

@@ -1,0 +1,282 @@
+package cgroup
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The trees under testdata hold cgroup files as the kernel prints them:
+// proc/self/cgroup, proc/self/mountinfo and the cgroup hierarchy under
+// sys/fs/cgroup, seen from a host, a Kubernetes pod or a Docker container.
+
+const (
+	fixPod = "sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod6f3e0d2c_4b1a_4c5e_9d2e_2a1f7c9b8e41.slice"
+	fixCtr = fixPod + "/cri-containerd-8a4f0a7c1e2b9d3f5a6c7e8d9b0a1c2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c.scope"
+	fixV1  = "sys/fs/cgroup/memory/kubepods/burstable/pod6f3e0d2c-4b1a-4c5e-9d2e-2a1f7c9b8e41"
+	fixV1C = fixV1 + "/8a4f0a7c1e2b9d3f5a6c7e8d9b0a1c2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c"
+
+	mib = 1 << 20
+)
+
+func TestFindAndLimitFixtures(t *testing.T) {
+	tests := []struct {
+		name    string
+		version Version
+		dir     string // of the process's cgroup, under the fixture
+		mount   string
+		want    Limit // Dir relative to the fixture
+	}{
+		{"v2-plain", 2, fixCtr, "sys/fs/cgroup",
+			Limit{Bytes: 256 * mib, File: "memory.max", Dir: fixCtr}},
+		{"v2-ancestor", 2, fixCtr, "sys/fs/cgroup",
+			Limit{Bytes: 268435456, File: "memory.max", Dir: fixPod}},
+		{"v2-high", 2, fixCtr, "sys/fs/cgroup",
+			Limit{Bytes: 410 * mib, File: "memory.high", Dir: fixCtr}},
+		{"v2-unlimited", 2, "sys/fs/cgroup/system.slice/app.service", "sys/fs/cgroup",
+			Limit{}},
+		{"v2-cgroupns", 2, "sys/fs/cgroup", "sys/fs/cgroup",
+			Limit{Bytes: 128 * mib, File: "memory.max", Dir: "sys/fs/cgroup"}},
+		{"hybrid-v1memory", 1, "sys/fs/cgroup/memory/system.slice/app.service", "sys/fs/cgroup/memory",
+			Limit{Bytes: 512 * mib, File: "memory.limit_in_bytes", Dir: "sys/fs/cgroup/memory/system.slice/app.service"}},
+		{"hybrid-v2memory", 2, "sys/fs/cgroup/unified/system.slice/app.service", "sys/fs/cgroup/unified",
+			Limit{Bytes: 1 << 30, File: "memory.max", Dir: "sys/fs/cgroup/unified/system.slice/app.service"}},
+		{"v1-docker", 1, "sys/fs/cgroup/memory", "sys/fs/cgroup/memory",
+			Limit{Bytes: 128 * mib, File: "memory.limit_in_bytes", Dir: "sys/fs/cgroup/memory"}},
+		{"v1-limit", 1, fixV1C, "sys/fs/cgroup/memory",
+			Limit{Bytes: 200 * mib, File: "memory.limit_in_bytes", Dir: fixV1C}},
+		{"v1-hierarchical", 1, fixV1C, "sys/fs/cgroup/memory",
+			Limit{Bytes: 300 * mib, File: "hierarchical_memory_limit", Dir: fixV1}},
+		{"v1-unlimited", 1, fixV1C, "sys/fs/cgroup/memory",
+			Limit{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := filepath.Join("testdata", tt.name)
+			g, err := Find(root)
+			if err != nil {
+				t.Fatalf("Find(%s): %v", root, err)
+			}
+			if g.Version != tt.version {
+				t.Errorf("Version = %d, want %d", g.Version, tt.version)
+			}
+			if want := filepath.Join(root, tt.dir); g.Dir != want {
+				t.Errorf("Dir = %s, want %s", g.Dir, want)
+			}
+			if want := filepath.Join(root, tt.mount); g.Mount != want {
+				t.Errorf("Mount = %s, want %s", g.Mount, want)
+			}
+			got, err := g.Limit()
+			if err != nil {
+				t.Fatalf("Limit: %v", err)
+			}
+			want := tt.want
+			if want.Dir != "" {
+				want.Dir = filepath.Join(root, want.Dir)
+			}
+			if got != want {
+				t.Errorf("Limit = %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestFindNoMemoryController(t *testing.T) {
+	for _, root := range []string{
+		filepath.Join("testdata", "v2-nomemory"),    // memory not enabled for the cgroup
+		filepath.Join("testdata", "does-not-exist"), // no /proc/self/cgroup: not Linux
+	} {
+		g, err := Find(root)
+		if !errors.Is(err, ErrNoMemoryController) {
+			t.Errorf("Find(%s) = %+v, %v; want ErrNoMemoryController", root, g, err)
+		}
+	}
+}
+
+// writeTree makes a fixture from path → content, under a temp dir.
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+const (
+	miV2 = "29 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n"
+	miV1 = "34 27 0:32 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,memory\n"
+)
+
+func TestHybridV1LineWithoutV1MountFallsBackToV2(t *testing.T) {
+	// A v1 memory line in /proc/self/cgroup but only cgroup2 mounted (a
+	// container that mounts cgroup2 only): the v2 hierarchy is used.
+	root := writeTree(t, map[string]string{
+		"proc/self/cgroup":                     "5:memory:/app\n0::/app\n",
+		"proc/self/mountinfo":                  miV2,
+		"sys/fs/cgroup/app/cgroup.controllers": "cpu io memory pids\n",
+		"sys/fs/cgroup/app/memory.max":         "104857600\n",
+		"sys/fs/cgroup/app/memory.high":        "max\n",
+		"sys/fs/cgroup/cgroup.controllers":     "cpuset cpu io memory hugetlb pids rdma misc\n",
+	})
+	g, err := Find(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := g.Limit()
+	if err != nil || g.Version != 2 || l.Bytes != 100*mib || l.File != "memory.max" {
+		t.Fatalf("got %+v %+v %v; want v2 100 MiB memory.max", g, l, err)
+	}
+}
+
+func TestMountRootOutsideCgroupPath(t *testing.T) {
+	// The v1 mount shows another container's cgroup: the process's path is
+	// not below the mount root, so nothing is found.
+	root := writeTree(t, map[string]string{
+		"proc/self/cgroup":                           "9:memory:/docker/aaa\n",
+		"proc/self/mountinfo":                        "621 616 0:35 /docker/bbb /sys/fs/cgroup/memory ro,nosuid,nodev,noexec,relatime master:17 - cgroup cgroup rw,memory\n",
+		"sys/fs/cgroup/memory/memory.limit_in_bytes": "134217728\n",
+	})
+	if g, err := Find(root); !errors.Is(err, ErrNoMemoryController) {
+		t.Fatalf("Find = %+v, %v; want ErrNoMemoryController", g, err)
+	}
+}
+
+func TestCgroupPathEscapesMount(t *testing.T) {
+	// "0::/../../x" is what a process outside the namespace root sees; the
+	// path must stay under the mount point and never reach the fixture's
+	// (or the host's) other directories.
+	root := writeTree(t, map[string]string{
+		"proc/self/cgroup":                 "0::/../../etc\n",
+		"proc/self/mountinfo":              miV2,
+		"sys/fs/cgroup/cgroup.controllers": "memory\n",
+		"etc/cgroup.controllers":           "memory\n",
+	})
+	g, err := Find(root)
+	if err == nil && !strings.HasPrefix(g.Dir, filepath.Join(root, "sys/fs/cgroup")) {
+		t.Fatalf("Find = %+v: outside the mount", g)
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	v2 := func(max string) map[string]string {
+		return map[string]string{
+			"proc/self/cgroup":                     "0::/app\n",
+			"proc/self/mountinfo":                  miV2,
+			"sys/fs/cgroup/app/cgroup.controllers": "memory\n",
+			"sys/fs/cgroup/app/memory.max":         max,
+		}
+	}
+	v1 := func(limit, stat string) map[string]string {
+		return map[string]string{
+			"proc/self/cgroup":                               "5:memory:/app\n",
+			"proc/self/mountinfo":                            miV1,
+			"sys/fs/cgroup/memory/app/memory.limit_in_bytes": limit,
+			"sys/fs/cgroup/memory/app/memory.stat":           stat,
+		}
+	}
+	tests := []struct {
+		name    string
+		files   map[string]string
+		findErr bool   // the error comes from Find, else from Limit
+		want    string // in the error
+	}{
+		{"v2 garbage memory.max", v2("12a4\n"), false, `"12a4"`},
+		{"v2 negative memory.max", v2("-1\n"), false, `"-1"`},
+		{"v2 empty memory.max", v2(""), false, `bad value ""`},
+		{"v2 memory.max overflow", v2("99999999999999999999\n"), false, `"99999999999999999999"`},
+		{"v1 garbage limit_in_bytes", v1("lots\n", "hierarchical_memory_limit 9223372036854771712\n"), false, `"lots"`},
+		{"v1 garbage hierarchical", v1("9223372036854771712\n", "cache 0\nhierarchical_memory_limit 1e9\n"), false, `"1e9"`},
+		{"mountinfo truncated after separator", map[string]string{
+			"proc/self/cgroup":    "0::/app\n",
+			"proc/self/mountinfo": "29 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2",
+		}, true, "29 24 0:26"},
+		{"mountinfo truncated before separator", map[string]string{
+			"proc/self/cgroup":    "0::/app\n",
+			"proc/self/mountinfo": miV1 + "29 24 0:26 / /sys/fs/cgroup rw,nosuid,nod",
+		}, true, "29 24 0:26"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := writeTree(t, tt.files)
+			g, err := Find(root)
+			if tt.findErr {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("Find = %+v, %v; want an error naming %s", g, err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Find: %v", err)
+			}
+			l, err := g.Limit()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Limit = %+v, %v; want an error naming %s", l, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseMountInfoEscapes(t *testing.T) {
+	in := "40 30 0:37 /a\\040b /sys/fs/cgroup/with\\040space\\011tab\\134bs rw,relatime - cgroup2 cgroup2 rw\n"
+	ms, err := parseMountInfo([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mount{root: "/a b", point: "/sys/fs/cgroup/with space\ttab\\bs", fstype: "cgroup2", superOpts: "rw"}
+	if len(ms) != 1 || ms[0] != want {
+		t.Fatalf("parseMountInfo = %+v, want %+v", ms, want)
+	}
+}
+
+func TestParseMountInfoRealFixtures(t *testing.T) {
+	// Every fixture's mountinfo parses, with one entry per line.
+	files, _ := filepath.Glob("testdata/*/proc/self/mountinfo")
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := parseMountInfo(b)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if n := strings.Count(string(b), "\n"); len(ms) != n {
+			t.Errorf("%s: %d mounts, want %d", f, len(ms), n)
+		}
+	}
+}
+
+func FuzzParseMountInfo(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/proc/self/mountinfo")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(miV1 + miV2))
+	f.Add([]byte("1 2 3 4 5 - a b"))
+	f.Add([]byte(" - \n - - -\n\\\\134\\04"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ms, err := parseMountInfo(b)
+		if err != nil {
+			return
+		}
+		for _, m := range ms {
+			if m.fstype == "" || m.point == "" {
+				t.Fatalf("empty field in %+v from %q", m, b)
+			}
+		}
+	})
+}
