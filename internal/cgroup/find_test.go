@@ -280,3 +280,12 @@ func FuzzParseMountInfo(f *testing.F) {
 		}
 	})
 }
+
+func readFixture(t *testing.T, fixture, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", fixture, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
