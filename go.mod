@@ -1,3 +1,11 @@
 module github.com/oomguard/oomguard
 
-go 1.25
+go 1.26.0
+
+require (
+	github.com/KimMachineGun/automemlimit v1.0.1
+	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.32.0
+)
+
+require github.com/pbnjay/memory v0.0.0-20210728143218-7b4eea64cf58 // indirect

@@ -1,0 +1,116 @@
+package guard
+
+import (
+	"testing"
+
+	"github.com/oomguard/oomguard/internal/cgrouptest"
+)
+
+const mib = 1 << 20
+
+func lastSnapshot(t *testing.T, lines []helperLine) Snapshot {
+	t.Helper()
+	for i := len(lines) - 1; i >= 0; i-- {
+		if lines[i].Kind == "snapshot" {
+			return *lines[i].Snapshot
+		}
+	}
+	t.Fatal("helper printed no snapshot")
+	return Snapshot{}
+}
+
+func TestCgroupLimitSetsGoMemLimit(t *testing.T) {
+	child := cgrouptest.New(t, 200*mib)
+	s := lastSnapshot(t, runHelperIn(t, child, "detect"))
+	if s.Limit != 200*mib || s.LimitSource != LimitFromCgroup {
+		t.Errorf("limit %d from %q (%s), want %d from cgroup", s.Limit, s.LimitSource, s.LimitDetail, 200*mib)
+	}
+	if s.GoMemLimit != 180*mib || s.GoMemLimitSource != "guard" {
+		t.Errorf("GOMEMLIMIT %d (%s), want %d (guard)", s.GoMemLimit, s.GoMemLimitSource, 180*mib)
+	}
+	if s.UsageSource != "cgroup" || s.Usage <= 0 || s.Usage > 200*mib {
+		t.Errorf("usage %d from %q", s.Usage, s.UsageSource)
+	}
+	t.Logf("limit %d MiB from %s (%s), GOMEMLIMIT %d MiB, usage %.1f MiB",
+		s.Limit/mib, s.LimitSource, s.LimitDetail, s.GoMemLimit/mib, float64(s.Usage)/mib)
+}
+
+func TestCgroupEnvGoMemLimitWins(t *testing.T) {
+	child := cgrouptest.New(t, 200*mib)
+	s := lastSnapshot(t, runHelperIn(t, child, "detect", "GOMEMLIMIT=150MiB"))
+	if s.GoMemLimit != 150*mib || s.GoMemLimitSource != "env" {
+		t.Errorf("GOMEMLIMIT %d (%s), want %d from the environment", s.GoMemLimit, s.GoMemLimitSource, 150*mib)
+	}
+	if s.Limit != 200*mib {
+		t.Errorf("limit %d, want %d", s.Limit, 200*mib)
+	}
+}
+
+func TestCgroupInheritedLimit(t *testing.T) {
+	parent := cgrouptest.New(t, 300*mib)
+	child := cgrouptest.NewIn(t, parent, 0)
+	s := lastSnapshot(t, runHelperIn(t, child, "detect"))
+	if s.Limit != 300*mib || s.LimitSource != LimitFromCgroup {
+		t.Errorf("limit %d from %q (%s), want %d from the parent cgroup", s.Limit, s.LimitSource, s.LimitDetail, 300*mib)
+	}
+	if s.GoMemLimit != 270*mib {
+		t.Errorf("GOMEMLIMIT %d, want %d", s.GoMemLimit, 270*mib)
+	}
+}
+
+// climbLevels returns the levels entered going up, and the last snapshot.
+func climbLevels(t *testing.T, lines []helperLine) (up []Level, peak Snapshot, last Snapshot) {
+	for _, l := range lines {
+		if l.Kind != "event" {
+			continue
+		}
+		if l.Level > l.Previous {
+			up = append(up, l.Level)
+		}
+		if l.Snapshot.Usage > peak.Usage {
+			peak = *l.Snapshot
+		}
+	}
+	return up, peak, lastSnapshot(t, lines)
+}
+
+func assertClimb(t *testing.T, lines []helperLine) (peak Snapshot) {
+	t.Helper()
+	up, peak, last := climbLevels(t, lines)
+	want := []Level{LevelElevated, LevelHigh, LevelCritical}
+	if len(up) != len(want) {
+		t.Fatalf("levels entered going up: %v, want %v", up, want)
+	}
+	for i := range want {
+		if up[i] != want[i] {
+			t.Fatalf("levels entered going up: %v, want %v", up, want)
+		}
+	}
+	if last.Level != LevelNormal {
+		t.Errorf("level after release = %v, want normal", last.Level)
+	}
+	for _, l := range lines {
+		if l.Kind == "event" {
+			s := l.Snapshot
+			t.Logf("%-8v -> %-8v usage %6.1f MiB (%.3f) heap live %6.1f MiB gc %.2f thrash %v", l.Previous, l.Level,
+				float64(s.Usage)/mib, s.Pressure(), float64(s.HeapLive)/mib, s.GCCPUFraction, s.GCThrashing)
+		}
+	}
+	return peak
+}
+
+func TestCgroupHeapClimbPassesEveryLevel(t *testing.T) {
+	child := cgrouptest.New(t, 200*mib)
+	assertClimb(t, runHelperIn(t, child, "heap-steps"))
+}
+
+func TestCgroupOffHeapMemoryRaisesLevel(t *testing.T) {
+	child := cgrouptest.New(t, 200*mib)
+	lines := runHelperIn(t, child, "offheap-steps")
+	assertClimb(t, lines)
+	for _, l := range lines {
+		if l.Snapshot != nil && l.Snapshot.HeapLive > 32*mib {
+			t.Errorf("Go heap grew to %d MiB; the test meant to keep it flat", l.Snapshot.HeapLive/mib)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package guard
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Config configures a Guard. The zero value is ready to use: the limit is
+// detected, GOMEMLIMIT is set to 90% of it, and levels use the default
+// thresholds. Every field documents its unit and default.
+type Config struct {
+	// Limit caps the effective memory limit, in bytes. The guard uses the
+	// smallest of Limit, the cgroup limits and, where no cgroup limits
+	// memory, the machine's memory. 0 means detect only.
+	Limit int64
+
+	// MemoryLimitRatio sets GOMEMLIMIT to ratio × the effective limit.
+	// 0 means 0.9; a negative value leaves GOMEMLIMIT alone. A GOMEMLIMIT
+	// environment variable, whatever its value, always wins.
+	MemoryLimitRatio float64
+
+	// Interval is the sampling interval while memory is low. The guard
+	// samples faster as headroom shrinks, down to MinInterval, and also
+	// after every GC cycle. 0 means 500ms.
+	Interval time.Duration
+
+	// MinInterval is the shortest sampling interval, used near the limit.
+	// 0 means 2ms.
+	MinInterval time.Duration
+
+	// Thresholds are the levels' entry points as fractions of the
+	// effective limit. The zero value means 0.70, 0.85 and 0.95.
+	Thresholds Thresholds
+
+	// Hysteresis is how far below its threshold usage must fall, as a
+	// fraction of the limit, before a level is left. 0 means 0.05.
+	Hysteresis float64
+
+	// Dwell is how long usage must stay below a level's exit point before
+	// the level is left. 0 means 2s.
+	Dwell time.Duration
+
+	// GCThrashFraction is the share of the process's CPU the GC may take
+	// before the guard counts it as thrashing and raises the level to at
+	// least High. An engaged GC CPU limiter always counts. 0 means 0.4.
+	GCThrashFraction float64
+
+	// DumpDir is the directory for heap profiles; "" writes none.
+	DumpDir string
+
+	// Logger receives the guard's decisions; nil means silent.
+	Logger *slog.Logger
+}
+
+// Thresholds are the pressure levels' entry points, as fractions of the
+// effective limit, in increasing order within (0, 1].
+type Thresholds struct {
+	Elevated float64 // 0 means 0.70
+	High     float64 // 0 means 0.85
+	Critical float64 // 0 means 0.95
+}
+
+// A ConfigError names the Config field that Start refused and its value.
+type ConfigError struct {
+	Field  string
+	Value  any
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("guard: Config.%s = %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// withDefaults returns c with zero fields set to their defaults, or the
+// first bad field.
+func (c Config) withDefaults() (Config, error) {
+	bad := func(field string, v any, reason string) (Config, error) {
+		return Config{}, &ConfigError{Field: field, Value: v, Reason: reason}
+	}
+	if c.Limit < 0 {
+		return bad("Limit", c.Limit, "must be 0 (detect) or a positive number of bytes")
+	}
+	if math.IsNaN(c.MemoryLimitRatio) || c.MemoryLimitRatio > 1 {
+		return bad("MemoryLimitRatio", c.MemoryLimitRatio, "must be at most 1 (negative leaves GOMEMLIMIT alone)")
+	}
+	if c.MemoryLimitRatio == 0 {
+		c.MemoryLimitRatio = 0.9
+	}
+	if c.Interval < 0 {
+		return bad("Interval", c.Interval, "must not be negative")
+	}
+	if c.Interval == 0 {
+		c.Interval = 500 * time.Millisecond
+	}
+	if c.MinInterval < 0 {
+		return bad("MinInterval", c.MinInterval, "must not be negative")
+	}
+	if c.MinInterval == 0 {
+		c.MinInterval = min(2*time.Millisecond, c.Interval)
+	}
+	if c.MinInterval > c.Interval {
+		return bad("MinInterval", c.MinInterval, fmt.Sprintf("must not exceed Interval (%v)", c.Interval))
+	}
+
+	t := &c.Thresholds
+	if *t == (Thresholds{}) {
+		*t = Thresholds{Elevated: 0.70, High: 0.85, Critical: 0.95}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"Thresholds.Elevated", t.Elevated}, {"Thresholds.High", t.High}, {"Thresholds.Critical", t.Critical}} {
+		if math.IsNaN(f.v) || f.v <= 0 || f.v > 1 {
+			return bad(f.name, f.v, "must be a fraction of the limit in (0, 1]")
+		}
+	}
+	if t.High <= t.Elevated {
+		return bad("Thresholds.High", t.High, fmt.Sprintf("must be above Thresholds.Elevated (%v)", t.Elevated))
+	}
+	if t.Critical <= t.High {
+		return bad("Thresholds.Critical", t.Critical, fmt.Sprintf("must be above Thresholds.High (%v)", t.High))
+	}
+
+	if math.IsNaN(c.Hysteresis) || c.Hysteresis < 0 {
+		return bad("Hysteresis", c.Hysteresis, "must be a non-negative fraction of the limit")
+	}
+	if c.Hysteresis == 0 {
+		c.Hysteresis = 0.05
+	}
+	if c.Hysteresis >= t.Elevated {
+		return bad("Hysteresis", c.Hysteresis, fmt.Sprintf("must be below Thresholds.Elevated (%v)", t.Elevated))
+	}
+	if c.Dwell < 0 {
+		return bad("Dwell", c.Dwell, "must not be negative")
+	}
+	if c.Dwell == 0 {
+		c.Dwell = 2 * time.Second
+	}
+	if math.IsNaN(c.GCThrashFraction) || c.GCThrashFraction < 0 || c.GCThrashFraction > 1 {
+		return bad("GCThrashFraction", c.GCThrashFraction, "must be a fraction in [0, 1]")
+	}
+	if c.GCThrashFraction == 0 {
+		c.GCThrashFraction = 0.4
+	}
+	return c, nil
+}

@@ -1,0 +1,151 @@
+// Package guard keeps a Go service alive inside its memory limit.
+//
+// Start reads the process's effective memory limit (cgroup v1 or v2, with
+// ancestors and memory.high, else the machine's memory), sets GOMEMLIMIT
+// from it, and samples the container's working set and the Go runtime
+// without stopping the world. Pressure moves the guard through four levels
+// with hysteresis, Normal, Elevated, High and Critical, which subscribers,
+// admission control and heap profiles act on.
+//
+//	g, err := guard.Start(ctx, guard.Config{})
+//	if err != nil {
+//		return err
+//	}
+//	defer g.Stop()
+package guard
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oomguard/oomguard/internal/cgroup"
+)
+
+// Guard watches the process's memory. Its methods are safe for concurrent
+// use. Make one with Start.
+type Guard struct {
+	cfg Config
+	log *slog.Logger
+	gml goMemLimit
+
+	level atomic.Int32
+	snap  atomic.Pointer[Snapshot]
+
+	// Owned by the sampler goroutine after Start.
+	sampler sampler
+
+	subMu   sync.Mutex
+	subs    map[*subscriber]struct{}
+	subWG   sync.WaitGroup
+	stopped bool
+
+	done      chan struct{}
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
+	stopCtx   func() bool
+	gcWatch   *gcWatch
+	startedAt time.Time
+}
+
+// Start checks cfg, detects the effective limit, takes GOMEMLIMIT and starts
+// sampling. The guard runs until Stop, or until ctx is done. A bad Config
+// returns a *ConfigError naming the field and its value.
+func Start(ctx context.Context, cfg Config) (*Guard, error) {
+	if ctx == nil {
+		return nil, errors.New("guard: nil context")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	g := &Guard{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		subs:      map[*subscriber]struct{}{},
+		done:      make(chan struct{}),
+		startedAt: time.Now(),
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.log = g.log.With(slog.String("component", "oomguard"))
+
+	group, err := cgroup.Self()
+	if err != nil && !errors.Is(err, cgroup.ErrNoMemoryController) {
+		g.log.Warn("memory cgroup unreadable; using process memory", slog.Any("error", err))
+	}
+	if err := g.sampler.init(g, group); err != nil {
+		return nil, err
+	}
+	if err := g.claimGoMemLimit(cfg.MemoryLimitRatio); err != nil {
+		g.sampler.close()
+		return nil, err
+	}
+	g.setGoMemLimit(g.sampler.limit.bytes)
+	g.log.Info("guard started",
+		slog.Int64("limit", g.sampler.limit.bytes),
+		slog.String("source", string(g.sampler.limit.source)),
+		slog.String("detail", g.sampler.limit.detail),
+		slog.String("usage_source", g.sampler.usageSource))
+
+	g.sampler.sample(time.Now(), false)
+	g.gcWatch = watchGC()
+	g.wg.Add(1)
+	go g.run()
+	g.stopCtx = context.AfterFunc(ctx, func() { g.Stop() })
+	return g, nil
+}
+
+// Stop ends every goroutine the guard started, waits for them, and restores
+// GOMEMLIMIT to its value before Start. It is safe to call more than once.
+func (g *Guard) Stop() error {
+	g.stopOnce.Do(func() {
+		if g.stopCtx != nil {
+			g.stopCtx()
+		}
+		close(g.done)
+		g.gcWatch.stop()
+		g.wg.Wait()
+		g.stopSubscribers()
+		g.sampler.close()
+		g.releaseGoMemLimit()
+		g.log.Info("guard stopped")
+	})
+	return nil
+}
+
+// Level returns the current level: one atomic load.
+func (g *Guard) Level() Level { return Level(g.level.Load()) }
+
+// Snapshot returns the latest reading.
+func (g *Guard) Snapshot() Snapshot { return *g.snap.Load() }
+
+// run is the sampler loop: a timer whose period shrinks with headroom, plus
+// a wake-up after every GC cycle.
+func (g *Guard) run() {
+	defer g.wg.Done()
+	s := &g.sampler
+	timer := time.NewTimer(s.interval)
+	defer timer.Stop()
+	for {
+		gc := false
+		select {
+		case <-g.done:
+			return
+		case <-timer.C:
+		case <-g.gcWatch.c:
+			// A burst of GC cycles must not sample faster than MinInterval.
+			if wait := g.cfg.MinInterval - time.Since(s.last); wait > 0 {
+				timer.Reset(wait)
+				continue
+			}
+			gc = true
+		}
+		s.sample(time.Now(), gc)
+		timer.Reset(s.interval)
+	}
+}

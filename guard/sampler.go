@@ -1,0 +1,249 @@
+package guard
+
+import (
+	"log/slog"
+	"math"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/oomguard/oomguard/internal/cgroup"
+	"github.com/oomguard/oomguard/internal/runtimestats"
+)
+
+const (
+	// limitRefresh is how often the limit is read again, so that a pod
+	// resized in place gets a new GOMEMLIMIT and new thresholds.
+	limitRefresh = 10 * time.Second
+	// oomRefresh is how often the cgroup's OOM-kill counter is read: it
+	// only tells of past kills, and reading it costs as much as a sample.
+	oomRefresh = time.Second
+	// growthTau is the time constant of the smoothed growth rate.
+	growthTau = time.Second
+	// halvingSpan is how much pressure past Elevated halves the interval:
+	// from 500ms at 0.70 to about 15ms at 0.85 and 2ms at 0.95.
+	halvingSpan = 0.03
+)
+
+// sampler owns the readers and the state between readings. Only the
+// sampler goroutine touches it after Start.
+type sampler struct {
+	g           *Guard
+	group       *cgroup.Group
+	cg          *cgroup.Reader // nil without a memory cgroup
+	rt          *runtimestats.Reader
+	gcCPU       runtimestats.GCCPU
+	levels      levels
+	limit       effectiveLimit
+	limitAt     time.Time
+	usageSource string
+
+	last      time.Time
+	lastUsage int64
+	rate      float64 // bytes per second, smoothed
+	interval  time.Duration
+	cgErrOnce bool
+	oomKills  int64 // -1 = unknown
+	oomAt     time.Time
+}
+
+func (s *sampler) init(g *Guard, group *cgroup.Group) error {
+	s.g = g
+	s.rt = runtimestats.NewReader()
+	s.levels = newLevels(g.cfg.Thresholds, g.cfg.Hysteresis, g.cfg.Dwell)
+	s.interval = g.cfg.Interval
+	s.gcCPU.StaleAfter = 4 * g.cfg.Interval
+	s.usageSource = "runtime"
+	s.oomKills = -1
+	if _, ok := processRSS(); ok {
+		s.usageSource = "rss"
+	}
+	if group != nil {
+		r, err := group.NewReader()
+		if err != nil {
+			g.log.Warn("memory cgroup usage unreadable; using process memory", slog.String("cgroup", group.Dir), slog.Any("error", err))
+			group = nil
+		} else {
+			s.group, s.cg, s.usageSource = group, r, "cgroup"
+		}
+	}
+	l, err := detectLimit(g.cfg.Limit, s.group)
+	if err != nil {
+		s.close()
+		return err
+	}
+	s.limit, s.limitAt = l, time.Now()
+	return nil
+}
+
+func (s *sampler) close() {
+	if s.cg != nil {
+		s.cg.Close()
+		s.cg = nil
+	}
+}
+
+// sample takes one reading of every signal, moves the level, publishes the
+// Snapshot and picks the next interval.
+func (s *sampler) sample(now time.Time, afterGC bool) {
+	g := s.g
+	if now.Sub(s.limitAt) >= limitRefresh {
+		s.refreshLimit(now)
+	}
+	rs := s.rt.Read()
+	usage := s.usage(rs)
+
+	if !s.last.IsZero() {
+		if dt := now.Sub(s.last).Seconds(); dt > 0 {
+			inst := float64(usage-s.lastUsage) / dt
+			alpha := 1 - math.Exp(-dt/growthTau.Seconds())
+			s.rate += alpha * (inst - s.rate)
+		}
+	}
+	s.last, s.lastUsage = now, usage
+
+	ttl := time.Duration(-1)
+	if s.rate > 0 {
+		secs := float64(s.limit.bytes-usage) / s.rate
+		ttl = time.Duration(math.Min(math.Max(secs, 0), float64(math.MaxInt64/2)/1e9) * 1e9)
+	}
+	gcFrac := s.gcCPU.Update(rs, now)
+	// The limiter engaged in this or the previous cycle: the GC wants more
+	// CPU than it may have, the death spiral's first sign.
+	limiter := rs.LimiterCycle != 0 && rs.GCCycles-rs.LimiterCycle <= 1
+	thrash := limiter || gcFrac >= g.cfg.GCThrashFraction
+
+	pressure := float64(usage) / float64(s.limit.bytes)
+	prev := Level(g.level.Load())
+	lvl := s.levels.next(pressure, thrash, now)
+	s.interval = s.nextInterval(pressure, ttl)
+
+	if s.cg != nil && now.Sub(s.oomAt) >= oomRefresh {
+		s.oomAt = now
+		if n, ok := s.cg.OOMKills(); ok {
+			s.oomKills = n
+		}
+	}
+	snap := &Snapshot{
+		Time:             now,
+		Level:            lvl,
+		Limit:            s.limit.bytes,
+		LimitSource:      s.limit.source,
+		LimitDetail:      s.limit.detail,
+		GoMemLimit:       rs.GoMemLimit,
+		GoMemLimitSource: g.gml.source,
+		Usage:            usage,
+		UsageSource:      s.usageSource,
+		HeapLive:         rs.HeapLive,
+		HeapGoal:         rs.HeapGoal,
+		GoResident:       rs.GoResident(),
+		GCCPUFraction:    gcFrac,
+		GCThrashing:      thrash,
+		GrowthRate:       s.rate,
+		TimeToLimit:      ttl,
+		OOMKills:         s.oomKills,
+		Interval:         s.interval,
+	}
+	g.snap.Store(snap)
+	g.level.Store(int32(lvl))
+	if lvl != prev {
+		g.log.Info("memory level changed",
+			slog.String("from", prev.String()), slog.String("to", lvl.String()),
+			slog.Int64("usage", usage), slog.Int64("limit", s.limit.bytes),
+			slog.Float64("pressure", round3(pressure)), slog.Bool("gc_thrashing", thrash))
+		g.publish(Event{Type: EventLevel, Level: lvl, Previous: prev, Snapshot: *snap})
+	}
+	_ = afterGC
+}
+
+// usage is the working set from the cgroup, else RSS, else what the Go
+// runtime holds.
+func (s *sampler) usage(rs runtimestats.Stats) int64 {
+	if s.cg != nil {
+		u, err := s.cg.Usage()
+		if err == nil {
+			return u.WorkingSet()
+		}
+		if !s.cgErrOnce {
+			s.cgErrOnce = true
+			s.g.log.Warn("memory cgroup usage unreadable; using process memory", slog.Any("error", err))
+		}
+	}
+	if rss, ok := processRSS(); ok {
+		return rss
+	}
+	return rs.GoResident()
+}
+
+// refreshLimit reads the limit again; a change moves GOMEMLIMIT with it.
+func (s *sampler) refreshLimit(now time.Time) {
+	s.limitAt = now
+	l, err := detectLimit(s.g.cfg.Limit, s.group)
+	if err != nil || l == s.limit {
+		return
+	}
+	old := s.limit
+	s.limit = l
+	s.g.log.Info("memory limit changed", slog.Int64("from", old.bytes), slog.Int64("to", l.bytes), slog.String("source", string(l.source)))
+	s.g.setGoMemLimit(l.bytes)
+	if snap := s.g.snap.Load(); snap != nil {
+		e := *snap
+		e.Limit, e.LimitSource, e.LimitDetail = l.bytes, l.source, l.detail
+		s.g.publish(Event{Type: EventLimit, Level: e.Level, Previous: e.Level, Snapshot: e})
+	}
+}
+
+// nextInterval shortens the base interval as pressure rises past Elevated,
+// halving it every halvingSpan, and so that a climb at the current rate is
+// seen at least ten times before it reaches the limit.
+func (s *sampler) nextInterval(pressure float64, ttl time.Duration) time.Duration {
+	cfg := &s.g.cfg
+	iv := cfg.Interval
+	if over := pressure - cfg.Thresholds.Elevated; over > 0 {
+		iv = time.Duration(float64(iv) * math.Exp2(-over/halvingSpan))
+	}
+	if ttl >= 0 && ttl/10 < iv {
+		iv = ttl / 10
+	}
+	return max(cfg.MinInterval, min(iv, cfg.Interval))
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// gcWatch signals on c after every GC cycle, through a finalizer on a
+// sentinel that re-arms itself; the signal never blocks the runtime's
+// finalizer goroutine.
+type gcWatch struct {
+	c       chan struct{}
+	stopped atomic.Bool
+}
+
+// gcSentinel is large enough not to be a tiny allocation, whose finalizer
+// might never run.
+type gcSentinel struct {
+	w *gcWatch
+	_ [16]byte
+}
+
+func watchGC() *gcWatch {
+	w := &gcWatch{c: make(chan struct{}, 1)}
+	runtime.SetFinalizer(&gcSentinel{w: w}, onGC)
+	return w
+}
+
+func onGC(s *gcSentinel) {
+	if s.w.stopped.Load() {
+		return
+	}
+	select {
+	case s.w.c <- struct{}{}:
+	default:
+	}
+	runtime.SetFinalizer(s, onGC)
+}
+
+func (w *gcWatch) stop() {
+	if w != nil {
+		w.stopped.Store(true)
+	}
+}

@@ -1,0 +1,62 @@
+package guard
+
+import "time"
+
+// Snapshot is one consistent reading of every signal the guard watches.
+// Sizes are in bytes.
+type Snapshot struct {
+	Time  time.Time
+	Level Level
+
+	// Limit is the effective memory limit; LimitSource says which bound
+	// won and LimitDetail names the control file and cgroup.
+	Limit       int64
+	LimitSource LimitSource
+	LimitDetail string
+
+	// GoMemLimit is the runtime's GOMEMLIMIT now; GoMemLimitSource says
+	// who set it: "guard", "env" (the GOMEMLIMIT variable) or "unchanged".
+	GoMemLimit       int64
+	GoMemLimitSource string
+
+	// Usage is the working set: cgroup usage minus inactive file pages,
+	// as the kubelet computes it; where no cgroup applies, the process's
+	// resident memory. UsageSource is "cgroup", "rss" or "runtime".
+	Usage       int64
+	UsageSource string
+
+	HeapLive   int64 // heap marked live by the last GC cycle
+	HeapGoal   int64 // heap size at which the next GC cycle ends
+	GoResident int64 // memory the Go runtime holds from the OS
+
+	// GCCPUFraction is the share of CPU the GC took over recent cycles;
+	// GCThrashing reports it past Config.GCThrashFraction or the GC CPU
+	// limiter engaged in the last cycles.
+	GCCPUFraction float64
+	GCThrashing   bool
+
+	// GrowthRate is the smoothed change of Usage, in bytes per second.
+	// TimeToLimit is the time until Usage reaches Limit at that rate;
+	// negative when usage is not growing.
+	GrowthRate  float64
+	TimeToLimit time.Duration
+
+	// OOMKills is the cgroup's own count of OOM kills (v1 memory.oom_control,
+	// v2 memory.events): non-zero means this container lost a process to the
+	// kernel before. -1 where unknown.
+	OOMKills int64
+
+	// Interval is the sampling interval in force after this reading.
+	Interval time.Duration
+}
+
+// Pressure is Usage as a fraction of Limit.
+func (s Snapshot) Pressure() float64 {
+	if s.Limit <= 0 {
+		return 0
+	}
+	return float64(s.Usage) / float64(s.Limit)
+}
+
+// Headroom is Limit minus Usage, in bytes; negative past the limit.
+func (s Snapshot) Headroom() int64 { return s.Limit - s.Usage }
