@@ -1,0 +1,456 @@
+package profile
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMinInterval = 10 * time.Second
+	DefaultMaxCount    = 20
+	DefaultMaxBytes    = 256 << 20 // as CockroachDB's heap profiler
+)
+
+var (
+	// ErrTooSoon is returned, wrapped, by a write that comes less than
+	// Options.MinInterval after the previous one.
+	ErrTooSoon = errors.New("profile: write too soon after the previous one")
+
+	// ErrNotFound is returned, wrapped, for a name that is not in the index.
+	ErrNotFound = errors.New("no such profile in the store")
+)
+
+// Options configures a Store. The zero value of every field but Dir selects
+// its default.
+type Options struct {
+	// Dir is the directory that holds the profiles. Required. It is created
+	// with mode 0750 if missing. Only one Store may use a directory at a
+	// time; other files in it are left alone.
+	Dir string
+
+	// MinInterval is the minimum time between the starts of two writes,
+	// failed ones included, so that a failing disk is not hammered. After
+	// Open it is measured from the newest profile in Dir, so a crash loop
+	// does not rotate away the profiles of the first crash. A write inside
+	// the interval returns an error wrapping ErrTooSoon unless Meta.Force is
+	// set. Zero means DefaultMinInterval (10s); negative means no minimum.
+	MinInterval time.Duration
+
+	// MaxCount is the most profiles kept. Zero means DefaultMaxCount (20).
+	MaxCount int
+
+	// MaxBytes caps the total size in bytes of the profiles and their
+	// metadata files. Zero means DefaultMaxBytes (256 MiB).
+	MaxBytes int64
+
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Stats counts what a Store has done since Open.
+type Stats struct {
+	Written int64 // profiles stored
+	Failed  int64 // writes that failed, and old profiles that could not be deleted
+	TooSoon int64 // writes refused by MinInterval
+	Removed int64 // old profiles deleted to honour MaxCount and MaxBytes
+}
+
+// A Store keeps heap profiles in a directory, bounded in count and size.
+// Its methods are safe for concurrent use; writes run one at a time.
+type Store struct {
+	dir         string
+	minInterval time.Duration
+	maxCount    int
+	maxBytes    int64
+	now         func() time.Time
+
+	// writeMu serializes writes. It is held for a whole write, which may take
+	// milliseconds, so that List and Open (which take only mu) never wait on
+	// the disk.
+	writeMu sync.Mutex
+	lastTry time.Time // start of the previous write
+	nextSeq uint64
+
+	mu      sync.Mutex
+	entries []entry // oldest first
+	bytes   int64   // sum of entries' disk
+
+	written, failed, tooSoon, removed atomic.Int64
+}
+
+// entry is one indexed profile.
+type entry struct {
+	meta Meta
+	seq  uint64
+	disk int64 // bytes on disk: profile and sidecar
+}
+
+// Open returns a Store for opts.Dir, creating the directory if needed. It
+// indexes the profiles already in the directory, including those left by a
+// previous process, and deletes leftover temporary files. It does not apply
+// MaxCount or MaxBytes to the profiles it finds: only a new write deletes old
+// profiles.
+func Open(opts Options) (*Store, error) {
+	switch {
+	case opts.Dir == "":
+		return nil, errors.New("profile: Options.Dir is empty")
+	case opts.MaxCount < 0:
+		return nil, fmt.Errorf("profile: Options.MaxCount is %d, want >= 0", opts.MaxCount)
+	case opts.MaxBytes < 0:
+		return nil, fmt.Errorf("profile: Options.MaxBytes is %d, want >= 0", opts.MaxBytes)
+	}
+	// An absolute path keeps the store working if the process changes
+	// its working directory.
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("profile: Options.Dir %q: %w", opts.Dir, err)
+	}
+	s := &Store{
+		dir:         dir,
+		minInterval: opts.MinInterval,
+		maxCount:    opts.MaxCount,
+		maxBytes:    opts.MaxBytes,
+		now:         opts.Now,
+		nextSeq:     1,
+	}
+	if s.minInterval == 0 {
+		s.minInterval = DefaultMinInterval
+	}
+	if s.maxCount == 0 {
+		s.maxCount = DefaultMaxCount
+	}
+	if s.maxBytes == 0 {
+		s.maxBytes = DefaultMaxBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	if err := s.load(); err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return s, nil
+}
+
+// load indexes the profiles in s.dir and removes leftovers of interrupted
+// writes.
+func (s *Store) load() error {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	var sidecars []string
+	for _, de := range des {
+		name := de.Name()
+		if strings.HasPrefix(name, tempPrefix) {
+			// Best effort: a read-only directory can still be served.
+			os.Remove(filepath.Join(s.dir, name))
+			continue
+		}
+		if _, _, ok := parseName(name, metaSuffix); ok {
+			sidecars = append(sidecars, name)
+			continue
+		}
+		t, seq, ok := parseName(name, profileSuffix)
+		if !ok || !de.Type().IsRegular() { // symlinks are never served
+			continue
+		}
+		info, err := de.Info()
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		s.entries = append(s.entries, s.loadEntry(name, t, seq, info.Size()))
+	}
+	for _, name := range sidecars {
+		// A sidecar without its profile is what a crash between the two
+		// renames of a write leaves.
+		if _, ok := s.lookup(strings.TrimSuffix(name, metaSuffix) + profileSuffix); !ok {
+			os.Remove(filepath.Join(s.dir, name))
+		}
+	}
+	slices.SortFunc(s.entries, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	for _, e := range s.entries {
+		s.bytes += e.disk
+		s.nextSeq = max(s.nextSeq, e.seq+1)
+	}
+	if n := len(s.entries); n > 0 {
+		s.lastTry = s.entries[n-1].meta.Time
+	}
+	return nil
+}
+
+// loadEntry returns the index entry of the profile called name found on disk.
+// A missing or unreadable sidecar costs only the metadata, not the profile.
+func (s *Store) loadEntry(name string, t time.Time, seq uint64, size int64) entry {
+	e := entry{seq: seq, disk: size}
+	if b, err := os.ReadFile(filepath.Join(s.dir, metaName(name))); err == nil && json.Unmarshal(b, &e.meta) == nil {
+		e.disk += int64(len(b))
+	}
+	e.meta.Name = name
+	e.meta.Size = size
+	if e.meta.Time.IsZero() {
+		e.meta.Time = t
+	}
+	return e
+}
+
+// Write stores a heap profile taken with pprof.Lookup("heap").WriteTo(w, 0)
+// and described by m. See WriteFrom.
+func (s *Store) Write(m Meta) (Meta, error) {
+	return s.WriteFrom(m, func(w io.Writer) error {
+		return pprof.Lookup("heap").WriteTo(w, 0)
+	})
+}
+
+// WriteFrom stores the profile that write produces, described by m, and
+// returns m with Name, Size and, if it was zero, Time filled in.
+//
+// The profile goes to a temporary file that is synced and then renamed, so a
+// failed or interrupted write leaves nothing under a profile name. After a
+// successful write, the oldest profiles are deleted until MaxCount and
+// MaxBytes hold. A profile that alone exceeds MaxBytes is deleted again and
+// an error returned. Writes run one at a time; a second one waits for the
+// first.
+func (s *Store) WriteFrom(m Meta, write func(io.Writer) error) (Meta, error) {
+	if write == nil {
+		return Meta{}, errors.New("profile: WriteFrom with a nil write function")
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+
+	now := s.now()
+	if !m.Force && s.minInterval > 0 && !s.lastTry.IsZero() {
+		// A clock that went backwards does not block writes.
+		if d := now.Sub(s.lastTry); d >= 0 && d < s.minInterval {
+			s.tooSoon.Add(1)
+			return Meta{}, fmt.Errorf("%w: %v after it, minimum %v", ErrTooSoon, d, s.minInterval)
+		}
+	}
+	s.lastTry = now
+	seq := s.nextSeq
+	s.nextSeq++ // even on failure: a half-failed write may leave the name behind
+
+	m.Force = false
+	m.Name = profileName(now, seq)
+	if m.Time.IsZero() {
+		m.Time = now
+	}
+	m.Time = m.Time.Round(0) // drop the monotonic reading, which does not persist
+
+	e, err := s.writeFiles(m, write)
+	if err == nil {
+		e.seq = seq
+		err = s.add(e)
+	}
+	if err != nil {
+		s.failed.Add(1)
+		return Meta{}, err
+	}
+	s.written.Add(1)
+	return e.meta, nil
+}
+
+// writeFiles writes the profile and its sidecar and renames them into place,
+// the sidecar first, so that a visible profile always has its metadata. On
+// error it removes what it wrote.
+func (s *Store) writeFiles(m Meta, write func(io.Writer) error) (e entry, err error) {
+	fail := func(err error) (entry, error) {
+		return entry{}, fmt.Errorf("profile: write %s in %s: %w", m.Name, s.dir, err)
+	}
+	profTemp, size, err := s.writeTemp(write)
+	if err != nil {
+		return fail(err)
+	}
+	m.Size = size
+	side, err := json.Marshal(m)
+	if err != nil {
+		os.Remove(profTemp)
+		return fail(err)
+	}
+	sideTemp, _, err := s.writeTemp(func(w io.Writer) error {
+		_, err := w.Write(side)
+		return err
+	})
+	if err != nil {
+		os.Remove(profTemp)
+		return fail(err)
+	}
+
+	profPath := filepath.Join(s.dir, m.Name)
+	sidePath := filepath.Join(s.dir, metaName(m.Name))
+	if err := os.Rename(sideTemp, sidePath); err != nil {
+		os.Remove(sideTemp)
+		os.Remove(profTemp)
+		return fail(err)
+	}
+	if err := os.Rename(profTemp, profPath); err != nil {
+		os.Remove(sidePath)
+		os.Remove(profTemp)
+		return fail(err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		os.Remove(profPath)
+		os.Remove(sidePath)
+		return fail(err)
+	}
+	return entry{meta: m, disk: size + int64(len(side))}, nil
+}
+
+// writeTemp writes a new temporary file in s.dir with write, syncs and
+// closes it, and returns its path and size. On error it removes the file.
+func (s *Store) writeTemp(write func(io.Writer) error) (path string, size int64, err error) {
+	f, err := os.CreateTemp(s.dir, tempPrefix+"*")
+	if err != nil {
+		return "", 0, err
+	}
+	w := &countingWriter{w: f}
+	err = write(w)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", 0, err
+	}
+	return f.Name(), w.n, nil
+}
+
+// add indexes the newly written e and deletes the oldest profiles until
+// MaxCount and MaxBytes hold.
+func (s *Store) add(e entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.disk > s.maxBytes {
+		// Keeping it would break the cap even after deleting every
+		// older profile.
+		s.removeFiles(e.meta.Name)
+		return fmt.Errorf("profile: %s takes %d bytes, more than MaxBytes %d", e.meta.Name, e.disk, s.maxBytes)
+	}
+	s.entries = append(s.entries, e)
+	s.bytes += e.disk
+	for len(s.entries) > s.maxCount || s.bytes > s.maxBytes {
+		old := s.entries[0]
+		if err := s.removeFiles(old.meta.Name); err != nil {
+			// It is still on disk, so it stays indexed; the next
+			// write tries again.
+			s.failed.Add(1)
+			break
+		}
+		s.entries = slices.Delete(s.entries, 0, 1)
+		s.bytes -= old.disk
+		s.removed.Add(1)
+	}
+	return nil
+}
+
+// removeFiles deletes the profile called name and its sidecar. Only a
+// failure to delete the profile is an error: a stray sidecar is removed by
+// the next Open.
+func (s *Store) removeFiles(name string) error {
+	if err := os.Remove(filepath.Join(s.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	os.Remove(filepath.Join(s.dir, metaName(name)))
+	return nil
+}
+
+// List returns the metadata of the stored profiles, oldest first.
+func (s *Store) List() []Meta {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ms := make([]Meta, len(s.entries))
+	for i, e := range s.entries {
+		ms[i] = e.meta
+	}
+	return ms
+}
+
+// Latest returns the metadata of the newest profile, and false if the store
+// is empty.
+func (s *Store) Latest() (Meta, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.entries) == 0 {
+		return Meta{}, false
+	}
+	return s.entries[len(s.entries)-1].meta, true
+}
+
+// Open opens the stored profile called name for reading. The name is looked
+// up in the store's index and never used as a path: an unknown name returns
+// an error wrapping ErrNotFound. The caller must close the file.
+func (s *Store) Open(name string) (*os.File, Meta, error) {
+	m, ok := s.lookup(name)
+	if !ok {
+		return nil, Meta{}, fmt.Errorf("profile: %.64q: %w", name, ErrNotFound)
+	}
+	f, err := os.Open(filepath.Join(s.dir, m.Name))
+	if errors.Is(err, fs.ErrNotExist) {
+		// Deleted by a write since the lookup.
+		return nil, Meta{}, fmt.Errorf("profile: %q: %w", m.Name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, Meta{}, fmt.Errorf("profile: %w", err)
+	}
+	return f, m, nil
+}
+
+// lookup returns the metadata of the indexed profile called name.
+func (s *Store) lookup(name string) (Meta, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.entries {
+		if e.meta.Name == name {
+			return e.meta, true
+		}
+	}
+	return Meta{}, false
+}
+
+// DiskBytes returns the bytes the stored profiles and their metadata take on
+// disk.
+func (s *Store) DiskBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
+}
+
+// Stats returns counters of what the store has done since Open.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Written: s.written.Load(),
+		Failed:  s.failed.Load(),
+		TooSoon: s.tooSoon.Load(),
+		Removed: s.removed.Load(),
+	}
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
