@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"time"
 )
 
@@ -46,6 +47,20 @@ type Config struct {
 	// before the guard counts it as thrashing and raises the level to at
 	// least High. An engaged GC CPU limiter always counts. 0 means 0.4.
 	GCThrashFraction float64
+
+	// Classifier gives an HTTP request its priority for Middleware. nil
+	// means the priority the request context carries (WithPriority), else
+	// PriorityDefault.
+	Classifier func(*http.Request) Priority
+
+	// RetryAfter is how long shed clients are asked to wait: the HTTP
+	// Retry-After header (whole seconds, rounded up) and the gRPC
+	// retry pushback. 0 means 1s.
+	RetryAfter time.Duration
+
+	// ReadyHold is how long ReadyHandler keeps answering 503 after the
+	// level leaves Critical. 0 means 5s.
+	ReadyHold time.Duration
 
 	// DumpDir is the directory for heap profiles; "" writes none.
 	DumpDir string
@@ -143,6 +158,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.GCThrashFraction == 0 {
 		c.GCThrashFraction = 0.4
+	}
+	if c.RetryAfter < 0 {
+		return bad("RetryAfter", c.RetryAfter, "must not be negative")
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = time.Second
+	}
+	if c.ReadyHold < 0 {
+		return bad("ReadyHold", c.ReadyHold, "must not be negative")
+	}
+	if c.ReadyHold == 0 {
+		c.ReadyHold = 5 * time.Second
 	}
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,8 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{"negative hysteresis", Config{Hysteresis: -0.1}, "Hysteresis", "-0.1"},
 		{"hysteresis too wide", Config{Hysteresis: 0.8}, "Hysteresis", "0.8"},
 		{"negative dwell", Config{Dwell: -time.Second}, "Dwell", "-1s"},
+		{"negative retry after", Config{RetryAfter: -time.Second}, "RetryAfter", "-1s"},
+		{"negative ready hold", Config{ReadyHold: -time.Second}, "ReadyHold", "-1s"},
 		{"gc fraction above one", Config{GCThrashFraction: 2}, "GCThrashFraction", "2"},
 	}
 	for _, tt := range tests {
@@ -66,8 +69,13 @@ func TestConfigDefaults(t *testing.T) {
 		Hysteresis:       0.05,
 		Dwell:            2 * time.Second,
 		GCThrashFraction: 0.4,
+		RetryAfter:       time.Second,
+		ReadyHold:        5 * time.Second,
 	}
-	if c != want {
+	if c.Classifier != nil {
+		t.Error("default Classifier is not nil")
+	}
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v\nwant       %+v", c, want)
 	}
 }

@@ -35,6 +35,16 @@ type Guard struct {
 	level atomic.Int32
 	snap  atomic.Pointer[Snapshot]
 
+	// Admission: the packed state the hot path loads, and the counters.
+	admission   atomic.Uint64
+	inflight    atomic.Int64
+	reserved    atomic.Int64
+	shed        [3]atomic.Int64 // by Priority.index
+	cancelled   atomic.Int64
+	readyAfter  atomic.Int64 // unix ns before which ReadyHandler says 503
+	freeing     atomic.Bool
+	cancellable cancellable
+
 	// Owned by the sampler goroutine after Start.
 	sampler sampler
 
@@ -63,11 +73,12 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		subs:      map[*subscriber]struct{}{},
-		done:      make(chan struct{}),
-		startedAt: time.Now(),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		subs:        map[*subscriber]struct{}{},
+		cancellable: cancellable{entries: map[*inflightEntry]struct{}{}},
+		done:        make(chan struct{}),
+		startedAt:   time.Now(),
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -121,8 +132,20 @@ func (g *Guard) Stop() error {
 // Level returns the current level: one atomic load.
 func (g *Guard) Level() Level { return Level(g.level.Load()) }
 
-// Snapshot returns the latest reading.
-func (g *Guard) Snapshot() Snapshot { return *g.snap.Load() }
+// Snapshot returns the latest reading, with the admission counters as of now.
+func (g *Guard) Snapshot() Snapshot {
+	s := *g.snap.Load()
+	s.Shed = ShedCounts{
+		Sheddable: g.shed[0].Load(),
+		Default:   g.shed[1].Load(),
+		Critical:  g.shed[2].Load(),
+	}
+	s.InFlight = g.inflight.Load()
+	s.InFlightLimit = int64(g.admission.Load() >> 32)
+	s.Reserved = g.reserved.Load()
+	s.Cancelled = g.cancelled.Load()
+	return s
+}
 
 // run is the sampler loop: a timer whose period shrinks with headroom, plus
 // a wake-up after every GC cycle.

@@ -34,6 +34,7 @@ type sampler struct {
 	rt          *runtimestats.Reader
 	gcCPU       runtimestats.GCCPU
 	levels      levels
+	shed        shedder
 	limit       effectiveLimit
 	limitAt     time.Time
 	usageSource string
@@ -146,6 +147,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	}
 	g.snap.Store(snap)
 	g.level.Store(int32(lvl))
+	s.shed.step(g, snap, now)
 	if lvl != prev {
 		g.log.Info("memory level changed",
 			slog.String("from", prev.String()), slog.String("to", lvl.String()),

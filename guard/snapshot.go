@@ -48,6 +48,18 @@ type Snapshot struct {
 
 	// Interval is the sampling interval in force after this reading.
 	Interval time.Duration
+
+	// Admission, as of the call to Guard.Snapshot.
+	Shed          ShedCounts // requests refused since Start, by priority
+	InFlight      int64      // requests admitted and not yet done
+	InFlightLimit int64      // the adaptive limit on InFlight; 0 = none
+	Reserved      int64      // bytes held by outstanding Reserve calls
+	Cancelled     int64      // Sheddable requests cancelled at Critical since Start
+}
+
+// ShedCounts counts refused requests by priority.
+type ShedCounts struct {
+	Sheddable, Default, Critical int64
 }
 
 // Pressure is Usage as a fraction of Limit.
