@@ -55,6 +55,17 @@ type Snapshot struct {
 	InFlightLimit int64      // the adaptive limit on InFlight; 0 = none
 	Reserved      int64      // bytes held by outstanding Reserve calls
 	Cancelled     int64      // Sheddable requests cancelled at Critical since Start
+
+	// ProfilesWritten counts the heap profiles written to Config.DumpDir
+	// since Start.
+	ProfilesWritten int64
+
+	// ProfileErrors counts the heap profile writes that failed since Start.
+	ProfileErrors int64
+
+	// ProfileDiskBytes is the total size, in bytes, of the heap profiles
+	// the store holds on disk now.
+	ProfileDiskBytes int64
 }
 
 // ShedCounts counts refused requests by priority.
