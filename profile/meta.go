@@ -15,8 +15,8 @@ type Meta struct {
 	// write.
 	Name string `json:"name"`
 
-	// Time is when the profile was taken. Zero on write means the store's
-	// current time.
+	// Time is when the profile was taken, in UTC. Zero on write means the
+	// store's current time.
 	Time time.Time `json:"time"`
 
 	// Reason says why the profile was taken, e.g. "level High".

@@ -250,7 +250,7 @@ func (s *Store) WriteFrom(m Meta, write func(io.Writer) error) (Meta, error) {
 	if m.Time.IsZero() {
 		m.Time = now
 	}
-	m.Time = m.Time.Round(0) // drop the monotonic reading, which does not persist
+	m.Time = m.Time.Round(0).UTC() // as it reads back after a restart
 
 	e, err := s.writeFiles(m, write)
 	if err == nil {
