@@ -55,39 +55,49 @@ func admits(st uint64, p Priority, inflight *atomic.Int64) bool {
 
 // Ticket is admitted work in flight; call Done when it ends.
 type Ticket struct {
-	g *Guard
-	e *inflightEntry // only for Sheddable work, which may be cancelled
+	g       *Guard
+	e       *inflightEntry // only for Sheddable work, which may be cancelled
+	counted bool           // counted in flight
 }
 
 // Done ends the work. Calling Done on a zero Ticket does nothing.
 func (t Ticket) Done() {
-	if t.g == nil {
-		return
+	if t.counted {
+		t.g.inflight.Add(-1)
 	}
-	t.g.inflight.Add(-1)
 	if t.e != nil {
 		t.g.unregister(t.e)
 	}
 }
 
 // Enter asks to start one unit of work of priority p, such as a request.
-// When admitted it counts the work in flight and returns a Ticket to end
-// it; Sheddable work also gets a context the guard cancels at Critical.
-// When shed it counts the refusal and returns ok false.
+// When admitted it returns a Ticket to end the work; Sheddable work also
+// gets a context the guard cancels at Critical. When shed it counts the
+// refusal and returns ok false.
+//
+// Work is counted in flight only when it starts above Normal: at Normal,
+// Enter is two atomic loads and no write, which keeps the middleware's
+// overhead within a few nanoseconds. The in-flight limit that matters under
+// pressure therefore sees at most the work started since pressure rose,
+// which errs on the side of shedding.
 func (g *Guard) Enter(ctx context.Context, p Priority) (_ context.Context, t Ticket, ok bool) {
 	st := g.admission.Load()
-	if !admits(st, p, &g.inflight) {
-		g.shed[p.index()].Add(1)
-		return ctx, Ticket{}, false
+	if st == 0 && Level(g.level.Load()) == LevelNormal {
+		t = Ticket{g: g}
+	} else {
+		if !admits(st, p, &g.inflight) {
+			g.shed[p.index()].Add(1)
+			return ctx, Ticket{}, false
+		}
+		n := g.inflight.Add(1)
+		// Admit and Add race with other requests; the limit holds after Add.
+		if limit := int64(st >> 32); limit > 0 && n > limit && p != PriorityCritical {
+			g.inflight.Add(-1)
+			g.shed[p.index()].Add(1)
+			return ctx, Ticket{}, false
+		}
+		t = Ticket{g: g, counted: true}
 	}
-	n := g.inflight.Add(1)
-	// Admit and Add race with other requests; the limit holds after Add.
-	if limit := int64(st >> 32); limit > 0 && n > limit && p != PriorityCritical {
-		g.inflight.Add(-1)
-		g.shed[p.index()].Add(1)
-		return ctx, Ticket{}, false
-	}
-	t = Ticket{g: g}
 	if p == PrioritySheddable {
 		ctx, t.e = g.register(ctx)
 	}

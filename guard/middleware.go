@@ -13,8 +13,9 @@ import (
 // text body. Under pressure (Elevated and up), a request whose
 // Content-Length alone would not fit in the headroom is refused too.
 //
-// An admitted request costs one atomic load and two atomic adds; a
-// Sheddable one also gets a context the guard cancels at Critical.
+// At Normal an admitted request costs a few atomic loads and no
+// allocation; a Sheddable one also gets a context the guard cancels at
+// Critical.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := g.classify(r)
@@ -26,6 +27,11 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 		ctx, t, ok := g.Enter(r.Context(), p)
 		if !ok {
 			g.refuse(w, "memory pressure")
+			return
+		}
+		if t == (Ticket{g: g}) {
+			// Nothing to undo: no defer on the hot path.
+			next.ServeHTTP(w, r)
 			return
 		}
 		defer t.Done()

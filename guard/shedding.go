@@ -136,7 +136,6 @@ func (g *Guard) cancelSheddable(n int) {
 	for e := range g.cancellable.entries {
 		victims = append(victims, e)
 	}
-	g.cancellable.mu.Unlock()
 	slices.SortFunc(victims, func(a, b *inflightEntry) int {
 		if c := cmp.Compare(b.reserved.Load(), a.reserved.Load()); c != 0 {
 			return c
@@ -144,6 +143,11 @@ func (g *Guard) cancelSheddable(n int) {
 		return b.start.Compare(a.start)
 	})
 	victims = victims[:min(n, len(victims))]
+	// A cancelled request is not a candidate again while it unwinds.
+	for _, e := range victims {
+		delete(g.cancellable.entries, e)
+	}
+	g.cancellable.mu.Unlock()
 	for _, e := range victims {
 		e.cancel(ErrShed)
 	}

@@ -51,7 +51,7 @@ type Snapshot struct {
 
 	// Admission, as of the call to Guard.Snapshot.
 	Shed          ShedCounts // requests refused since Start, by priority
-	InFlight      int64      // requests admitted and not yet done
+	InFlight      int64      // requests admitted above Normal and not yet done (see Guard.Enter)
 	InFlightLimit int64      // the adaptive limit on InFlight; 0 = none
 	Reserved      int64      // bytes held by outstanding Reserve calls
 	Cancelled     int64      // Sheddable requests cancelled at Critical since Start
