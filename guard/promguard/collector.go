@@ -1,0 +1,196 @@
+// Package promguard exports a Guard's readings as Prometheus metrics.
+//
+// It lives apart from package guard so that only services that use
+// Prometheus link github.com/prometheus/client_golang. Register the
+// collector once per Guard:
+//
+//	g, err := guard.Start(ctx, guard.Config{})
+//	if err != nil {
+//		return err
+//	}
+//	defer g.Stop()
+//	prometheus.MustRegister(promguard.NewCollector(g))
+//	http.Handle("/metrics", promhttp.Handler())
+//
+// Each scrape reads the guard's latest Snapshot once: it never samples
+// memory again, reads no file and takes no lock the guard holds, so a
+// scrape cannot slow the guard down, and all the values of one scrape come
+// from the same reading. Sizes are in bytes and durations in seconds. The
+// metrics are listed in README.md beside this file.
+package promguard
+
+import (
+	"math"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/oomguard/oomguard/guard"
+)
+
+// The metrics. Each Desc is made once; Collect makes const metrics from one
+// Snapshot.
+var (
+	// limitBytes is Snapshot.Limit, the effective memory limit; the source
+	// label is Snapshot.LimitSource: "config", "cgroup", "cgroup-high" or
+	// "machine".
+	limitBytes = prometheus.NewDesc("oomguard_memory_limit_bytes",
+		"Effective memory limit the guard enforces, in bytes; source is the bound that won: config, cgroup, cgroup-high or machine.",
+		[]string{"source"}, nil)
+
+	// goMemLimitBytes is Snapshot.GoMemLimit, the runtime's soft memory
+	// limit as last read; 9.223372036854776e18 (math.MaxInt64) when none.
+	goMemLimitBytes = prometheus.NewDesc("oomguard_gomemlimit_bytes",
+		"Go runtime soft memory limit (GOMEMLIMIT) in force, in bytes; 9.223372036854776e18 when unlimited.",
+		nil, nil)
+
+	// usageBytes is Snapshot.Usage, the working set the levels are judged
+	// on.
+	usageBytes = prometheus.NewDesc("oomguard_memory_usage_bytes",
+		"Working set in bytes: cgroup usage minus inactive file pages, as the kubelet computes it; process resident memory where no cgroup applies.",
+		nil, nil)
+
+	// heapLiveBytes is Snapshot.HeapLive.
+	heapLiveBytes = prometheus.NewDesc("oomguard_heap_live_bytes",
+		"Go heap marked live by the last completed GC cycle, in bytes.",
+		nil, nil)
+
+	// level is Snapshot.Level as a number: 0 normal, 1 elevated, 2 high,
+	// 3 critical.
+	level = prometheus.NewDesc("oomguard_level",
+		"Memory pressure level: 0 normal, 1 elevated, 2 high (sheddable work refused), 3 critical (only critical work admitted).",
+		nil, nil)
+
+	// timeToLimitSeconds is Snapshot.TimeToLimit; +Inf when usage is not
+	// growing.
+	timeToLimitSeconds = prometheus.NewDesc("oomguard_time_to_limit_seconds",
+		"Time until the working set reaches the limit at its smoothed growth rate, in seconds; +Inf when it is not growing.",
+		nil, nil)
+
+	// gcCPUFraction is Snapshot.GCCPUFraction.
+	gcCPUFraction = prometheus.NewDesc("oomguard_gc_cpu_fraction",
+		"Share of the process's CPU the garbage collector took over recent cycles, from 0 to 1.",
+		nil, nil)
+
+	// requestsShedTotal is Snapshot.Shed, by priority: "sheddable",
+	// "default" or "critical".
+	requestsShedTotal = prometheus.NewDesc("oomguard_requests_shed_total",
+		"Requests the guard refused since it started, by priority: sheddable, default or critical.",
+		[]string{"priority"}, nil)
+
+	// requestsInFlight is Snapshot.InFlight.
+	requestsInFlight = prometheus.NewDesc("oomguard_requests_inflight",
+		"Requests admitted and not yet done.",
+		nil, nil)
+
+	// requestsInFlightLimit is Snapshot.InFlightLimit: the adaptive limit
+	// on requests in flight, 0 when no limit is in force.
+	requestsInFlightLimit = prometheus.NewDesc("oomguard_requests_inflight_limit",
+		"Adaptive limit on requests in flight; 0 when no limit is in force.",
+		nil, nil)
+
+	// requestsCancelledTotal is Snapshot.Cancelled.
+	requestsCancelledTotal = prometheus.NewDesc("oomguard_requests_cancelled_total",
+		"Sheddable requests in flight the guard cancelled at critical pressure since it started.",
+		nil, nil)
+
+	// reservedBytes is Snapshot.Reserved.
+	reservedBytes = prometheus.NewDesc("oomguard_reserved_bytes",
+		"Bytes held by outstanding Reserve calls, counted against headroom for admission.",
+		nil, nil)
+
+	// profilesWrittenTotal is Snapshot.ProfilesWritten.
+	profilesWrittenTotal = prometheus.NewDesc("oomguard_profiles_written_total",
+		"Heap profiles written to disk since the guard started.",
+		nil, nil)
+
+	// profileWriteErrorsTotal is Snapshot.ProfileErrors.
+	profileWriteErrorsTotal = prometheus.NewDesc("oomguard_profile_write_errors_total",
+		"Heap profile writes that failed since the guard started.",
+		nil, nil)
+
+	// profilesDiskBytes is Snapshot.ProfileDiskBytes.
+	profilesDiskBytes = prometheus.NewDesc("oomguard_profiles_disk_bytes",
+		"Total size of the heap profiles kept on disk, in bytes.",
+		nil, nil)
+
+	// cgroupOOMKillsTotal is Snapshot.OOMKills, the kernel's own count of
+	// OOM kills in the container's memory cgroup (v1 memory.oom_control,
+	// v2 memory.events oom_kill). It is absent where the count is unknown.
+	cgroupOOMKillsTotal = prometheus.NewDesc("oomguard_cgroup_oom_kills_total",
+		"Processes the kernel OOM killer killed in this memory cgroup, from the cgroup's own oom_kill counter; non-zero means the container was killed before. Absent where unknown.",
+		nil, nil)
+)
+
+// descs lists every metric the collector may export, for Describe.
+var descs = []*prometheus.Desc{
+	limitBytes, goMemLimitBytes, usageBytes, heapLiveBytes, level,
+	timeToLimitSeconds, gcCPUFraction,
+	requestsShedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, reservedBytes,
+	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes,
+	cgroupOOMKillsTotal,
+}
+
+// collector exports the Snapshot that snapshot returns.
+type collector struct {
+	snapshot func() guard.Snapshot
+}
+
+// NewCollector returns a Prometheus collector for g's metrics. Register it
+// once per Guard, in any prometheus.Registerer. Each Collect reads
+// g.Snapshot once and never blocks the guard. It panics if g is nil.
+func NewCollector(g *guard.Guard) prometheus.Collector {
+	if g == nil {
+		panic("promguard: NewCollector of a nil *guard.Guard")
+	}
+	return collector{snapshot: g.Snapshot}
+}
+
+// Describe sends the descriptors of every metric the collector may export.
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range descs {
+		ch <- d
+	}
+}
+
+// Collect sends the metrics of one Snapshot.
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.snapshot()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+
+	gauge(limitBytes, float64(s.Limit), string(s.LimitSource))
+	gauge(goMemLimitBytes, float64(s.GoMemLimit))
+	gauge(usageBytes, float64(s.Usage))
+	gauge(heapLiveBytes, float64(s.HeapLive))
+	gauge(level, float64(s.Level))
+	gauge(timeToLimitSeconds, timeToLimit(s))
+	gauge(gcCPUFraction, s.GCCPUFraction)
+
+	counter(requestsShedTotal, s.Shed.Sheddable, guard.PrioritySheddable.String())
+	counter(requestsShedTotal, s.Shed.Default, guard.PriorityDefault.String())
+	counter(requestsShedTotal, s.Shed.Critical, guard.PriorityCritical.String())
+	gauge(requestsInFlight, float64(s.InFlight))
+	gauge(requestsInFlightLimit, float64(s.InFlightLimit))
+	counter(requestsCancelledTotal, s.Cancelled)
+	gauge(reservedBytes, float64(s.Reserved))
+
+	counter(profilesWrittenTotal, s.ProfilesWritten)
+	counter(profileWriteErrorsTotal, s.ProfileErrors)
+	gauge(profilesDiskBytes, float64(s.ProfileDiskBytes))
+
+	if s.OOMKills >= 0 {
+		counter(cgroupOOMKillsTotal, s.OOMKills)
+	}
+}
+
+// timeToLimit is s.TimeToLimit in seconds, +Inf when usage is not growing.
+func timeToLimit(s guard.Snapshot) float64 {
+	if s.TimeToLimit < 0 {
+		return math.Inf(1)
+	}
+	return s.TimeToLimit.Seconds()
+}

@@ -1,0 +1,144 @@
+package promguard
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/oomguard/oomguard/guard"
+)
+
+// fixed is a Snapshot with every field set, as a guard in a cgroup that saw
+// OOM kills, with usage growing, would publish.
+var fixed = guard.Snapshot{
+	Level:            guard.LevelHigh,
+	Limit:            256 << 20,
+	LimitSource:      guard.LimitFromCgroup,
+	GoMemLimit:       230 << 20,
+	Usage:            220 << 20,
+	HeapLive:         150 << 20,
+	GCCPUFraction:    0.125,
+	TimeToLimit:      90 * time.Second,
+	OOMKills:         2,
+	Shed:             guard.ShedCounts{Sheddable: 40, Default: 7, Critical: 0},
+	InFlight:         12,
+	InFlightLimit:    16,
+	Reserved:         8 << 20,
+	Cancelled:        3,
+	ProfilesWritten:  5,
+	ProfileErrors:    1,
+	ProfileDiskBytes: 123456,
+}
+
+const fixedText = `
+# HELP oomguard_cgroup_oom_kills_total Processes the kernel OOM killer killed in this memory cgroup, from the cgroup's own oom_kill counter; non-zero means the container was killed before. Absent where unknown.
+# TYPE oomguard_cgroup_oom_kills_total counter
+oomguard_cgroup_oom_kills_total 2
+# HELP oomguard_gc_cpu_fraction Share of the process's CPU the garbage collector took over recent cycles, from 0 to 1.
+# TYPE oomguard_gc_cpu_fraction gauge
+oomguard_gc_cpu_fraction 0.125
+# HELP oomguard_gomemlimit_bytes Go runtime soft memory limit (GOMEMLIMIT) in force, in bytes; 9.223372036854776e18 when unlimited.
+# TYPE oomguard_gomemlimit_bytes gauge
+oomguard_gomemlimit_bytes 2.4117248e+08
+# HELP oomguard_heap_live_bytes Go heap marked live by the last completed GC cycle, in bytes.
+# TYPE oomguard_heap_live_bytes gauge
+oomguard_heap_live_bytes 1.572864e+08
+# HELP oomguard_level Memory pressure level: 0 normal, 1 elevated, 2 high (sheddable work refused), 3 critical (only critical work admitted).
+# TYPE oomguard_level gauge
+oomguard_level 2
+# HELP oomguard_memory_limit_bytes Effective memory limit the guard enforces, in bytes; source is the bound that won: config, cgroup, cgroup-high or machine.
+# TYPE oomguard_memory_limit_bytes gauge
+oomguard_memory_limit_bytes{source="cgroup"} 2.68435456e+08
+# HELP oomguard_memory_usage_bytes Working set in bytes: cgroup usage minus inactive file pages, as the kubelet computes it; process resident memory where no cgroup applies.
+# TYPE oomguard_memory_usage_bytes gauge
+oomguard_memory_usage_bytes 2.30686720e+08
+# HELP oomguard_profile_write_errors_total Heap profile writes that failed since the guard started.
+# TYPE oomguard_profile_write_errors_total counter
+oomguard_profile_write_errors_total 1
+# HELP oomguard_profiles_disk_bytes Total size of the heap profiles kept on disk, in bytes.
+# TYPE oomguard_profiles_disk_bytes gauge
+oomguard_profiles_disk_bytes 123456
+# HELP oomguard_profiles_written_total Heap profiles written to disk since the guard started.
+# TYPE oomguard_profiles_written_total counter
+oomguard_profiles_written_total 5
+# HELP oomguard_requests_cancelled_total Sheddable requests in flight the guard cancelled at critical pressure since it started.
+# TYPE oomguard_requests_cancelled_total counter
+oomguard_requests_cancelled_total 3
+# HELP oomguard_requests_inflight Requests admitted and not yet done.
+# TYPE oomguard_requests_inflight gauge
+oomguard_requests_inflight 12
+# HELP oomguard_requests_inflight_limit Adaptive limit on requests in flight; 0 when no limit is in force.
+# TYPE oomguard_requests_inflight_limit gauge
+oomguard_requests_inflight_limit 16
+# HELP oomguard_requests_shed_total Requests the guard refused since it started, by priority: sheddable, default or critical.
+# TYPE oomguard_requests_shed_total counter
+oomguard_requests_shed_total{priority="critical"} 0
+oomguard_requests_shed_total{priority="default"} 7
+oomguard_requests_shed_total{priority="sheddable"} 40
+# HELP oomguard_reserved_bytes Bytes held by outstanding Reserve calls, counted against headroom for admission.
+# TYPE oomguard_reserved_bytes gauge
+oomguard_reserved_bytes 8.388608e+06
+# HELP oomguard_time_to_limit_seconds Time until the working set reaches the limit at its smoothed growth rate, in seconds; +Inf when it is not growing.
+# TYPE oomguard_time_to_limit_seconds gauge
+oomguard_time_to_limit_seconds 90
+`
+
+func fixedCollector(s guard.Snapshot) collector {
+	return collector{snapshot: func() guard.Snapshot { return s }}
+}
+
+// TestCollectFixed checks the whole exposition of one Snapshot.
+func TestCollectFixed(t *testing.T) {
+	if err := testutil.CollectAndCompare(fixedCollector(fixed), strings.NewReader(fixedText)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLintAll lints every metric, the OOM kill counter included (a guard
+// outside a cgroup does not export it).
+func TestLintAll(t *testing.T) {
+	problems, err := testutil.CollectAndLint(fixedCollector(fixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	if n := testutil.CollectAndCount(fixedCollector(fixed)); n != len(descs)+2 {
+		t.Errorf("collected %d samples, want %d (one per metric, three for shed)", n, len(descs)+2)
+	}
+}
+
+// TestUnknownAndNotGrowing checks the two special values: an unknown OOM
+// kill count omits the sample, a usage not growing reads +Inf.
+func TestUnknownAndNotGrowing(t *testing.T) {
+	s := fixed
+	s.OOMKills, s.TimeToLimit = -1, -1
+	c := fixedCollector(s)
+	if n := testutil.CollectAndCount(c, "oomguard_cgroup_oom_kills_total"); n != 0 {
+		t.Errorf("oomguard_cgroup_oom_kills_total exported %d samples with OOMKills -1, want none", n)
+	}
+	const want = `
+# HELP oomguard_time_to_limit_seconds Time until the working set reaches the limit at its smoothed growth rate, in seconds; +Inf when it is not growing.
+# TYPE oomguard_time_to_limit_seconds gauge
+oomguard_time_to_limit_seconds +Inf
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "oomguard_time_to_limit_seconds"); err != nil {
+		t.Fatal(err)
+	}
+	s.TimeToLimit = 0
+	if got := timeToLimit(s); got != 0 {
+		t.Errorf("time to limit at the limit = %v, want 0", got)
+	}
+}
+
+func TestNewCollectorNil(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("NewCollector(nil) did not panic")
+		}
+	}()
+	NewCollector(nil)
+}
