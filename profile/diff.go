@@ -30,8 +30,10 @@ func Diff(base, target *profile.Profile) (*profile.Profile, error) {
 	}
 	// Merge keeps the earliest time and sums durations, which for a
 	// difference is wrong: it describes the span from base to target.
-	d.TimeNanos = target.TimeNanos
-	d.DurationNanos = max(0, target.TimeNanos-base.TimeNanos)
+	d.TimeNanos, d.DurationNanos = target.TimeNanos, 0
+	if base.TimeNanos != 0 && target.TimeNanos > base.TimeNanos {
+		d.DurationNanos = target.TimeNanos - base.TimeNanos
+	}
 	return d, nil
 }
 

@@ -16,10 +16,10 @@ import (
 // not be nil. Its routes are relative to where it is mounted, so it works at
 // the root of a server or below a prefix with http.StripPrefix:
 //
-//	GET /heap                               list of Meta as JSON, oldest first
-//	GET /heap/latest                        the newest profile
-//	GET /heap/{name}                        the profile called name
-//	GET /heap/diff?base={name}&target={name} target minus base, see Diff
+//	GET /heap                                 list of Meta as JSON, oldest first
+//	GET /heap/latest                          the newest profile
+//	GET /heap/{name}                          the profile called name
+//	GET /heap/diff?base={name}&target={name}  target minus base, see Diff
 //
 // Profiles are served as application/octet-stream in pprof's format, so that
 // "go tool pprof -top URL" works. An unknown name gets 404, a malformed name

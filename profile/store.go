@@ -37,8 +37,9 @@ var (
 // its default.
 type Options struct {
 	// Dir is the directory that holds the profiles. Required. It is created
-	// with mode 0750 if missing. Only one Store may use a directory at a
-	// time; other files in it are left alone.
+	// with mode 0750 if missing; profiles are written with mode 0600. Only
+	// one Store may use a directory at a time; other files in it are left
+	// alone.
 	Dir string
 
 	// MinInterval is the minimum time between the starts of two writes,
@@ -189,7 +190,8 @@ func (s *Store) load() error {
 		s.nextSeq = max(s.nextSeq, e.seq+1)
 	}
 	if n := len(s.entries); n > 0 {
-		s.lastTry = s.entries[n-1].meta.Time
+		// The store's clock named the file; Meta.Time may be the caller's.
+		s.lastTry, _, _ = parseName(s.entries[n-1].meta.Name, profileSuffix)
 	}
 	return nil
 }
@@ -268,9 +270,9 @@ func (s *Store) WriteFrom(m Meta, write func(io.Writer) error) (Meta, error) {
 // writeFiles writes the profile and its sidecar and renames them into place,
 // the sidecar first, so that a visible profile always has its metadata. On
 // error it removes what it wrote.
-func (s *Store) writeFiles(m Meta, write func(io.Writer) error) (e entry, err error) {
+func (s *Store) writeFiles(m Meta, write func(io.Writer) error) (entry, error) {
 	fail := func(err error) (entry, error) {
-		return entry{}, fmt.Errorf("profile: write %s in %s: %w", m.Name, s.dir, err)
+		return entry{}, fmt.Errorf("profile: write %s: %w", m.Name, err)
 	}
 	profTemp, size, err := s.writeTemp(write)
 	if err != nil {
