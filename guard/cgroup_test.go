@@ -1,14 +1,15 @@
-package guard
+package guard_test
 
 import (
 	"testing"
 
+	"github.com/oomguard/oomguard/guard"
 	"github.com/oomguard/oomguard/internal/cgrouptest"
 )
 
 const mib = 1 << 20
 
-func lastSnapshot(t *testing.T, lines []helperLine) Snapshot {
+func lastSnapshot(t *testing.T, lines []helperLine) guard.Snapshot {
 	t.Helper()
 	for i := len(lines) - 1; i >= 0; i-- {
 		if lines[i].Kind == "snapshot" {
@@ -16,13 +17,13 @@ func lastSnapshot(t *testing.T, lines []helperLine) Snapshot {
 		}
 	}
 	t.Fatal("helper printed no snapshot")
-	return Snapshot{}
+	return guard.Snapshot{}
 }
 
 func TestCgroupLimitSetsGoMemLimit(t *testing.T) {
 	child := cgrouptest.New(t, 200*mib)
 	s := lastSnapshot(t, runHelperIn(t, child, "detect"))
-	if s.Limit != 200*mib || s.LimitSource != LimitFromCgroup {
+	if s.Limit != 200*mib || s.LimitSource != guard.LimitFromCgroup {
 		t.Errorf("limit %d from %q (%s), want %d from cgroup", s.Limit, s.LimitSource, s.LimitDetail, 200*mib)
 	}
 	if s.GoMemLimit != 180*mib || s.GoMemLimitSource != "guard" {
@@ -50,7 +51,7 @@ func TestCgroupInheritedLimit(t *testing.T) {
 	parent := cgrouptest.New(t, 300*mib)
 	child := cgrouptest.NewIn(t, parent, 0)
 	s := lastSnapshot(t, runHelperIn(t, child, "detect"))
-	if s.Limit != 300*mib || s.LimitSource != LimitFromCgroup {
+	if s.Limit != 300*mib || s.LimitSource != guard.LimitFromCgroup {
 		t.Errorf("limit %d from %q (%s), want %d from the parent cgroup", s.Limit, s.LimitSource, s.LimitDetail, 300*mib)
 	}
 	if s.GoMemLimit != 270*mib {
@@ -59,7 +60,7 @@ func TestCgroupInheritedLimit(t *testing.T) {
 }
 
 // climbLevels returns the levels entered going up, and the last snapshot.
-func climbLevels(t *testing.T, lines []helperLine) (up []Level, peak Snapshot, last Snapshot) {
+func climbLevels(t *testing.T, lines []helperLine) (up []guard.Level, peak guard.Snapshot, last guard.Snapshot) {
 	for _, l := range lines {
 		if l.Kind != "event" {
 			continue
@@ -74,10 +75,10 @@ func climbLevels(t *testing.T, lines []helperLine) (up []Level, peak Snapshot, l
 	return up, peak, lastSnapshot(t, lines)
 }
 
-func assertClimb(t *testing.T, lines []helperLine) (peak Snapshot) {
+func assertClimb(t *testing.T, lines []helperLine) (peak guard.Snapshot) {
 	t.Helper()
 	up, peak, last := climbLevels(t, lines)
-	want := []Level{LevelElevated, LevelHigh, LevelCritical}
+	want := []guard.Level{guard.LevelElevated, guard.LevelHigh, guard.LevelCritical}
 	if len(up) != len(want) {
 		t.Fatalf("levels entered going up: %v, want %v", up, want)
 	}
@@ -86,7 +87,7 @@ func assertClimb(t *testing.T, lines []helperLine) (peak Snapshot) {
 			t.Fatalf("levels entered going up: %v, want %v", up, want)
 		}
 	}
-	if last.Level != LevelNormal {
+	if last.Level != guard.LevelNormal {
 		t.Errorf("level after release = %v, want normal", last.Level)
 	}
 	for _, l := range lines {

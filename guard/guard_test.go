@@ -6,18 +6,7 @@ import (
 	"runtime/debug"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	// A test may re-execute this binary as a child process in a cgroup.
-	if name := os.Getenv(helperEnv); name != "" {
-		runHelper(name)
-		return
-	}
-	goleak.VerifyTestMain(m)
-}
 
 // startGuard starts a guard that the test stops, asserting GOMEMLIMIT is
 // restored.

@@ -1,122 +1,110 @@
-package guard
+package guard_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"go.uber.org/goleak"
+
+	"github.com/oomguard/oomguard/guard"
 	"github.com/oomguard/oomguard/internal/cgroup"
 )
 
-// The tests below run this test binary again as a child process inside a
-// real memory cgroup: TestMain sees helperEnv and runs the named helper,
-// which reports on stdout as JSON lines.
-const helperEnv = "OOMGUARD_TEST_HELPER"
+// The real-cgroup tests run internal/testservice, built once without -race
+// (the race detector's shadow memory would be charged to the cgroup), as a
+// child process in a memory cgroup. It reports on stdout as JSON lines.
 
-// helperLine is one line a helper prints.
+// helperLine mirrors internal/testservice's Line.
 type helperLine struct {
-	Kind     string    // "snapshot", "event" or "error"
-	Snapshot *Snapshot `json:",omitempty"`
-	Level    Level
-	Previous Level
-	Err      string `json:",omitempty"`
+	Kind     string
+	Snapshot *guard.Snapshot `json:",omitempty"`
+	Level    guard.Level
+	Previous guard.Level
+	Err      string
+	Addr     string
 }
 
-func runHelper(name string) {
-	var mu sync.Mutex
-	enc := json.NewEncoder(os.Stdout)
-	emit := func(l helperLine) { mu.Lock(); enc.Encode(l); mu.Unlock() }
-	fail := func(err error) { emit(helperLine{Kind: "error", Err: err.Error()}); os.Exit(2) }
-
-	cfg := Config{Dwell: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
-	g, err := Start(context.Background(), cfg)
-	if err != nil {
-		fail(err)
+// TestMain removes the built test service, then checks that no test left
+// a goroutine behind: every Guard a test started was stopped.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
 	}
-	defer g.Stop()
-	g.Subscribe(func(e Event) {
-		s := e.Snapshot
-		emit(helperLine{Kind: "event", Level: e.Level, Previous: e.Previous, Snapshot: &s})
-	})
-	snapshot := func() { s := g.Snapshot(); emit(helperLine{Kind: "snapshot", Snapshot: &s}) }
-
-	switch name {
-	case "detect":
-		snapshot()
-	case "heap-steps", "offheap-steps":
-		grow := growHeap
-		if name == "offheap-steps" {
-			grow = growOffHeap
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
 		}
-		if err := climbAndRelease(g, grow, snapshot); err != nil {
-			fail(err)
-		}
-	default:
-		fail(fmt.Errorf("unknown helper %q", name))
 	}
-	time.Sleep(50 * time.Millisecond) // let the subscriber print
+	os.Exit(code)
 }
 
-// climbAndRelease grows memory in steps until the guard reaches Critical,
-// releases it, and waits for Normal.
-func climbAndRelease(g *Guard, grow func(n int) (release func()), snapshot func()) error {
-	var releases []func()
-	deadline := time.Now().Add(time.Minute)
-	for g.Level() < LevelCritical {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no Critical after a minute: %+v", g.Snapshot())
-		}
-		releases = append(releases, grow(2<<20))
-		time.Sleep(20 * time.Millisecond)
-	}
-	snapshot()
-	time.Sleep(200 * time.Millisecond)
-	for _, r := range releases {
-		r()
-	}
-	releases = nil
-	runtime.GC()
-	debug.FreeOSMemory()
-	for deadline = time.Now().Add(30 * time.Second); g.Level() != LevelNormal; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no Normal 30s after release: %+v", g.Snapshot())
-		}
-	}
-	snapshot()
-	return nil
-}
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildPath string
+	buildErr  error
+)
 
-// heapHold keeps grown heap reachable until released.
-var heapHold [][]byte
-
-// growHeap allocates n bytes on the Go heap and touches every page.
-func growHeap(n int) func() {
-	b := make([]byte, n)
-	for i := 0; i < len(b); i += 4096 {
-		b[i] = 1
-	}
-	heapHold = append(heapHold, b)
-	return func() { heapHold = nil }
-}
-
-// runHelperIn runs the named helper in child and returns its lines. It fails
-// the test when the process does not exit cleanly or the kernel OOM-killed
-// anything in the cgroup.
-func runHelperIn(t *testing.T, child *cgroup.Child, name string, env ...string) []helperLine {
+// testService returns the path of the built test service.
+func testService(t *testing.T) string {
 	t.Helper()
+	buildOnce.Do(func() {
+		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if p, err := exec.LookPath("go"); err == nil {
+			gobin = p
+		}
+		buildDir, buildErr = os.MkdirTemp("", "oomguard-testservice-")
+		if buildErr != nil {
+			return
+		}
+		buildPath = filepath.Join(buildDir, "testservice")
+		out, err := exec.Command(gobin, "build", "-o", buildPath, "github.com/oomguard/oomguard/internal/testservice").CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building the test service: %v", buildErr)
+	}
+	return buildPath
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// runHelperIn runs the named scenario in child and returns its lines.
+func runHelperIn(t *testing.T, child *cgroup.Child, scenario string, env ...string) []helperLine {
+	t.Helper()
+	return runService(t, child, scenario, env, nil)
+}
+
+// runService runs a scenario of the test service in child. during, if set,
+// runs with the service's first line, and the service's stdin closes when it
+// returns. It fails the test when the process does not exit cleanly or the
+// kernel OOM-killed anything in the cgroup.
+func runService(t *testing.T, child *cgroup.Child, scenario string, env []string, during func(first helperLine)) []helperLine {
+	t.Helper()
+	cmd := child.Command(testService(t), scenario)
+	cmd.Env = append(os.Environ(), env...)
 	kills0, _ := child.ReadOOMKills()
-	cmd := child.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+name)...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -126,35 +114,43 @@ func runHelperIn(t *testing.T, child *cgroup.Child, name string, env ...string) 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := readHelperLines(t, out)
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var lines []helperLine
+	if during != nil {
+		if l, ok := nextLine(t, sc); ok {
+			lines = append(lines, l)
+			during(l)
+		}
+	}
+	stdin.Close()
+	for l, ok := nextLine(t, sc); ok; l, ok = nextLine(t, sc) {
+		lines = append(lines, l)
+	}
 	err = cmd.Wait()
-	kills, _ := child.ReadOOMKills()
-	if kills != kills0 {
+	if kills, _ := child.ReadOOMKills(); kills != kills0 {
 		t.Errorf("the kernel OOM-killed %d process(es) in the cgroup", kills-kills0)
 	}
 	if err != nil {
-		t.Fatalf("helper %s: %v\nstderr:\n%s", name, err, stderr.String())
+		t.Fatalf("test service %s: %v\nstderr:\n%s", scenario, err, stderr.String())
 	}
 	for _, l := range lines {
 		if l.Kind == "error" {
-			t.Fatalf("helper %s: %s\nstderr:\n%s", name, l.Err, stderr.String())
+			t.Fatalf("test service %s: %s\nstderr:\n%s", scenario, l.Err, stderr.String())
 		}
 	}
-	t.Logf("helper %s log:\n%s", name, stderr.String())
+	t.Logf("test service %s log:\n%s", scenario, stderr.String())
 	return lines
 }
 
-func readHelperLines(t *testing.T, r io.Reader) []helperLine {
-	var lines []helperLine
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+func nextLine(t *testing.T, sc *bufio.Scanner) (helperLine, bool) {
 	for sc.Scan() {
 		var l helperLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Errorf("helper line %q: %v", sc.Text(), err)
+			t.Errorf("test service line %q: %v", sc.Text(), err)
 			continue
 		}
-		lines = append(lines, l)
+		return l, true
 	}
-	return lines
+	return helperLine{}, false
 }

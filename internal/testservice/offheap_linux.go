@@ -1,4 +1,4 @@
-package guard
+package main
 
 import "golang.org/x/sys/unix"
 

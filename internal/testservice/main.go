@@ -1,0 +1,145 @@
+// Command testservice is the process the guard's real-cgroup tests run in
+// a child memory cgroup. The tests build it without -race: the race
+// detector's shadow memory would be charged to the cgroup too.
+//
+// It starts a guard with defaults (and a short dwell), runs the scenario
+// named by its first argument, and reports on stdout as JSON lines:
+//
+//	detect          print the Snapshot
+//	heap-steps      grow the Go heap in 2 MiB steps to Critical, release, wait for Normal
+//	offheap-steps   the same with anonymous mmap pages outside the Go heap
+//	http-service    serve a guarded handler that holds 1 MiB for 300ms, until stdin closes
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/oomguard/oomguard/guard"
+)
+
+// Line is one line the program prints.
+type Line struct {
+	Kind     string          // "snapshot", "event", "listening" or "error"
+	Snapshot *guard.Snapshot `json:",omitempty"`
+	Level    guard.Level
+	Previous guard.Level
+	Err      string `json:",omitempty"`
+	Addr     string `json:",omitempty"`
+}
+
+func main() {
+	var mu sync.Mutex
+	enc := json.NewEncoder(os.Stdout)
+	emit := func(l Line) { mu.Lock(); enc.Encode(l); mu.Unlock() }
+	fail := func(err error) { emit(Line{Kind: "error", Err: err.Error()}); os.Exit(2) }
+	if len(os.Args) != 2 {
+		fail(fmt.Errorf("usage: testservice detect|heap-steps|offheap-steps|http-service"))
+	}
+
+	cfg := guard.Config{Dwell: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	g, err := guard.Start(context.Background(), cfg)
+	if err != nil {
+		fail(err)
+	}
+	defer g.Stop()
+	g.Subscribe(func(e guard.Event) {
+		s := e.Snapshot
+		emit(Line{Kind: "event", Level: e.Level, Previous: e.Previous, Snapshot: &s})
+	})
+	snapshot := func() { s := g.Snapshot(); emit(Line{Kind: "snapshot", Snapshot: &s}) }
+
+	switch os.Args[1] {
+	case "detect":
+		snapshot()
+	case "heap-steps":
+		err = climbAndRelease(g, growHeap, snapshot)
+	case "offheap-steps":
+		err = climbAndRelease(g, growOffHeap, snapshot)
+	case "http-service":
+		err = serveUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
+		snapshot()
+	default:
+		err = fmt.Errorf("unknown scenario %q", os.Args[1])
+	}
+	if err != nil {
+		fail(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the subscriber print
+}
+
+// climbAndRelease grows memory in steps until the guard reaches Critical,
+// releases it, and waits for Normal.
+func climbAndRelease(g *guard.Guard, grow func(n int) (release func()), snapshot func()) error {
+	var releases []func()
+	deadline := time.Now().Add(time.Minute)
+	for g.Level() < guard.LevelCritical {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no Critical after a minute: %+v", g.Snapshot())
+		}
+		releases = append(releases, grow(2<<20))
+		time.Sleep(20 * time.Millisecond)
+	}
+	snapshot()
+	time.Sleep(200 * time.Millisecond)
+	for _, r := range releases {
+		r()
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	for deadline = time.Now().Add(30 * time.Second); g.Level() != guard.LevelNormal; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no Normal 30s after release: %+v", g.Snapshot())
+		}
+	}
+	snapshot()
+	return nil
+}
+
+// heapHold keeps grown heap reachable until released.
+var heapHold [][]byte
+
+// growHeap allocates n bytes on the Go heap and touches every page.
+func growHeap(n int) func() {
+	b := make([]byte, n)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	heapHold = append(heapHold, b)
+	return func() { heapHold = nil }
+}
+
+// serveUntilStdinCloses serves a guarded handler that holds 1 MiB for
+// 300ms per request, like a slow downstream call holding a decoded payload.
+func serveUntilStdinCloses(g *guard.Guard, listening func(addr string)) error {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	work := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 1<<20)
+		for i := 0; i < len(buf); i += 4096 {
+			buf[i] = 1
+		}
+		select {
+		case <-time.After(300 * time.Millisecond):
+		case <-r.Context().Done():
+		}
+		runtime.KeepAlive(buf)
+	})
+	srv := &http.Server{Handler: g.Middleware(work)}
+	go srv.Serve(lis)
+	listening(lis.Addr().String())
+	io.Copy(io.Discard, os.Stdin)
+	return srv.Close()
+}
