@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -59,9 +58,10 @@ var (
 func testService(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if p, err := exec.LookPath("go"); err == nil {
-			gobin = p
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = err
+			return
 		}
 		buildDir, buildErr = os.MkdirTemp("", "oomguard-testservice-")
 		if buildErr != nil {
