@@ -1,0 +1,194 @@
+// Command httpservice is a small HTTP service that embeds oomguard the way a
+// user would. Its work endpoint holds a configurable amount of memory for a
+// configurable time per request, like a handler that decodes a payload and
+// then waits on a slow downstream call, so that a burst of requests can fill
+// a container's memory limit.
+//
+// Routes on the main listener:
+//
+//	GET|POST /work  hold -work-bytes of memory for -work-hold, then answer 200
+//	GET /healthz    liveness: always 200
+//	GET /readyz     readiness: the guard's ReadyHandler in oomguard mode, else 200
+//	GET /metrics    Prometheus metrics: Go runtime, process and, in oomguard
+//	                mode, the guard's (package promguard)
+//
+// The debug listener (loopback only) serves /debug/guard/ (oomguard mode)
+// and /debug/pprof/.
+//
+// The -mode flag picks what protects the service:
+//
+//	bare          nothing: no guard, no GOMEMLIMIT
+//	automemlimit  GOMEMLIMIT from the cgroup limit, via automemlimit
+//	oomguard      guard.Start with defaults, Middleware and ReadyHandler
+//
+// The first two lines on stdout are machine-readable:
+//
+//	listening 127.0.0.1:PORT
+//	debug 127.0.0.1:PORT
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/oomguard/oomguard/guard"
+	"github.com/oomguard/oomguard/guard/promguard"
+)
+
+// The modes of -mode.
+const (
+	modeBare         = "bare"
+	modeAutomemlimit = "automemlimit"
+	modeOomguard     = "oomguard"
+)
+
+type options struct {
+	addr, debugAddr string
+	mode            string
+	workBytes       int
+	workHold        time.Duration
+	limit           int64
+	dumpDir         string
+	shutdownGrace   time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:0", "listen address of the service (port 0 picks one)")
+	flag.StringVar(&o.debugAddr, "debug-addr", "127.0.0.1:0", "loopback-only listen address of the debug endpoint (port 0 picks one)")
+	flag.StringVar(&o.mode, "mode", modeOomguard, "protection: bare, automemlimit or oomguard")
+	flag.IntVar(&o.workBytes, "work-bytes", 1<<20, "bytes each /work request allocates and touches")
+	flag.DurationVar(&o.workHold, "work-hold", 300*time.Millisecond, "how long each /work request holds its memory")
+	flag.Int64Var(&o.limit, "limit", 0, "memory limit in bytes for oomguard (Config.Limit) and automemlimit; 0 = detect from the cgroup")
+	flag.StringVar(&o.dumpDir, "dump-dir", "", "directory for the guard's heap profiles (Config.DumpDir); empty writes none")
+	flag.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
+	flag.Parse()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(o, logger); err != nil {
+		logger.Error("httpservice failed", slog.Any("error", err))
+		os.Exit(1)
+	}
+}
+
+func run(o options, logger *slog.Logger) error {
+	if o.workBytes < 0 {
+		return fmt.Errorf("-work-bytes = %d: must not be negative", o.workBytes)
+	}
+	if err := checkLoopback(o.debugAddr); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var work http.Handler = workHandler(o.workBytes, o.workHold)
+	ready := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ready\n"))
+	}))
+	debug := http.NewServeMux()
+
+	switch o.mode {
+	case modeBare:
+	case modeAutomemlimit:
+		provider := memlimit.FromCgroup
+		if o.limit > 0 {
+			provider = memlimit.Limit(uint64(o.limit))
+		}
+		set, err := memlimit.Set(memlimit.WithProvider(provider), memlimit.WithLogger(logger))
+		if err != nil {
+			return fmt.Errorf("automemlimit: %w", err)
+		}
+		logger.Info("GOMEMLIMIT set by automemlimit", slog.Int64("bytes", set))
+	case modeOomguard:
+		g, err := guard.Start(ctx, guard.Config{Limit: o.limit, DumpDir: o.dumpDir, Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer g.Stop()
+		prometheus.MustRegister(promguard.NewCollector(g))
+		work = g.Middleware(work)
+		ready = g.ReadyHandler()
+		debug.Handle("/debug/guard/", http.StripPrefix("/debug/guard", g.DebugHandler()))
+	default:
+		return fmt.Errorf("-mode = %q: want bare, automemlimit or oomguard", o.mode)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/work", work)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /readyz", ready)
+	mux.Handle("GET /metrics", promhttp.Handler())
+
+	debug.HandleFunc("/debug/pprof/", pprof.Index)
+	debug.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	debug.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	debug.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	debug.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on -addr %s: %w", o.addr, err)
+	}
+	dln, err := net.Listen("tcp", o.debugAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on -debug-addr %s: %w", o.debugAddr, err)
+	}
+	fmt.Printf("listening %s\n", ln.Addr())
+	fmt.Printf("debug %s\n", dln.Addr())
+	logger.Info("serving", slog.String("mode", o.mode), slog.String("addr", ln.Addr().String()),
+		slog.String("debug_addr", dln.Addr().String()),
+		slog.Int("work_bytes", o.workBytes), slog.Duration("work_hold", o.workHold))
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	dsrv := &http.Server{Handler: debug, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- dsrv.Serve(dln) }()
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", slog.Duration("grace", o.shutdownGrace))
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
+	defer cancel()
+	err = errors.Join(srv.Shutdown(sctx), dsrv.Shutdown(sctx))
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// checkLoopback refuses a debug address that is not on a loopback
+// interface: heap profiles and status must not be reachable from outside.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-debug-addr %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("-debug-addr %q: the debug endpoint must listen on a loopback address such as 127.0.0.1", addr)
+	}
+	return nil
+}
