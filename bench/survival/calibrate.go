@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// A probe is the service at one constant rate, fresh, for a while.
+type probe struct {
+	Rate      float64
+	P99       time.Duration // of successful responses
+	Failed    int           // responses other than 200, and errors
+	PeakUsage int64         // working set, bytes; -1 unknown
+	Died      bool
+	OK        bool // sustainable: see calibration
+}
+
+// calibration is the highest rate the service sustains in its limit: no
+// failed request, p99 near the unloaded p99, and usage below
+// usageCap of the limit. Every mode gets the same load built on Rate.
+type calibration struct {
+	Mode        string // the mode probed
+	Rate        float64
+	P99         time.Duration // at Rate
+	UnloadedP99 time.Duration
+	Probes      []probe
+}
+
+// calibrate probes the service in mode at rising rates, each in a fresh
+// process: doubling from startRate until a probe fails, then bisecting
+// between the last rate that held and the first that did not.
+func (h *harness) calibrate(ctx context.Context, mode string) (calibration, error) {
+	cal := calibration{Mode: mode}
+	unloaded, err := h.probe(ctx, mode, unloadedRate, math.Inf(1))
+	if err != nil {
+		return cal, err
+	}
+	if !unloaded.OK {
+		return cal, fmt.Errorf("calibration: the service fails even unloaded at %v rps: %+v", unloadedRate, unloaded)
+	}
+	cal.UnloadedP99 = unloaded.P99
+	maxP99 := time.Duration(float64(unloaded.P99)*p99Slack) + p99Margin
+	fmt.Printf("calibration (%s mode): unloaded p99 %v; a rate holds with no failure, p99 <= %v and usage < %.0f%% of the limit\n",
+		mode, unloaded.P99.Round(time.Millisecond), maxP99.Round(time.Millisecond), 100*usageCap)
+
+	try := func(rate float64) (bool, error) {
+		p, err := h.probe(ctx, mode, rate, float64(maxP99))
+		if err != nil {
+			return false, err
+		}
+		cal.Probes = append(cal.Probes, p)
+		fmt.Printf("  %6.0f rps: p99 %8v  failed %5d  peak %s  %s\n", p.Rate, p.P99.Round(time.Millisecond), p.Failed, mib(p.PeakUsage), verdict(p.OK))
+		if p.OK && p.Rate > cal.Rate {
+			cal.Rate, cal.P99 = p.Rate, p.P99
+		}
+		return p.OK, nil
+	}
+
+	lo, hi := 0.0, 0.0
+	for rate := startRate; rate <= maxRate; rate *= 2 {
+		ok, err := try(rate)
+		if err != nil {
+			return cal, err
+		}
+		if !ok {
+			hi = rate
+			break
+		}
+		lo = rate
+	}
+	if lo == 0 {
+		return cal, fmt.Errorf("calibration: the service does not sustain even %v rps in %s", startRate, mib(h.cfg.limit))
+	}
+	for i := 0; i < h.cfg.bisections && hi > 0 && hi-lo > lo/16; i++ {
+		mid := math.Round((lo + hi) / 2)
+		ok, err := try(mid)
+		if err != nil {
+			return cal, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return cal, nil
+}
+
+// probe runs the service fresh in mode at rate for the probe duration.
+// maxP99 (nanoseconds; +Inf for none) is the latency a sustainable rate
+// keeps.
+func (h *harness) probe(ctx context.Context, mode string, rate, maxP99 float64) (probe, error) {
+	in, err := h.launch(ctx, mode, fmt.Sprintf("calibrate-%s-%.0f", mode, rate))
+	if err != nil {
+		return probe{}, err
+	}
+	sched := schedule{{Name: "probe", Rate: rate, Duration: h.cfg.probe}}
+	start := time.Now()
+	sctx, stopSampling := context.WithCancel(ctx)
+	var samples []sample
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		samples = in.sampler(mode).run(sctx, start, sampleEvery)
+	}()
+	hits := attack(ctx, start, "http://"+in.svc.Addr+"/work", sched, h.loadOptions(rate))
+	stopSampling()
+	wg.Wait()
+	died := in.svc.exited()
+	in.stop()
+	if err := ctx.Err(); err != nil {
+		return probe{}, err
+	}
+
+	p := probe{Rate: rate, Died: died, PeakUsage: peakUsage(samples)}
+	var ok []time.Duration
+	for _, ht := range hits {
+		if ht.ok() {
+			ok = append(ok, ht.Latency)
+		} else {
+			p.Failed++
+		}
+	}
+	p.P99 = quantile(ok, 0.99)
+	p.OK = !died && p.Failed == 0 && len(ok) > 0 && float64(p.P99) <= maxP99 &&
+		p.PeakUsage >= 0 && float64(p.PeakUsage) < usageCap*float64(h.cfg.limit)
+	return p, nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "holds"
+	}
+	return "too much"
+}
+
+// mib formats bytes as MiB; negative is unknown.
+func mib(b int64) string {
+	if b < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
