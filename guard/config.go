@@ -62,8 +62,37 @@ type Config struct {
 	// level leaves Critical. 0 means 5s.
 	ReadyHold time.Duration
 
-	// DumpDir is the directory for heap profiles; "" writes none.
+	// DumpDir is the directory for heap profiles; "" writes none. The
+	// guard writes one when the level rises to Elevated, High or Critical,
+	// at new high-water marks of usage (at most 3 per climb), and when the
+	// limit is less than DumpBeforeLimit away at the current growth; each
+	// is followed by one on the next GC cycle, for a clean diff. Profiles
+	// in the directory from before a restart are kept and served.
 	DumpDir string
+
+	// DumpMinInterval is the least time between two profiles, except
+	// level crossings and their pairs. 0 means 1s.
+	DumpMinInterval time.Duration
+
+	// DumpMaxCount is the most profiles kept; the oldest are deleted after
+	// a newer one is written. 0 means 20.
+	DumpMaxCount int
+
+	// DumpMaxBytes caps the profiles' total size on disk, in bytes.
+	// 0 means 256 MiB.
+	DumpMaxBytes int64
+
+	// DumpBeforeLimit writes a profile when usage, growing at its current
+	// rate, would reach the limit within this time. 0 means 10s.
+	DumpBeforeLimit time.Duration
+
+	// DebugWrite enables POST /heap on DebugHandler, which writes a
+	// profile on demand, at most one per DumpMinInterval.
+	DebugWrite bool
+
+	// DebugAuthorize, if set, must return nil for every DebugHandler
+	// request; its error is answered with 403 Forbidden.
+	DebugAuthorize func(*http.Request) error
 
 	// Logger receives the guard's decisions; nil means silent.
 	Logger *slog.Logger
@@ -158,6 +187,24 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.GCThrashFraction == 0 {
 		c.GCThrashFraction = 0.4
+	}
+	if c.DumpMinInterval < 0 {
+		return bad("DumpMinInterval", c.DumpMinInterval, "must not be negative")
+	}
+	if c.DumpMinInterval == 0 {
+		c.DumpMinInterval = time.Second
+	}
+	if c.DumpMaxCount < 0 {
+		return bad("DumpMaxCount", c.DumpMaxCount, "must not be negative")
+	}
+	if c.DumpMaxBytes < 0 {
+		return bad("DumpMaxBytes", c.DumpMaxBytes, "must not be negative")
+	}
+	if c.DumpBeforeLimit < 0 {
+		return bad("DumpBeforeLimit", c.DumpBeforeLimit, "must not be negative")
+	}
+	if c.DumpBeforeLimit == 0 {
+		c.DumpBeforeLimit = 10 * time.Second
 	}
 	if c.RetryAfter < 0 {
 		return bad("RetryAfter", c.RetryAfter, "must not be negative")

@@ -30,6 +30,10 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{"negative hysteresis", Config{Hysteresis: -0.1}, "Hysteresis", "-0.1"},
 		{"hysteresis too wide", Config{Hysteresis: 0.8}, "Hysteresis", "0.8"},
 		{"negative dwell", Config{Dwell: -time.Second}, "Dwell", "-1s"},
+		{"negative dump interval", Config{DumpMinInterval: -1}, "DumpMinInterval", "-1ns"},
+		{"negative dump count", Config{DumpMaxCount: -3}, "DumpMaxCount", "-3"},
+		{"negative dump bytes", Config{DumpMaxBytes: -5}, "DumpMaxBytes", "-5"},
+		{"negative dump horizon", Config{DumpBeforeLimit: -time.Second}, "DumpBeforeLimit", "-1s"},
 		{"negative retry after", Config{RetryAfter: -time.Second}, "RetryAfter", "-1s"},
 		{"negative ready hold", Config{ReadyHold: -time.Second}, "ReadyHold", "-1s"},
 		{"gc fraction above one", Config{GCThrashFraction: 2}, "GCThrashFraction", "2"},
@@ -71,6 +75,8 @@ func TestConfigDefaults(t *testing.T) {
 		GCThrashFraction: 0.4,
 		RetryAfter:       time.Second,
 		ReadyHold:        5 * time.Second,
+		DumpMinInterval:  time.Second,
+		DumpBeforeLimit:  10 * time.Second,
 	}
 	if c.Classifier != nil {
 		t.Error("default Classifier is not nil")

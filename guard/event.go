@@ -10,8 +10,9 @@ type EventType int
 
 // The event types.
 const (
-	EventLevel EventType = iota + 1 // the level changed: Level and Previous
-	EventLimit                      // the effective limit changed (a resized pod)
+	EventLevel   EventType = iota + 1 // the level changed: Level and Previous
+	EventLimit                        // the effective limit changed (a resized pod)
+	EventProfile                      // a heap profile was written: Profile names it
 )
 
 func (t EventType) String() string {
@@ -20,6 +21,8 @@ func (t EventType) String() string {
 		return "level"
 	case EventLimit:
 		return "limit"
+	case EventProfile:
+		return "profile"
 	}
 	return "unknown"
 }
@@ -30,6 +33,7 @@ type Event struct {
 	Level    Level // the level after the change
 	Previous Level // the level before it
 	Snapshot Snapshot
+	Profile  string // the profile's name in the store, for EventProfile
 }
 
 // subscriberQueue is how many events wait for a slow subscriber before the

@@ -47,6 +47,7 @@ type Guard struct {
 
 	// Owned by the sampler goroutine after Start.
 	sampler sampler
+	dumper  *dumper // nil without Config.DumpDir
 
 	subMu   sync.Mutex
 	subs    map[*subscriber]struct{}
@@ -85,6 +86,9 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 	}
 	g.log = g.log.With(slog.String("component", "oomguard"))
 
+	if g.dumper, err = newDumper(g); err != nil {
+		return nil, err
+	}
 	group, err := cgroup.Self()
 	if err != nil && !errors.Is(err, cgroup.ErrNoMemoryController) {
 		g.log.Warn("memory cgroup unreadable; using process memory", slog.Any("error", err))
@@ -107,6 +111,10 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 	g.gcWatch = watchGC()
 	g.wg.Add(1)
 	go g.run()
+	if g.dumper != nil {
+		g.wg.Add(1)
+		go g.dumper.run(g)
+	}
 	g.stopCtx = context.AfterFunc(ctx, func() { g.Stop() })
 	return g, nil
 }
@@ -144,6 +152,11 @@ func (g *Guard) Snapshot() Snapshot {
 	s.InFlightLimit = int64(g.admission.Load() >> 32)
 	s.Reserved = g.reserved.Load()
 	s.Cancelled = g.cancelled.Load()
+	if d := g.dumper; d != nil {
+		s.ProfilesWritten = d.written.Load()
+		s.ProfileErrors = d.failed.Load()
+		s.ProfileDiskBytes = d.diskBytes.Load()
+	}
 	return s
 }
 

@@ -148,6 +148,9 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	g.snap.Store(snap)
 	g.level.Store(int32(lvl))
 	s.shed.step(g, snap, now)
+	if g.dumper != nil {
+		g.dumper.triggers(g, prev, snap, afterGC)
+	}
 	if lvl != prev {
 		g.log.Info("memory level changed",
 			slog.String("from", prev.String()), slog.String("to", lvl.String()),
@@ -155,7 +158,6 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 			slog.Float64("pressure", round3(pressure)), slog.Bool("gc_thrashing", thrash))
 		g.publish(Event{Type: EventLevel, Level: lvl, Previous: prev, Snapshot: *snap})
 	}
-	_ = afterGC
 }
 
 // usage is the working set from the cgroup, else RSS, else what the Go

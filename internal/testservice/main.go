@@ -9,6 +9,9 @@
 //	heap-steps      grow the Go heap in 2 MiB steps to Critical, release, wait for Normal
 //	offheap-steps   the same with anonymous mmap pages outside the Go heap
 //	http-service    serve a guarded handler that holds 1 MiB for 300ms, until stdin closes
+//	leak            serve the debug endpoint, leak through leakMemory until Critical, hold until stdin closes
+//
+// The environment variable OOMGUARD_DUMP_DIR sets Config.DumpDir.
 package main
 
 import (
@@ -47,7 +50,11 @@ func main() {
 		fail(fmt.Errorf("usage: testservice detect|heap-steps|offheap-steps|http-service"))
 	}
 
-	cfg := guard.Config{Dwell: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	cfg := guard.Config{
+		Dwell:   300 * time.Millisecond,
+		DumpDir: os.Getenv("OOMGUARD_DUMP_DIR"),
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	}
 	g, err := guard.Start(context.Background(), cfg)
 	if err != nil {
 		fail(err)
@@ -66,6 +73,9 @@ func main() {
 		err = climbAndRelease(g, growHeap, snapshot)
 	case "offheap-steps":
 		err = climbAndRelease(g, growOffHeap, snapshot)
+	case "leak":
+		err = leakUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
+		snapshot()
 	case "http-service":
 		err = serveUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
 		snapshot()
@@ -140,6 +150,40 @@ func serveUntilStdinCloses(g *guard.Guard, listening func(addr string)) error {
 	srv := &http.Server{Handler: g.Middleware(work)}
 	go srv.Serve(lis)
 	listening(lis.Addr().String())
+	io.Copy(io.Discard, os.Stdin)
+	return srv.Close()
+}
+
+// leaked is what leakMemory leaks.
+var leaked [][]byte
+
+// leakMemory is the allocation site the heap profiles must name.
+//
+//go:noinline
+func leakMemory(n int) {
+	b := make([]byte, n)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	leaked = append(leaked, b)
+}
+
+// leakUntilStdinCloses serves the debug endpoint and leaks 1 MiB every
+// 15ms until the guard is Critical, then holds the memory.
+func leakUntilStdinCloses(g *guard.Guard, listening func(addr string)) error {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/debug/guard/", http.StripPrefix("/debug/guard", g.DebugHandler()))
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(lis)
+	listening(lis.Addr().String())
+	for g.Level() < guard.LevelCritical {
+		leakMemory(1 << 20)
+		time.Sleep(15 * time.Millisecond)
+	}
 	io.Copy(io.Discard, os.Stdin)
 	return srv.Close()
 }

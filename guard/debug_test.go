@@ -1,0 +1,198 @@
+package guard
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oomguard/oomguard/profile"
+)
+
+func debugServer(t *testing.T, g *Guard) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/debug/guard/", http.StripPrefix("/debug/guard", g.DebugHandler()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func do(t *testing.T, method, url string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func TestDebugHandler(t *testing.T) {
+	dir := t.TempDir()
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir, DebugWrite: true, DumpMinInterval: time.Hour})
+	base := debugServer(t, g).URL + "/debug/guard"
+
+	resp, body := do(t, "GET", base+"/status")
+	var s Snapshot
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &s) != nil || s.Limit <= 0 || s.Time.IsZero() {
+		t.Fatalf("GET /status: %s %q", resp.Status, body)
+	}
+
+	// POST /heap writes one profile, then the minimum interval refuses.
+	resp, body = do(t, "POST", base+"/heap")
+	var m profile.Meta
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal([]byte(body), &m) != nil || m.Reason != "requested" {
+		t.Fatalf("POST /heap: %s %q", resp.Status, body)
+	}
+	if resp, _ := do(t, "POST", base+"/heap"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("second POST /heap: %s, want 429 with Retry-After", resp.Status)
+	}
+
+	resp, body = do(t, "GET", base+"/heap")
+	var list []profile.Meta
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list) != 1 || list[0].Name != m.Name {
+		t.Fatalf("GET /heap: %s %q", resp.Status, body)
+	}
+	if resp, body := do(t, "GET", base+"/heap/latest"); resp.StatusCode != 200 || len(body) == 0 {
+		t.Errorf("GET /heap/latest: %s, %d bytes", resp.Status, len(body))
+	}
+	resp, body = do(t, "GET", base+"/")
+	if resp.StatusCode != 200 || !strings.Contains(body, m.Name) || !strings.Contains(body, "normal") {
+		t.Errorf("GET /: %s, page lacks the profile or the level", resp.Status)
+	}
+	for _, tt := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/heap/..%2f..%2fetc%2fpasswd", 400},
+		{"GET", "/heap/" + strings.Repeat("a", 300), 400},
+		{"GET", "/heap/heap-20200101T000000.000Z-1.pb.gz", 404},
+		{"DELETE", "/heap/latest", 405},
+		{"PUT", "/status", 405},
+	} {
+		if resp, _ := do(t, tt.method, base+tt.path); resp.StatusCode != tt.want {
+			t.Errorf("%s %s: %s, want %d", tt.method, tt.path, resp.Status, tt.want)
+		}
+	}
+	if s := g.Snapshot(); s.ProfilesWritten != 1 || s.ProfileDiskBytes <= 0 {
+		t.Errorf("snapshot counts %d profiles, %d bytes", s.ProfilesWritten, s.ProfileDiskBytes)
+	}
+}
+
+func TestDebugWriteOffByDefault(t *testing.T) {
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: t.TempDir()})
+	base := debugServer(t, g).URL + "/debug/guard"
+	if resp, _ := do(t, "POST", base+"/heap"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /heap without DebugWrite: %s, want 405", resp.Status)
+	}
+	if n := g.Snapshot().ProfilesWritten; n != 0 {
+		t.Errorf("%d profiles written", n)
+	}
+}
+
+func TestDebugWithoutDumpDir(t *testing.T) {
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1})
+	base := debugServer(t, g).URL + "/debug/guard"
+	if resp, body := do(t, "GET", base+"/heap"); resp.StatusCode != 404 || !strings.Contains(body, "DumpDir") {
+		t.Errorf("GET /heap without DumpDir: %s %q", resp.Status, body)
+	}
+	if resp, _ := do(t, "GET", base+"/status"); resp.StatusCode != 200 {
+		t.Errorf("GET /status: %s", resp.Status)
+	}
+}
+
+func TestDebugAuthorize(t *testing.T) {
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DebugAuthorize: func(r *http.Request) error {
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
+			return errors.New("bad token")
+		}
+		return nil
+	}})
+	base := debugServer(t, g).URL + "/debug/guard"
+	if resp, _ := do(t, "GET", base+"/status"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unauthorized GET /status: %s, want 403", resp.Status)
+	}
+	req, _ := http.NewRequest("GET", base+"/status", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("authorized GET /status: %s", resp.Status)
+	}
+}
+
+// TestProfileWriteFailureIsCounted removes the profile directory under a
+// running guard: the write fails, is counted and logged, and the guard goes on.
+func TestProfileWriteFailureIsCounted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "profiles")
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir, DebugWrite: true})
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	base := debugServer(t, g).URL + "/debug/guard"
+	if resp, _ := do(t, "POST", base+"/heap"); resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("POST /heap into a removed directory: %s, want 500", resp.Status)
+	}
+	if s := g.Snapshot(); s.ProfileErrors != 1 || s.ProfilesWritten != 0 {
+		t.Errorf("%d errors, %d written; want 1 error", s.ProfileErrors, s.ProfilesWritten)
+	}
+	if resp, _ := do(t, "GET", base+"/status"); resp.StatusCode != 200 {
+		t.Errorf("guard not serving after a failed write: %s", resp.Status)
+	}
+}
+
+// TestTriggersWriteAPairPerLevel drives the dump triggers with synthetic
+// readings: each upward level crossing writes a profile, and the next GC
+// cycle writes its pair.
+func TestTriggersWriteAPairPerLevel(t *testing.T) {
+	dir := t.TempDir()
+	g := quietGuard(t, Config{DumpDir: dir, DumpMinInterval: time.Hour})
+	d := g.dumper
+	now := time.Now()
+	snap := func(p float64, l Level) *Snapshot {
+		s := *g.snap.Load()
+		s.Usage, s.Level, s.Time, s.TimeToLimit = int64(p*float64(s.Limit)), l, now, -1
+		return &s
+	}
+	prev := LevelNormal
+	for _, st := range []struct {
+		p  float64
+		l  Level
+		gc bool
+	}{{0.5, LevelNormal, false}, {0.72, LevelElevated, false}, {0.73, LevelElevated, true}, {0.86, LevelHigh, false}, {0.87, LevelHigh, true}, {0.96, LevelCritical, false}} {
+		now = now.Add(10 * time.Millisecond)
+		d.triggers(g, prev, snap(st.p, st.l), st.gc)
+		prev = st.l
+		// Let the writer finish before the next reading, as a real GC cycle would.
+		d.mu.Lock()
+		pending := d.pending
+		d.pending = nil
+		d.mu.Unlock()
+		for _, m := range pending {
+			d.write(g, m)
+		}
+	}
+	var reasons []string
+	for _, m := range d.store.List() {
+		reasons = append(reasons, m.Reason)
+	}
+	want := "level elevated,next GC cycle,level high,next GC cycle,level critical"
+	if got := strings.Join(reasons, ","); got != want {
+		t.Errorf("profiles %q, want %q", got, want)
+	}
+}

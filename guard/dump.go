@@ -1,0 +1,179 @@
+package guard
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oomguard/oomguard/profile"
+)
+
+const (
+	// hwmStep is how far past the last high-water mark usage must climb, as
+	// a fraction of the limit, to count as a new one.
+	hwmStep = 0.05
+	// hwmPerClimb bounds the high-water-mark profiles between two returns
+	// to Normal.
+	hwmPerClimb = 3
+	// hwmReset forgets the high-water mark after an hour, so a slow leak
+	// over days still leaves fresh evidence.
+	hwmReset = time.Hour
+	// maxPending bounds the queue of profiles waiting for the writer; past
+	// it the oldest request is dropped.
+	maxPending = 4
+	// pairReason marks the profile taken one GC cycle after a triggered
+	// one, so that every incident has a clean pair to diff.
+	pairReason = "next GC cycle"
+)
+
+// dumper decides when to write heap profiles and writes them on a
+// goroutine of its own, one at a time, so that the sampler never waits for
+// the disk.
+type dumper struct {
+	store *profile.Store
+
+	mu      sync.Mutex
+	pending []profile.Meta // profiles to write, oldest first; bounded by maxPending
+	wake    chan struct{}
+
+	// Sampler-owned trigger state.
+	hwm       int64
+	hwmAt     time.Time
+	hwmCount  int
+	ttlFired  bool
+	pairAfter atomic.Bool // a triggered profile was written: take its pair at the next GC
+
+	written, failed, diskBytes atomic.Int64
+}
+
+func newDumper(g *Guard) (*dumper, error) {
+	if g.cfg.DumpDir == "" {
+		return nil, nil
+	}
+	s, err := profile.Open(profile.Options{
+		Dir:         g.cfg.DumpDir,
+		MinInterval: g.cfg.DumpMinInterval,
+		MaxCount:    g.cfg.DumpMaxCount,
+		MaxBytes:    g.cfg.DumpMaxBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("guard: Config.DumpDir = %q: %w", g.cfg.DumpDir, err)
+	}
+	d := &dumper{store: s, wake: make(chan struct{}, 1)}
+	d.diskBytes.Store(s.DiskBytes())
+	if n := len(s.List()); n > 0 {
+		g.log.Info("heap profiles from before this start", slog.Int("count", n), slog.String("dir", g.cfg.DumpDir))
+	}
+	return d, nil
+}
+
+// triggers runs after every sample and asks for a profile when pressure
+// rose a level, usage set a new high-water mark, or the limit is near.
+func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
+	now := snap.Time
+	if snap.Level == LevelNormal {
+		d.hwmCount, d.ttlFired = 0, false
+	}
+	if !d.hwmAt.IsZero() && now.Sub(d.hwmAt) >= hwmReset {
+		d.hwm, d.hwmAt = 0, time.Time{}
+	}
+	step := int64(hwmStep * float64(snap.Limit))
+	var reason string
+	var force bool
+	switch {
+	case snap.Level > prev && snap.Level >= LevelElevated:
+		reason, force = "level "+snap.Level.String(), true
+	case snap.Level >= LevelElevated && snap.Usage > d.hwm+step && d.hwmCount < hwmPerClimb:
+		d.hwmCount++
+		reason = "high-water mark"
+	case snap.Level >= LevelElevated && !d.ttlFired && snap.TimeToLimit >= 0 && snap.TimeToLimit < g.cfg.DumpBeforeLimit:
+		d.ttlFired = true
+		reason = fmt.Sprintf("limit in %.1fs", snap.TimeToLimit.Seconds())
+	case afterGC && d.pairAfter.CompareAndSwap(true, false):
+		d.request(g, snap, pairReason, true)
+		return
+	default:
+		return
+	}
+	if snap.Usage > d.hwm {
+		d.hwm, d.hwmAt = snap.Usage, now
+	}
+	d.request(g, snap, reason, force)
+}
+
+// request queues a profile. Level crossings and pairs bypass the store's
+// minimum interval: there are at most three crossings per climb, and each
+// is the evidence of its moment.
+func (d *dumper) request(g *Guard, snap *Snapshot, reason string, force bool) {
+	m := profile.Meta{
+		Reason: reason,
+		Level:  snap.Level.String(),
+		Usage:  snap.Usage,
+		Limit:  snap.Limit,
+		Heap:   snap.HeapLive,
+		Force:  force,
+	}
+	d.mu.Lock()
+	if len(d.pending) == maxPending {
+		d.pending = d.pending[1:]
+	}
+	d.pending = append(d.pending, m)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run writes requested profiles until done closes.
+func (d *dumper) run(g *Guard) {
+	defer g.wg.Done()
+	for {
+		select {
+		case <-g.done:
+			return
+		case <-d.wake:
+		}
+		for {
+			d.mu.Lock()
+			if len(d.pending) == 0 {
+				d.mu.Unlock()
+				break
+			}
+			m := d.pending[0]
+			d.pending = d.pending[1:]
+			d.mu.Unlock()
+			d.write(g, m)
+		}
+	}
+}
+
+// write stores one profile. A failure is logged and counted, never fatal.
+func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
+	start := time.Now()
+	pair := m.Reason == pairReason
+	got, err := d.store.Write(m)
+	d.diskBytes.Store(d.store.DiskBytes())
+	switch {
+	case errors.Is(err, profile.ErrTooSoon):
+		g.log.Debug("heap profile skipped: too soon after the previous one", slog.String("reason", m.Reason))
+		return got, err
+	case err != nil:
+		d.failed.Add(1)
+		g.log.Error("heap profile not written", slog.String("reason", m.Reason), slog.Any("error", err))
+		return got, err
+	}
+	d.written.Add(1)
+	if !pair {
+		d.pairAfter.Store(true)
+	}
+	g.log.Warn("heap profile written", slog.String("name", got.Name), slog.String("reason", got.Reason),
+		slog.String("level", got.Level), slog.Int64("usage", got.Usage), slog.Int64("limit", got.Limit),
+		slog.Int64("bytes", got.Size), slog.Duration("took", time.Since(start)))
+	s := g.Snapshot()
+	g.publish(Event{Type: EventProfile, Level: s.Level, Previous: s.Level, Snapshot: s, Profile: got.Name})
+	return got, nil
+}

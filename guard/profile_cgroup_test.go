@@ -1,0 +1,123 @@
+package guard_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	pprofile "github.com/google/pprof/profile"
+
+	"github.com/oomguard/oomguard/guard"
+	"github.com/oomguard/oomguard/internal/cgrouptest"
+	"github.com/oomguard/oomguard/profile"
+)
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// TestCgroupLeakLeavesEvidence runs a service that leaks through one named
+// function in a real 256 MiB cgroup. The guard must write profiles at
+// Elevated, High and Critical, serve the newest so that go tool pprof names
+// the function first, and diff the first and last to name it as the growth.
+func TestCgroupLeakLeavesEvidence(t *testing.T) {
+	child := cgrouptest.New(t, 256*mib)
+	dir := t.TempDir()
+	runService(t, child, "leak", []string{"OOMGUARD_DUMP_DIR=" + dir}, func(first helperLine) {
+		if first.Kind != "listening" {
+			t.Fatalf("service did not start: %+v", first)
+		}
+		base := "http://" + first.Addr + "/debug/guard"
+
+		var metas []profile.Meta
+		reasons := map[string]bool{}
+		for deadline := time.Now().Add(time.Minute); !reasons["level critical"]; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no profile at Critical after a minute; profiles: %+v", metas)
+			}
+			getJSON(t, base+"/heap", &metas)
+			for _, m := range metas {
+				reasons[m.Reason] = true
+			}
+		}
+		for _, want := range []string{"level elevated", "level high", "level critical"} {
+			if !reasons[want] {
+				t.Errorf("no profile for %q; reasons: %v", want, reasons)
+			}
+		}
+		for _, m := range metas {
+			t.Logf("profile %s: %s at %s, usage %.1f MiB, heap %.1f MiB, %d bytes", m.Name, m.Reason, m.Level, float64(m.Usage)/mib, float64(m.Heap)/mib, m.Size)
+		}
+
+		// go tool pprof over loopback names the leak first by inuse_space.
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			t.Skip("no go command for go tool pprof")
+		}
+		cmd := exec.Command(gobin, "tool", "pprof", "-top", "-sample_index=inuse_space", base+"/heap/latest")
+		cmd.Env = append(os.Environ(), "PPROF_TMPDIR="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go tool pprof: %v\n%s", err, out)
+		}
+		if top := firstRow(string(out)); !strings.Contains(top, "main.leakMemory") {
+			t.Errorf("go tool pprof -top: first row %q, want main.leakMemory\n%s", top, out)
+		} else {
+			t.Logf("go tool pprof -top %s/heap/latest: %s", base, top)
+		}
+
+		// The diff of the first and last profiles names the leak as the growth.
+		q := url.Values{"base": {metas[0].Name}, "target": {metas[len(metas)-1].Name}}
+		resp, err := http.Get(base + "/heap/diff?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		diff, err := pprofile.Parse(resp.Body)
+		if err != nil {
+			t.Fatalf("diff: %v", err)
+		}
+		top, err := profile.TopGrowth(diff, 3, "inuse_space")
+		if err != nil || len(top) == 0 {
+			t.Fatalf("top growth: %v %v", top, err)
+		}
+		if top[0].Function != "main.leakMemory" {
+			t.Errorf("top growth %+v, want main.leakMemory first", top)
+		}
+		t.Logf("top growth from %s to %s: %s +%.1f MiB", metas[0].Name, metas[len(metas)-1].Name, top[0].Function, float64(top[0].Bytes)/mib)
+
+		var s guard.Snapshot
+		getJSON(t, base+"/status", &s)
+		if s.ProfilesWritten < 3 || s.ProfileErrors != 0 || s.ProfileDiskBytes <= 0 {
+			t.Errorf("status: %d written, %d errors, %d bytes", s.ProfilesWritten, s.ProfileErrors, s.ProfileDiskBytes)
+		}
+	})
+}
+
+// firstRow returns the first row below pprof -top's column header.
+func firstRow(out string) string {
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "flat%") && i+1 < len(lines) {
+			return strings.TrimSpace(lines[i+1])
+		}
+	}
+	return fmt.Sprintf("(no table in %d lines)", len(lines))
+}
