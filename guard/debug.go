@@ -3,9 +3,12 @@ package guard
 import (
 	"encoding/json"
 	"errors"
-	"html/template"
+	"fmt"
+	"html"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oomguard/oomguard/profile"
@@ -86,43 +89,62 @@ func (g *Guard) serveWrite(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var indexPage = template.Must(template.New("index").Funcs(template.FuncMap{
-	"mib": func(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MiB" },
-	"pct": func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
-}).Parse(`<!doctype html>
+// serveIndex writes the status page. It is built with fmt and
+// html.EscapeString rather than html/template: template execution uses
+// reflection that keeps every exported method in the binary, megabytes a
+// service would pay for one debug page.
+func (g *Guard) serveIndex(w http.ResponseWriter, r *http.Request) {
+	s := g.Snapshot()
+	mib := func(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MiB" }
+	pct := func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" }
+	e := html.EscapeString
+
+	var b strings.Builder
+	b.WriteString(`<!doctype html>
 <html><head><meta charset="utf-8"><title>oomguard</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}.normal{color:#070}.elevated{color:#960}.high{color:#c50}.critical{color:#c00;font-weight:bold}</style>
 </head><body>
 <h1>oomguard</h1>
-{{with .S}}<p>Level <b class="{{.Level}}">{{.Level}}</b>: usage {{mib .Usage}} of {{mib .Limit}} ({{pct .Pressure}}), limit from {{.LimitSource}} ({{.LimitDetail}}).</p>
-<table>
-<tr><th>GOMEMLIMIT</th><td>{{mib .GoMemLimit}} ({{.GoMemLimitSource}})</td></tr>
-<tr><th>live heap</th><td>{{mib .HeapLive}}, goal {{mib .HeapGoal}}</td></tr>
-<tr><th>GC CPU</th><td>{{pct .GCCPUFraction}}{{if .GCThrashing}}, thrashing{{end}}</td></tr>
-<tr><th>growth</th><td>{{printf "%.0f" .GrowthRate}} B/s{{if ge .TimeToLimit 0}}, limit in {{.TimeToLimit}}{{end}}</td></tr>
-<tr><th>requests</th><td>{{.InFlight}} in flight, shed {{.Shed.Sheddable}} sheddable / {{.Shed.Default}} default, {{.Cancelled}} cancelled</td></tr>
-<tr><th>OOM kills in this cgroup</th><td>{{if lt .OOMKills 0}}unknown{{else}}{{.OOMKills}}{{end}}</td></tr>
-</table>{{end}}
-<h2>Heap profiles</h2>
-{{if not .Enabled}}<p>Off: set Config.DumpDir.</p>{{else if not .Profiles}}<p>None yet.</p>{{else}}
-<table><tr><th>time</th><th>reason</th><th>level</th><th>usage</th><th>heap</th><th>size</th><th></th></tr>
-{{range .Profiles}}<tr><td>{{.Time.Format "2006-01-02 15:04:05.000Z"}}</td><td>{{.Reason}}</td><td>{{.Level}}</td><td>{{mib .Usage}}</td><td>{{mib .Heap}}</td><td>{{.Size}} B</td><td><a href="heap/{{.Name}}">{{.Name}}</a></td></tr>
-{{end}}</table>
-<p>Read one with <code>go tool pprof -top URL</code>; the growth between two: <code>heap/diff?base=NAME&amp;target=NAME</code>.</p>{{end}}
-<p><a href="status">status JSON</a> · <a href="heap">profiles JSON</a></p>
-</body></html>
-`))
-
-func (g *Guard) serveIndex(w http.ResponseWriter, r *http.Request) {
-	data := struct {
-		S        Snapshot
-		Enabled  bool
-		Profiles []profile.Meta
-	}{S: g.Snapshot(), Enabled: g.dumper != nil}
-	if g.dumper != nil {
-		data.Profiles = g.dumper.store.List()
+`)
+	fmt.Fprintf(&b, "<p>Level <b class=%q>%s</b>: usage %s of %s (%s), limit from %s (%s).</p>\n<table>\n",
+		s.Level, s.Level, mib(s.Usage), mib(s.Limit), pct(s.Pressure()), e(string(s.LimitSource)), e(s.LimitDetail))
+	row := func(k, v string) { fmt.Fprintf(&b, "<tr><th>%s</th><td>%s</td></tr>\n", k, v) }
+	row("GOMEMLIMIT", mib(s.GoMemLimit)+" ("+e(s.GoMemLimitSource)+")")
+	row("live heap", mib(s.HeapLive)+", goal "+mib(s.HeapGoal))
+	thrash := ""
+	if s.GCThrashing {
+		thrash = ", thrashing"
 	}
+	row("GC CPU", pct(s.GCCPUFraction)+thrash)
+	growth := strconv.FormatFloat(s.GrowthRate, 'f', 0, 64) + " B/s"
+	if s.TimeToLimit >= 0 {
+		growth += ", limit in " + s.TimeToLimit.Round(time.Millisecond).String()
+	}
+	row("growth", growth)
+	row("requests", fmt.Sprintf("%d in flight (limit %d), shed %d sheddable / %d default, %d cancelled",
+		s.InFlight, s.InFlightLimit, s.Shed.Sheddable, s.Shed.Default, s.Cancelled))
+	oom := "unknown"
+	if s.OOMKills >= 0 {
+		oom = strconv.FormatInt(s.OOMKills, 10)
+	}
+	row("OOM kills in this cgroup", oom)
+	b.WriteString("</table>\n<h2>Heap profiles</h2>\n")
+
+	switch {
+	case g.dumper == nil:
+		b.WriteString("<p>Off: set Config.DumpDir.</p>\n")
+	case len(g.dumper.store.List()) == 0:
+		b.WriteString("<p>None yet.</p>\n")
+	default:
+		b.WriteString("<table><tr><th>time</th><th>reason</th><th>level</th><th>usage</th><th>heap</th><th>size</th><th></th></tr>\n")
+		for _, m := range g.dumper.store.List() {
+			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d B</td><td><a href=\"heap/%s\">%s</a></td></tr>\n",
+				m.Time.Format("2006-01-02 15:04:05.000Z"), e(m.Reason), e(m.Level), mib(m.Usage), mib(m.Heap), m.Size, e(m.Name), e(m.Name))
+		}
+		b.WriteString("</table>\n<p>Read one with <code>go tool pprof -top URL</code>; the growth between two: <code>heap/diff?base=NAME&amp;target=NAME</code>.</p>\n")
+	}
+	b.WriteString("<p><a href=\"status\">status JSON</a> · <a href=\"heap\">profiles JSON</a></p>\n</body></html>\n")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	indexPage.Execute(w, data)
+	io.WriteString(w, b.String())
 }
