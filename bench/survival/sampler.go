@@ -21,6 +21,9 @@ type sample struct {
 	InFlight      int64
 	InFlightLimit int64
 	Profiles      int64
+	HeapLive      int64   // the guard's reading of the live Go heap
+	GrowthRate    float64 // the guard's smoothed usage growth, bytes/s
+	Shed          int64   // requests the guard refused so far
 }
 
 // guardStatus is the part of the guard's /debug/guard/status (a
@@ -31,6 +34,9 @@ type guardStatus struct {
 	InFlight        int64
 	InFlightLimit   int64
 	ProfilesWritten int64
+	HeapLive        int64
+	GrowthRate      float64
+	Shed            struct{ Sheddable, Default, Critical int64 }
 }
 
 var levelIndex = map[string]int{"normal": 0, "elevated": 1, "high": 2, "critical": 3}
@@ -87,6 +93,8 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 		sm.Usage = st.Usage
 	}
 	sm.InFlight, sm.InFlightLimit, sm.Profiles = st.InFlight, st.InFlightLimit, st.ProfilesWritten
+	sm.HeapLive, sm.GrowthRate = st.HeapLive, st.GrowthRate
+	sm.Shed = st.Shed.Sheddable + st.Shed.Default + st.Shed.Critical
 	return sm
 }
 
@@ -94,9 +102,10 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 // with -keep).
 func writeSeries(path string, samples []sample) error {
 	var b strings.Builder
-	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,profiles\n")
+	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,profiles,heap_live_bytes,growth_bytes_per_s,shed\n")
 	for _, s := range samples {
-		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit, s.Profiles)
+		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d,%d,%.0f,%d\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit,
+			s.Profiles, s.HeapLive, s.GrowthRate, s.Shed)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write series: %w", err)
