@@ -22,23 +22,25 @@ func packAdmission(sheddable, def uint64, inflight uint64) uint64 {
 	return sheddable | def<<shareBits | min(inflight, math.MaxUint32)<<32
 }
 
-// Admit reports whether work of priority p may start now. It is the hot
-// path: one atomic load and arithmetic, no lock, allocation or file read.
-// Inside a band where only a share is shed, the draw is math/rand/v2's
-// per-thread generator. Critical work is always admitted.
+// Admit reports whether work of priority p would be admitted now. It is
+// the hot path: one atomic load and arithmetic, plus a load of the
+// in-flight count when an in-flight limit is in force and a draw from
+// math/rand/v2's per-thread generator inside a band where only a share is
+// shed; no lock, allocation or file read. Critical work is always admitted.
 //
-// Admit does not count the work in flight; Enter does, and the middleware
-// and interceptors use it.
+// Admit is a question, not a reservation: it neither counts the work in
+// flight nor counts a refusal. Enter does both, and the middleware and the
+// gRPC interceptors use it.
 func (g *Guard) Admit(p Priority) bool {
 	return admits(g.admission.Load(), p, &g.inflight)
 }
 
 func admits(st uint64, p Priority, inflight *atomic.Int64) bool {
-	if st == 0 || p == PriorityCritical {
+	if st == 0 || p >= PriorityCritical {
 		return true
 	}
 	share := st & shareAll
-	if p != PrioritySheddable {
+	if p > PrioritySheddable {
 		share = st >> shareBits & shareAll
 	}
 	switch {
@@ -53,55 +55,61 @@ func admits(st uint64, p Priority, inflight *atomic.Int64) bool {
 	return true
 }
 
-// Ticket is admitted work in flight; call Done when it ends.
+// Ticket is admitted work in flight; call Done when it ends. Copies of a
+// Ticket share its state: Done more than once, on any copy, is harmless.
 type Ticket struct {
-	g       *Guard
-	e       *inflightEntry // only for Sheddable work, which may be cancelled
-	counted bool           // counted in flight
+	s *ticketState // nil when there is nothing to undo (work started at Normal)
+}
+
+type ticketState struct {
+	g    *Guard
+	e    *inflightEntry // Sheddable work the guard may cancel
+	done atomic.Bool
 }
 
 // Done ends the work. Calling Done on a zero Ticket does nothing.
 func (t Ticket) Done() {
-	if t.counted {
-		t.g.inflight.Add(-1)
+	if t.s == nil || !t.s.done.CompareAndSwap(false, true) {
+		return
 	}
-	if t.e != nil {
-		t.g.unregister(t.e)
+	t.s.g.inflight.Add(-1)
+	if t.s.e != nil {
+		t.s.g.unregister(t.s.e)
 	}
 }
 
 // Enter asks to start one unit of work of priority p, such as a request.
-// When admitted it returns a Ticket to end the work; Sheddable work also
-// gets a context the guard cancels at Critical. When shed it counts the
-// refusal and returns ok false.
+// When admitted it returns a Ticket to end the work; when shed it counts
+// the refusal and returns ok false.
 //
-// Work is counted in flight only when it starts above Normal: at Normal,
-// Enter is two atomic loads and no write, which keeps the middleware's
-// overhead within a few nanoseconds. The in-flight limit that matters under
-// pressure therefore sees at most the work started since pressure rose,
-// which errs on the side of shedding.
+// At Normal, Enter is two atomic loads: the work is neither counted in
+// flight nor made cancellable, which keeps the middleware within a few
+// nanoseconds and free of allocation. Above Normal, admitted work is
+// counted (one small allocation), and Sheddable work gets a context the
+// guard cancels at Critical. The in-flight limit therefore sees the work
+// started since pressure rose, which errs on the side of shedding; work that
+// started at Normal finishes as it would have.
 func (g *Guard) Enter(ctx context.Context, p Priority) (_ context.Context, t Ticket, ok bool) {
 	st := g.admission.Load()
 	if st == 0 && Level(g.level.Load()) == LevelNormal {
-		t = Ticket{g: g}
-	} else {
-		if !admits(st, p, &g.inflight) {
-			g.shed[p.index()].Add(1)
-			return ctx, Ticket{}, false
-		}
-		n := g.inflight.Add(1)
-		// Admit and Add race with other requests; the limit holds after Add.
-		if limit := int64(st >> 32); limit > 0 && n > limit && p != PriorityCritical {
-			g.inflight.Add(-1)
-			g.shed[p.index()].Add(1)
-			return ctx, Ticket{}, false
-		}
-		t = Ticket{g: g, counted: true}
+		return ctx, Ticket{}, true
 	}
-	if p == PrioritySheddable {
-		ctx, t.e = g.register(ctx)
+	if !admits(st, p, &g.inflight) {
+		g.shed[p.index()].Add(1)
+		return ctx, Ticket{}, false
 	}
-	return ctx, t, true
+	n := g.inflight.Add(1)
+	// Admit and Add race with other requests; the limit holds after Add.
+	if limit := int64(st >> 32); limit > 0 && n > limit && p < PriorityCritical {
+		g.inflight.Add(-1)
+		g.shed[p.index()].Add(1)
+		return ctx, Ticket{}, false
+	}
+	ts := &ticketState{g: g}
+	if p <= PrioritySheddable {
+		ctx, ts.e = g.register(ctx)
+	}
+	return ctx, Ticket{ts}, true
 }
 
 // inflightEntry is cancellable work: Sheddable requests.

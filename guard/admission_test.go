@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,6 +43,7 @@ func quietGuard(t testing.TB, cfg Config) *Guard {
 func (g *Guard) setPressure(p float64, l Level, now time.Time) {
 	s := *g.snap.Load()
 	s.Usage = int64(p * float64(s.Limit))
+	s.Committed = s.Usage
 	s.Level = l
 	s.Time = now
 	g.snap.Store(&s)
@@ -68,12 +70,12 @@ func TestAdmitByLevelAndPriority(t *testing.T) {
 		sheddable, deflt, critical float64 // expected shed share
 	}{
 		{"normal", 0.50, LevelNormal, 0, 0, 0},
-		{"elevated", 0.80, LevelElevated, 0, 0, 0},
-		{"high, low in the band", 0.87, LevelHigh, 0.2, 0, 0},
-		{"high, mid band", 0.90, LevelHigh, 0.5, 0, 0},
-		{"high, near critical", 0.94, LevelHigh, 0.9, 0.4, 0},
-		{"critical", 0.96, LevelCritical, 1, 0.6, 0},
-		{"at the limit", 1.0, LevelCritical, 1, 1, 0},
+		{"elevated", 0.75, LevelElevated, 1.0 / 3, 0, 0},
+		{"elevated, near high", 0.82, LevelElevated, 0.8, 0, 0},
+		{"high", 0.85, LevelHigh, 1, 0, 0},
+		{"high, mid default band", 0.90, LevelHigh, 1, 0.5, 0},
+		{"critical", 0.95, LevelCritical, 1, 1, 0},
+		{"past the limit", 1.2, LevelCritical, 1, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,11 +97,11 @@ func TestAdmitByLevelAndPriority(t *testing.T) {
 func TestShedShareHysteresis(t *testing.T) {
 	g := quietGuard(t, Config{})
 	now := time.Now()
-	g.setPressure(0.92, LevelHigh, now) // sheddable share 0.7
+	g.setPressure(0.805, LevelElevated, now) // sheddable share 0.7
 	// Pressure dips a little: within the hysteresis, the share holds.
 	for i := 0; i < 10; i++ {
 		now = now.Add(100 * time.Millisecond)
-		g.setPressure(0.89, LevelHigh, now)
+		g.setPressure(0.775, LevelElevated, now)
 	}
 	if got := shedShare(g, PrioritySheddable); got < 0.67 {
 		t.Errorf("share fell to %.2f on a dip inside the hysteresis, want 0.7 held", got)
@@ -107,13 +109,13 @@ func TestShedShareHysteresis(t *testing.T) {
 	// Pressure drops well below: the share falls at most shareDecay per
 	// second, not at once.
 	now = now.Add(100 * time.Millisecond)
-	g.setPressure(0.50, LevelHigh, now)
+	g.setPressure(0.40, LevelElevated, now)
 	if got := shedShare(g, PrioritySheddable); got < 0.55 {
 		t.Errorf("share fell to %.2f within 100ms, want a gradual fall", got)
 	}
 	for i := 0; i < 10; i++ {
 		now = now.Add(100 * time.Millisecond)
-		g.setPressure(0.50, LevelElevated, now)
+		g.setPressure(0.40, LevelNormal, now)
 	}
 	if got := shedShare(g, PrioritySheddable); got != 0 {
 		t.Errorf("share %.2f a second after pressure fell, want 0", got)
@@ -161,19 +163,37 @@ func TestInFlightLimit(t *testing.T) {
 	if admitted != 100 {
 		t.Errorf("critical requests admitted past the limit: %d of 100, want all", admitted)
 	}
-	// Easing pressure raises the limit; Normal removes it.
-	now = now.Add(time.Second)
-	g.setPressure(0.75, LevelElevated, now)
-	if lim := g.Snapshot().InFlightLimit; lim <= 20 {
-		t.Errorf("limit %d after pressure eased, want above 20", lim)
-	}
-	now = now.Add(time.Second)
-	g.setPressure(0.3, LevelNormal, now)
-	if lim := g.Snapshot().InFlightLimit; lim != 0 {
-		t.Errorf("limit %d at Normal, want none", lim)
-	}
 	for _, tk := range tickets {
 		tk.Done()
+	}
+	tickets = nil
+	// Pressure below the target raises the limit, by at most a quarter a
+	// step and to at most twice what is in flight.
+	for i := 0; i < 20; i++ {
+		_, tk, _ := g.Enter(context.Background(), PriorityCritical)
+		tickets = append(tickets, tk)
+	}
+	now = now.Add(time.Second)
+	g.setPressure(0.5, LevelElevated, now)
+	if lim := g.Snapshot().InFlightLimit; lim != 25 {
+		t.Errorf("limit %d after one step below the target, want 25", lim)
+	}
+	// Pressure above the target cuts it, by at most 30%.
+	now = now.Add(time.Second)
+	g.setPressure(0.9, LevelHigh, now)
+	if lim := g.Snapshot().InFlightLimit; lim != 18 {
+		t.Errorf("limit %d after one step at 0.9, want 18 (25 × 0.7)", lim)
+	}
+	// Low pressure and little in flight for Dwell drops the limit.
+	for _, tk := range tickets {
+		tk.Done()
+	}
+	for i := 0; i < 3; i++ {
+		now = now.Add(time.Second)
+		g.setPressure(0.3, LevelNormal, now)
+	}
+	if lim := g.Snapshot().InFlightLimit; lim != 0 {
+		t.Errorf("limit %d after Dwell at low pressure, want none", lim)
 	}
 	if n := g.Snapshot().InFlight; n != 0 {
 		t.Errorf("in flight after all done = %d", n)
@@ -289,6 +309,9 @@ func TestCriticalCancelsSheddableOnly(t *testing.T) {
 		}
 	}))
 	var wg sync.WaitGroup
+	// Work started above Normal is cancellable; start it at Elevated,
+	// below the Sheddable band.
+	g.setPressure(0.65, LevelElevated, time.Now())
 	for _, p := range []Priority{PrioritySheddable, PrioritySheddable, PriorityCritical} {
 		wg.Add(1)
 		go func() {
@@ -317,6 +340,7 @@ func TestCriticalCancelsSheddableOnly(t *testing.T) {
 
 func TestCancelOrder(t *testing.T) {
 	g := quietGuard(t, Config{})
+	g.setPressure(0.65, LevelElevated, time.Now())
 	var ctxs []context.Context
 	var tickets []Ticket
 	for i := 0; i < 3; i++ {
@@ -413,5 +437,88 @@ func BenchmarkMiddleware(b *testing.B) {
 				bc.h.ServeHTTP(w, req)
 			}
 		})
+	}
+}
+
+func TestTicketDoneTwice(t *testing.T) {
+	g := quietGuard(t, Config{})
+	g.setPressure(0.75, LevelElevated, time.Now())
+	_, tk, ok := g.Enter(context.Background(), PriorityDefault)
+	if !ok {
+		t.Fatal("shed at Elevated")
+	}
+	copied := tk
+	tk.Done()
+	tk.Done()
+	copied.Done()
+	if n := g.Snapshot().InFlight; n != 0 {
+		t.Errorf("in flight after Done three times = %d, want 0", n)
+	}
+	Ticket{}.Done()
+}
+
+func TestHugeSizesDoNotOverflow(t *testing.T) {
+	g := quietGuard(t, Config{Limit: 1 << 30})
+	g.setPressure(0.75, LevelElevated, time.Now())
+	ctx := context.Background()
+	release, err := g.Reserve(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, err := g.Reserve(ctx, math.MaxInt64); !errors.Is(err, ErrNoHeadroom) {
+		t.Fatalf("Reserve(MaxInt64) = %v, want ErrNoHeadroom", err)
+	}
+	h := g.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest("POST", "/", strings.NewReader(""))
+	req.ContentLength = math.MaxInt64
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("Content-Length MaxInt64 at Elevated: %d, want 503", rec.Code)
+	}
+}
+
+func TestStopAdmitsEverything(t *testing.T) {
+	g := quietGuard(t, Config{})
+	g.setPressure(1.0, LevelCritical, time.Now())
+	if g.Admit(PriorityDefault) {
+		t.Fatal("admitted at the limit")
+	}
+	g.Stop()
+	if !g.Admit(PriorityDefault) || !g.Admit(PrioritySheddable) || g.Level() != LevelNormal {
+		t.Error("a stopped guard still sheds")
+	}
+	rec := httptest.NewRecorder()
+	g.ReadyHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 200 {
+		t.Errorf("ReadyHandler after Stop: %d, want 200", rec.Code)
+	}
+}
+
+// TestLimitHoldsAtTarget: committed memory at the target holds the limit;
+// the working set at High (GOMEMLIMIT filling with garbage) does not cut it.
+func TestLimitHoldsAtTarget(t *testing.T) {
+	g := quietGuard(t, Config{})
+	now := time.Now()
+	g.setPressure(0.75, LevelElevated, now)
+	var tickets []Ticket
+	for i := 0; i < 100; i++ {
+		_, tk, _ := g.Enter(context.Background(), PriorityDefault)
+		tickets = append(tickets, tk)
+	}
+	for i := 0; i < 40; i++ {
+		now = now.Add(50 * time.Millisecond)
+		s := *g.snap.Load()
+		s.Usage, s.Committed, s.Level, s.Time = int64(0.9*float64(s.Limit)), int64(0.7*float64(s.Limit)), LevelHigh, now
+		g.snap.Store(&s)
+		g.level.Store(int32(LevelHigh))
+		g.sampler.shed.step(g, &s, now)
+	}
+	if lim := g.Snapshot().InFlightLimit; lim != 100 {
+		t.Errorf("in-flight limit %d after 2s at the target with 100 in flight, want 100", lim)
+	}
+	for _, tk := range tickets {
+		tk.Done()
 	}
 }

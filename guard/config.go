@@ -17,8 +17,8 @@ type Config struct {
 	// memory, the machine's memory. 0 means detect only.
 	Limit int64
 
-	// MemoryLimitRatio sets GOMEMLIMIT to ratio × the effective limit.
-	// 0 means 0.9; a negative value leaves GOMEMLIMIT alone. A GOMEMLIMIT
+	// MemoryLimitRatio sets GOMEMLIMIT to ratio × the effective limit,
+	// in [0.1, 1]. 0 means 0.9; a negative value leaves GOMEMLIMIT alone. A GOMEMLIMIT
 	// environment variable, whatever its value, always wins.
 	MemoryLimitRatio float64
 
@@ -99,7 +99,8 @@ type Config struct {
 }
 
 // Thresholds are the pressure levels' entry points, as fractions of the
-// effective limit, in increasing order within (0, 1].
+// effective limit, in increasing order within (0, 1]. Each zero field takes
+// its default.
 type Thresholds struct {
 	Elevated float64 // 0 means 0.70
 	High     float64 // 0 means 0.85
@@ -132,6 +133,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MemoryLimitRatio == 0 {
 		c.MemoryLimitRatio = 0.9
 	}
+	if c.MemoryLimitRatio > 0 && c.MemoryLimitRatio < 0.1 {
+		return bad("MemoryLimitRatio", c.MemoryLimitRatio, "must be at least 0.1: a smaller GOMEMLIMIT keeps the GC running flat out")
+	}
 	if c.Interval < 0 {
 		return bad("Interval", c.Interval, "must not be negative")
 	}
@@ -149,8 +153,13 @@ func (c Config) withDefaults() (Config, error) {
 	}
 
 	t := &c.Thresholds
-	if *t == (Thresholds{}) {
-		*t = Thresholds{Elevated: 0.70, High: 0.85, Critical: 0.95}
+	for _, f := range []struct {
+		v   *float64
+		def float64
+	}{{&t.Elevated, 0.70}, {&t.High, 0.85}, {&t.Critical, 0.95}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
 	}
 	for _, f := range []struct {
 		name string

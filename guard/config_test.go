@@ -26,7 +26,9 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{"thresholds out of order", Config{Thresholds: Thresholds{Elevated: 0.8, High: 0.7, Critical: 0.9}}, "Thresholds.High", "0.7"},
 		{"critical not above high", Config{Thresholds: Thresholds{Elevated: 0.5, High: 0.9, Critical: 0.9}}, "Thresholds.Critical", "0.9"},
 		{"threshold above one", Config{Thresholds: Thresholds{Elevated: 0.5, High: 0.9, Critical: 1.2}}, "Thresholds.Critical", "1.2"},
-		{"threshold zero with others set", Config{Thresholds: Thresholds{High: 0.9, Critical: 0.95}}, "Thresholds.Elevated", "0"},
+		{"default elevated above high", Config{Thresholds: Thresholds{High: 0.6}}, "Thresholds.High", "0.6"},
+		{"negative threshold", Config{Thresholds: Thresholds{Elevated: -0.5}}, "Thresholds.Elevated", "-0.5"},
+		{"tiny ratio", Config{MemoryLimitRatio: 1e-9}, "MemoryLimitRatio", "1e-09"},
 		{"negative hysteresis", Config{Hysteresis: -0.1}, "Hysteresis", "-0.1"},
 		{"hysteresis too wide", Config{Hysteresis: 0.8}, "Hysteresis", "0.8"},
 		{"negative dwell", Config{Dwell: -time.Second}, "Dwell", "-1s"},
@@ -57,6 +59,16 @@ func TestStartRejectsBadConfig(t *testing.T) {
 				t.Errorf("error %q does not name Config.%s and the value %s", msg, tt.field, tt.value)
 			}
 		})
+	}
+}
+
+func TestThresholdsDefaultOneByOne(t *testing.T) {
+	c, err := Config{Thresholds: Thresholds{Critical: 0.98}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Thresholds{0.70, 0.85, 0.98}); c.Thresholds != want {
+		t.Errorf("thresholds %+v, want %+v", c.Thresholds, want)
 	}
 }
 

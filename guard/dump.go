@@ -44,6 +44,7 @@ type dumper struct {
 	hwmAt     time.Time
 	hwmCount  int
 	ttlFired  bool
+	crossed   [4]bool     // levels whose crossing was profiled in this climb
 	pairAfter atomic.Bool // a triggered profile was written: take its pair at the next GC
 
 	written, failed, diskBytes atomic.Int64
@@ -75,7 +76,7 @@ func newDumper(g *Guard) (*dumper, error) {
 func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	now := snap.Time
 	if snap.Level == LevelNormal {
-		d.hwmCount, d.ttlFired = 0, false
+		d.hwmCount, d.ttlFired, d.crossed = 0, false, [4]bool{}
 	}
 	if !d.hwmAt.IsZero() && now.Sub(d.hwmAt) >= hwmReset {
 		d.hwm, d.hwmAt = 0, time.Time{}
@@ -84,7 +85,10 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	var reason string
 	var force bool
 	switch {
-	case snap.Level > prev && snap.Level >= LevelElevated:
+	case snap.Level > prev && snap.Level >= LevelElevated && !d.crossed[snap.Level]:
+		// Once per level per climb: a level flapping under GC thrash must
+		// not rotate the first profiles of the incident away.
+		d.crossed[snap.Level] = true
 		reason, force = "level "+snap.Level.String(), true
 	case snap.Level >= LevelElevated && snap.Usage > d.hwm+step && d.hwmCount < hwmPerClimb:
 		d.hwmCount++

@@ -49,9 +49,14 @@ type subscriber struct {
 }
 
 // Subscribe calls fn with every event, in order, on a goroutine of its own,
-// until cancel or Stop. A slow fn never delays the guard: past 64 waiting
-// events the oldest are dropped. Don't call Stop from fn.
+// until cancel or Stop. A slow fn never delays sampling or admission: past
+// 64 waiting events the oldest are dropped. Stop waits for a call in
+// progress to return, so don't call Stop from fn. A nil fn subscribes to
+// nothing.
 func (g *Guard) Subscribe(fn func(Event)) (cancel func()) {
+	if fn == nil {
+		return func() {}
+	}
 	s := &subscriber{fn: fn, ch: make(chan Event, subscriberQueue), quit: make(chan struct{})}
 	cancel = func() {
 		s.once.Do(func() {

@@ -57,7 +57,8 @@ type Guard struct {
 	done      chan struct{}
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
-	stopCtx   func() bool
+	stopMu    sync.Mutex
+	stopCtx   func() bool // deregisters the context's AfterFunc
 	gcWatch   *gcWatch
 	startedAt time.Time
 }
@@ -115,7 +116,11 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 		g.wg.Add(1)
 		go g.dumper.run(g)
 	}
-	g.stopCtx = context.AfterFunc(ctx, func() { g.Stop() })
+	// With ctx already done, AfterFunc runs Stop at once, concurrently.
+	stop := context.AfterFunc(ctx, func() { g.Stop() })
+	g.stopMu.Lock()
+	g.stopCtx = stop
+	g.stopMu.Unlock()
 	return g, nil
 }
 
@@ -123,15 +128,22 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 // GOMEMLIMIT to its value before Start. It is safe to call more than once.
 func (g *Guard) Stop() error {
 	g.stopOnce.Do(func() {
+		g.stopMu.Lock()
 		if g.stopCtx != nil {
 			g.stopCtx()
 		}
+		g.stopMu.Unlock()
 		close(g.done)
 		g.gcWatch.stop()
 		g.wg.Wait()
 		g.stopSubscribers()
 		g.sampler.close()
 		g.releaseGoMemLimit()
+		// A stopped guard admits everything and reports ready: it no
+		// longer knows better.
+		g.admission.Store(0)
+		g.level.Store(int32(LevelNormal))
+		g.readyAfter.Store(0)
 		g.log.Info("guard stopped")
 	})
 	return nil
@@ -167,21 +179,23 @@ func (g *Guard) run() {
 	s := &g.sampler
 	timer := time.NewTimer(s.interval)
 	defer timer.Stop()
+	gc := false // a GC cycle ended since the last sample
 	for {
-		gc := false
 		select {
 		case <-g.done:
 			return
 		case <-timer.C:
 		case <-g.gcWatch.c:
-			// A burst of GC cycles must not sample faster than MinInterval.
+			gc = true
+			// A burst of GC cycles must not sample faster than MinInterval;
+			// the next sample still knows a cycle ended.
 			if wait := g.cfg.MinInterval - time.Since(s.last); wait > 0 {
 				timer.Reset(wait)
 				continue
 			}
-			gc = true
 		}
 		s.sample(time.Now(), gc)
+		gc = false
 		timer.Reset(s.interval)
 	}
 }

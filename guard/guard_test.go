@@ -5,6 +5,8 @@ import (
 	"os"
 	"runtime/debug"
 	"testing"
+
+	"github.com/oomguard/oomguard/internal/runtimestats"
 	"time"
 )
 
@@ -90,6 +92,45 @@ func TestContextEndsGuard(t *testing.T) {
 		t.Fatal("guard still running 10s after its context ended")
 	}
 	g.Stop()
+}
+
+func TestStartWithDoneContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	g, err := Start(ctx, Config{Limit: 1 << 30, MemoryLimitRatio: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("guard started with a done context still running after 10s")
+	}
+	g.Stop()
+}
+
+func TestLimiterSignal(t *testing.T) {
+	s := &sampler{}
+	s.gcCPU.StaleAfter = 2 * time.Second
+	now := time.Unix(1000, 0)
+	for _, tt := range []struct {
+		cycles, limiter uint64
+		after           time.Duration
+		want            bool
+	}{
+		{10, 0, 0, false}, // never engaged
+		{10, 11, 0, true}, // engaged in the cycle in progress (numgc+1)
+		{11, 11, 100 * time.Millisecond, true},
+		{12, 11, 100 * time.Millisecond, true}, // the previous cycle
+		{13, 11, 100 * time.Millisecond, false},
+		{13, 14, 0, true},                // engaged again
+		{13, 14, 3 * time.Second, false}, // no cycle since for longer than StaleAfter
+	} {
+		now = now.Add(tt.after)
+		if got := s.limiterEngaged(runtimestats.Stats{GCCycles: tt.cycles, LimiterCycle: tt.limiter}, now); got != tt.want {
+			t.Errorf("cycles %d, limiter %d, +%v: engaged %v, want %v", tt.cycles, tt.limiter, tt.after, got, tt.want)
+		}
+	}
 }
 
 func TestSnapshotSignals(t *testing.T) {

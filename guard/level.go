@@ -10,10 +10,10 @@ type Level int32
 
 // The levels, in order of pressure.
 const (
-	LevelNormal   Level = iota // below Thresholds.Elevated
-	LevelElevated              // from Thresholds.Elevated: profiles start
-	LevelHigh                  // from Thresholds.High, or GC thrash: sheddable work is refused
-	LevelCritical              // from Thresholds.Critical: only critical work is admitted
+	LevelNormal   Level = iota // below Thresholds.Elevated: admission is one atomic load
+	LevelElevated              // from Thresholds.Elevated: heap profiles start, work is counted in flight
+	LevelHigh                  // from Thresholds.High, or GC thrash: a rising share of Sheddable work is shed
+	LevelCritical              // from Thresholds.Critical: all Sheddable and a rising share of Default work is shed
 )
 
 var levelNames = [...]string{"normal", "elevated", "high", "critical"}

@@ -14,8 +14,7 @@ import (
 // Content-Length alone would not fit in the headroom is refused too.
 //
 // At Normal an admitted request costs a few atomic loads and no
-// allocation; a Sheddable one also gets a context the guard cancels at
-// Critical.
+// allocation (see Guard.Enter for what changes above Normal).
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := g.classify(r)
@@ -29,13 +28,13 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 			g.refuse(w, "memory pressure")
 			return
 		}
-		if t == (Ticket{g: g}) {
+		if t.s == nil {
 			// Nothing to undo: no defer on the hot path.
 			next.ServeHTTP(w, r)
 			return
 		}
 		defer t.Done()
-		if t.e != nil {
+		if t.s.e != nil {
 			r = r.WithContext(ctx)
 		}
 		next.ServeHTTP(w, r)
@@ -52,7 +51,8 @@ func (g *Guard) classify(r *http.Request) Priority {
 // fits reports whether n more bytes fit below the Critical threshold.
 func (g *Guard) fits(n int64) bool {
 	s := g.snap.Load()
-	return s.Usage+g.reserved.Load()+n <= int64(float64(s.Limit)*g.cfg.Thresholds.Critical)
+	bound := int64(float64(s.Limit) * g.cfg.Thresholds.Critical)
+	return n <= bound-s.Usage-g.reserved.Load() // a huge n must not overflow a sum
 }
 
 // RetryAfter is the delay the guard asks shed clients to wait, rounded up

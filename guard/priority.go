@@ -41,13 +41,13 @@ func ParsePriority(s string) (Priority, error) {
 	return PriorityDefault, fmt.Errorf("guard: unknown priority %q (want sheddable, default or critical)", s)
 }
 
-// index maps a priority to 0 (sheddable), 1 (default) or 2 (critical);
-// unknown values count as default.
+// index maps a priority to 0 (sheddable), 1 (default) or 2 (critical).
+// Values below Sheddable count as Sheddable, above Critical as Critical.
 func (p Priority) index() int {
-	switch p {
-	case PrioritySheddable:
+	switch {
+	case p <= PrioritySheddable:
 		return 0
-	case PriorityCritical:
+	case p >= PriorityCritical:
 		return 2
 	}
 	return 1

@@ -29,7 +29,7 @@ func (g *Guard) Reserve(ctx context.Context, n int64) (release func(), err error
 	budget := int64(float64(snap.Limit)*g.cfg.Thresholds.Critical) - snap.Usage
 	for {
 		r := g.reserved.Load()
-		if r+n > budget {
+		if n > budget-r { // not r+n > budget: that overflows for a huge n
 			return nil, ErrNoHeadroom
 		}
 		if g.reserved.CompareAndSwap(r, r+n) {

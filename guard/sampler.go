@@ -46,6 +46,9 @@ type sampler struct {
 	cgErrOnce bool
 	oomKills  int64 // -1 = unknown
 	oomAt     time.Time
+
+	limiterCycle uint64 // last /gc/limiter/last-enabled seen
+	limiterAt    time.Time
 }
 
 func (s *sampler) init(g *Guard, group *cgroup.Group) error {
@@ -53,7 +56,9 @@ func (s *sampler) init(g *Guard, group *cgroup.Group) error {
 	s.rt = runtimestats.NewReader()
 	s.levels = newLevels(g.cfg.Thresholds, g.cfg.Hysteresis, g.cfg.Dwell)
 	s.interval = g.cfg.Interval
-	s.gcCPU.StaleAfter = 4 * g.cfg.Interval
+	// The runtime updates GC CPU figures only at the end of a cycle: a
+	// quiet spell shorter than this is not taken as an idle GC.
+	s.gcCPU.StaleAfter = max(2*time.Second, 4*g.cfg.Interval)
 	s.usageSource = "runtime"
 	s.oomKills = -1
 	if _, ok := processRSS(); ok {
@@ -109,10 +114,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		ttl = time.Duration(math.Min(math.Max(secs, 0), float64(math.MaxInt64/2)/1e9) * 1e9)
 	}
 	gcFrac := s.gcCPU.Update(rs, now)
-	// The limiter engaged in this or the previous cycle: the GC wants more
-	// CPU than it may have, the death spiral's first sign.
-	limiter := rs.LimiterCycle != 0 && rs.GCCycles-rs.LimiterCycle <= 1
-	thrash := limiter || gcFrac >= g.cfg.GCThrashFraction
+	thrash := s.limiterEngaged(rs, now) || gcFrac >= g.cfg.GCThrashFraction
 
 	pressure := float64(usage) / float64(s.limit.bytes)
 	prev := Level(g.level.Load())
@@ -135,6 +137,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		GoMemLimitSource: g.gml.source,
 		Usage:            usage,
 		UsageSource:      s.usageSource,
+		Committed:        min(usage, max(0, usage-rs.Reclaimable())),
 		HeapLive:         rs.HeapLive,
 		HeapGoal:         rs.HeapGoal,
 		GoResident:       rs.GoResident(),
@@ -160,12 +163,28 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	}
 }
 
+// limiterEngaged reports the GC CPU limiter on in the current or the
+// previous cycle: the GC wants more CPU than it may have, the death spiral's
+// first sign. The runtime records the cycle in progress when the limiter
+// turns on (numgc+1), so the difference is signed. The runtime writes it only
+// when the limiter turns on; once no cycle has moved it for gcStale, the
+// signal has expired.
+func (s *sampler) limiterEngaged(rs runtimestats.Stats, now time.Time) bool {
+	if rs.LimiterCycle != s.limiterCycle {
+		s.limiterCycle, s.limiterAt = rs.LimiterCycle, now
+	}
+	return rs.LimiterCycle != 0 &&
+		int64(rs.GCCycles)-int64(rs.LimiterCycle) <= 1 &&
+		now.Sub(s.limiterAt) < s.gcCPU.StaleAfter
+}
+
 // usage is the working set from the cgroup, else RSS, else what the Go
-// runtime holds.
+// runtime holds; it sets s.usageSource to the one it used.
 func (s *sampler) usage(rs runtimestats.Stats) int64 {
 	if s.cg != nil {
 		u, err := s.cg.Usage()
 		if err == nil {
+			s.usageSource = "cgroup"
 			return u.WorkingSet()
 		}
 		if !s.cgErrOnce {
@@ -174,8 +193,10 @@ func (s *sampler) usage(rs runtimestats.Stats) int64 {
 		}
 	}
 	if rss, ok := processRSS(); ok {
+		s.usageSource = "rss"
 		return rss
 	}
+	s.usageSource = "runtime"
 	return rs.GoResident()
 }
 

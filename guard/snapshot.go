@@ -25,6 +25,13 @@ type Snapshot struct {
 	Usage       int64
 	UsageSource string
 
+	// Committed is Usage minus the Go heap the GC and scavenger can reclaim
+	// without the program freeing anything (garbage since the last GC cycle,
+	// free heap not yet returned to the OS). Under GOMEMLIMIT the working
+	// set sits near the limit by design; Committed is what the work in
+	// flight really holds, and admission judges it.
+	Committed int64
+
 	HeapLive   int64 // heap marked live by the last GC cycle
 	HeapGoal   int64 // heap size at which the next GC cycle ends
 	GoResident int64 // memory the Go runtime holds from the OS
@@ -79,6 +86,14 @@ func (s Snapshot) Pressure() float64 {
 		return 0
 	}
 	return float64(s.Usage) / float64(s.Limit)
+}
+
+// CommittedPressure is Committed as a fraction of Limit.
+func (s Snapshot) CommittedPressure() float64 {
+	if s.Limit <= 0 {
+		return 0
+	}
+	return float64(s.Committed) / float64(s.Limit)
 }
 
 // Headroom is Limit minus Usage, in bytes; negative past the limit.

@@ -102,11 +102,17 @@ func (r *Reader) OOMKills() (int64, bool) {
 }
 
 func (r *Reader) read(f *os.File) ([]byte, error) {
-	n, err := f.ReadAt(r.buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("cgroup: %w", err)
+	for {
+		n, err := f.ReadAt(r.buf, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		if n < len(r.buf) {
+			return r.buf[:n], nil
+		}
+		// A full buffer may have cut the file short: grow and read again.
+		r.buf = make([]byte, 2*len(r.buf))
 	}
-	return r.buf[:n], nil
 }
 
 // field finds "key value" in a flat-keyed file and parses the value.

@@ -13,6 +13,7 @@ type Stats struct {
 	HeapLive     int64 // heap marked live by the last completed GC cycle
 	HeapObjects  int64 // heap occupied by objects now, live or not yet swept
 	HeapGoal     int64 // heap size at which the next GC cycle ends
+	HeapFree     int64 // free heap the runtime holds but has not returned to the OS
 	GoTotal      int64 // all memory mapped by the Go runtime
 	GoReleased   int64 // part of GoTotal returned to the OS
 	GoMemLimit   int64 // the runtime's memory limit (GOMEMLIMIT)
@@ -25,10 +26,18 @@ type Stats struct {
 // GoResident is what the Go runtime holds from the OS: mapped minus released.
 func (s Stats) GoResident() int64 { return s.GoTotal - s.GoReleased }
 
+// Reclaimable estimates the resident heap the GC and the scavenger can give
+// back without the program freeing anything: objects allocated since the
+// last GC cycle beyond the live heap it marked, and free heap not yet
+// returned to the OS. It overestimates while the live heap grows between
+// cycles, by at most one cycle's allocation.
+func (s Stats) Reclaimable() int64 { return max(0, s.HeapObjects-s.HeapLive) + s.HeapFree }
+
 const (
 	heapLive     = "/gc/heap/live:bytes"
 	heapObjects  = "/memory/classes/heap/objects:bytes"
 	heapGoal     = "/gc/heap/goal:bytes"
+	heapFree     = "/memory/classes/heap/free:bytes"
 	goTotal      = "/memory/classes/total:bytes"
 	goReleased   = "/memory/classes/heap/released:bytes"
 	goMemLimit   = "/gc/gomemlimit:bytes"
@@ -48,7 +57,7 @@ type Reader struct {
 // NewReader returns a Reader of the signals above; one the runtime does not
 // support reads as 0.
 func NewReader() *Reader {
-	names := []string{heapLive, heapObjects, heapGoal, goTotal, goReleased, goMemLimit, gcCycles, limiterCycle, gcCPU, gcIdleCPU, totalCPU}
+	names := []string{heapLive, heapObjects, heapGoal, heapFree, goTotal, goReleased, goMemLimit, gcCycles, limiterCycle, gcCPU, gcIdleCPU, totalCPU}
 	r := &Reader{samples: make([]metrics.Sample, len(names))}
 	for i, n := range names {
 		r.samples[i].Name = n
@@ -68,6 +77,8 @@ func (r *Reader) Read() Stats {
 			s.HeapObjects = u64(m.Value)
 		case heapGoal:
 			s.HeapGoal = u64(m.Value)
+		case heapFree:
+			s.HeapFree = u64(m.Value)
 		case goTotal:
 			s.GoTotal = u64(m.Value)
 		case goReleased:
@@ -142,7 +153,10 @@ func (c *GCCPU) Update(s Stats, now time.Time) float64 {
 	if s.CPUSeconds != c.lastTotal {
 		c.lastTotal, c.lastMove = s.CPUSeconds, now
 	} else if now.Sub(c.lastMove) > stale {
+		// Idle GC: start the next window here, so that it does not
+		// average the quiet spell into the next burst of cycles.
 		c.fraction = 0
+		c.baseGC, c.baseTotal, c.baseAt = s.GCCPUSeconds, s.CPUSeconds, now
 	}
 	if dt := s.CPUSeconds - c.baseTotal; dt > 0 && now.Sub(c.baseAt) >= window {
 		c.fraction = math.Max(0, math.Min(1, (s.GCCPUSeconds-c.baseGC)/dt))
