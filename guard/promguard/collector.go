@@ -49,6 +49,11 @@ var (
 		"Working set in bytes: cgroup usage minus inactive file pages, as the kubelet computes it; process resident memory where no cgroup applies.",
 		nil, nil)
 
+	// committedBytes is Snapshot.Committed, what admission judges.
+	committedBytes = prometheus.NewDesc("oomguard_memory_committed_bytes",
+		"Working set minus the Go heap the GC and scavenger can reclaim, in bytes: the memory the work in flight holds, which load shedding judges.",
+		nil, nil)
+
 	// heapLiveBytes is Snapshot.HeapLive.
 	heapLiveBytes = prometheus.NewDesc("oomguard_heap_live_bytes",
 		"Go heap marked live by the last completed GC cycle, in bytes.",
@@ -57,7 +62,7 @@ var (
 	// level is Snapshot.Level as a number: 0 normal, 1 elevated, 2 high,
 	// 3 critical.
 	level = prometheus.NewDesc("oomguard_level",
-		"Memory pressure level: 0 normal, 1 elevated, 2 high (sheddable work refused), 3 critical (only critical work admitted).",
+		"Memory pressure level of the working set: 0 normal, 1 elevated, 2 high, 3 critical.",
 		nil, nil)
 
 	// timeToLimitSeconds is Snapshot.TimeToLimit; +Inf when usage is not
@@ -123,7 +128,7 @@ var (
 
 // descs lists every metric the collector may export, for Describe.
 var descs = []*prometheus.Desc{
-	limitBytes, goMemLimitBytes, usageBytes, heapLiveBytes, level,
+	limitBytes, goMemLimitBytes, usageBytes, committedBytes, heapLiveBytes, level,
 	timeToLimitSeconds, gcCPUFraction,
 	requestsShedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, reservedBytes,
 	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes,
@@ -165,6 +170,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(limitBytes, float64(s.Limit), string(s.LimitSource))
 	gauge(goMemLimitBytes, float64(s.GoMemLimit))
 	gauge(usageBytes, float64(s.Usage))
+	gauge(committedBytes, float64(s.Committed))
 	gauge(heapLiveBytes, float64(s.HeapLive))
 	gauge(level, float64(s.Level))
 	gauge(timeToLimitSeconds, timeToLimit(s))

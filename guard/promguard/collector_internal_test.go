@@ -18,6 +18,7 @@ var fixed = guard.Snapshot{
 	LimitSource:      guard.LimitFromCgroup,
 	GoMemLimit:       230 << 20,
 	Usage:            220 << 20,
+	Committed:        160 << 20,
 	HeapLive:         150 << 20,
 	GCCPUFraction:    0.125,
 	TimeToLimit:      90 * time.Second,
@@ -45,12 +46,15 @@ oomguard_gomemlimit_bytes 2.4117248e+08
 # HELP oomguard_heap_live_bytes Go heap marked live by the last completed GC cycle, in bytes.
 # TYPE oomguard_heap_live_bytes gauge
 oomguard_heap_live_bytes 1.572864e+08
-# HELP oomguard_level Memory pressure level: 0 normal, 1 elevated, 2 high (sheddable work refused), 3 critical (only critical work admitted).
+# HELP oomguard_level Memory pressure level of the working set: 0 normal, 1 elevated, 2 high, 3 critical.
 # TYPE oomguard_level gauge
 oomguard_level 2
 # HELP oomguard_memory_limit_bytes Effective memory limit the guard enforces, in bytes; source is the bound that won: config, cgroup, cgroup-high or machine.
 # TYPE oomguard_memory_limit_bytes gauge
 oomguard_memory_limit_bytes{source="cgroup"} 2.68435456e+08
+# HELP oomguard_memory_committed_bytes Working set minus the Go heap the GC and scavenger can reclaim, in bytes: the memory the work in flight holds, which load shedding judges.
+# TYPE oomguard_memory_committed_bytes gauge
+oomguard_memory_committed_bytes 1.6777216e+08
 # HELP oomguard_memory_usage_bytes Working set in bytes: cgroup usage minus inactive file pages, as the kubelet computes it; process resident memory where no cgroup applies.
 # TYPE oomguard_memory_usage_bytes gauge
 oomguard_memory_usage_bytes 2.30686720e+08

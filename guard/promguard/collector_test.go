@@ -174,13 +174,14 @@ func expected(s guard.Snapshot) map[string][]want {
 		ttl = s.TimeToLimit.Seconds()
 	}
 	w := map[string][]want{
-		"oomguard_memory_limit_bytes":    {{typ: gauge, label: "source", lv: string(s.LimitSource), value: float64(s.Limit)}},
-		"oomguard_gomemlimit_bytes":      {{typ: gauge, value: float64(s.GoMemLimit)}},
-		"oomguard_memory_usage_bytes":    {{typ: gauge, value: float64(s.Usage)}},
-		"oomguard_heap_live_bytes":       {{typ: gauge, value: float64(s.HeapLive)}},
-		"oomguard_level":                 {{typ: gauge, value: float64(s.Level)}},
-		"oomguard_time_to_limit_seconds": {{typ: gauge, value: ttl}},
-		"oomguard_gc_cpu_fraction":       {{typ: gauge, value: s.GCCPUFraction}},
+		"oomguard_memory_limit_bytes":     {{typ: gauge, label: "source", lv: string(s.LimitSource), value: float64(s.Limit)}},
+		"oomguard_gomemlimit_bytes":       {{typ: gauge, value: float64(s.GoMemLimit)}},
+		"oomguard_memory_usage_bytes":     {{typ: gauge, value: float64(s.Usage)}},
+		"oomguard_memory_committed_bytes": {{typ: gauge, value: float64(s.Committed)}},
+		"oomguard_heap_live_bytes":        {{typ: gauge, value: float64(s.HeapLive)}},
+		"oomguard_level":                  {{typ: gauge, value: float64(s.Level)}},
+		"oomguard_time_to_limit_seconds":  {{typ: gauge, value: ttl}},
+		"oomguard_gc_cpu_fraction":        {{typ: gauge, value: s.GCCPUFraction}},
 		"oomguard_requests_shed_total": {
 			{typ: counter, label: "priority", lv: "sheddable", value: float64(s.Shed.Sheddable)},
 			{typ: counter, label: "priority", lv: "default", value: float64(s.Shed.Default)},
