@@ -32,10 +32,33 @@ func WithPriority(ctx context.Context, p guard.Priority) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, MetadataKey, p.String())
 }
 
+// Option configures the interceptors.
+type Option func(*options)
+
+type options struct {
+	classify func(ctx context.Context, fullMethod string) guard.Priority
+}
+
+// WithClassifier gives each call its priority from its context and full
+// method name ("/package.Service/Method") instead of the MetadataKey the
+// client sent: for servers that must not let clients mark their own calls
+// critical, or that know which methods matter.
+func WithClassifier(f func(ctx context.Context, fullMethod string) guard.Priority) Option {
+	return func(o *options) { o.classify = f }
+}
+
+func newOptions(opts []Option) options {
+	o := options{classify: func(ctx context.Context, _ string) guard.Priority { return priority(ctx) }}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 // priority reads the call's priority from incoming metadata, else from the
 // context (an earlier interceptor may have set it), else Default. An
-// unknown value counts as Default: a client cannot get more than Default by
-// sending garbage.
+// unknown value counts as Default. Any client may send "critical": use
+// WithClassifier where clients are not trusted.
 func priority(ctx context.Context) guard.Priority {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get(MetadataKey); len(v) > 0 {
@@ -55,11 +78,12 @@ func shedError(g *guard.Guard) (metadata.MD, error) {
 }
 
 // UnaryServerInterceptor sheds unary calls by priority under memory
-// pressure. Admitted Sheddable calls get a context the guard cancels at
-// Critical.
-func UnaryServerInterceptor(g *guard.Guard) grpc.UnaryServerInterceptor {
+// pressure. Admitted Sheddable calls started above Normal get a context the
+// guard cancels at Critical.
+func UnaryServerInterceptor(g *guard.Guard, opts ...Option) grpc.UnaryServerInterceptor {
+	o := newOptions(opts)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, t, ok := g.Enter(ctx, priority(ctx))
+		ctx, t, ok := g.Enter(ctx, o.classify(ctx, info.FullMethod))
 		if !ok {
 			trailer, err := shedError(g)
 			_ = grpc.SetTrailer(ctx, trailer)
@@ -72,9 +96,10 @@ func UnaryServerInterceptor(g *guard.Guard) grpc.UnaryServerInterceptor {
 
 // StreamServerInterceptor sheds streaming calls by priority under memory
 // pressure, when the stream opens.
-func StreamServerInterceptor(g *guard.Guard) grpc.StreamServerInterceptor {
+func StreamServerInterceptor(g *guard.Guard, opts ...Option) grpc.StreamServerInterceptor {
+	o := newOptions(opts)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, t, ok := g.Enter(ss.Context(), priority(ss.Context()))
+		ctx, t, ok := g.Enter(ss.Context(), o.classify(ss.Context(), info.FullMethod))
 		if !ok {
 			trailer, err := shedError(g)
 			ss.SetTrailer(trailer)

@@ -22,15 +22,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // serve starts a gRPC health server on loopback behind the guard's
 // interceptors and returns a client.
-func serve(t *testing.T, g *guard.Guard) healthpb.HealthClient {
+func serve(t *testing.T, g *guard.Guard, opts ...grpcguard.Option) healthpb.HealthClient {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(
-		grpc.UnaryInterceptor(grpcguard.UnaryServerInterceptor(g)),
-		grpc.StreamInterceptor(grpcguard.StreamServerInterceptor(g)),
+		grpc.UnaryInterceptor(grpcguard.UnaryServerInterceptor(g, opts...)),
+		grpc.StreamInterceptor(grpcguard.StreamServerInterceptor(g, opts...)),
 	)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	go srv.Serve(lis)
@@ -116,5 +116,26 @@ func TestAdmitsAtNormal(t *testing.T) {
 	}
 	if _, err := stream.Recv(); err != nil {
 		t.Errorf("sheddable stream at Normal: %v", err)
+	}
+}
+
+func TestClassifierOverridesMetadata(t *testing.T) {
+	g := start(t, 1<<20) // Critical
+	client := serve(t, g, grpcguard.WithClassifier(func(ctx context.Context, method string) guard.Priority {
+		if method == "/grpc.health.v1.Health/Check" {
+			return guard.PriorityDefault // whatever the client says
+		}
+		return guard.PriorityCritical
+	}))
+	ctx := grpcguard.WithPriority(context.Background(), guard.PriorityCritical)
+	if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("Check marked critical by the client, default by the server: %v, want ResourceExhausted", err)
+	}
+	stream, err := client.Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if err != nil {
+		t.Errorf("Watch classified critical by the server: %v", err)
 	}
 }
