@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -101,8 +100,8 @@ func (g *Group) limitV1() (Limit, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Limit{}, fmt.Errorf("cgroup: %w", err)
 	}
-	if s, ok := statField(stat, "hierarchical_memory_limit"); ok {
-		v, err := parseV1Value(s)
+	if s, ok := value(stat, []byte("hierarchical_memory_limit")); ok {
+		v, err := parseV1Value(string(s))
 		if err != nil {
 			return Limit{}, fmt.Errorf("cgroup: hierarchical_memory_limit in %s: %w", g.Dir, err)
 		}
@@ -141,20 +140,4 @@ func parseV1Value(s string) (int64, error) {
 		return 0, nil
 	}
 	return int64(v), nil
-}
-
-// statField returns the value of key in a "key value" per line file.
-func statField(b []byte, key string) (string, bool) {
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		if len(line) > len(key) && line[len(key)] == ' ' && string(line[:len(key)]) == key {
-			return string(line[len(key)+1:]), true
-		}
-	}
-	return "", false
 }

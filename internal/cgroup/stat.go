@@ -117,6 +117,16 @@ func (r *Reader) read(f *os.File) ([]byte, error) {
 
 // field finds "key value" in a flat-keyed file and parses the value.
 func field(b, key []byte) (int64, bool) {
+	v, ok := value(b, key)
+	if !ok {
+		return 0, false
+	}
+	return parseInt(v)
+}
+
+// value returns the value of key in a flat-keyed file: one "key value" per
+// line, as memory.stat, memory.events and memory.oom_control are.
+func value(b, key []byte) ([]byte, bool) {
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -125,10 +135,10 @@ func field(b, key []byte) (int64, bool) {
 			b = nil
 		}
 		if len(line) > len(key) && line[len(key)] == ' ' && bytes.Equal(line[:len(key)], key) {
-			return parseInt(line[len(key)+1:])
+			return line[len(key)+1:], true
 		}
 	}
-	return 0, false
+	return nil, false
 }
 
 // parseInt parses a non-negative decimal without allocating.
