@@ -143,10 +143,22 @@ func TestSVGWellFormed(t *testing.T) {
 	}
 	dec := xml.NewDecoder(bytes.NewReader(buf.Bytes()))
 	for {
-		if _, err := dec.Token(); err == io.EOF {
+		tok, err := dec.Token()
+		if err == io.EOF {
 			break
 		} else if err != nil {
 			t.Fatalf("SVG is not well-formed XML: %v", err)
+		}
+		// encoding/xml accepts an attribute given twice; XML does not, and
+		// neither do SVG renderers.
+		if el, ok := tok.(xml.StartElement); ok {
+			seen := map[string]bool{}
+			for _, a := range el.Attr {
+				if seen[a.Name.Local] {
+					t.Fatalf("<%s> has attribute %s twice", el.Name.Local, a.Name.Local)
+				}
+				seen[a.Name.Local] = true
+			}
 		}
 	}
 	for _, want := range []string{"bare (OOM-killed)", "oomguard", "limit 256 MiB", "critical", "seconds since the load started"} {

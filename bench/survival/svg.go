@@ -71,11 +71,16 @@ func (c *chart) panel(top, h float64, title string, spikeFrom, spikeTo time.Dura
 	c.text(plotLeft, top-8, "start", `font-size="13" font-weight="bold"`, title)
 }
 
+// polyline draws a line 1.8 wide unless extra sets stroke-width itself: an
+// attribute given twice makes the whole file invalid XML.
 func (c *chart) polyline(points []string, color, extra string) {
 	if len(points) < 2 {
 		return
 	}
-	c.printf(`<polyline fill="none" stroke="%s" stroke-width="1.8" %s points="%s"/>`+"\n", color, extra, strings.Join(points, " "))
+	if !strings.Contains(extra, "stroke-width") {
+		extra = `stroke-width="1.8" ` + extra
+	}
+	c.printf(`<polyline fill="none" stroke="%s" %s points="%s"/>`+"\n", color, extra, strings.Join(points, " "))
 }
 
 // writeSVG draws the runs on one time axis: working set against the limit,
