@@ -20,7 +20,7 @@ var levelNames = []string{"normal", "elevated", "high", "critical"}
 
 // The chart's geometry, in SVG user units.
 const (
-	svgWidth    = 1000
+	svgWidth    = 1080
 	plotLeft    = 80
 	plotRight   = 840 // the legend sits to the right
 	panelHeight = 200
