@@ -196,3 +196,38 @@ func TestTriggersWriteAPairPerLevel(t *testing.T) {
 		t.Errorf("profiles %q, want %q", got, want)
 	}
 }
+
+// TestRetentionThroughTheGuard: with DumpMaxCount 3, ten triggered
+// profiles leave the three newest, no temporary file, and a guard started
+// again on the directory lists them.
+func TestRetentionThroughTheGuard(t *testing.T) {
+	dir := t.TempDir()
+	g := quietGuard(t, Config{DumpDir: dir, DumpMaxCount: 3})
+	var names []string
+	for i := 0; i < 10; i++ {
+		m, err := g.dumper.write(g, profile.Meta{Reason: "level critical", Force: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, m.Name)
+	}
+	list := g.dumper.store.List()
+	if len(list) != 3 || list[0].Name != names[7] || list[2].Name != names[9] {
+		t.Fatalf("kept %v, want the three newest of %v", list, names)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp") {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+	g.Stop()
+
+	g2 := quietGuard(t, Config{DumpDir: dir, DumpMaxCount: 3})
+	if got := g2.dumper.store.List(); len(got) != 3 || got[2].Name != names[9] {
+		t.Errorf("after a restart the guard lists %v", got)
+	}
+	if s := g2.Snapshot(); s.ProfileDiskBytes <= 0 {
+		t.Errorf("disk bytes after restart = %d", s.ProfileDiskBytes)
+	}
+}
