@@ -114,7 +114,9 @@ func run(o options, logger *slog.Logger) error {
 		}
 		logger.Info("GOMEMLIMIT set by automemlimit", slog.Int64("bytes", set))
 	case modeOomguard:
-		g, err := guard.Start(ctx, guard.Config{Limit: o.limit, DumpDir: o.dumpDir, Logger: logger})
+		// Not ctx: the guard keeps protecting the service while it drains
+		// after SIGTERM, and stops when run returns.
+		g, err := guard.Start(context.Background(), guard.Config{Limit: o.limit, DumpDir: o.dumpDir, Logger: logger})
 		if err != nil {
 			return err
 		}
