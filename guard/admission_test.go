@@ -132,7 +132,7 @@ func TestInFlightLimit(t *testing.T) {
 		t.Errorf("in flight at Normal = %d, want 0 (not counted)", n)
 	}
 	tk.Done()
-	g.setPressure(0.75, LevelElevated, now)
+	g.setPressure(0.3, LevelElevated, now)
 	for i := 0; i < 40; i++ {
 		_, tk, ok := g.Enter(context.Background(), PriorityDefault)
 		if !ok {
@@ -167,22 +167,23 @@ func TestInFlightLimit(t *testing.T) {
 		tk.Done()
 	}
 	tickets = nil
-	// Pressure below the target raises the limit, by at most a quarter a
-	// step and to at most twice what is in flight.
+	// Pressure below the target raises the limit, to at most twice what is
+	// in flight.
 	for i := 0; i < 20; i++ {
 		_, tk, _ := g.Enter(context.Background(), PriorityCritical)
 		tickets = append(tickets, tk)
 	}
 	now = now.Add(time.Second)
 	g.setPressure(0.5, LevelElevated, now)
-	if lim := g.Snapshot().InFlightLimit; lim != 25 {
-		t.Errorf("limit %d after one step below the target, want 25", lim)
+	lim := g.Snapshot().InFlightLimit
+	if lim <= 20 || lim > 40 {
+		t.Errorf("limit %d after one step below the target, want above 20 and at most 40", lim)
 	}
-	// Pressure above the target cuts it, by at most 30%.
+	// Pressure above the target cuts it in proportion, by at most 30%.
 	now = now.Add(time.Second)
 	g.setPressure(0.9, LevelHigh, now)
-	if lim := g.Snapshot().InFlightLimit; lim != 18 {
-		t.Errorf("limit %d after one step at 0.9, want 18 (25 × 0.7)", lim)
+	if got, want := g.Snapshot().InFlightLimit, int64(math.Round(float64(lim)*(1+(0.7-0.9)/0.7))); got != want {
+		t.Errorf("limit %d after one step at 0.9, want %d", got, want)
 	}
 	// Low pressure and little in flight for Dwell drops the limit.
 	for _, tk := range tickets {

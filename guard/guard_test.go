@@ -214,21 +214,21 @@ func TestSubscribeAfterStop(t *testing.T) {
 func TestIntervalShrinksWithHeadroom(t *testing.T) {
 	cfg, _ := Config{}.withDefaults()
 	s := &sampler{g: &Guard{cfg: cfg}}
-	prev := s.nextInterval(0.5, -1)
+	prev := s.nextInterval(0.3, -1)
 	if prev != cfg.Interval {
 		t.Fatalf("interval at low pressure = %v, want the base %v", prev, cfg.Interval)
 	}
-	for _, p := range []float64{0.75, 0.80, 0.85, 0.90} {
+	for _, p := range []float64{0.4, 0.5, 0.6, 0.7} {
 		iv := s.nextInterval(p, -1)
 		if iv >= prev {
 			t.Errorf("interval at %.2f = %v, not below %v", p, iv, prev)
 		}
 		prev = iv
 	}
-	if iv := s.nextInterval(0.96, -1); iv != cfg.MinInterval {
-		t.Errorf("interval at 0.96 = %v, want MinInterval %v", iv, cfg.MinInterval)
+	if iv := s.nextInterval(0.76, -1); iv != cfg.MinInterval {
+		t.Errorf("interval at 0.76 = %v, want MinInterval %v", iv, cfg.MinInterval)
 	}
-	if iv := s.nextInterval(0.3, time.Second); iv != 100*time.Millisecond {
+	if iv := s.nextInterval(0.2, time.Second); iv != 100*time.Millisecond {
 		t.Errorf("interval with 1s to the limit = %v, want 100ms", iv)
 	}
 }

@@ -13,10 +13,16 @@ import (
 // text body. Under pressure (Elevated and up), a request whose
 // Content-Length alone would not fit in the headroom is refused too.
 //
-// At Normal an admitted request costs a few atomic loads and no
-// allocation (see Guard.Enter for what changes above Normal).
+// At Normal an admitted request costs two atomic loads: no classification,
+// lock or allocation (see Guard.Enter for what changes above Normal).
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// At Normal with nothing shed every request is admitted, whatever
+		// its priority: two atomic loads, no classification.
+		if g.admission.Load() == 0 && g.level.Load() == int32(LevelNormal) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		p := g.classify(r)
 		if r.ContentLength > 0 && p != PriorityCritical && g.Level() >= LevelElevated && !g.fits(r.ContentLength) {
 			g.shed[p.index()].Add(1)

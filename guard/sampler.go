@@ -18,11 +18,17 @@ const (
 	// oomRefresh is how often the cgroup's OOM-kill counter is read: it
 	// only tells of past kills, and reading it costs as much as a sample.
 	oomRefresh = time.Second
-	// growthTau is the time constant of the smoothed growth rate.
+	// growthTau is the time constant of the smoothed growth rate that the
+	// Snapshot reports; burstTau that of the fast one that paces sampling
+	// and brakes admission in a burst.
 	growthTau = time.Second
-	// halvingSpan is how much pressure past Elevated halves the interval:
-	// from 500ms at 0.70 to about 15ms at 0.85 and 2ms at 0.95.
-	halvingSpan = 0.03
+	burstTau  = 100 * time.Millisecond
+	// halvingSpan is how much pressure past half the Elevated threshold
+	// halves the interval: with the defaults from 500ms at 0.35 to 31ms at
+	// 0.55 and 2ms from 0.75. A burst can fill the rest of the limit within
+	// one slow interval, and a sample costs about 12µs, so the guard samples
+	// fast long before the levels move: 2ms is 0.6% of one core.
+	halvingSpan = 0.05
 )
 
 // sampler owns the readers and the state between readings. Only the
@@ -47,8 +53,14 @@ type sampler struct {
 	oomKills  int64 // -1 = unknown
 	oomAt     time.Time
 
+	burstRate float64       // bytes per second, smoothed over burstTau
+	burstTTL  time.Duration // time to the limit at burstRate; negative when not growing
+
 	limiterCycle uint64 // last /gc/limiter/last-enabled seen
 	limiterAt    time.Time
+
+	gcCycles uint64    // GC cycles seen at the last sample
+	lastGC   time.Time // when a sample first saw the newest cycle
 }
 
 func (s *sampler) init(g *Guard, group *cgroup.Group) error {
@@ -98,28 +110,28 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	}
 	rs := s.rt.Read()
 	usage := s.usage(rs)
+	if rs.GCCycles != s.gcCycles || s.lastGC.IsZero() {
+		s.gcCycles, s.lastGC = rs.GCCycles, now
+	}
 
 	if !s.last.IsZero() {
 		if dt := now.Sub(s.last).Seconds(); dt > 0 {
 			inst := float64(usage-s.lastUsage) / dt
-			alpha := 1 - math.Exp(-dt/growthTau.Seconds())
-			s.rate += alpha * (inst - s.rate)
+			s.rate += (1 - math.Exp(-dt/growthTau.Seconds())) * (inst - s.rate)
+			s.burstRate += (1 - math.Exp(-dt/burstTau.Seconds())) * (inst - s.burstRate)
 		}
 	}
 	s.last, s.lastUsage = now, usage
 
-	ttl := time.Duration(-1)
-	if s.rate > 0 {
-		secs := float64(s.limit.bytes-usage) / s.rate
-		ttl = time.Duration(math.Min(math.Max(secs, 0), float64(math.MaxInt64/2)/1e9) * 1e9)
-	}
+	ttl := timeTo(s.limit.bytes-usage, s.rate)
+	s.burstTTL = timeTo(s.limit.bytes-usage, s.burstRate)
 	gcFrac := s.gcCPU.Update(rs, now)
 	thrash := s.limiterEngaged(rs, now) || gcFrac >= g.cfg.GCThrashFraction
 
 	pressure := float64(usage) / float64(s.limit.bytes)
 	prev := Level(g.level.Load())
 	lvl := s.levels.next(pressure, thrash, now)
-	s.interval = s.nextInterval(pressure, ttl)
+	s.interval = s.nextInterval(pressure, minTTL(ttl, s.burstTTL))
 
 	if s.cg != nil && now.Sub(s.oomAt) >= oomRefresh {
 		s.oomAt = now
@@ -218,19 +230,40 @@ func (s *sampler) refreshLimit(now time.Time) {
 	}
 }
 
-// nextInterval shortens the base interval as pressure rises past Elevated,
-// halving it every halvingSpan, and so that a climb at the current rate is
-// seen at least ten times before it reaches the limit.
+// nextInterval shortens the base interval as pressure rises past half the
+// Elevated threshold, halving it every halvingSpan, and so that a climb at
+// its current rate is seen at least ten times before it reaches the limit.
 func (s *sampler) nextInterval(pressure float64, ttl time.Duration) time.Duration {
 	cfg := &s.g.cfg
 	iv := cfg.Interval
-	if over := pressure - cfg.Thresholds.Elevated; over > 0 {
+	if over := pressure - cfg.Thresholds.Elevated/2; over > 0 {
 		iv = time.Duration(float64(iv) * math.Exp2(-over/halvingSpan))
 	}
 	if ttl >= 0 && ttl/10 < iv {
 		iv = ttl / 10
 	}
 	return max(cfg.MinInterval, min(iv, cfg.Interval))
+}
+
+// timeTo is how long headroom lasts at rate bytes per second; negative
+// when usage is not growing.
+func timeTo(headroom int64, rate float64) time.Duration {
+	if rate <= 0 {
+		return -1
+	}
+	secs := math.Min(math.Max(float64(headroom)/rate, 0), float64(math.MaxInt64/2)/1e9)
+	return time.Duration(secs * 1e9)
+}
+
+// minTTL is the sooner of two times to the limit, ignoring negatives.
+func minTTL(a, b time.Duration) time.Duration {
+	switch {
+	case a < 0:
+		return b
+	case b < 0:
+		return a
+	}
+	return min(a, b)
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -21,7 +22,15 @@ const (
 	// adjustEvery paces the in-flight limit.
 	adjustEvery = 50 * time.Millisecond
 	// maxGrow and maxCut bound one step of the in-flight limit.
-	maxGrow, maxCut = 1.25, 0.7
+	maxGrow, maxCut = 2, 0.7
+	// brakeHorizon: a burst that would reach the limit sooner than this,
+	// at its rate over the last burstTau, engages the in-flight limit even
+	// before the levels move; admission happens before allocation, and at
+	// Normal nothing else stops a burst from idle.
+	brakeHorizon = time.Second
+	// perRequestDecay forgets the memory a request commits over some
+	// seconds of adjustEvery steps, as the work changes.
+	perRequestDecay = 0.98
 	// minInFlight is the floor of the in-flight limit: some work always runs.
 	minInFlight = 4
 	// cancelEvery and cancelPerStep bound the cancellations at Critical.
@@ -29,6 +38,11 @@ const (
 	cancelPerStep = 8
 	// freeEvery bounds the forced GC and debug.FreeOSMemory at Critical.
 	freeEvery = 30 * time.Second
+	// refreshEvery: while Default work is refused and no GC cycle has ended
+	// for this long, the guard runs one, so that committed memory is judged
+	// on a fresh mark and not on garbage the last cycle saw live. Refused
+	// work allocates nothing, and without allocation no GC would come.
+	refreshEvery = 250 * time.Millisecond
 )
 
 // shedder turns each sample into the packed admission state. It belongs to
@@ -42,13 +56,19 @@ const (
 // refuses work that fits (measured in bench/survival: goodput 0.43 of the
 // base rate).
 type shedder struct {
-	shares     [2]float64 // sheddable, default
-	limit      int64      // in-flight limit, 0 = none
-	easySince  time.Time  // since when pressure allows dropping the limit
-	lastAdjust time.Time
-	lastCancel time.Time
-	lastFree   time.Time
-	lastStep   time.Time
+	shares      [2]float64 // sheddable, default
+	limit       int64      // in-flight limit, 0 = none
+	easySince   time.Time  // since when pressure allows dropping the limit
+	lastAdjust  time.Time
+	lastCancel  time.Time
+	lastFree    time.Time
+	lastRefresh time.Time
+	lastStep    time.Time
+
+	// perRequest is a decaying maximum of committed memory per request in
+	// flight: all committed memory is charged to the work, so it errs high.
+	perRequest  float64
+	learntCycle uint64 // the GC cycle perRequest last learnt from
 }
 
 // band is the committed pressure over which a priority's shed share rises
@@ -97,6 +117,12 @@ func (d *shedder) step(g *Guard, snap *Snapshot, now time.Time) {
 	d.adjustLimit(g, snap, pressure, now)
 	g.admission.Store(packAdmission(toShare(d.shares[0]), toShare(d.shares[1]), uint64(d.limit)))
 
+	refusing := d.shares[1] > 0 || d.limit > 0
+	if refusing && now.Sub(g.sampler.lastGC) >= refreshEvery && now.Sub(d.lastRefresh) >= refreshEvery {
+		d.lastRefresh = now
+		g.background(runtime.GC, "forced a GC cycle to measure committed memory afresh")
+	}
+
 	if snap.Level >= LevelCritical {
 		g.readyAfter.Store(now.Add(g.cfg.ReadyHold).UnixNano())
 		if now.Sub(d.lastCancel) >= cancelEvery {
@@ -105,7 +131,8 @@ func (d *shedder) step(g *Guard, snap *Snapshot, now time.Time) {
 		}
 		if now.Sub(d.lastFree) >= freeEvery {
 			d.lastFree = now
-			g.freeMemory()
+			// FreeOSMemory forces a GC, then returns free pages to the OS.
+			g.background(debug.FreeOSMemory, "forced a GC and returned free memory to the OS at critical pressure")
 		}
 	}
 }
@@ -115,12 +142,14 @@ func toShare(f float64) uint64 { return uint64(math.Round(f * shareAll)) }
 // adjustLimit steers the number of requests in flight so that committed
 // memory settles at the Elevated threshold: every adjustEvery the limit is
 // multiplied by 1 + (target − pressure) / target, within [maxCut, maxGrow].
-// Work in flight holds the memory that pressure measures, so the limit is
-// in effect what the headroom can hold. It engages when committed memory
-// or the working set reaches High (starting from what is in flight), is
-// halved at Critical, and is dropped once pressure has stayed below the
-// target's easy zone for Dwell with well under the limit in flight, so that
-// a burst is never let in all at once.
+// Work in flight holds the memory that pressure measures, so by feedback
+// the limit comes to what the headroom below the target holds. It grows to
+// at most twice what is in flight, and to at most what the memory below the
+// target holds at the committed memory per request seen lately, so that it
+// never floats above the work and lets the next burst in at once. It engages when committed memory
+// or the working set reaches High, or a burst would reach the limit within
+// brakeHorizon, starting from what is in flight; it is halved at Critical; it is dropped once pressure has stayed easy for Dwell
+// with well under the limit in flight.
 func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now time.Time) {
 	if now.Sub(d.lastAdjust) < adjustEvery {
 		return
@@ -129,8 +158,17 @@ func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now ti
 	t := g.cfg.Thresholds
 	target := t.Elevated
 	n := g.inflight.Load()
+	// Committed memory is exact right after a GC cycle, and lags the work
+	// until the next: learn from the first reading after each cycle, and
+	// keep a maximum over the last seconds.
+	d.perRequest *= perRequestDecay
+	if cycles := g.sampler.gcCycles; cycles != d.learntCycle && d.limit > 0 && n >= 8 {
+		d.learntCycle = cycles
+		d.perRequest = max(d.perRequest, float64(snap.Committed+g.reserved.Load())/float64(n))
+	}
 	if d.limit == 0 {
-		if pressure < t.High && snap.Level < LevelHigh {
+		burst := g.sampler.burstTTL >= 0 && g.sampler.burstTTL < brakeHorizon && snap.Pressure() >= t.Elevated/2
+		if pressure < t.High && snap.Level < LevelHigh && !burst {
 			return
 		}
 		d.limit = max(n, minInFlight)
@@ -142,13 +180,12 @@ func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now ti
 	}
 	f := math.Max(maxCut, math.Min(maxGrow, 1+(target-pressure)/target))
 	next := int64(math.Round(float64(d.limit) * f))
-	if f > 1 && next == d.limit {
-		next++
-	}
-	// Grow only as far as twice what is in flight: a limit far above the
-	// work would let the next burst in at once.
 	if f > 1 {
-		next = min(next, max(d.limit, 2*n))
+		next = min(max(next, d.limit+1), max(d.limit, 2*n))
+		if d.perRequest > 0 {
+			// No more than the memory below the target holds.
+			next = min(next, int64(target*float64(snap.Limit)/d.perRequest))
+		}
 	}
 	d.limit = max(minInFlight, next)
 
@@ -193,9 +230,9 @@ func (g *Guard) cancelSheddable(n int) {
 	}
 }
 
-// freeMemory forces a GC and returns freed memory to the OS, off the
-// sampler goroutine: it takes as long as a full GC cycle.
-func (g *Guard) freeMemory() {
+// background runs f, a GC of some kind, off the sampler goroutine: it takes
+// as long as a full GC cycle. One runs at a time; Stop waits for it.
+func (g *Guard) background(f func(), done string) {
 	if !g.freeing.CompareAndSwap(false, true) {
 		return
 	}
@@ -204,7 +241,7 @@ func (g *Guard) freeMemory() {
 		defer g.wg.Done()
 		defer g.freeing.Store(false)
 		start := time.Now()
-		debug.FreeOSMemory() // forces a GC, then returns free pages
-		g.log.Warn("forced GC and returned free memory to the OS at critical pressure", slog.Duration("took", time.Since(start)))
+		f()
+		g.log.Info(done, slog.Duration("took", time.Since(start)))
 	}()
 }
