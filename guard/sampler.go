@@ -239,6 +239,10 @@ func (s *sampler) nextInterval(pressure float64, ttl time.Duration) time.Duratio
 	if over := pressure - cfg.Thresholds.Elevated/2; over > 0 {
 		iv = time.Duration(float64(iv) * math.Exp2(-over/halvingSpan))
 	}
+	// The in-flight limit is a control loop: feed it every adjustEvery.
+	if s.shed.limit > 0 {
+		iv = min(iv, adjustEvery)
+	}
 	if ttl >= 0 && ttl/10 < iv {
 		iv = ttl / 10
 	}

@@ -27,10 +27,7 @@ const (
 	// at its rate over the last burstTau, engages the in-flight limit even
 	// before the levels move; admission happens before allocation, and at
 	// Normal nothing else stops a burst from idle.
-	brakeHorizon = time.Second
-	// perRequestDecay forgets the memory a request commits over some
-	// seconds of adjustEvery steps, as the work changes.
-	perRequestDecay = 0.98
+	brakeHorizon = 500 * time.Millisecond
 	// minInFlight is the floor of the in-flight limit: some work always runs.
 	minInFlight = 4
 	// cancelEvery and cancelPerStep bound the cancellations at Critical.
@@ -65,10 +62,7 @@ type shedder struct {
 	lastRefresh time.Time
 	lastStep    time.Time
 
-	// perRequest is a decaying maximum of committed memory per request in
-	// flight: all committed memory is charged to the work, so it errs high.
-	perRequest  float64
-	learntCycle uint64 // the GC cycle perRequest last learnt from
+	grownCycle uint64 // the GC cycle whose reading last grew the limit
 }
 
 // band is the committed pressure over which a priority's shed share rises
@@ -143,10 +137,10 @@ func toShare(f float64) uint64 { return uint64(math.Round(f * shareAll)) }
 // memory settles at the Elevated threshold: every adjustEvery the limit is
 // multiplied by 1 + (target − pressure) / target, within [maxCut, maxGrow].
 // Work in flight holds the memory that pressure measures, so by feedback
-// the limit comes to what the headroom below the target holds. It grows to
-// at most twice what is in flight, and to at most what the memory below the
-// target holds at the committed memory per request seen lately, so that it
-// never floats above the work and lets the next burst in at once. It engages when committed memory
+// the limit comes to what the headroom below the target holds. It grows
+// once per GC cycle, when committed memory is exact, and to at most twice
+// what is in flight, so that it never floats above the work and lets the
+// next burst in at once. It engages when committed memory
 // or the working set reaches High, or a burst would reach the limit within
 // brakeHorizon, starting from what is in flight; it is halved at Critical; it is dropped once pressure has stayed easy for Dwell
 // with well under the limit in flight.
@@ -158,14 +152,6 @@ func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now ti
 	t := g.cfg.Thresholds
 	target := t.Elevated
 	n := g.inflight.Load()
-	// Committed memory is exact right after a GC cycle, and lags the work
-	// until the next: learn from the first reading after each cycle, and
-	// keep a maximum over the last seconds.
-	d.perRequest *= perRequestDecay
-	if cycles := g.sampler.gcCycles; cycles != d.learntCycle && d.limit > 0 && n >= 8 {
-		d.learntCycle = cycles
-		d.perRequest = max(d.perRequest, float64(snap.Committed+g.reserved.Load())/float64(n))
-	}
 	if d.limit == 0 {
 		burst := g.sampler.burstTTL >= 0 && g.sampler.burstTTL < brakeHorizon && snap.Pressure() >= t.Elevated/2
 		if pressure < t.High && snap.Level < LevelHigh && !burst {
@@ -181,10 +167,14 @@ func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now ti
 	f := math.Max(maxCut, math.Min(maxGrow, 1+(target-pressure)/target))
 	next := int64(math.Round(float64(d.limit) * f))
 	if f > 1 {
-		next = min(max(next, d.limit+1), max(d.limit, 2*n))
-		if d.perRequest > 0 {
-			// No more than the memory below the target holds.
-			next = min(next, int64(target*float64(snap.Limit)/d.perRequest))
+		// Committed memory lags the work between GC cycles, low while the
+		// work grows: grow once per cycle, on a reading the last cycle made
+		// exact, and to at most twice what is in flight.
+		if cycles := g.sampler.gcCycles; cycles != d.grownCycle {
+			d.grownCycle = cycles
+			next = min(max(next, d.limit+1), max(d.limit, 2*n))
+		} else {
+			next = d.limit
 		}
 	}
 	d.limit = max(minInFlight, next)
