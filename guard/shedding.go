@@ -35,8 +35,8 @@ const (
 	cancelPerStep = 8
 	// freeEvery bounds the forced GC and debug.FreeOSMemory at Critical.
 	freeEvery = 30 * time.Second
-	// refreshEvery: while Default work is refused and no GC cycle has ended
-	// for this long, the guard runs one, so that committed memory is judged
+	// refreshEvery: while work is limited or shed and no GC cycle has
+	// ended for this long, the guard runs one, so that committed memory is judged
 	// on a fresh mark and not on garbage the last cycle saw live. Refused
 	// work allocates nothing, and without allocation no GC would come.
 	refreshEvery = 250 * time.Millisecond
@@ -140,10 +140,12 @@ func toShare(f float64) uint64 { return uint64(math.Round(f * shareAll)) }
 // the limit comes to what the headroom below the target holds. It grows
 // once per GC cycle, when committed memory is exact, and to at most twice
 // what is in flight, so that it never floats above the work and lets the
-// next burst in at once. It engages when committed memory
-// or the working set reaches High, or a burst would reach the limit within
-// brakeHorizon, starting from what is in flight; it is halved at Critical; it is dropped once pressure has stayed easy for Dwell
-// with well under the limit in flight.
+// next burst in at once.
+//
+// The limit engages when committed memory or the working set reaches High,
+// or when a burst would reach the limit within brakeHorizon, starting from
+// what is in flight. It is halved at Critical, and dropped once pressure
+// has stayed easy for Dwell with well under the limit in flight.
 func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now time.Time) {
 	if now.Sub(d.lastAdjust) < adjustEvery {
 		return
