@@ -100,9 +100,11 @@ func TestScrapeCritical(t *testing.T) {
 }
 
 // TestScrapeRunning scrapes a guard sampling at its default pace, holding a
-// reservation when there is headroom for one.
+// reservation. The limit is the machine's: the test's own cgroup holds the
+// other packages' tests too, and under pressure the guard samples every few
+// milliseconds, faster than a scrape.
 func TestScrapeRunning(t *testing.T) {
-	g := start(t, guard.Config{Limit: 1 << 30})
+	g := start(t, guard.Config{})
 	if release, err := g.Reserve(context.Background(), 1<<20); err == nil {
 		defer release()
 		if r := g.Snapshot().Reserved; r != 1<<20 {
