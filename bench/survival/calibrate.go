@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sync"
 	"time"
 )
 
@@ -98,18 +97,7 @@ func (h *harness) probe(ctx context.Context, mode string, rate, maxP99 float64) 
 		return probe{}, err
 	}
 	sched := schedule{{Name: "probe", Rate: rate, Duration: h.cfg.probe}}
-	start := time.Now()
-	sctx, stopSampling := context.WithCancel(ctx)
-	var samples []sample
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		samples = in.sampler(mode).run(sctx, start, sampleEvery)
-	}()
-	hits := attack(ctx, start, "http://"+in.svc.Addr+"/work", sched, h.loadOptions(rate))
-	stopSampling()
-	wg.Wait()
+	hits, samples := h.drive(ctx, in, mode, time.Now(), sched, rate)
 	died := in.svc.exited()
 	in.stop()
 	if err := ctx.Err(); err != nil {

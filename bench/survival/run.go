@@ -134,17 +134,7 @@ func (h *harness) runMode(ctx context.Context, mode string, cal calibration) (mo
 		{Name: phaseRecovery, Rate: cal.Rate, Duration: h.cfg.recovery},
 	}
 	start := time.Now()
-	sctx, stopSampling := context.WithCancel(ctx)
-	var samples []sample
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		samples = in.sampler(mode).run(sctx, start, sampleEvery)
-	}()
-	hits := attack(ctx, start, "http://"+in.svc.Addr+"/work", sched, h.loadOptions(spikeFactor*cal.Rate))
-	stopSampling()
-	wg.Wait()
+	hits, samples := h.drive(ctx, in, mode, start, sched, spikeFactor*cal.Rate)
 
 	run := modeRun{Schedule: sched, Hits: hits, Samples: samples, DiedAt: -1}
 	if in.svc.exited() {
@@ -173,4 +163,22 @@ func (h *harness) loadOptions(peakRate float64) loadOptions {
 		Timeout:    requestTimeout,
 		MaxWorkers: uint64(min(maxWorkers, max(64, peakRate*requestTimeout.Seconds()))),
 	}
+}
+
+// drive sends the schedule's open-loop load to the instance's work
+// endpoint while sampling its memory, and returns both once the load ends.
+// peakRate sizes the attacker's workers and connections.
+func (h *harness) drive(ctx context.Context, in *instance, mode string, start time.Time, sched schedule, peakRate float64) ([]hit, []sample) {
+	sctx, stopSampling := context.WithCancel(ctx)
+	var samples []sample
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		samples = in.sampler(mode).run(sctx, start, sampleEvery)
+	}()
+	hits := attack(ctx, start, "http://"+in.svc.Addr+"/work", sched, h.loadOptions(peakRate))
+	stopSampling()
+	wg.Wait()
+	return hits, samples
 }
