@@ -1,17 +1,26 @@
-// Package guard keeps a Go service alive inside its memory limit.
+// Package guard keeps a Go service alive inside its memory limit, and
+// leaves the evidence of what filled it.
 //
 // Start reads the process's effective memory limit (cgroup v1 or v2, with
 // ancestors and memory.high, else the machine's memory), sets GOMEMLIMIT
 // from it, and samples the container's working set and the Go runtime
 // without stopping the world. Pressure moves the guard through four levels
 // with hysteresis, Normal, Elevated, High and Critical, which subscribers,
-// admission control and heap profiles act on.
+// readiness and heap profiles follow.
 //
-//	g, err := guard.Start(ctx, guard.Config{})
+// Middleware, Enter and the gRPC interceptors of package grpcguard shed work
+// by Priority before the kernel's OOM killer ends the process: they judge
+// the memory the work in flight commits (Snapshot.Committed), refuse a
+// rising share of Sheddable and then Default work, and bound the work in
+// flight to what the headroom holds. With Config.DumpDir the guard writes
+// heap profiles as pressure rises, and DebugHandler serves them.
+//
+//	g, err := guard.Start(ctx, guard.Config{DumpDir: "/var/lib/app/heap"})
 //	if err != nil {
 //		return err
 //	}
 //	defer g.Stop()
+//	http.Handle("/", g.Middleware(app))
 package guard
 
 import (
