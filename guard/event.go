@@ -2,7 +2,6 @@ package guard
 
 import (
 	"sync"
-	"sync/atomic"
 )
 
 // EventType says what an Event reports.
@@ -41,11 +40,10 @@ type Event struct {
 const subscriberQueue = 64
 
 type subscriber struct {
-	fn      func(Event)
-	ch      chan Event
-	quit    chan struct{}
-	once    sync.Once
-	dropped atomic.Int64
+	fn   func(Event)
+	ch   chan Event
+	quit chan struct{}
+	once sync.Once
 }
 
 // Subscribe calls fn with every event, in order, on a goroutine of its own,
@@ -98,7 +96,7 @@ func (g *Guard) publish(e Event) {
 			default:
 				select {
 				case <-s.ch:
-					s.dropped.Add(1)
+					g.eventsDropped.Add(1)
 				default:
 				}
 				continue

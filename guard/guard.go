@@ -58,6 +58,8 @@ type Guard struct {
 	sampler sampler
 	dumper  *dumper // nil without Config.DumpDir
 
+	eventsDropped atomic.Int64
+
 	subMu   sync.Mutex
 	subs    map[*subscriber]struct{}
 	subWG   sync.WaitGroup
@@ -173,6 +175,7 @@ func (g *Guard) Snapshot() Snapshot {
 	s.InFlightLimit = int64(g.admission.Load() >> 32)
 	s.Reserved = g.reserved.Load()
 	s.Cancelled = g.cancelled.Load()
+	s.EventsDropped = g.eventsDropped.Load()
 	if d := g.dumper; d != nil {
 		s.ProfilesWritten = d.written.Load()
 		s.ProfileErrors = d.failed.Load()

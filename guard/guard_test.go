@@ -179,6 +179,9 @@ func TestSlowSubscriberNeverBlocks(t *testing.T) {
 	if calls > subscriberQueue+1 {
 		t.Errorf("subscriber saw %d events, more than the queue holds", calls)
 	}
+	if d := g.Snapshot().EventsDropped; d < 10*subscriberQueue-subscriberQueue-1 {
+		t.Errorf("%d events dropped, want at least %d", d, 9*subscriberQueue-1)
+	}
 }
 
 func TestSubscribeDeliversInOrder(t *testing.T) {

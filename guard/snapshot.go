@@ -63,6 +63,10 @@ type Snapshot struct {
 	Reserved      int64      // bytes held by outstanding Reserve calls
 	Cancelled     int64      // Sheddable requests cancelled at Critical since Start
 
+	// EventsDropped counts events that slow subscribers lost since Start:
+	// past 64 waiting, the oldest are dropped.
+	EventsDropped int64
+
 	// ProfilesWritten counts the heap profiles written to Config.DumpDir
 	// since Start.
 	ProfilesWritten int64
