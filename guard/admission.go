@@ -82,11 +82,11 @@ func (t Ticket) Done() {
 // When admitted it returns a Ticket to end the work; when shed it counts
 // the refusal and returns ok false.
 //
-// At Normal, Enter is two atomic loads: the work is neither counted in
-// flight nor made cancellable, which keeps the middleware within a few
-// nanoseconds and free of allocation. Above Normal, admitted work is
-// counted (one small allocation), and Sheddable work gets a context the
-// guard cancels at Critical. The in-flight limit therefore sees the work
+// At Normal with nothing shed or limited, Enter is two atomic loads: the
+// work is neither counted in flight nor made cancellable, which keeps the
+// middleware within a few nanoseconds and free of allocation. Otherwise
+// admitted work is counted (one small allocation), and Sheddable work gets
+// a context the guard cancels at Critical. The in-flight limit therefore sees the work
 // started since pressure rose, which errs on the side of shedding; work that
 // started at Normal finishes as it would have.
 func (g *Guard) Enter(ctx context.Context, p Priority) (_ context.Context, t Ticket, ok bool) {

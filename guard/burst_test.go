@@ -15,6 +15,11 @@ import (
 // more than the limit. The guard must keep the kernel from killing it,
 // answer some requests throughout the burst, and refuse the rest with 503
 // and Retry-After.
+//
+// The handler reserves its megabyte with Guard.Reserve: admission happens
+// before allocation, and 400 requests arriving within a few milliseconds at
+// an idle service are all admitted before any of them allocates. Without
+// Reserve, the middleware alone was OOM-killed in 1 of 40 runs of this test.
 func TestCgroupBurstSurvives(t *testing.T) {
 	const (
 		waves    = 6

@@ -12,9 +12,9 @@ import (
 // detected, GOMEMLIMIT is set to 90% of it, and levels use the default
 // thresholds. Every field documents its unit and default.
 type Config struct {
-	// Limit caps the effective memory limit, in bytes. The guard uses the
-	// smallest of Limit, the cgroup limits and, where no cgroup limits
-	// memory, the machine's memory. 0 means detect only.
+	// Limit caps the effective memory limit, in bytes, at least 1 MiB.
+	// The guard uses the smallest of Limit, the cgroup limits and, where no
+	// cgroup limits memory, the machine's memory. 0 means detect only.
 	Limit int64
 
 	// MemoryLimitRatio sets GOMEMLIMIT to ratio × the effective limit,
@@ -124,8 +124,8 @@ func (c Config) withDefaults() (Config, error) {
 	bad := func(field string, v any, reason string) (Config, error) {
 		return Config{}, &ConfigError{Field: field, Value: v, Reason: reason}
 	}
-	if c.Limit < 0 {
-		return bad("Limit", c.Limit, "must be 0 (detect) or a positive number of bytes")
+	if c.Limit < 0 || (c.Limit > 0 && c.Limit < 1<<20) {
+		return bad("Limit", c.Limit, "must be 0 (detect) or at least 1 MiB (1048576 bytes)")
 	}
 	if math.IsNaN(c.MemoryLimitRatio) || c.MemoryLimitRatio > 1 {
 		return bad("MemoryLimitRatio", c.MemoryLimitRatio, "must be at most 1 (negative leaves GOMEMLIMIT alone)")

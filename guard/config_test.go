@@ -18,6 +18,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		value string
 	}{
 		{"negative limit", Config{Limit: -1}, "Limit", "-1"},
+		{"tiny limit", Config{Limit: 1000}, "Limit", "1000"},
 		{"ratio above one", Config{MemoryLimitRatio: 1.5}, "MemoryLimitRatio", "1.5"},
 		{"ratio NaN", Config{MemoryLimitRatio: math.NaN()}, "MemoryLimitRatio", "NaN"},
 		{"negative interval", Config{Interval: -time.Second}, "Interval", "-1s"},

@@ -73,12 +73,11 @@ func (g *Guard) serveWrite(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "writing profiles on demand is off: set Config.DebugWrite", http.StatusMethodNotAllowed)
 		return
 	}
-	select {
-	case <-g.done:
+	if !g.join() {
 		http.Error(w, "the guard is stopped", http.StatusServiceUnavailable)
 		return
-	default:
 	}
+	defer g.wg.Done()
 	s := g.Snapshot()
 	m, err := g.dumper.write(g, profile.Meta{Reason: "requested", Level: s.Level.String(), Usage: s.Usage, Limit: s.Limit, Heap: s.HeapLive})
 	switch {

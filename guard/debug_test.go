@@ -231,3 +231,15 @@ func TestRetentionThroughTheGuard(t *testing.T) {
 		t.Errorf("disk bytes after restart = %d", s.ProfileDiskBytes)
 	}
 }
+
+func TestDebugWriteAfterStop(t *testing.T) {
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: t.TempDir(), DebugWrite: true})
+	base := debugServer(t, g).URL + "/debug/guard"
+	g.Stop()
+	if resp, _ := do(t, "POST", base+"/heap"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("POST /heap after Stop: %s, want 503", resp.Status)
+	}
+	if n := g.Snapshot().ProfilesWritten; n != 0 {
+		t.Errorf("%d profiles written after Stop", n)
+	}
+}

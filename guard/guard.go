@@ -70,6 +70,7 @@ type Guard struct {
 	stopOnce  sync.Once
 	stopMu    sync.Mutex
 	stopCtx   func() bool // deregisters the context's AfterFunc
+	stopping  bool        // set by Stop under stopMu: no new work joins wg
 	gcWatch   *gcWatch
 	startedAt time.Time
 }
@@ -140,6 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 func (g *Guard) Stop() error {
 	g.stopOnce.Do(func() {
 		g.stopMu.Lock()
+		g.stopping = true
 		if g.stopCtx != nil {
 			g.stopCtx()
 		}
@@ -158,6 +160,19 @@ func (g *Guard) Stop() error {
 		g.log.Info("guard stopped")
 	})
 	return nil
+}
+
+// join counts work outside the guard's own goroutines, such as an HTTP
+// request writing a profile, so that Stop waits for it; false once Stop
+// has begun.
+func (g *Guard) join() bool {
+	g.stopMu.Lock()
+	defer g.stopMu.Unlock()
+	if g.stopping {
+		return false
+	}
+	g.wg.Add(1)
+	return true
 }
 
 // Level returns the current level: one atomic load.

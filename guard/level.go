@@ -5,15 +5,17 @@ import (
 	"time"
 )
 
-// Level is the memory pressure the guard sees, from Normal to Critical.
+// Level is the pressure of the working set on the limit, from Normal to
+// Critical. The shares of work shed follow committed memory instead (see
+// Snapshot.Committed and Guard.Middleware).
 type Level int32
 
 // The levels, in order of pressure.
 const (
-	LevelNormal   Level = iota // below Thresholds.Elevated: admission is one atomic load
+	LevelNormal   Level = iota // below Thresholds.Elevated
 	LevelElevated              // from Thresholds.Elevated: heap profiles start, work is counted in flight
-	LevelHigh                  // from Thresholds.High, or GC thrash: a rising share of Sheddable work is shed
-	LevelCritical              // from Thresholds.Critical: all Sheddable and a rising share of Default work is shed
+	LevelHigh                  // from Thresholds.High, or GC thrash: the in-flight limit engages
+	LevelCritical              // from Thresholds.Critical: all Sheddable work is shed, Sheddable work in flight cancelled
 )
 
 var levelNames = [...]string{"normal", "elevated", "high", "critical"}

@@ -13,8 +13,8 @@ import (
 // text body. Under pressure (Elevated and up), a request whose
 // Content-Length alone would not fit in the headroom is refused too.
 //
-// At Normal an admitted request costs two atomic loads: no classification,
-// lock or allocation (see Guard.Enter for what changes above Normal).
+// At Normal with nothing shed an admitted request costs two atomic loads:
+// no classification, lock or allocation (see Guard.Enter for the rest).
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// At Normal with nothing shed every request is admitted, whatever
@@ -24,7 +24,7 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		p := g.classify(r)
-		if r.ContentLength > 0 && p != PriorityCritical && g.Level() >= LevelElevated && !g.fits(r.ContentLength) {
+		if r.ContentLength > 0 && p < PriorityCritical && g.Level() >= LevelElevated && !g.fits(r.ContentLength) {
 			g.shed[p.index()].Add(1)
 			g.refuse(w, "request body does not fit in memory headroom")
 			return

@@ -11,8 +11,8 @@ type Priority int8
 
 // The priorities. The zero value is PriorityDefault.
 const (
-	PrioritySheddable Priority = -1 // batch, prefetch, retries: shed from High
-	PriorityDefault   Priority = 0  // ordinary requests: shed approaching Critical
+	PrioritySheddable Priority = -1 // batch, prefetch, retries: shed as committed memory goes from Elevated to High
+	PriorityDefault   Priority = 0  // ordinary requests: shed as committed memory goes from High to Critical
 	PriorityCritical  Priority = 1  // health checks, the debug endpoint: never shed
 )
 

@@ -35,8 +35,8 @@ const (
 	cancelPerStep = 8
 	// freeEvery bounds the forced GC and debug.FreeOSMemory at Critical.
 	freeEvery = 30 * time.Second
-	// refreshEvery: while work is limited or shed and no GC cycle has
-	// ended for this long, the guard runs one, so that committed memory is judged
+	// refreshEvery: while work is refused and no GC cycle has ended for
+	// this long, the guard runs one, so that committed memory is judged
 	// on a fresh mark and not on garbage the last cycle saw live. Refused
 	// work allocates nothing, and without allocation no GC would come.
 	refreshEvery = 250 * time.Millisecond
@@ -63,6 +63,7 @@ type shedder struct {
 	lastStep    time.Time
 
 	grownCycle uint64 // the GC cycle whose reading last grew the limit
+	lastShed   int64  // Sheddable and Default refusals counted at the last step
 }
 
 // band is the committed pressure over which a priority's shed share rises
@@ -111,23 +112,28 @@ func (d *shedder) step(g *Guard, snap *Snapshot, now time.Time) {
 	d.adjustLimit(g, snap, pressure, now)
 	g.admission.Store(packAdmission(toShare(d.shares[0]), toShare(d.shares[1]), uint64(d.limit)))
 
-	refusing := d.shares[1] > 0 || d.limit > 0
-	if refusing && now.Sub(g.sampler.lastGC) >= refreshEvery && now.Sub(d.lastRefresh) >= refreshEvery {
-		d.lastRefresh = now
-		g.background(runtime.GC, "forced a GC cycle to measure committed memory afresh")
-	}
-
 	if snap.Level >= LevelCritical {
 		g.readyAfter.Store(now.Add(g.cfg.ReadyHold).UnixNano())
 		if now.Sub(d.lastCancel) >= cancelEvery {
 			d.lastCancel = now
 			g.cancelSheddable(cancelPerStep)
 		}
-		if now.Sub(d.lastFree) >= freeEvery {
-			d.lastFree = now
-			// FreeOSMemory forces a GC, then returns free pages to the OS.
-			g.background(debug.FreeOSMemory, "forced a GC and returned free memory to the OS at critical pressure")
+		// FreeOSMemory forces a GC, then returns free pages to the OS; it
+		// goes before the refresh below, which it makes needless.
+		if now.Sub(d.lastFree) >= freeEvery &&
+			g.background(debug.FreeOSMemory, "forced a GC and returned free memory to the OS at critical pressure") {
+			d.lastFree, d.lastRefresh = now, now
 		}
+	}
+
+	// Work was refused since the last step, and no GC cycle has ended for
+	// refreshEvery: run one, so that the next judgement is on fresh marks.
+	shed := g.shed[0].Load() + g.shed[1].Load()
+	refused := shed != d.lastShed
+	d.lastShed = shed
+	if refused && now.Sub(g.sampler.lastGC) >= refreshEvery && now.Sub(d.lastRefresh) >= refreshEvery &&
+		g.background(runtime.GC, "forced a GC cycle to measure committed memory afresh") {
+		d.lastRefresh = now
 	}
 }
 
@@ -144,8 +150,9 @@ func toShare(f float64) uint64 { return uint64(math.Round(f * shareAll)) }
 //
 // The limit engages when committed memory or the working set reaches High,
 // or when a burst would reach the limit within brakeHorizon, starting from
-// what is in flight. It is halved at Critical, and dropped once pressure
-// has stayed easy for Dwell with well under the limit in flight.
+// what is in flight. At Critical it is cut to half of what is in flight,
+// and it is dropped once pressure has stayed easy for Dwell with well under
+// the limit in flight.
 func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now time.Time) {
 	if now.Sub(d.lastAdjust) < adjustEvery {
 		return
@@ -223,10 +230,11 @@ func (g *Guard) cancelSheddable(n int) {
 }
 
 // background runs f, a GC of some kind, off the sampler goroutine: it takes
-// as long as a full GC cycle. One runs at a time; Stop waits for it.
-func (g *Guard) background(f func(), done string) {
+// as long as a full GC cycle. One runs at a time, and Stop waits for it; it
+// reports whether f was started.
+func (g *Guard) background(f func(), done string) bool {
 	if !g.freeing.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	g.wg.Add(1)
 	go func() {
@@ -236,4 +244,5 @@ func (g *Guard) background(f func(), done string) {
 		f()
 		g.log.Info(done, slog.Duration("took", time.Since(start)))
 	}()
+	return true
 }

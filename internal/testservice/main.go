@@ -8,7 +8,7 @@
 //	detect          print the Snapshot
 //	heap-steps      grow the Go heap in 2 MiB steps to Critical, release, wait for Normal
 //	offheap-steps   the same with anonymous mmap pages outside the Go heap
-//	http-service    serve a guarded handler that holds 1 MiB for 300ms, until stdin closes
+//	http-service    serve a guarded handler that reserves and holds 1 MiB for 300ms, until stdin closes
 //	leak            serve the debug endpoint, leak through leakMemory until Critical, hold until stdin closes
 //
 // The environment variable OOMGUARD_DUMP_DIR sets Config.DumpDir.
@@ -129,14 +129,24 @@ func growHeap(n int) func() {
 	return func() { heapHold = nil }
 }
 
-// serveUntilStdinCloses serves a guarded handler that holds 1 MiB for
-// 300ms per request, like a slow downstream call holding a decoded payload.
+// serveUntilStdinCloses serves a guarded handler that reserves and holds
+// 1 MiB for 300ms per request, like a slow downstream call holding a decoded
+// payload.
 func serveUntilStdinCloses(g *guard.Guard, listening func(addr string)) error {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	work := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Admission happens before the handler allocates; a handler that
+		// knows its size says so, and fails fast when it would not fit.
+		release, err := g.Reserve(r.Context(), 1<<20)
+		if err != nil {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "no memory headroom", http.StatusServiceUnavailable)
+			return
+		}
+		defer release()
 		buf := make([]byte, 1<<20)
 		for i := 0; i < len(buf); i += 4096 {
 			buf[i] = 1
