@@ -124,6 +124,7 @@ func (rep *report) writeSVG(w io.Writer) error {
 	ly = c.y(limitMiB, vMax)
 	c.printf(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="black" stroke-dasharray="6 4"/>`+"\n", plotLeft, ly, plotRight, ly)
 	c.text(plotRight-4, ly-4, "end", `font-size="11"`, "limit "+mib(rep.Limit))
+	killed := 0 // kill labels stack downwards, so that close kills stay legible
 	for _, r := range rep.Runs {
 		var pts []string
 		for _, s := range r.Samples {
@@ -135,7 +136,8 @@ func (rep *report) writeSVG(w io.Writer) error {
 		c.polyline(pts, color, "")
 		if r.DiedAt >= 0 {
 			x := c.x(r.DiedAt)
-			c.text(x, ly+16, "middle", fmt.Sprintf(`fill="%s" font-size="12" font-weight="bold"`, color), "✕ "+r.Result.Mode+" killed")
+			c.text(x, ly+16+14*float64(killed), "start", fmt.Sprintf(`fill="%s" font-size="12" font-weight="bold"`, color), "✕ "+r.Result.Mode+" killed")
+			killed++
 		}
 	}
 
