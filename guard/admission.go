@@ -55,6 +55,12 @@ func admits(st uint64, p Priority, inflight *atomic.Int64) bool {
 	return true
 }
 
+// quiet reports Normal with nothing shed or limited, where every request is
+// admitted uncounted: two atomic loads.
+func (g *Guard) quiet() bool {
+	return g.admission.Load() == 0 && g.level.Load() == int32(LevelNormal)
+}
+
 // Ticket is admitted work in flight; call Done when it ends. Copies of a
 // Ticket share its state: Done more than once, on any copy, is harmless.
 type Ticket struct {
@@ -86,14 +92,14 @@ func (t Ticket) Done() {
 // work is neither counted in flight nor made cancellable, which keeps the
 // middleware within a few nanoseconds and free of allocation. Otherwise
 // admitted work is counted (one small allocation), and Sheddable work gets
-// a context the guard cancels at Critical. The in-flight limit therefore sees the work
-// started since pressure rose, which errs on the side of shedding; work that
-// started at Normal finishes as it would have.
+// a context the guard cancels at Critical. The in-flight limit therefore
+// sees the work started since pressure rose, which errs on the side of
+// shedding; work that started at Normal finishes as it would have.
 func (g *Guard) Enter(ctx context.Context, p Priority) (_ context.Context, t Ticket, ok bool) {
-	st := g.admission.Load()
-	if st == 0 && Level(g.level.Load()) == LevelNormal {
+	if g.quiet() {
 		return ctx, Ticket{}, true
 	}
+	st := g.admission.Load()
 	if !admits(st, p, &g.inflight) {
 		g.shed[p.index()].Add(1)
 		return ctx, Ticket{}, false

@@ -136,11 +136,25 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MemoryLimitRatio > 0 && c.MemoryLimitRatio < 0.1 {
 		return bad("MemoryLimitRatio", c.MemoryLimitRatio, "must be at least 0.1: a smaller GOMEMLIMIT keeps the GC running flat out")
 	}
-	if c.Interval < 0 {
-		return bad("Interval", c.Interval, "must not be negative")
-	}
-	if c.Interval == 0 {
-		c.Interval = 500 * time.Millisecond
+	// Durations: negative is an error, zero takes the default.
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"Interval", &c.Interval, 500 * time.Millisecond},
+		{"Dwell", &c.Dwell, 2 * time.Second},
+		{"DumpMinInterval", &c.DumpMinInterval, time.Second},
+		{"DumpBeforeLimit", &c.DumpBeforeLimit, 10 * time.Second},
+		{"RetryAfter", &c.RetryAfter, time.Second},
+		{"ReadyHold", &c.ReadyHold, 5 * time.Second},
+	} {
+		if *d.v < 0 {
+			return bad(d.name, *d.v, "must not be negative")
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
 	if c.MinInterval < 0 {
 		return bad("MinInterval", c.MinInterval, "must not be negative")
@@ -185,47 +199,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Hysteresis >= t.Elevated {
 		return bad("Hysteresis", c.Hysteresis, fmt.Sprintf("must be below Thresholds.Elevated (%v)", t.Elevated))
 	}
-	if c.Dwell < 0 {
-		return bad("Dwell", c.Dwell, "must not be negative")
-	}
-	if c.Dwell == 0 {
-		c.Dwell = 2 * time.Second
-	}
 	if math.IsNaN(c.GCThrashFraction) || c.GCThrashFraction < 0 || c.GCThrashFraction > 1 {
 		return bad("GCThrashFraction", c.GCThrashFraction, "must be a fraction in [0, 1]")
 	}
 	if c.GCThrashFraction == 0 {
 		c.GCThrashFraction = 0.4
 	}
-	if c.DumpMinInterval < 0 {
-		return bad("DumpMinInterval", c.DumpMinInterval, "must not be negative")
-	}
-	if c.DumpMinInterval == 0 {
-		c.DumpMinInterval = time.Second
-	}
 	if c.DumpMaxCount < 0 {
 		return bad("DumpMaxCount", c.DumpMaxCount, "must not be negative")
 	}
 	if c.DumpMaxBytes < 0 {
 		return bad("DumpMaxBytes", c.DumpMaxBytes, "must not be negative")
-	}
-	if c.DumpBeforeLimit < 0 {
-		return bad("DumpBeforeLimit", c.DumpBeforeLimit, "must not be negative")
-	}
-	if c.DumpBeforeLimit == 0 {
-		c.DumpBeforeLimit = 10 * time.Second
-	}
-	if c.RetryAfter < 0 {
-		return bad("RetryAfter", c.RetryAfter, "must not be negative")
-	}
-	if c.RetryAfter == 0 {
-		c.RetryAfter = time.Second
-	}
-	if c.ReadyHold < 0 {
-		return bad("ReadyHold", c.ReadyHold, "must not be negative")
-	}
-	if c.ReadyHold == 0 {
-		c.ReadyHold = 5 * time.Second
 	}
 	return c, nil
 }

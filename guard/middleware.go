@@ -17,9 +17,8 @@ import (
 // no classification, lock or allocation (see Guard.Enter for the rest).
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// At Normal with nothing shed every request is admitted, whatever
-		// its priority: two atomic loads, no classification.
-		if g.admission.Load() == 0 && g.level.Load() == int32(LevelNormal) {
+		// Every request is admitted, whatever its priority: no classification.
+		if g.quiet() {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -56,9 +55,14 @@ func (g *Guard) classify(r *http.Request) Priority {
 
 // fits reports whether n more bytes fit below the Critical threshold.
 func (g *Guard) fits(n int64) bool {
+	return n <= g.headroom()-g.reserved.Load() // a huge n must not overflow a sum
+}
+
+// headroom is what the last sample left below the Critical threshold, in
+// bytes, before reservations.
+func (g *Guard) headroom() int64 {
 	s := g.snap.Load()
-	bound := int64(float64(s.Limit) * g.cfg.Thresholds.Critical)
-	return n <= bound-s.Usage-g.reserved.Load() // a huge n must not overflow a sum
+	return int64(float64(s.Limit)*g.cfg.Thresholds.Critical) - s.Usage
 }
 
 // RetryAfter is the delay the guard asks shed clients to wait, rounded up

@@ -25,8 +25,7 @@ func (g *Guard) Reserve(ctx context.Context, n int64) (release func(), err error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	snap := g.snap.Load()
-	budget := int64(float64(snap.Limit)*g.cfg.Thresholds.Critical) - snap.Usage
+	budget := g.headroom()
 	for {
 		r := g.reserved.Load()
 		if n > budget-r { // not r+n > budget: that overflows for a huge n
