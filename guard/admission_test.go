@@ -38,8 +38,8 @@ func quietGuard(t testing.TB, cfg Config) *Guard {
 	return g
 }
 
-// setPressure publishes a reading at pressure p and level l, and runs the
-// admission policy on it as the sampler would.
+// setPressure publishes a reading at pressure p and level l, taken right
+// after a GC cycle, and runs the admission policy on it as the sampler would.
 func (g *Guard) setPressure(p float64, l Level, now time.Time) {
 	s := *g.snap.Load()
 	s.Usage = int64(p * float64(s.Limit))
@@ -48,7 +48,9 @@ func (g *Guard) setPressure(p float64, l Level, now time.Time) {
 	s.Time = now
 	g.snap.Store(&s)
 	g.level.Store(int32(l))
-	g.sampler.shed.step(g, &s, now)
+	// Each reading follows a GC cycle of its own, so that the limit may grow.
+	g.sampler.gcCycles++
+	g.sampler.shed.step(g, &s, gcClock{cycles: g.sampler.gcCycles, lastGC: now, burstTTL: -1}, now)
 }
 
 func shedShare(g *Guard, p Priority) float64 {
@@ -511,10 +513,11 @@ func TestLimitHoldsAtTarget(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		now = now.Add(50 * time.Millisecond)
 		s := *g.snap.Load()
-		s.Usage, s.Committed, s.Level, s.Time = int64(0.9*float64(s.Limit)), int64(0.7*float64(s.Limit)), LevelHigh, now
+		s.Usage, s.Committed, s.Level, s.Time = int64(0.9*float64(s.Limit)), int64(math.Ceil(0.7*float64(s.Limit))), LevelHigh, now
 		g.snap.Store(&s)
 		g.level.Store(int32(LevelHigh))
-		g.sampler.shed.step(g, &s, now)
+		// No GC cycle ends: the policy sees the same count every time.
+		g.sampler.shed.step(g, &s, gcClock{cycles: g.sampler.gcCycles, lastGC: now, burstTTL: -1}, now)
 	}
 	if lim := g.Snapshot().InFlightLimit; lim != 100 {
 		t.Errorf("in-flight limit %d after 2s at the target with 100 in flight, want 100", lim)

@@ -162,7 +162,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	}
 	g.snap.Store(snap)
 	g.level.Store(int32(lvl))
-	s.shed.step(g, snap, now)
+	s.shed.step(g, snap, gcClock{cycles: s.gcCycles, lastGC: s.lastGC, burstTTL: s.burstTTL}, now)
 	if g.dumper != nil {
 		g.dumper.triggers(g, prev, snap, afterGC)
 	}

@@ -81,8 +81,17 @@ func bandShare(pressure, lo, hi float64) float64 {
 	return math.Max(0, math.Min(1, (pressure-lo)/(hi-lo)))
 }
 
+// gcClock is what the shedder knows of the runtime's GC: the cycle count
+// at the sample, and when a sample first saw that cycle. The sampler passes
+// it in, so that the policy never reads the live runtime.
+type gcClock struct {
+	cycles   uint64
+	lastGC   time.Time
+	burstTTL time.Duration // time to the limit at the burst rate; negative when not growing
+}
+
 // step runs after every sample.
-func (d *shedder) step(g *Guard, snap *Snapshot, now time.Time) {
+func (d *shedder) step(g *Guard, snap *Snapshot, gc gcClock, now time.Time) {
 	dt := 0.0
 	if !d.lastStep.IsZero() {
 		dt = now.Sub(d.lastStep).Seconds()
@@ -109,7 +118,7 @@ func (d *shedder) step(g *Guard, snap *Snapshot, now time.Time) {
 		d.shares[0] = math.Max(d.shares[0], 0.5)
 	}
 
-	d.adjustLimit(g, snap, pressure, now)
+	d.adjustLimit(g, snap, gc, pressure, now)
 	g.admission.Store(packAdmission(toShare(d.shares[0]), toShare(d.shares[1]), uint64(d.limit)))
 
 	if snap.Level >= LevelCritical {
@@ -131,7 +140,7 @@ func (d *shedder) step(g *Guard, snap *Snapshot, now time.Time) {
 	shed := g.shed[0].Load() + g.shed[1].Load()
 	refused := shed != d.lastShed
 	d.lastShed = shed
-	if refused && now.Sub(g.sampler.lastGC) >= refreshEvery && now.Sub(d.lastRefresh) >= refreshEvery &&
+	if refused && now.Sub(gc.lastGC) >= refreshEvery && now.Sub(d.lastRefresh) >= refreshEvery &&
 		g.background(runtime.GC, "forced a GC cycle to measure committed memory afresh") {
 		d.lastRefresh = now
 	}
@@ -153,7 +162,7 @@ func toShare(f float64) uint64 { return uint64(math.Round(f * shareAll)) }
 // what is in flight. At Critical it is cut to half of what is in flight,
 // and it is dropped once pressure has stayed easy for Dwell with well under
 // the limit in flight.
-func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now time.Time) {
+func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, gc gcClock, pressure float64, now time.Time) {
 	if now.Sub(d.lastAdjust) < adjustEvery {
 		return
 	}
@@ -162,7 +171,7 @@ func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now ti
 	target := t.Elevated
 	n := g.inflight.Load()
 	if d.limit == 0 {
-		burst := g.sampler.burstTTL >= 0 && g.sampler.burstTTL < brakeHorizon && snap.Pressure() >= t.Elevated/2
+		burst := gc.burstTTL >= 0 && gc.burstTTL < brakeHorizon && snap.Pressure() >= t.Elevated/2
 		if pressure < t.High && snap.Level < LevelHigh && !burst {
 			return
 		}
@@ -179,7 +188,7 @@ func (d *shedder) adjustLimit(g *Guard, snap *Snapshot, pressure float64, now ti
 		// Committed memory lags the work between GC cycles, low while the
 		// work grows: grow once per cycle, on a reading the last cycle made
 		// exact, and to at most twice what is in flight.
-		if cycles := g.sampler.gcCycles; cycles != d.grownCycle {
+		if cycles := gc.cycles; cycles != d.grownCycle {
 			d.grownCycle = cycles
 			next = min(max(next, d.limit+1), max(d.limit, 2*n))
 		} else {
