@@ -53,6 +53,15 @@ type Config struct {
 	// PriorityDefault.
 	Classifier func(*http.Request) Priority
 
+	// Cost declares the memory an HTTP request will hold while it runs, in
+	// bytes, such as the size of a body it reads into memory or of a result
+	// it builds. Middleware reserves the declared bytes before the handler
+	// runs and releases them when it returns; a request whose bytes do not
+	// fit is shed. A positive Content-Length counts as at least that many
+	// bytes. nil means no declared costs: the guard learns the cost of
+	// requests from the memory they use.
+	Cost func(*http.Request) int64
+
 	// RetryAfter is how long shed clients are asked to wait: the HTTP
 	// Retry-After header (whole seconds, rounded up) and the gRPC
 	// retry pushback. 0 means 1s.
