@@ -3,74 +3,117 @@ package guard
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oomguard/oomguard/internal/admission"
 )
 
-// Admission state, packed in one uint64 so that the hot path is one atomic
-// load: the shed share of Sheddable work (bits 0-15) and of Default work
-// (bits 16-31), each 0 (admit all) to shareAll (shed all), and the limit on
-// requests in flight (bits 32-63; 0 = none).
-const (
-	shareBits = 16
-	shareAll  = 1<<shareBits - 1
-)
+// limits is the admission word the hot path loads: the most work in flight
+// of Default priority (low 32 bits) and of Sheddable priority (high 32
+// bits). The sampler publishes it after every reading.
+type limits uint64
 
-func packAdmission(sheddable, def uint64, inflight uint64) uint64 {
-	return sheddable | def<<shareBits | min(inflight, math.MaxUint32)<<32
+func packLimits(d admission.Decision) limits {
+	c := func(v int64) uint64 { return uint64(max(0, min(v, math.MaxUint32))) }
+	return limits(c(d.Limit) | c(d.SheddableLimit)<<32)
 }
 
-// Admit reports whether work of priority p would be admitted now. It is
-// the hot path: one atomic load and arithmetic, plus a load of the
-// in-flight count when an in-flight limit is in force and a draw from
-// math/rand/v2's per-thread generator inside a band where only a share is
-// shed; no lock, allocation or file read. Critical work is always admitted.
+// unlimited admits everything: a stopped guard, or one not yet sampled.
+const unlimited = limits(math.MaxUint32 | math.MaxUint32<<32)
+
+// of returns the bound on work in flight for priority p; Critical work has
+// none.
+func (l limits) of(p Priority) int64 {
+	switch {
+	case p >= PriorityCritical:
+		return math.MaxInt64
+	case p <= PrioritySheddable:
+		return int64(l >> 32)
+	}
+	return int64(l & math.MaxUint32)
+}
+
+// least is the lower of the two bounds: work within it is admitted whatever
+// its priority, without classifying it.
+func (l limits) least() int64 { return min(l.of(PriorityDefault), l.of(PrioritySheddable)) }
+
+// Admit reports whether work of priority p would be admitted now: two
+// atomic loads and a comparison, with no lock, allocation or file read.
+// Critical work is always admitted.
 //
 // Admit is a question, not a reservation: it neither counts the work in
 // flight nor counts a refusal. Enter does both, and the middleware and the
 // gRPC interceptors use it.
 func (g *Guard) Admit(p Priority) bool {
-	return admits(g.admission.Load(), p, &g.inflight)
+	return g.inFlight() < limits(g.limits.Load()).of(p)
 }
 
-func admits(st uint64, p Priority, inflight *atomic.Int64) bool {
-	if st == 0 || p >= PriorityCritical {
+// inFlight is the work admitted and not yet done.
+func (g *Guard) inFlight() int64 { return int64(g.admitted.Load() - g.finished.Load()) }
+
+// take counts one unit of work in flight and reports whether the bound for
+// p holds with it. On false the caller must call untake.
+func (g *Guard) take(p Priority) bool {
+	l := limits(g.limits.Load())
+	return int64(g.admitted.Add(1)-g.finished.Load()) <= l.of(p)
+}
+
+// untake withdraws a unit of work that take counted but that was refused,
+// and counts the refusal.
+func (g *Guard) untake(p Priority) {
+	g.admitted.Add(^uint64(0))
+	g.shed[p.index()].Add(1)
+}
+
+// declare adds n declared bytes to the work in flight and reports whether
+// they fit the room the sampler published for p. Requests smaller than the
+// large reserve must leave it free. A refused large request records its
+// size, so that the next decision keeps room for it.
+func (g *Guard) declare(n int64, p Priority) bool {
+	if n <= 0 {
 		return true
 	}
-	share := st & shareAll
-	if p > PrioritySheddable {
-		share = st >> shareBits & shareAll
+	d := g.declared.Add(n)
+	if p >= PriorityCritical {
+		return true
 	}
-	switch {
-	case share >= shareAll:
-		return false
-	case share > 0 && rand.Uint32()&shareAll < uint32(share):
-		return false
+	room := g.room.Load()
+	if p <= PrioritySheddable {
+		room = g.sheddableRoom.Load()
 	}
-	if limit := int64(st >> 32); limit > 0 && inflight.Load() >= limit {
-		return false
+	if res := g.largeReserve.Load(); n < res {
+		room -= res
 	}
-	return true
+	if d <= room && d > 0 { // d > 0: a huge n must not wrap around
+		return true
+	}
+	g.declared.Add(-n)
+	for w := g.largeWaiting.Load(); n > w && !g.largeWaiting.CompareAndSwap(w, n); w = g.largeWaiting.Load() {
+	}
+	return false
 }
 
-// quiet reports Normal with nothing shed or limited, where every request is
-// admitted uncounted: two atomic loads.
-func (g *Guard) quiet() bool {
-	return g.admission.Load() == 0 && g.level.Load() == int32(LevelNormal)
+// undeclare ends n declared bytes of work.
+func (g *Guard) undeclare(n int64) {
+	if n > 0 {
+		g.declared.Add(-n)
+		g.declaredDone.Add(uint64(n))
+	}
 }
 
 // Ticket is admitted work in flight; call Done when it ends. Copies of a
 // Ticket share its state: Done more than once, on any copy, is harmless.
 type Ticket struct {
-	s *ticketState // nil when there is nothing to undo (work started at Normal)
+	s *ticketState // nil for the zero Ticket
 }
 
 type ticketState struct {
-	g    *Guard
-	e    *inflightEntry // Sheddable work the guard may cancel
-	done atomic.Bool
+	g        *Guard
+	e        *inflightEntry // Sheddable work the guard may cancel
+	declared int64
+	done     atomic.Bool
 }
 
 // Done ends the work. Calling Done on a zero Ticket does nothing.
@@ -78,41 +121,48 @@ func (t Ticket) Done() {
 	if t.s == nil || !t.s.done.CompareAndSwap(false, true) {
 		return
 	}
-	t.s.g.inflight.Add(-1)
+	g := t.s.g
+	g.undeclare(t.s.declared)
+	g.finished.Add(1)
 	if t.s.e != nil {
-		t.s.g.unregister(t.s.e)
+		g.unregister(t.s.e)
 	}
 }
 
-// Enter asks to start one unit of work of priority p, such as a request.
-// When admitted it returns a Ticket to end the work; when shed it counts
-// the refusal and returns ok false.
+// Enter asks to start one unit of work of priority p, such as a request or
+// an RPC. When admitted it returns a Ticket to end the work; when shed it
+// counts the refusal and returns ok false.
 //
-// At Normal with nothing shed or limited, Enter is two atomic loads: the
-// work is neither counted in flight nor made cancellable, which keeps the
-// middleware within a few nanoseconds and free of allocation. Otherwise
-// admitted work is counted (one small allocation), and Sheddable work gets
-// a context the guard cancels at Critical. The in-flight limit therefore
-// sees the work started since pressure rose, which errs on the side of
-// shedding; work that started at Normal finishes as it would have.
+// All work is counted in flight, at every level, so that the bound on it
+// holds from the first request: from idle, a burst is admitted a window at
+// a time (a slow start) until the memory it uses has been seen. The bound
+// is what the memory below the target holds at the learned cost per unit
+// of work. Sheddable work admitted above Normal gets a context the guard
+// cancels at Critical.
 func (g *Guard) Enter(ctx context.Context, p Priority) (_ context.Context, t Ticket, ok bool) {
-	if g.quiet() {
-		return ctx, Ticket{}, true
-	}
-	st := g.admission.Load()
-	if !admits(st, p, &g.inflight) {
-		g.shed[p.index()].Add(1)
+	return g.enter(ctx, p, 0)
+}
+
+// EnterBytes is Enter for work that declares it will hold n bytes while it
+// runs, such as a request body it reads into memory. The bytes count
+// against the memory the guard admits work into, exactly, instead of the
+// learned cost; work whose bytes do not fit is shed. Ticket.Done releases
+// them.
+func (g *Guard) EnterBytes(ctx context.Context, p Priority, n int64) (_ context.Context, t Ticket, ok bool) {
+	return g.enter(ctx, p, max(0, n))
+}
+
+func (g *Guard) enter(ctx context.Context, p Priority, declared int64) (context.Context, Ticket, bool) {
+	if !g.take(p) {
+		g.untake(p)
 		return ctx, Ticket{}, false
 	}
-	n := g.inflight.Add(1)
-	// Admit and Add race with other requests; the limit holds after Add.
-	if limit := int64(st >> 32); limit > 0 && n > limit && p < PriorityCritical {
-		g.inflight.Add(-1)
-		g.shed[p.index()].Add(1)
+	if !g.declare(declared, p) {
+		g.untake(p)
 		return ctx, Ticket{}, false
 	}
-	ts := &ticketState{g: g}
-	if p <= PrioritySheddable {
+	ts := &ticketState{g: g, declared: declared}
+	if p <= PrioritySheddable && g.Level() > LevelNormal {
 		ctx, ts.e = g.register(ctx)
 	}
 	return ctx, Ticket{ts}, true

@@ -2,19 +2,17 @@ package guard
 
 import (
 	"context"
-	"errors"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/oomguard/oomguard/internal/admission"
 )
 
 // quietGuard starts a guard and stops its sampler goroutine, so that the
-// test drives the admission state alone through setPressure.
+// test drives the admission state alone, through decide.
 func quietGuard(t testing.TB, cfg Config) *Guard {
 	t.Helper()
 	if cfg.Limit == 0 {
@@ -32,367 +30,224 @@ func quietGuard(t testing.TB, cfg Config) *Guard {
 	g.wg.Wait()
 	g.done = make(chan struct{})
 	t.Cleanup(func() { g.Stop() })
-	// Forget the first sample's admission state: it saw the real container.
-	g.sampler.shed = shedder{}
-	g.admission.Store(0)
+	// Forget the first sample's decision: it saw the real process.
+	g.decide(admission.Decision{Limit: math.MaxInt32, SheddableLimit: math.MaxInt32, Room: math.MaxInt64 / 2, SheddableRoom: math.MaxInt64 / 2}, LevelNormal, time.Now())
 	return g
 }
 
-// setPressure publishes a reading at pressure p and level l, taken right
-// after a GC cycle, and runs the admission policy on it as the sampler would.
-func (g *Guard) setPressure(p float64, l Level, now time.Time) {
+// decide publishes decision d and level l as the sampler would, and runs
+// the Critical level's actions when l is Critical.
+func (g *Guard) decide(d admission.Decision, l Level, now time.Time) {
+	g.room.Store(d.Room)
+	g.sheddableRoom.Store(d.SheddableRoom)
+	g.largeReserve.Store(d.LargeReserve)
+	g.limits.Store(uint64(packLimits(d)))
 	s := *g.snap.Load()
-	s.Usage = int64(p * float64(s.Limit))
-	s.Committed = s.Usage
-	s.Level = l
-	s.Time = now
+	s.Level, s.Time, s.InFlightLimit = l, now, d.Limit
 	g.snap.Store(&s)
 	g.level.Store(int32(l))
-	// Each reading follows a GC cycle of its own, so that the limit may grow.
-	g.sampler.gcCycles++
-	g.sampler.shed.step(g, &s, gcClock{cycles: g.sampler.gcCycles, lastGC: now, burstTTL: -1}, now)
-}
-
-func shedShare(g *Guard, p Priority) float64 {
-	const n = 20000
-	shed := 0
-	for i := 0; i < n; i++ {
-		if !g.Admit(p) {
-			shed++
-		}
-	}
-	return float64(shed) / n
-}
-
-func TestAdmitByLevelAndPriority(t *testing.T) {
-	tests := []struct {
-		name                       string
-		pressure                   float64
-		level                      Level
-		sheddable, deflt, critical float64 // expected shed share
-	}{
-		{"normal", 0.50, LevelNormal, 0, 0, 0},
-		{"elevated", 0.75, LevelElevated, 1.0 / 3, 0, 0},
-		{"elevated, near high", 0.82, LevelElevated, 0.8, 0, 0},
-		{"high", 0.85, LevelHigh, 1, 0, 0},
-		{"high, mid default band", 0.90, LevelHigh, 1, 0.5, 0},
-		{"critical", 0.95, LevelCritical, 1, 1, 0},
-		{"past the limit", 1.2, LevelCritical, 1, 1, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g := quietGuard(t, Config{})
-			g.setPressure(tt.pressure, tt.level, time.Now())
-			for _, c := range []struct {
-				p    Priority
-				want float64
-			}{{PrioritySheddable, tt.sheddable}, {PriorityDefault, tt.deflt}, {PriorityCritical, tt.critical}} {
-				got := shedShare(g, c.p)
-				if got < c.want-0.03 || got > c.want+0.03 {
-					t.Errorf("%v at pressure %.2f: shed %.3f, want %.2f", c.p, tt.pressure, got, c.want)
-				}
-			}
-		})
+	if l >= LevelCritical {
+		g.sampler.shed.atCritical(g, now)
 	}
 }
 
-func TestShedShareHysteresis(t *testing.T) {
+// bound is a decision that admits n units of Default work and s of
+// Sheddable work, and room bytes of declared work.
+func bound(n, s, room int64) admission.Decision {
+	return admission.Decision{Limit: n, SheddableLimit: s, Room: room, SheddableRoom: room}
+}
+
+func TestEnterCountsFromTheFirstRequest(t *testing.T) {
 	g := quietGuard(t, Config{})
-	now := time.Now()
-	g.setPressure(0.805, LevelElevated, now) // sheddable share 0.7
-	// Pressure dips a little: within the hysteresis, the share holds.
-	for i := 0; i < 10; i++ {
-		now = now.Add(100 * time.Millisecond)
-		g.setPressure(0.775, LevelElevated, now)
+	_, tk, ok := g.Enter(context.Background(), PriorityDefault)
+	if !ok {
+		t.Fatal("first request shed")
 	}
-	if got := shedShare(g, PrioritySheddable); got < 0.67 {
-		t.Errorf("share fell to %.2f on a dip inside the hysteresis, want 0.7 held", got)
-	}
-	// Pressure drops well below: the share falls at most shareDecay per
-	// second, not at once.
-	now = now.Add(100 * time.Millisecond)
-	g.setPressure(0.40, LevelElevated, now)
-	if got := shedShare(g, PrioritySheddable); got < 0.55 {
-		t.Errorf("share fell to %.2f within 100ms, want a gradual fall", got)
-	}
-	for i := 0; i < 10; i++ {
-		now = now.Add(100 * time.Millisecond)
-		g.setPressure(0.40, LevelNormal, now)
-	}
-	if got := shedShare(g, PrioritySheddable); got != 0 {
-		t.Errorf("share %.2f a second after pressure fell, want 0", got)
-	}
-}
-
-func TestInFlightLimit(t *testing.T) {
-	g := quietGuard(t, Config{})
-	now := time.Now()
-	var tickets []Ticket
-	// At Normal nothing is counted in flight: the hot path stays write-free.
-	_, tk, _ := g.Enter(context.Background(), PriorityDefault)
-	if n := g.Snapshot().InFlight; n != 0 {
-		t.Errorf("in flight at Normal = %d, want 0 (not counted)", n)
+	if s := g.Snapshot(); s.InFlight != 1 || s.Admitted != 1 {
+		t.Errorf("at Normal: in flight %d, admitted %d; want 1 and 1", s.InFlight, s.Admitted)
 	}
 	tk.Done()
-	g.setPressure(0.3, LevelElevated, now)
-	for i := 0; i < 40; i++ {
-		_, tk, ok := g.Enter(context.Background(), PriorityDefault)
-		if !ok {
-			t.Fatalf("request %d shed at Elevated", i)
-		}
-		tickets = append(tickets, tk)
-	}
-	if n := g.Snapshot().InFlight; n != 40 {
-		t.Fatalf("in flight at Elevated = %d, want 40", n)
-	}
-	// Critical halves what is in flight.
-	now = now.Add(time.Second)
-	g.setPressure(0.955, LevelCritical, now)
-	if lim := g.Snapshot().InFlightLimit; lim != 20 {
-		t.Fatalf("in-flight limit at Critical with 40 in flight = %d, want 20", lim)
-	}
-	for _, tk := range tickets[:25] {
-		tk.Done()
-	}
-	tickets = tickets[25:] // 15 in flight, limit 20
-	admitted := 0
-	for i := 0; i < 100; i++ {
-		if _, tk, ok := g.Enter(context.Background(), PriorityCritical); ok {
-			tickets = append(tickets, tk)
-			admitted++
-		}
-	}
-	if admitted != 100 {
-		t.Errorf("critical requests admitted past the limit: %d of 100, want all", admitted)
-	}
-	for _, tk := range tickets {
-		tk.Done()
-	}
-	tickets = nil
-	// Pressure below the target raises the limit, to at most twice what is
-	// in flight.
-	for i := 0; i < 20; i++ {
-		_, tk, _ := g.Enter(context.Background(), PriorityCritical)
-		tickets = append(tickets, tk)
-	}
-	now = now.Add(time.Second)
-	g.setPressure(0.5, LevelElevated, now)
-	lim := g.Snapshot().InFlightLimit
-	if lim <= 20 || lim > 40 {
-		t.Errorf("limit %d after one step below the target, want above 20 and at most 40", lim)
-	}
-	// Pressure above the target cuts it in proportion, by at most 30%.
-	now = now.Add(time.Second)
-	g.setPressure(0.9, LevelHigh, now)
-	if got, want := g.Snapshot().InFlightLimit, int64(math.Round(float64(lim)*(1+(0.7-0.9)/0.7))); got != want {
-		t.Errorf("limit %d after one step at 0.9, want %d", got, want)
-	}
-	// Low pressure and little in flight for Dwell drops the limit.
-	for _, tk := range tickets {
-		tk.Done()
-	}
-	for i := 0; i < 3; i++ {
-		now = now.Add(time.Second)
-		g.setPressure(0.3, LevelNormal, now)
-	}
-	if lim := g.Snapshot().InFlightLimit; lim != 0 {
-		t.Errorf("limit %d after Dwell at low pressure, want none", lim)
-	}
 	if n := g.Snapshot().InFlight; n != 0 {
-		t.Errorf("in flight after all done = %d", n)
+		t.Errorf("in flight after Done = %d, want 0", n)
 	}
 }
 
-func TestMiddlewareShedsWith503(t *testing.T) {
-	g := quietGuard(t, Config{RetryAfter: 1500 * time.Millisecond})
-	var served int
-	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ }))
-	g.setPressure(1.0, LevelCritical, time.Now())
-
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("status %d at Critical for a default request, want 503", rec.Code)
-	}
-	if ra := rec.Header().Get("Retry-After"); ra != "2" {
-		t.Errorf("Retry-After %q, want 2 (1.5s rounded up)", ra)
-	}
-	if body := rec.Body.String(); !strings.HasPrefix(body, "oomguard: request shed") || strings.Count(body, "\n") != 1 {
-		t.Errorf("body %q, want one line", body)
-	}
-	if served != 0 {
-		t.Error("handler ran for a shed request")
-	}
-	if s := g.Snapshot().Shed; s.Default != 1 {
-		t.Errorf("shed counts %+v, want one default", s)
-	}
-
-	// A critical request is admitted even at Critical.
-	rec = httptest.NewRecorder()
-	req := httptest.NewRequest("GET", "/", nil)
-	h.ServeHTTP(rec, req.WithContext(WithPriority(req.Context(), PriorityCritical)))
-	if rec.Code != http.StatusOK || served != 1 {
-		t.Errorf("critical request: status %d, served %d", rec.Code, served)
-	}
-}
-
-func TestMiddlewareClassifier(t *testing.T) {
-	g := quietGuard(t, Config{Classifier: func(r *http.Request) Priority {
-		if r.URL.Path == "/healthz" {
-			return PriorityCritical
-		}
-		return PrioritySheddable
-	}})
-	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	g.setPressure(0.96, LevelCritical, time.Now())
-	for path, want := range map[string]int{"/healthz": 200, "/batch": 503} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-		if rec.Code != want {
-			t.Errorf("%s: status %d, want %d", path, rec.Code, want)
-		}
-	}
-}
-
-func TestMiddlewareRefusesBodyThatDoesNotFit(t *testing.T) {
-	g := quietGuard(t, Config{Limit: 1 << 30})
-	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
-	g.setPressure(0.75, LevelElevated, time.Now()) // 200 MiB below Critical
-	for _, tt := range []struct {
-		size int64
-		want int
-	}{{1 << 20, 200}, {300 << 20, 503}} {
-		req := httptest.NewRequest("POST", "/", strings.NewReader(""))
-		req.ContentLength = tt.size
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != tt.want {
-			t.Errorf("Content-Length %d MiB at Elevated: status %d, want %d", tt.size>>20, rec.Code, tt.want)
-		}
-	}
-}
-
-func TestReserve(t *testing.T) {
-	g := quietGuard(t, Config{Limit: 1000 << 20})
-	g.setPressure(0.5, LevelNormal, time.Now()) // 450 MiB below Critical
-	ctx := context.Background()
-	r1, err := g.Reserve(ctx, 400<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.Reserve(ctx, 100<<20); !errors.Is(err, ErrNoHeadroom) {
-		t.Fatalf("second reservation past the headroom: %v, want ErrNoHeadroom", err)
-	}
-	r1()
-	r1() // harmless
-	if n := g.Snapshot().Reserved; n != 0 {
-		t.Fatalf("reserved %d after release, want 0", n)
-	}
-	r2, err := g.Reserve(ctx, 100<<20)
-	if err != nil {
-		t.Fatalf("reservation after release: %v", err)
-	}
-	r2()
-	if _, err := g.Reserve(ctx, -1); err == nil {
-		t.Error("negative reservation accepted")
-	}
-}
-
-func TestCriticalCancelsSheddableOnly(t *testing.T) {
+func TestBoundsByPriority(t *testing.T) {
 	g := quietGuard(t, Config{})
-	started := make(chan struct{}, 8)
-	results := make(chan string, 8)
-	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started <- struct{}{}
-		select {
-		case <-r.Context().Done():
-			results <- PriorityFrom(r.Context()).String() + ":cancelled:" + context.Cause(r.Context()).Error()
-		case <-time.After(2 * time.Second):
-			results <- PriorityFrom(r.Context()).String() + ":finished"
-		}
-	}))
-	var wg sync.WaitGroup
-	// Work started above Normal is cancellable; start it at Elevated,
-	// below the Sheddable band.
-	g.setPressure(0.65, LevelElevated, time.Now())
-	for _, p := range []Priority{PrioritySheddable, PrioritySheddable, PriorityCritical} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := httptest.NewRequest("GET", "/", nil)
-			h.ServeHTTP(httptest.NewRecorder(), req.WithContext(WithPriority(req.Context(), p)))
-		}()
-	}
-	for i := 0; i < 3; i++ {
-		<-started
-	}
-	g.setPressure(0.97, LevelCritical, time.Now())
-	wg.Wait()
-	close(results)
-	counts := map[string]int{}
-	for r := range results {
-		counts[r]++
-	}
-	if counts["sheddable:cancelled:"+ErrShed.Error()] != 2 || counts["critical:finished"] != 1 {
-		t.Errorf("outcomes %v, want both sheddable cancelled with ErrShed and critical finished", counts)
-	}
-	if n := g.Snapshot().Cancelled; n != 2 {
-		t.Errorf("cancelled count %d, want 2", n)
-	}
-}
-
-func TestCancelOrder(t *testing.T) {
-	g := quietGuard(t, Config{})
-	g.setPressure(0.65, LevelElevated, time.Now())
-	var ctxs []context.Context
+	g.decide(bound(10, 4, 1<<30), LevelNormal, time.Now())
 	var tickets []Ticket
-	for i := 0; i < 3; i++ {
-		ctx, tk, _ := g.Enter(context.Background(), PrioritySheddable)
-		ctxs, tickets = append(ctxs, ctx), append(tickets, tk)
-		time.Sleep(time.Millisecond) // distinct start times
+	defer func() {
+		for _, tk := range tickets {
+			tk.Done()
+		}
+	}()
+	enter := func(p Priority) bool {
+		_, tk, ok := g.Enter(context.Background(), p)
+		if ok {
+			tickets = append(tickets, tk)
+		}
+		return ok
 	}
-	release, err := g.Reserve(ctxs[0], 10<<20) // the oldest holds the largest reservation
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 4; i++ {
+		if !enter(PrioritySheddable) {
+			t.Fatalf("sheddable %d of 4 shed", i+1)
+		}
 	}
-	defer release()
-	g.cancelSheddable(1)
-	if ctxs[0].Err() == nil || ctxs[1].Err() != nil || ctxs[2].Err() != nil {
-		t.Fatal("first cancellation did not pick the largest reservation")
+	if enter(PrioritySheddable) || g.Admit(PrioritySheddable) {
+		t.Error("fifth sheddable admitted past its bound of 4")
 	}
-	g.cancelSheddable(1)
-	if ctxs[2].Err() == nil || ctxs[1].Err() != nil {
-		t.Fatal("second cancellation did not pick the newest")
+	for i := 0; i < 6; i++ {
+		if !enter(PriorityDefault) {
+			t.Fatalf("default request %d shed with %d in flight, bound 10", i+1, g.inFlight())
+		}
+	}
+	if enter(PriorityDefault) || g.Admit(PriorityDefault) {
+		t.Error("default admitted past its bound of 10")
+	}
+	for i := 0; i < 100; i++ {
+		if !enter(PriorityCritical) {
+			t.Fatal("critical work shed")
+		}
+	}
+	s := g.Snapshot()
+	if s.InFlight != 110 || s.Shed.Sheddable != 1 || s.Shed.Default != 1 || s.Shed.Critical != 0 {
+		t.Errorf("in flight %d, shed %+v; want 110 in flight, one sheddable and one default shed", s.InFlight, s.Shed)
+	}
+}
+
+// TestPolicyThroughTheGuard: the hot path's counters reach the policy, and
+// its decision reaches the hot path.
+func TestPolicyThroughTheGuard(t *testing.T) {
+	g := quietGuard(t, Config{Limit: 1 << 30})
+	now := time.Now()
+	feed := func() admission.Reading {
+		r := admission.Reading{Now: now, Limit: 1 << 30, Usage: 100 << 20, Fresh: true}
+		g.workReading(&r)
+		g.sampler.shed.apply(g, r)
+		return r
+	}
+	feed()
+	var tickets []Ticket
+	for g.Admit(PriorityDefault) {
+		_, tk, _ := g.Enter(context.Background(), PriorityDefault)
+		tickets = append(tickets, tk)
+		if len(tickets) > 1000 {
+			t.Fatal("no bound from idle")
+		}
+	}
+	if w := g.sampler.shed.policy.Config().InitialWindow; int64(len(tickets)) != w {
+		t.Errorf("admitted %d from idle, want the initial window %d", len(tickets), w)
+	}
+	g.Enter(context.Background(), PriorityDefault) // refused: counted
+	now = now.Add(10 * time.Millisecond)
+	if r := feed(); r.InFlight() != int64(len(tickets)) || !r.Refused {
+		t.Errorf("reading in flight %d refused %v, want %d and true", r.InFlight(), r.Refused, len(tickets))
 	}
 	for _, tk := range tickets {
 		tk.Done()
 	}
 }
 
-func TestReadyHandler(t *testing.T) {
-	g := quietGuard(t, Config{ReadyHold: 50 * time.Millisecond})
-	get := func() (int, string) {
-		rec := httptest.NewRecorder()
-		g.ReadyHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-		return rec.Code, rec.Body.String()
+func TestDeclaredBytes(t *testing.T) {
+	g := quietGuard(t, Config{})
+	g.decide(bound(100, 100, 100<<20), LevelNormal, time.Now())
+	ctx := context.Background()
+	_, big, ok := g.EnterBytes(ctx, PriorityDefault, 80<<20)
+	if !ok {
+		t.Fatal("80 MiB refused in 100 MiB of room")
 	}
-	if code, body := get(); code != 200 || !strings.HasPrefix(body, "ready") {
-		t.Fatalf("at Normal: %d %q", code, body)
+	if _, _, ok := g.EnterBytes(ctx, PriorityDefault, 30<<20); ok {
+		t.Error("30 MiB admitted with 20 MiB of room left")
 	}
-	g.setPressure(0.97, LevelCritical, time.Now())
-	if code, body := get(); code != 503 || !strings.Contains(body, "critical") {
-		t.Fatalf("at Critical: %d %q", code, body)
+	if _, tk, ok := g.EnterBytes(ctx, PriorityCritical, 30<<20); !ok {
+		t.Error("critical work refused for its bytes")
+	} else {
+		tk.Done()
 	}
-	g.setPressure(0.3, LevelNormal, time.Now())
-	if code, _ := get(); code != 503 {
-		t.Errorf("right after Critical: %d, want 503 during the hold", code)
+	big.Done()
+	big.Done()
+	if s := g.Snapshot(); s.Reserved != 0 || s.InFlight != 0 {
+		t.Errorf("after Done: declared %d, in flight %d; want 0 and 0", s.Reserved, s.InFlight)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for code, _ := get(); code != 200; code, _ = get() {
-		if time.Now().After(deadline) {
-			t.Fatal("readiness never came back after the hold")
+	if _, _, ok := g.EnterBytes(ctx, PriorityDefault, math.MaxInt64); ok {
+		t.Error("MaxInt64 bytes admitted")
+	}
+	if got := g.declaredDone.Load(); got != 110<<20 {
+		t.Errorf("declared bytes done %d, want %d", got, 110<<20)
+	}
+}
+
+// TestLargeReserve: small declared requests leave the large reserve free,
+// so that a large request refused once gets in.
+func TestLargeReserve(t *testing.T) {
+	g := quietGuard(t, Config{})
+	ctx := context.Background()
+	g.decide(bound(100, 100, 100<<20), LevelNormal, time.Now())
+	_, first, _ := g.EnterBytes(ctx, PriorityDefault, 60<<20)
+	if _, _, ok := g.EnterBytes(ctx, PriorityDefault, 50<<20); ok {
+		t.Fatal("50 MiB admitted with 40 MiB of room")
+	}
+	if w := g.largeWaiting.Load(); w != 50<<20 {
+		t.Fatalf("largest waiting %d, want %d", w, 50<<20)
+	}
+	first.Done()
+	d := bound(100, 100, 100<<20)
+	d.LargeReserve = 50 << 20
+	g.decide(d, LevelNormal, time.Now())
+	var small []Ticket
+	for {
+		_, tk, ok := g.EnterBytes(ctx, PriorityDefault, 20<<20)
+		if !ok {
+			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		small = append(small, tk)
+	}
+	if len(small) != 2 {
+		t.Errorf("%d small requests of 20 MiB admitted, want 2: they must leave 50 of 100 MiB", len(small))
+	}
+	_, large, ok := g.EnterBytes(ctx, PriorityDefault, 50<<20)
+	if !ok {
+		t.Error("the large request was refused with its reserve free")
+	}
+	large.Done()
+	for _, tk := range small {
+		tk.Done()
+	}
+}
+
+func TestTicketDoneTwice(t *testing.T) {
+	g := quietGuard(t, Config{})
+	_, tk, ok := g.Enter(context.Background(), PriorityDefault)
+	if !ok {
+		t.Fatal("shed")
+	}
+	copied := tk
+	tk.Done()
+	tk.Done()
+	copied.Done()
+	if n := g.Snapshot().InFlight; n != 0 {
+		t.Errorf("in flight after Done three times = %d, want 0", n)
+	}
+	Ticket{}.Done()
+}
+
+func TestStopAdmitsEverything(t *testing.T) {
+	g := quietGuard(t, Config{})
+	g.decide(bound(0, 0, 0), LevelCritical, time.Now())
+	if g.Admit(PriorityDefault) {
+		t.Fatal("admitted with a bound of 0")
+	}
+	g.Stop()
+	if !g.Admit(PriorityDefault) || !g.Admit(PrioritySheddable) || g.Level() != LevelNormal {
+		t.Error("a stopped guard still sheds")
+	}
+	if _, err := g.Reserve(context.Background(), 1<<40); err != nil {
+		t.Errorf("Reserve after Stop: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	g.ReadyHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 200 {
+		t.Errorf("ReadyHandler after Stop: %d, want 200", rec.Code)
 	}
 }
 
@@ -414,115 +269,5 @@ func BenchmarkAdmit(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		g.Admit(PriorityDefault)
-	}
-}
-
-type nopWriter struct{ h http.Header }
-
-func (w *nopWriter) Header() http.Header         { return w.h }
-func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *nopWriter) WriteHeader(int)             {}
-
-// BenchmarkMiddleware compares a trivial handler bare and behind the guard,
-// in one run: the difference is the guard's overhead per admitted request.
-func BenchmarkMiddleware(b *testing.B) {
-	g := quietGuard(b, Config{})
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-	req := httptest.NewRequest("GET", "/", nil)
-	w := &nopWriter{h: http.Header{}}
-	for _, bc := range []struct {
-		name string
-		h    http.Handler
-	}{{"bare", handler}, {"guarded", g.Middleware(handler)}} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				bc.h.ServeHTTP(w, req)
-			}
-		})
-	}
-}
-
-func TestTicketDoneTwice(t *testing.T) {
-	g := quietGuard(t, Config{})
-	g.setPressure(0.75, LevelElevated, time.Now())
-	_, tk, ok := g.Enter(context.Background(), PriorityDefault)
-	if !ok {
-		t.Fatal("shed at Elevated")
-	}
-	copied := tk
-	tk.Done()
-	tk.Done()
-	copied.Done()
-	if n := g.Snapshot().InFlight; n != 0 {
-		t.Errorf("in flight after Done three times = %d, want 0", n)
-	}
-	Ticket{}.Done()
-}
-
-func TestHugeSizesDoNotOverflow(t *testing.T) {
-	g := quietGuard(t, Config{Limit: 1 << 30})
-	g.setPressure(0.75, LevelElevated, time.Now())
-	ctx := context.Background()
-	release, err := g.Reserve(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	if _, err := g.Reserve(ctx, math.MaxInt64); !errors.Is(err, ErrNoHeadroom) {
-		t.Fatalf("Reserve(MaxInt64) = %v, want ErrNoHeadroom", err)
-	}
-	h := g.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	req := httptest.NewRequest("POST", "/", strings.NewReader(""))
-	req.ContentLength = math.MaxInt64
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("Content-Length MaxInt64 at Elevated: %d, want 503", rec.Code)
-	}
-}
-
-func TestStopAdmitsEverything(t *testing.T) {
-	g := quietGuard(t, Config{})
-	g.setPressure(1.0, LevelCritical, time.Now())
-	if g.Admit(PriorityDefault) {
-		t.Fatal("admitted at the limit")
-	}
-	g.Stop()
-	if !g.Admit(PriorityDefault) || !g.Admit(PrioritySheddable) || g.Level() != LevelNormal {
-		t.Error("a stopped guard still sheds")
-	}
-	rec := httptest.NewRecorder()
-	g.ReadyHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-	if rec.Code != 200 {
-		t.Errorf("ReadyHandler after Stop: %d, want 200", rec.Code)
-	}
-}
-
-// TestLimitHoldsAtTarget: committed memory at the target holds the limit;
-// the working set at High (GOMEMLIMIT filling with garbage) does not cut it.
-func TestLimitHoldsAtTarget(t *testing.T) {
-	g := quietGuard(t, Config{})
-	now := time.Now()
-	g.setPressure(0.75, LevelElevated, now)
-	var tickets []Ticket
-	for i := 0; i < 100; i++ {
-		_, tk, _ := g.Enter(context.Background(), PriorityDefault)
-		tickets = append(tickets, tk)
-	}
-	for i := 0; i < 40; i++ {
-		now = now.Add(50 * time.Millisecond)
-		s := *g.snap.Load()
-		s.Usage, s.Committed, s.Level, s.Time = int64(0.9*float64(s.Limit)), int64(math.Ceil(0.7*float64(s.Limit))), LevelHigh, now
-		g.snap.Store(&s)
-		g.level.Store(int32(LevelHigh))
-		// No GC cycle ends: the policy sees the same count every time.
-		g.sampler.shed.step(g, &s, gcClock{cycles: g.sampler.gcCycles, lastGC: now, burstTTL: -1}, now)
-	}
-	if lim := g.Snapshot().InFlightLimit; lim != 100 {
-		t.Errorf("in-flight limit %d after 2s at the target with 100 in flight, want 100", lim)
-	}
-	for _, tk := range tickets {
-		tk.Done()
 	}
 }

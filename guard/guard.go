@@ -8,12 +8,14 @@
 // with hysteresis, Normal, Elevated, High and Critical, which subscribers,
 // readiness and heap profiles follow.
 //
-// Middleware, Enter and the gRPC interceptors of package grpcguard shed work
-// by Priority before the kernel's OOM killer ends the process: they judge
-// the memory the work in flight commits (Snapshot.Committed), refuse a
-// rising share of Sheddable and then Default work, and bound the work in
-// flight to what the headroom holds. With Config.DumpDir the guard writes
-// heap profiles as pressure rises, and DebugHandler serves them.
+// Middleware, Enter and the gRPC interceptors of package grpcguard count
+// every request in flight and shed work by Priority before the kernel's OOM
+// killer ends the process: the work in flight, at the cost per request the
+// guard learns from the memory work uses (or the bytes requests declare),
+// stays below a target just under the Critical threshold. Work that holds
+// little is not shed for memory it does not hold. With Config.DumpDir the
+// guard writes heap profiles as pressure rises, and DebugHandler serves
+// them.
 //
 //	g, err := guard.Start(ctx, guard.Config{DumpDir: "/var/lib/app/heap"})
 //	if err != nil {
@@ -27,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,15 +47,23 @@ type Guard struct {
 	level atomic.Int32
 	snap  atomic.Pointer[Snapshot]
 
-	// Admission: the packed state the hot path loads, and the counters.
-	admission   atomic.Uint64
-	inflight    atomic.Int64
-	reserved    atomic.Int64
-	shed        [3]atomic.Int64 // by Priority.index
-	cancelled   atomic.Int64
-	readyAfter  atomic.Int64 // unix ns before which ReadyHandler says 503
-	freeing     atomic.Bool
-	cancellable cancellable
+	// Admission: what the hot path loads (limits, room) and the counters it
+	// keeps. Work in flight is admitted minus finished; declared bytes are
+	// those of Reserve, Config.Cost and Content-Length.
+	limits        atomic.Uint64 // a limits word
+	admitted      atomic.Uint64
+	finished      atomic.Uint64
+	declared      atomic.Int64
+	declaredDone  atomic.Uint64
+	room          atomic.Int64 // bytes declared work may hold, Default priority
+	sheddableRoom atomic.Int64
+	largeReserve  atomic.Int64    // room only declared requests at least this large may use
+	largeWaiting  atomic.Int64    // the largest declared request refused since the last reading
+	shed          [3]atomic.Int64 // by Priority.index
+	cancelled     atomic.Int64
+	readyAfter    atomic.Int64 // unix ns before which ReadyHandler says 503
+	freeing       atomic.Bool
+	cancellable   cancellable
 
 	// Owned by the sampler goroutine after Start.
 	sampler sampler
@@ -154,7 +165,10 @@ func (g *Guard) Stop() error {
 		g.releaseGoMemLimit()
 		// A stopped guard admits everything and reports ready: it no
 		// longer knows better.
-		g.admission.Store(0)
+		g.limits.Store(uint64(unlimited))
+		g.room.Store(math.MaxInt64 / 2)
+		g.sheddableRoom.Store(math.MaxInt64 / 2)
+		g.largeReserve.Store(0)
 		g.level.Store(int32(LevelNormal))
 		g.readyAfter.Store(0)
 		g.log.Info("guard stopped")
@@ -186,9 +200,9 @@ func (g *Guard) Snapshot() Snapshot {
 		Default:   g.shed[1].Load(),
 		Critical:  g.shed[2].Load(),
 	}
-	s.InFlight = g.inflight.Load()
-	s.InFlightLimit = int64(g.admission.Load() >> 32)
-	s.Reserved = g.reserved.Load()
+	s.InFlight = max(0, g.inFlight())
+	s.Admitted = int64(g.admitted.Load())
+	s.Reserved = g.declared.Load()
 	s.Cancelled = g.cancelled.Load()
 	s.EventsDropped = g.eventsDropped.Load()
 	if d := g.dumper; d != nil {
@@ -199,30 +213,34 @@ func (g *Guard) Snapshot() Snapshot {
 	return s
 }
 
-// run is the sampler loop: a timer whose period shrinks with headroom, plus
-// a wake-up after every GC cycle.
+// run is the sampler loop: a quick reading of the Go runtime every
+// quickEvery, and a full sample (the kernel's figures too) at an interval
+// that shrinks with headroom, after every GC cycle, and at once when a
+// quick reading would move the level.
 func (g *Guard) run() {
 	defer g.wg.Done()
 	s := &g.sampler
-	timer := time.NewTimer(s.interval)
-	defer timer.Stop()
-	gc := false // a GC cycle ended since the last sample
+	tick := time.NewTicker(quickEvery)
+	defer tick.Stop()
+	gc := false // a GC cycle ended since the last full sample
 	for {
 		select {
 		case <-g.done:
 			return
-		case <-timer.C:
+		case <-tick.C:
 		case <-g.gcWatch.c:
 			gc = true
-			// A burst of GC cycles must not sample faster than MinInterval;
-			// the next sample still knows a cycle ended.
-			if wait := g.cfg.MinInterval - time.Since(s.last); wait > 0 {
-				timer.Reset(wait)
-				continue
-			}
 		}
-		s.sample(time.Now(), gc)
-		gc = false
-		timer.Reset(s.interval)
+		now := time.Now()
+		// A burst of GC cycles must not sample faster than MinInterval;
+		// the next full sample still knows a cycle ended.
+		full := !now.Before(s.nextFull) || (gc && now.Sub(s.last) >= g.cfg.MinInterval)
+		if !full && s.quick(now) {
+			full = true
+		}
+		if full {
+			s.sample(now, gc)
+			gc = false
+		}
 	}
 }

@@ -6,16 +6,17 @@ import (
 )
 
 // Level is the pressure of the working set on the limit, from Normal to
-// Critical. The shares of work shed follow committed memory instead (see
-// Snapshot.Committed and Guard.Middleware).
+// Critical. Levels drive readiness, heap profiles, logs and the Critical
+// level's actions; admission follows the memory the work in flight holds
+// instead (see Guard.Enter).
 type Level int32
 
 // The levels, in order of pressure.
 const (
 	LevelNormal   Level = iota // below Thresholds.Elevated
-	LevelElevated              // from Thresholds.Elevated: heap profiles start, work is counted in flight
-	LevelHigh                  // from Thresholds.High, or GC thrash: the in-flight limit engages
-	LevelCritical              // from Thresholds.Critical: all Sheddable work is shed, Sheddable work in flight cancelled
+	LevelElevated              // from Thresholds.Elevated: heap profiles start; Sheddable work admitted from here can be cancelled
+	LevelHigh                  // from Thresholds.High, or GC thrash
+	LevelCritical              // from Thresholds.Critical: not ready, Sheddable work refused and in-flight Sheddable work cancelled
 )
 
 var levelNames = [...]string{"normal", "elevated", "high", "critical"}

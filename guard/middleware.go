@@ -7,43 +7,71 @@ import (
 )
 
 // Middleware sheds HTTP requests under memory pressure before next reads
-// their bodies. Config.Classifier gives each request its priority (default:
-// PriorityDefault, or what the request context carries). A shed request
-// gets 503 Service Unavailable, a Retry-After header and a one-line plain
-// text body. Under pressure (Elevated and up), a request whose
-// Content-Length alone would not fit in the headroom is refused too.
+// their bodies. Every request is counted in flight, and a request is shed
+// with 503 Service Unavailable, a Retry-After header and a one-line plain
+// text body when admitting it would push memory past the admission target
+// (see Guard.Enter). Config.Classifier gives each request its priority
+// (default: what the request context carries, else PriorityDefault).
 //
-// At Normal with nothing shed an admitted request costs two atomic loads:
-// no classification, lock or allocation (see Guard.Enter for the rest).
+// A request declares the bytes it will hold through Config.Cost and its
+// Content-Length: they are reserved for it while it runs, and it is shed
+// when they do not fit.
+//
+// A request within the bound of every priority, with nothing to declare,
+// at Normal, costs three atomic operations and a deferred one: no
+// classification, lock or allocation.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Every request is admitted, whatever its priority: no classification.
-		if g.quiet() {
-			next.ServeHTTP(w, r)
-			return
-		}
-		p := g.classify(r)
-		if r.ContentLength > 0 && p < PriorityCritical && g.Level() >= LevelElevated && !g.fits(r.ContentLength) {
-			g.shed[p.index()].Add(1)
-			g.refuse(w, "request body does not fit in memory headroom")
-			return
-		}
-		ctx, t, ok := g.Enter(r.Context(), p)
-		if !ok {
-			g.refuse(w, "memory pressure")
-			return
-		}
-		if t.s == nil {
-			// Nothing to undo: no defer on the hot path.
-			next.ServeHTTP(w, r)
-			return
-		}
-		defer t.Done()
-		if t.s.e != nil {
-			r = r.WithContext(ctx)
-		}
-		next.ServeHTTP(w, r)
-	})
+	return &middleware{g: g, next: next}
+}
+
+// middleware is a type, not a closure: a closure made inside an inlined
+// Middleware compiles without its atomics inlined (measured: 24ns against
+// 5ns over a bare handler).
+type middleware struct {
+	g    *Guard
+	next http.Handler
+}
+
+func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := m.g
+	l := limits(g.limits.Load())
+	n := int64(g.admitted.Add(1) - g.finished.Load())
+	if n <= l.least() && r.ContentLength <= 0 && g.cfg.Cost == nil && g.Level() == LevelNormal {
+		defer g.finished.Add(1)
+		m.next.ServeHTTP(w, r)
+		return
+	}
+	g.serveCounted(w, r, m.next, l, n)
+}
+
+// serveCounted is the middleware's path for a request already counted in
+// flight (n with it) that needs a closer look: classification, declared
+// bytes, or a cancellable context.
+func (g *Guard) serveCounted(w http.ResponseWriter, r *http.Request, next http.Handler, l limits, n int64) {
+	p := g.classify(r)
+	if n > l.of(p) {
+		g.untake(p)
+		g.refuse(w, "memory pressure")
+		return
+	}
+	declared := max(0, r.ContentLength)
+	if g.cfg.Cost != nil {
+		declared = max(declared, g.cfg.Cost(r))
+	}
+	if !g.declare(declared, p) {
+		g.untake(p)
+		g.refuse(w, "request does not fit in memory headroom")
+		return
+	}
+	defer g.finished.Add(1)
+	defer g.undeclare(declared)
+	if p <= PrioritySheddable && g.Level() > LevelNormal {
+		ctx, e := g.register(r.Context())
+		defer g.unregister(e)
+		e.reserved.Add(declared)
+		r = r.WithContext(ctx)
+	}
+	next.ServeHTTP(w, r)
 }
 
 func (g *Guard) classify(r *http.Request) Priority {
@@ -51,18 +79,6 @@ func (g *Guard) classify(r *http.Request) Priority {
 		return g.cfg.Classifier(r)
 	}
 	return PriorityFrom(r.Context())
-}
-
-// fits reports whether n more bytes fit below the Critical threshold.
-func (g *Guard) fits(n int64) bool {
-	return n <= g.headroom()-g.reserved.Load() // a huge n must not overflow a sum
-}
-
-// headroom is what the last sample left below the Critical threshold, in
-// bytes, before reservations.
-func (g *Guard) headroom() int64 {
-	s := g.snap.Load()
-	return int64(float64(s.Limit)*g.cfg.Thresholds.Critical) - s.Usage
 }
 
 // RetryAfter is the delay the guard asks shed clients to wait, rounded up

@@ -11,9 +11,9 @@ type Priority int8
 
 // The priorities. The zero value is PriorityDefault.
 const (
-	PrioritySheddable Priority = -1 // batch, prefetch, retries: shed as committed memory goes from Elevated to High
-	PriorityDefault   Priority = 0  // ordinary requests: shed as committed memory goes from High to Critical
-	PriorityCritical  Priority = 1  // health checks, the debug endpoint: never shed
+	PrioritySheddable Priority = -1 // batch, prefetch, retries: admitted into 5% of the limit less memory than Default, none at Critical
+	PriorityDefault   Priority = 0  // ordinary requests: admitted while the memory the work holds stays below the admission target
+	PriorityCritical  Priority = 1  // health checks, the debug endpoint: never shed, but counted in flight
 )
 
 func (p Priority) String() string {

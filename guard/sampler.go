@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oomguard/oomguard/internal/admission"
 	"github.com/oomguard/oomguard/internal/cgroup"
 	"github.com/oomguard/oomguard/internal/runtimestats"
 )
@@ -19,10 +20,14 @@ const (
 	// only tells of past kills, and reading it costs as much as a sample.
 	oomRefresh = time.Second
 	// growthTau is the time constant of the smoothed growth rate that the
-	// Snapshot reports; burstTau that of the fast one that paces sampling
-	// and brakes admission in a burst.
+	// Snapshot reports; burstTau that of the fast one that paces sampling.
 	growthTau = time.Second
 	burstTau  = 100 * time.Millisecond
+	// quickEvery is the pace of the quick reading between full samples:
+	// the Go runtime's own figures (about 2µs, no file read), which see a
+	// step of the heap within milliseconds and feed admission. A step that
+	// would move the level triggers a full sample at once.
+	quickEvery = 2 * time.Millisecond
 	// halvingSpan is how much pressure past half the Elevated threshold
 	// halves the interval: with the defaults from 500ms at 0.35 to 31ms at
 	// 0.55 and 2ms from 0.75. A burst can fill the rest of the limit within
@@ -53,8 +58,12 @@ type sampler struct {
 	oomKills  int64 // -1 = unknown
 	oomAt     time.Time
 
-	burstRate float64       // bytes per second, smoothed over burstTau
-	burstTTL  time.Duration // time to the limit at burstRate; negative when not growing
+	burstRate float64 // bytes per second, smoothed over burstTau
+
+	// The last full reading's kernel figures, carried between them.
+	cgUsage  int64 // working set
+	cgGoRes  int64 // the Go runtime's resident memory at that reading
+	nextFull time.Time
 
 	limiterCycle uint64 // last /gc/limiter/last-enabled seen
 	limiterAt    time.Time
@@ -67,6 +76,7 @@ func (s *sampler) init(g *Guard, group *cgroup.Group) error {
 	s.g = g
 	s.rt = runtimestats.NewReader()
 	s.levels = newLevels(g.cfg.Thresholds, g.cfg.Hysteresis, g.cfg.Dwell)
+	s.shed.policy = admission.New(admission.Config{Critical: g.cfg.Thresholds.Critical})
 	s.interval = g.cfg.Interval
 	// The runtime updates GC CPU figures only at the end of a cycle: a
 	// quiet spell shorter than this is not taken as an idle GC.
@@ -124,14 +134,16 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	s.last, s.lastUsage = now, usage
 
 	ttl := timeTo(s.limit.bytes-usage, s.rate)
-	s.burstTTL = timeTo(s.limit.bytes-usage, s.burstRate)
+	burstTTL := timeTo(s.limit.bytes-usage, s.burstRate)
+	s.cgUsage, s.cgGoRes = usage, rs.GoResident()
 	gcFrac := s.gcCPU.Update(rs, now)
 	thrash := s.limiterEngaged(rs, now) || gcFrac >= g.cfg.GCThrashFraction
 
 	pressure := float64(usage) / float64(s.limit.bytes)
 	prev := Level(g.level.Load())
 	lvl := s.levels.next(pressure, thrash, now)
-	s.interval = s.nextInterval(pressure, minTTL(ttl, s.burstTTL))
+	s.interval = s.nextInterval(pressure, minTTL(ttl, burstTTL))
+	s.nextFull = now.Add(s.interval)
 
 	if s.cg != nil && now.Sub(s.oomAt) >= oomRefresh {
 		s.oomAt = now
@@ -160,9 +172,14 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		OOMKills:         s.oomKills,
 		Interval:         s.interval,
 	}
+	s.admit(now, rs, usage, true)
+	d := s.shed.decision
+	snap.InFlightLimit, snap.WorkCost, snap.AdmissionTarget = d.Limit, d.Cost, d.Target
 	g.snap.Store(snap)
 	g.level.Store(int32(lvl))
-	s.shed.step(g, snap, gcClock{cycles: s.gcCycles, lastGC: s.lastGC, burstTTL: s.burstTTL}, now)
+	if lvl >= LevelCritical {
+		s.shed.atCritical(g, now)
+	}
 	if g.dumper != nil {
 		g.dumper.triggers(g, prev, snap, afterGC)
 	}
@@ -173,6 +190,40 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 			slog.Float64("pressure", round3(pressure)), slog.Bool("gc_thrashing", thrash))
 		g.publish(Event{Type: EventLevel, Level: lvl, Previous: prev, Snapshot: *snap})
 	}
+}
+
+// quick takes the quick reading between full samples: the Go runtime's
+// figures alone, with the kernel's carried from the last full sample. It
+// reports whether the level would rise on them, when a full sample must
+// follow at once.
+func (s *sampler) quick(now time.Time) (levelUp bool) {
+	rs := s.rt.Read()
+	usage := max(0, s.cgUsage+rs.GoResident()-s.cgGoRes)
+	s.admit(now, rs, usage, false)
+	p := float64(usage) / float64(s.limit.bytes)
+	return s.levels.at(p, 0) > Level(s.g.level.Load())
+}
+
+// admit feeds one reading to the admission policy and publishes its
+// decision.
+func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh bool) {
+	g := s.g
+	r := admission.Reading{
+		Now:         now,
+		Limit:       s.limit.bytes,
+		Usage:       usage,
+		Fresh:       fresh,
+		OffHeap:     max(0, s.cgUsage-s.cgGoRes),
+		GoOther:     max(0, rs.GoResident()-rs.HeapObjects-rs.HeapFree),
+		HeapLive:    rs.HeapLive,
+		GCCycles:    rs.GCCycles,
+		Alloc:       rs.Alloc,
+		LargeAllocs: rs.LargeAllocs,
+		LargeBytes:  rs.LargeBytes,
+		Critical:    float64(usage) >= g.cfg.Thresholds.Critical*float64(s.limit.bytes),
+	}
+	g.workReading(&r)
+	s.shed.apply(g, r)
 }
 
 // limiterEngaged reports the GC CPU limiter on in the current or the
@@ -238,10 +289,6 @@ func (s *sampler) nextInterval(pressure float64, ttl time.Duration) time.Duratio
 	iv := cfg.Interval
 	if over := pressure - cfg.Thresholds.Elevated/2; over > 0 {
 		iv = time.Duration(float64(iv) * math.Exp2(-over/halvingSpan))
-	}
-	// The in-flight limit is a control loop: feed it every adjustEvery.
-	if s.shed.limit > 0 {
-		iv = min(iv, adjustEvery)
 	}
 	if ttl >= 0 && ttl/10 < iv {
 		iv = ttl / 10

@@ -56,12 +56,19 @@ type Snapshot struct {
 	// Interval is the sampling interval in force after this reading.
 	Interval time.Duration
 
+	// Admission, as of the reading: the bound on work in flight of Default
+	// priority, the learned bytes one unit of work holds while it runs, and
+	// the committed memory admission steers below (see Guard.Enter).
+	InFlightLimit   int64
+	WorkCost        int64
+	AdmissionTarget int64
+
 	// Admission, as of the call to Guard.Snapshot.
-	Shed          ShedCounts // requests refused since Start, by priority
-	InFlight      int64      // requests admitted above Normal and not yet done (see Guard.Enter)
-	InFlightLimit int64      // the adaptive limit on InFlight; 0 = none
-	Reserved      int64      // bytes held by outstanding Reserve calls
-	Cancelled     int64      // Sheddable requests cancelled at Critical since Start
+	Shed      ShedCounts // requests refused since Start, by priority
+	Admitted  int64      // requests admitted since Start
+	InFlight  int64      // requests admitted and not yet done
+	Reserved  int64      // bytes declared by the work in flight: Reserve, Config.Cost, Content-Length
+	Cancelled int64      // Sheddable requests cancelled at Critical since Start
 
 	// EventsDropped counts events that slow subscribers lost since Start:
 	// past 64 waiting, the oldest are dropped.

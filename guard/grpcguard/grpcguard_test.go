@@ -52,12 +52,26 @@ func start(t *testing.T, limit int64) *guard.Guard {
 	return g
 }
 
+// fill holds Critical work in flight until the guard admits no more
+// Default work: the floor it keeps for Default work even at Critical.
+func fill(t *testing.T, g *guard.Guard) {
+	t.Helper()
+	for i := 0; g.Admit(guard.PriorityDefault); i++ {
+		if i > 1000 {
+			t.Fatal("Default work still admitted with 1000 in flight past the limit")
+		}
+		_, tk, _ := g.Enter(context.Background(), guard.PriorityCritical)
+		t.Cleanup(tk.Done)
+	}
+}
+
 func TestShedsWithResourceExhausted(t *testing.T) {
 	// A 1 MiB limit: the process alone puts the guard at Critical.
 	g := start(t, 1<<20)
 	if g.Level() != guard.LevelCritical {
 		t.Fatalf("level %v, want critical", g.Level())
 	}
+	fill(t, g)
 	client := serve(t, g)
 	ctx := context.Background()
 
@@ -121,6 +135,7 @@ func TestAdmitsAtNormal(t *testing.T) {
 
 func TestClassifierOverridesMetadata(t *testing.T) {
 	g := start(t, 1<<20) // Critical
+	fill(t, g)
 	client := serve(t, g, grpcguard.WithClassifier(func(ctx context.Context, method string) guard.Priority {
 		if method == "/grpc.health.v1.Health/Check" {
 			return guard.PriorityDefault // whatever the client says

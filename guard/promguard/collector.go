@@ -82,6 +82,9 @@ var (
 		"Requests the guard refused since it started, by priority: sheddable, default or critical.",
 		[]string{"priority"}, nil)
 
+	// requestsAdmittedTotal is Snapshot.Admitted.
+	requestsAdmittedTotal = prometheus.NewDesc("oomguard_requests_admitted_total",
+		"Requests the guard admitted since it started, of every priority.", nil, nil)
 	// requestsInFlight is Snapshot.InFlight.
 	requestsInFlight = prometheus.NewDesc("oomguard_requests_inflight",
 		"Requests admitted and not yet done.",
@@ -90,7 +93,7 @@ var (
 	// requestsInFlightLimit is Snapshot.InFlightLimit: the adaptive limit
 	// on requests in flight, 0 when no limit is in force.
 	requestsInFlightLimit = prometheus.NewDesc("oomguard_requests_inflight_limit",
-		"Adaptive limit on requests in flight; 0 when no limit is in force.",
+		"Bound on Default-priority requests in flight, from the memory below the admission target and the learned cost per request.",
 		nil, nil)
 
 	// requestsCancelledTotal is Snapshot.Cancelled.
@@ -130,7 +133,7 @@ var (
 var descs = []*prometheus.Desc{
 	limitBytes, goMemLimitBytes, usageBytes, committedBytes, heapLiveBytes, level,
 	timeToLimitSeconds, gcCPUFraction,
-	requestsShedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, reservedBytes,
+	requestsShedTotal, requestsAdmittedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, reservedBytes,
 	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes,
 	cgroupOOMKillsTotal,
 }
@@ -181,6 +184,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(requestsShedTotal, s.Shed.Critical, guard.PriorityCritical.String())
 	gauge(requestsInFlight, float64(s.InFlight))
 	gauge(requestsInFlightLimit, float64(s.InFlightLimit))
+	counter(requestsAdmittedTotal, s.Admitted)
 	counter(requestsCancelledTotal, s.Cancelled)
 	gauge(reservedBytes, float64(s.Reserved))
 

@@ -25,6 +25,7 @@ var fixed = guard.Snapshot{
 	OOMKills:         2,
 	Shed:             guard.ShedCounts{Sheddable: 40, Default: 7, Critical: 0},
 	InFlight:         12,
+	Admitted:         1234,
 	InFlightLimit:    16,
 	Reserved:         8 << 20,
 	Cancelled:        3,
@@ -70,10 +71,13 @@ oomguard_profiles_written_total 5
 # HELP oomguard_requests_cancelled_total Sheddable requests in flight the guard cancelled at critical pressure since it started.
 # TYPE oomguard_requests_cancelled_total counter
 oomguard_requests_cancelled_total 3
+# HELP oomguard_requests_admitted_total Requests the guard admitted since it started, of every priority.
+# TYPE oomguard_requests_admitted_total counter
+oomguard_requests_admitted_total 1234
 # HELP oomguard_requests_inflight Requests admitted and not yet done.
 # TYPE oomguard_requests_inflight gauge
 oomguard_requests_inflight 12
-# HELP oomguard_requests_inflight_limit Adaptive limit on requests in flight; 0 when no limit is in force.
+# HELP oomguard_requests_inflight_limit Bound on Default-priority requests in flight, from the memory below the admission target and the learned cost per request.
 # TYPE oomguard_requests_inflight_limit gauge
 oomguard_requests_inflight_limit 16
 # HELP oomguard_requests_shed_total Requests the guard refused since it started, by priority: sheddable, default or critical.

@@ -65,6 +65,14 @@ func TestScrapeCritical(t *testing.T) {
 			}
 		}
 	}
+	// Critical work fills the floor the guard keeps for Default work.
+	floor := 0
+	for ; g.Admit(guard.PriorityDefault); floor++ {
+		if floor > 1000 {
+			t.Fatal("Default work still admitted with 1000 in flight past the limit")
+		}
+		enter(guard.PriorityCritical, 1, true)
+	}
 	enter(guard.PrioritySheddable, 5, false)
 	enter(guard.PriorityDefault, 3, false)
 	enter(guard.PriorityCritical, 2, true)
@@ -90,8 +98,11 @@ func TestScrapeCritical(t *testing.T) {
 	if got := value(t, fams["oomguard_memory_limit_bytes"], "source", "config"); got != 1<<20 {
 		t.Errorf(`oomguard_memory_limit_bytes{source="config"} = %v, want %v`, got, 1<<20)
 	}
-	if got := value(t, fams["oomguard_requests_inflight"]); got != 2 {
-		t.Errorf("oomguard_requests_inflight = %v, want 2", got)
+	if got := value(t, fams["oomguard_requests_inflight"]); got != float64(floor+2) {
+		t.Errorf("oomguard_requests_inflight = %v, want %d", got, floor+2)
+	}
+	if got := value(t, fams["oomguard_requests_admitted_total"]); got != float64(floor+2) {
+		t.Errorf("oomguard_requests_admitted_total = %v, want %d", got, floor+2)
 	}
 	// One sample, no growth rate yet.
 	if got := value(t, fams["oomguard_time_to_limit_seconds"]); !math.IsInf(got, 1) {
@@ -189,6 +200,7 @@ func expected(s guard.Snapshot) map[string][]want {
 			{typ: counter, label: "priority", lv: "default", value: float64(s.Shed.Default)},
 			{typ: counter, label: "priority", lv: "critical", value: float64(s.Shed.Critical)},
 		},
+		"oomguard_requests_admitted_total":    {{typ: counter, value: float64(s.Admitted)}},
 		"oomguard_requests_inflight":          {{typ: gauge, value: float64(s.InFlight)}},
 		"oomguard_requests_inflight_limit":    {{typ: gauge, value: float64(s.InFlightLimit)}},
 		"oomguard_requests_cancelled_total":   {{typ: counter, value: float64(s.Cancelled)}},

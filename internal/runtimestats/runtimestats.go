@@ -21,6 +21,10 @@ type Stats struct {
 	LimiterCycle uint64  // GC cycle in which the GC CPU limiter was last enabled; 0 = never
 	GCCPUSeconds float64 // estimated CPU time the GC took from the program (assist, dedicated, pauses; not idle marking), cumulative
 	CPUSeconds   float64 // GOMAXPROCS integrated over wall time, cumulative
+
+	Alloc       uint64 // heap bytes allocated, cumulative
+	LargeAllocs uint64 // heap allocations over 32 KiB, cumulative
+	LargeBytes  uint64 // their bytes, cumulative (estimated: Alloc less the small size classes)
 }
 
 // GoResident is what the Go runtime holds from the OS: mapped minus released.
@@ -46,7 +50,13 @@ const (
 	gcCPU        = "/cpu/classes/gc/total:cpu-seconds"
 	gcIdleCPU    = "/cpu/classes/gc/mark/idle:cpu-seconds"
 	totalCPU     = "/cpu/classes/total:cpu-seconds"
+	allocBytes   = "/gc/heap/allocs:bytes"
+	allocsBySize = "/gc/heap/allocs-by-size:bytes"
 )
+
+// largeAlloc is where the runtime's size classes end: every allocation past
+// it falls in the last bucket of allocs-by-size, whatever its size.
+const largeAlloc = 32 << 10
 
 // Reader reads Stats without allocating after the first call. It is not
 // safe for concurrent use.
@@ -57,7 +67,7 @@ type Reader struct {
 // NewReader returns a Reader of the signals above; one the runtime does not
 // support reads as 0.
 func NewReader() *Reader {
-	names := []string{heapLive, heapObjects, heapGoal, heapFree, goTotal, goReleased, goMemLimit, gcCycles, limiterCycle, gcCPU, gcIdleCPU, totalCPU}
+	names := []string{heapLive, heapObjects, heapGoal, heapFree, goTotal, goReleased, goMemLimit, gcCycles, limiterCycle, gcCPU, gcIdleCPU, totalCPU, allocBytes, allocsBySize}
 	r := &Reader{samples: make([]metrics.Sample, len(names))}
 	for i, n := range names {
 		r.samples[i].Name = n
@@ -69,6 +79,7 @@ func NewReader() *Reader {
 func (r *Reader) Read() Stats {
 	metrics.Read(r.samples)
 	var s Stats
+	var large, small uint64
 	for _, m := range r.samples {
 		switch m.Name {
 		case heapLive:
@@ -96,9 +107,41 @@ func (r *Reader) Read() Stats {
 			s.GCCPUSeconds -= f64(m.Value)
 		case totalCPU:
 			s.CPUSeconds = f64(m.Value)
+		case allocBytes:
+			s.Alloc = uint64(u64(m.Value))
+		case allocsBySize:
+			large, small = bySize(m.Value)
 		}
 	}
+	if large > 0 {
+		s.LargeAllocs = large
+		s.LargeBytes = s.Alloc - min(small, s.Alloc)
+	}
 	return s
+}
+
+// bySize splits the allocs-by-size histogram into the count of large
+// allocations and the bytes of the small ones, each counted at its size
+// class (a bucket's upper bound).
+func bySize(v metrics.Value) (large, smallBytes uint64) {
+	if v.Kind() != metrics.KindFloat64Histogram {
+		return 0, 0
+	}
+	h := v.Float64Histogram()
+	for i, c := range h.Counts {
+		if c == 0 || i+1 >= len(h.Buckets) {
+			continue
+		}
+		lo, hi := h.Buckets[i], h.Buckets[i+1]
+		if lo >= largeAlloc {
+			large += c
+			continue
+		}
+		if !math.IsInf(hi, 1) {
+			smallBytes += c * uint64(math.Max(1, hi-1))
+		}
+	}
+	return large, smallBytes
 }
 
 // u64 returns a uint64 metric as int64, 0 where the runtime lacks it.

@@ -70,3 +70,31 @@ func TestEveryMetricIsSupported(t *testing.T) {
 		}
 	}
 }
+
+var largeSink []byte
+
+// TestLargeAllocations: a 3 MiB allocation shows in LargeAllocs and
+// LargeBytes; the small ones around it do not count as large.
+func TestLargeAllocations(t *testing.T) {
+	r := NewReader()
+	before := r.Read()
+	largeSink = make([]byte, 3<<20)
+	after := r.Read()
+	if n := after.LargeAllocs - before.LargeAllocs; n < 1 {
+		t.Fatalf("large allocations went from %d to %d, want at least one more", before.LargeAllocs, after.LargeAllocs)
+	}
+	if b := after.LargeBytes - before.LargeBytes; b < 3<<20 {
+		t.Errorf("large bytes grew by %d, want at least %d", b, 3<<20)
+	}
+	if after.Alloc-before.Alloc < 3<<20 {
+		t.Errorf("allocated bytes grew by %d, want at least %d", after.Alloc-before.Alloc, 3<<20)
+	}
+}
+
+func BenchmarkRead(b *testing.B) {
+	r := NewReader()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Read()
+	}
+}

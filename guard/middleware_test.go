@@ -1,0 +1,192 @@
+package guard
+
+import (
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMiddlewareShedsWith503(t *testing.T) {
+	g := quietGuard(t, Config{RetryAfter: 1500 * time.Millisecond})
+	var served int
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ }))
+	g.decide(bound(0, 0, 0), LevelHigh, time.Now())
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d for a default request past its bound, want 503", rec.Code)
+	}
+	if ra := rec.Header().Get("Retry-After"); ra != "2" {
+		t.Errorf("Retry-After %q, want 2 (1.5s rounded up)", ra)
+	}
+	if body := rec.Body.String(); !strings.HasPrefix(body, "oomguard: request shed") || strings.Count(body, "\n") != 1 {
+		t.Errorf("body %q, want one line", body)
+	}
+	if served != 0 {
+		t.Error("handler ran for a shed request")
+	}
+	if s := g.Snapshot(); s.Shed.Default != 1 || s.InFlight != 0 {
+		t.Errorf("shed %+v, in flight %d; want one default shed and none in flight", s.Shed, s.InFlight)
+	}
+
+	// A critical request is admitted past every bound.
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/", nil)
+	h.ServeHTTP(rec, req.WithContext(WithPriority(req.Context(), PriorityCritical)))
+	if rec.Code != http.StatusOK || served != 1 {
+		t.Errorf("critical request: status %d, served %d", rec.Code, served)
+	}
+}
+
+// TestMiddlewareCounts: every request is counted in flight while its
+// handler runs, on the fast path too.
+func TestMiddlewareCounts(t *testing.T) {
+	g := quietGuard(t, Config{})
+	var during int64
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { during = g.Snapshot().InFlight }))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if s := g.Snapshot(); during != 1 || s.InFlight != 0 || s.Admitted != 1 {
+		t.Errorf("in flight %d during the handler, %d after, admitted %d; want 1, 0, 1", during, s.InFlight, s.Admitted)
+	}
+}
+
+// TestMiddlewareHandlerPanics: a handler that panics still ends its work.
+func TestMiddlewareHandlerPanics(t *testing.T) {
+	g := quietGuard(t, Config{})
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic(http.ErrAbortHandler) }))
+	for _, cl := range []int64{0, 10} {
+		func() {
+			defer func() { recover() }()
+			req := httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", int(cl))))
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}()
+	}
+	if s := g.Snapshot(); s.InFlight != 0 || s.Reserved != 0 {
+		t.Errorf("after panics: in flight %d, declared %d; want 0 and 0", s.InFlight, s.Reserved)
+	}
+}
+
+func TestMiddlewareClassifier(t *testing.T) {
+	g := quietGuard(t, Config{Classifier: func(r *http.Request) Priority {
+		if r.URL.Path == "/healthz" {
+			return PriorityCritical
+		}
+		return PrioritySheddable
+	}})
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	g.decide(bound(10, 0, 1<<30), LevelHigh, time.Now())
+	for path, want := range map[string]int{"/healthz": 200, "/batch": 503} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("%s: status %d, want %d", path, rec.Code, want)
+		}
+	}
+}
+
+// TestMiddlewareDeclaredBytes: Content-Length and Config.Cost declare the
+// bytes a request holds; what does not fit the room is shed.
+func TestMiddlewareDeclaredBytes(t *testing.T) {
+	var held int64
+	g := quietGuard(t, Config{Cost: func(r *http.Request) int64 {
+		if r.URL.Path == "/big" {
+			return 150 << 20
+		}
+		return 0
+	}})
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held = g.Snapshot().Reserved
+		io.Copy(io.Discard, r.Body)
+	}))
+	g.decide(bound(100, 100, 200<<20), LevelNormal, time.Now())
+	for _, tt := range []struct {
+		path string
+		size int64
+		want int
+		held int64
+	}{
+		{"/", 1 << 20, 200, 1 << 20},
+		{"/", 300 << 20, 503, 0},
+		{"/big", 10, 200, 150 << 20},
+		{"/", math.MaxInt64, 503, 0},
+	} {
+		held = 0
+		req := httptest.NewRequest("POST", tt.path, strings.NewReader(""))
+		req.ContentLength = tt.size
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tt.want || held != tt.held {
+			t.Errorf("%s with Content-Length %d: status %d, %d bytes declared in the handler; want %d and %d", tt.path, tt.size, rec.Code, held, tt.want, tt.held)
+		}
+	}
+	if s := g.Snapshot(); s.Reserved != 0 || s.InFlight != 0 {
+		t.Errorf("after the requests: declared %d, in flight %d", s.Reserved, s.InFlight)
+	}
+}
+
+func TestReadyHandler(t *testing.T) {
+	g := quietGuard(t, Config{ReadyHold: 50 * time.Millisecond})
+	get := func() (int, string) {
+		rec := httptest.NewRecorder()
+		g.ReadyHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get(); code != 200 || !strings.HasPrefix(body, "ready") {
+		t.Fatalf("at Normal: %d %q", code, body)
+	}
+	g.decide(bound(0, 0, 0), LevelCritical, time.Now())
+	if code, body := get(); code != 503 || !strings.Contains(body, "critical") {
+		t.Fatalf("at Critical: %d %q", code, body)
+	}
+	g.decide(bound(100, 100, 1<<30), LevelNormal, time.Now())
+	if code, _ := get(); code != 503 {
+		t.Errorf("right after Critical: %d, want 503 during the hold", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for code, _ := get(); code != 200; code, _ = get() {
+		if time.Now().After(deadline) {
+			t.Fatal("readiness never came back after the hold")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(int)             {}
+
+// BenchmarkMiddleware compares a trivial handler bare and behind the guard,
+// in one run: the difference is the guard's overhead per admitted request.
+func BenchmarkMiddleware(b *testing.B) {
+	g := quietGuard(b, Config{})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	req := httptest.NewRequest("GET", "/", nil)
+	for _, bc := range []struct {
+		name string
+		h    http.Handler
+	}{{"bare", handler}, {"guarded", g.Middleware(handler)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			w := &nopWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.h.ServeHTTP(w, req)
+			}
+		})
+		b.Run(bc.name+"-parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				w := &nopWriter{h: http.Header{}}
+				for pb.Next() {
+					bc.h.ServeHTTP(w, req)
+				}
+			})
+		})
+	}
+}

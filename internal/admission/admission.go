@@ -1,0 +1,325 @@
+// Package admission is the guard's admission policy. From one reading of
+// memory and of the work in flight it decides how much work may run at
+// once, so that the memory the work holds stays below the limit while as
+// much of it as is safe gets used.
+//
+// The policy is pure: the caller passes every input, the clock included,
+// in a Reading, and applies the Decision. Policy.OnSample is its one entry.
+//
+// The model: memory = base + n × cost + declared, where n is the work in
+// flight, cost what one unit holds (learned online), declared the bytes that
+// requests said they would hold, and base everything else (caches, the
+// runtime, leaks). Admission keeps that sum below a target just under the
+// Critical threshold, less a margin for the largest requests seen. Work
+// that holds little gets a large bound whatever the base: a service with a
+// big, stable live set is not shed for memory its requests do not hold.
+package admission
+
+import (
+	"math"
+	"time"
+)
+
+// Config tunes the policy. Zero fields take their defaults.
+type Config struct {
+	// Critical is the fraction of the limit the working set must stay
+	// below; the target for committed memory sits under it. 0 means 0.95.
+	Critical float64
+
+	// SheddableGap is how much earlier, as a fraction of the limit,
+	// Sheddable work stops being admitted. 0 means 0.05.
+	SheddableGap float64
+
+	// InitialWindow is the most work admitted at once from idle, before
+	// the memory it uses has been seen: a slow start. 0 means 16.
+	InitialWindow int64
+
+	// MinInFlight is the floor of the bound on Default work, and of
+	// Sheddable work below Critical: some work always runs. 0 means 4.
+	MinInFlight int64
+
+	// Quiet is how long the bound remembers the work it saw: after a quiet
+	// spell this long, a burst starts again from InitialWindow. 0 means 2s.
+	Quiet time.Duration
+
+	// RefreshEvery: while work is refused and no GC cycle has ended for
+	// this long, the policy asks for one, so that the live heap it judges
+	// is fresh. 0 means 250ms.
+	RefreshEvery time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *float64, d float64) {
+		if *v <= 0 || math.IsNaN(*v) {
+			*v = d
+		}
+	}
+	def(&c.Critical, 0.95)
+	def(&c.SheddableGap, 0.05)
+	if c.InitialWindow <= 0 {
+		c.InitialWindow = 16
+	}
+	if c.MinInFlight <= 0 {
+		c.MinInFlight = 4
+	}
+	c.InitialWindow = max(c.InitialWindow, c.MinInFlight)
+	if c.Quiet <= 0 {
+		c.Quiet = 2 * time.Second
+	}
+	if c.RefreshEvery <= 0 {
+		c.RefreshEvery = 250 * time.Millisecond
+	}
+	return c
+}
+
+// Reading is one immutable reading of memory and work. Sizes are in bytes;
+// counters are cumulative since the caller started, so that the policy
+// takes differences itself and a missed reading loses nothing.
+type Reading struct {
+	Now   time.Time
+	Limit int64 // the effective memory limit
+
+	// Usage is the working set. Fresh reports that Usage and OffHeap were
+	// read from the kernel for this reading; between such reads the
+	// caller carries them forward, adjusted by what the Go runtime says.
+	Usage   int64
+	Fresh   bool
+	OffHeap int64 // memory outside the Go runtime: Usage minus Go's resident memory
+	GoOther int64 // Go runtime memory that is neither heap objects nor free heap
+
+	HeapLive    int64  // heap marked live by the last GC cycle
+	GCCycles    uint64 // completed GC cycles
+	Alloc       uint64 // heap bytes allocated
+	LargeAllocs uint64 // heap allocations over 32 KiB
+	LargeBytes  uint64 // their bytes
+
+	Admitted     uint64 // units of work admitted
+	Done         uint64 // units of work done
+	DeclaredDone uint64 // declared bytes of the work done
+	Declared     int64  // declared bytes of the work in flight
+	LargeWaiting int64  // the largest declared request refused since the previous reading; 0 = none
+	Refused      bool   // work was refused since the previous reading
+
+	// Critical reports the working set at or past the Critical threshold
+	// now: not the level, which leaves Critical only after a dwell.
+	Critical bool
+}
+
+// InFlight is the work in flight at the reading.
+func (r Reading) InFlight() int64 { return int64(r.Admitted - r.Done) }
+
+// Decision is what the caller enforces until the next reading.
+type Decision struct {
+	// Limit and SheddableLimit bound the units of work in flight of
+	// Default and Sheddable priority. Critical work is never bounded.
+	Limit, SheddableLimit int64
+	// Room and SheddableRoom bound the declared bytes in flight. Declared
+	// requests smaller than LargeReserve must leave LargeReserve of Room
+	// free, so that the largest are not starved by a stream of small ones.
+	Room, SheddableRoom int64
+	LargeReserve        int64
+
+	Cost   int64 // learned bytes one unit of work in flight holds
+	Tail   int64 // size of the largest recent single allocations
+	Target int64 // what committed memory is steered below
+	Base   int64 // memory held by what is not work in flight
+	Window int64 // the slow-start bound on work in flight
+
+	RefreshGC bool // run a GC cycle: work is refused on a stale live heap
+}
+
+const (
+	// costFloor is the least a unit of work is taken to hold: a goroutine
+	// stack and a request's buffers.
+	costFloor = 8 << 10
+	// marginFloor is the least margin below Critical, as a fraction of the
+	// limit: the GC's runway for garbage between cycles.
+	marginFloor = 0.025
+	// penaltyStep and penaltyDecay move the margin after the working set
+	// reached Critical: the safe point is lower than the model said.
+	penaltyStep  = 0.02
+	penaltyMax   = 0.3
+	penaltyDecay = 0.01 // per second
+	// cutEvery paces the cuts while the working set stays at Critical:
+	// work in flight takes time to end and give its memory back.
+	cutEvery = 100 * time.Millisecond
+	// tailZ is how many standard deviations of the work's total the margin
+	// holds: about one reading in a thousand passes it.
+	tailZ = 3
+	// reserveHold is how long a refused large request keeps room reserved.
+	reserveHold = time.Second
+)
+
+// Policy is the admission policy's state. The zero value is not usable:
+// make one with New. A Policy is not safe for concurrent use.
+type Policy struct {
+	cfg  Config
+	cost costModel
+
+	prev    Reading
+	started bool
+
+	// Heap base: the live heap the last GC cycle marked, less the work in
+	// flight then.
+	heapBase float64
+	gcAt     time.Time
+
+	window         int64 // slow-start bound
+	peak, peakPrev int64 // most in flight in this and the previous Quiet/2
+	peakAt         time.Time
+	penalty        float64 // extra margin after Critical, fraction of the limit
+	wasCritical    bool
+	reserve        int64
+	reserveAt      time.Time
+	lastRefresh    time.Time
+	lastCut        time.Time
+	lastLimit      int64
+}
+
+// New returns a policy with cfg's zero fields set to their defaults.
+func New(cfg Config) *Policy {
+	cfg = cfg.withDefaults()
+	return &Policy{cfg: cfg, window: cfg.InitialWindow}
+}
+
+// Config returns the policy's configuration, defaults filled in.
+func (p *Policy) Config() Config { return p.cfg }
+
+// OnSample feeds one reading and returns the decision to enforce until the
+// next one.
+func (p *Policy) OnSample(r Reading) Decision {
+	cfg := &p.cfg
+	n := max(0, r.InFlight())
+	if !p.started {
+		p.started, p.prev, p.gcAt, p.peakAt = true, r, r.Now, r.Now
+		p.heapBase = float64(r.HeapLive - r.Declared)
+	}
+	prev := p.prev
+	p.prev = r
+	dt := r.Now.Sub(prev.Now)
+	if dt < 0 {
+		// The clock went back: take this reading as the first of a new
+		// series, keeping what was learned.
+		dt = 0
+	}
+	done := float64(sub(r.Done, prev.Done))
+	alloc := float64(sub(r.Alloc, prev.Alloc)) - float64(sub(r.DeclaredDone, prev.DeclaredDone))
+	if la := sub(r.LargeAllocs, prev.LargeAllocs); la > 0 {
+		p.cost.observeLarge(r.Now, float64(la), float64(sub(r.LargeBytes, prev.LargeBytes)))
+	}
+	p.cost.observeHeap(r.Now, math.Max(0, alloc), done, n)
+	if r.Fresh {
+		p.cost.observeOffHeap(dt, n, float64(r.OffHeap))
+	}
+	c := p.cost.mean(n, costFloor)
+	if r.GCCycles != prev.GCCycles || r.HeapLive != prev.HeapLive {
+		// A cycle ended: the live heap is exact, and what the work in
+		// flight does not explain of it is base.
+		p.heapBase = float64(r.HeapLive-r.Declared) - float64(n)*math.Max(p.cost.heap, p.cost.pendingHeap(n))
+		p.gcAt = r.Now
+	}
+
+	limit := float64(r.Limit)
+	// The margin: room for the largest requests seen, for the GC's runway,
+	// and what Critical readings taught.
+	if r.Critical && !p.wasCritical {
+		p.penalty = math.Min(penaltyMax, p.penalty+penaltyStep)
+	} else if !r.Critical {
+		p.penalty = math.Max(0, p.penalty-penaltyDecay*dt.Seconds())
+	}
+	// The sum of the work in flight swings above its mean by about
+	// spread × √n; tailZ of those, or two of the largest requests, whichever
+	// is more.
+	tail := p.cost.tail
+	swing := tailZ * p.cost.spread() * math.Sqrt(float64(max(n, p.lastLimit)))
+	margin := math.Max(math.Max(2*tail, swing), marginFloor*limit) + p.penalty*limit
+	target := cfg.Critical*limit - margin
+	base := p.heapBase + float64(r.OffHeap) - float64(n)*p.cost.off + float64(r.GoOther)
+
+	// Large declared requests refused: keep room for the largest, for a while.
+	if r.LargeWaiting > 0 {
+		p.reserve, p.reserveAt = max(p.reserve, r.LargeWaiting), r.Now
+	} else if r.Now.Sub(p.reserveAt) >= reserveHold {
+		p.reserve = 0
+	}
+	reserve := math.Min(float64(p.reserve), math.Max(0, target-base)/2)
+
+	// The slow start: the window grows by the work done while it is used,
+	// doubling once per duration of the work, and forgets after Quiet.
+	p.trackPeak(r.Now, n)
+	init := cfg.InitialWindow
+	if tail > 0 {
+		init = clamp(int64((target-base)/math.Max(tail, c)), cfg.MinInFlight, cfg.InitialWindow)
+	}
+	if 2*n >= p.window {
+		p.window += int64(done)
+	}
+	p.window = max(init, min(p.window, 2*max(p.peak, p.peakPrev)+init))
+	if r.Critical && r.Now.Sub(p.lastCut) >= cutEvery {
+		// Past the model: the working set reached Critical. Halve what is
+		// in flight; the penalty keeps the model lower for a while.
+		p.window, p.lastCut = max(cfg.MinInFlight, min(p.window, n/2)), r.Now
+	}
+	p.wasCritical = r.Critical
+
+	bound := func(room float64, floor int64) int64 {
+		byModel := int64(math.Floor((room - float64(r.Declared) - reserve) / c))
+		return clamp(min(byModel, p.window), floor, math.MaxInt32)
+	}
+	roomFor := func(room float64) int64 {
+		return clampBytes(room - float64(n)*c)
+	}
+	// Default work always has MinInFlight: a service whose memory is full
+	// of other things still answers. Sheddable work gets none at Critical.
+	gap := cfg.SheddableGap * limit
+	shedFloor := cfg.MinInFlight
+	if r.Critical {
+		shedFloor = 0
+	}
+	d := Decision{
+		Limit:          bound(target-base, cfg.MinInFlight),
+		SheddableLimit: bound(target-gap-base, shedFloor),
+		Room:           roomFor(target - base),
+		SheddableRoom:  roomFor(target - gap - base),
+		LargeReserve:   int64(reserve),
+		Cost:           int64(c),
+		Tail:           int64(tail),
+		Target:         int64(target),
+		Base:           max(0, int64(base)),
+		Window:         p.window,
+	}
+	d.SheddableLimit = min(d.SheddableLimit, d.Limit)
+	p.lastLimit = d.Limit
+	if r.Refused && r.Now.Sub(p.gcAt) >= cfg.RefreshEvery && r.Now.Sub(p.lastRefresh) >= cfg.RefreshEvery {
+		d.RefreshGC, p.lastRefresh = true, r.Now
+	}
+	return d
+}
+
+// trackPeak keeps the most work in flight over the last Quiet, as two
+// halves.
+func (p *Policy) trackPeak(now time.Time, n int64) {
+	if now.Sub(p.peakAt) >= p.cfg.Quiet/2 {
+		p.peakPrev, p.peak, p.peakAt = p.peak, 0, now
+	}
+	p.peak = max(p.peak, n)
+}
+
+func sub(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
+}
+
+func clamp(v, lo, hi int64) int64 { return max(lo, min(v, hi)) }
+
+func clampBytes(f float64) int64 {
+	switch {
+	case f <= 0 || math.IsNaN(f):
+		return 0
+	case f >= math.MaxInt64/2:
+		return math.MaxInt64 / 2
+	}
+	return int64(f)
+}

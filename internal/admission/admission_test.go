@@ -1,0 +1,196 @@
+package admission
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+const mib = 1 << 20
+
+// oracleRate is what the best fixed cap on work in flight serves when every
+// unit holds size bytes for hold: the memory below Critical, less base,
+// filled with work.
+func oracleRate(limit, base, size int64, hold time.Duration) float64 {
+	return float64((95*limit/100-base)/size) / hold.Seconds()
+}
+
+// TestShapes runs the policy on each workload shape in the simulated
+// clock: the committed memory never passes Critical, and the work served
+// is near what the best fixed cap would serve.
+func TestShapes(t *testing.T) {
+	const limit = 256 * mib
+	heavy := func(r *rand.Rand) (int64, int64) {
+		switch x := r.Float64(); {
+		case x < 0.01:
+			return 24 * mib, 0
+		case x < 0.05:
+			return 2 * mib, 0
+		default:
+			return 32 << 10, 0
+		}
+	}
+	tests := []struct {
+		name    string
+		setup   func(s *sim)
+		minGood float64 // served per second over the oracle's, at least
+	}{
+		{"uniform, 3x overload", func(s *sim) { s.rate = 3 * 275 }, 0.9},
+		{"uniform, closed loop from idle", func(s *sim) { s.conns = 400 }, 0.85},
+		{"heavy-tailed sizes", func(s *sim) { s.rate = 2000; s.size = heavy }, 0},
+		{"off-heap per request", func(s *sim) {
+			s.rate = 3 * 275
+			s.size = func(*rand.Rand) (int64, int64) { return 8 << 10, mib }
+		}, 0.85},
+		{"declared uploads", func(s *sim) {
+			s.rate = 600
+			s.declare = true
+			s.size = func(r *rand.Rand) (int64, int64) { return int64(1+r.IntN(16)) * mib / 4, 0 }
+		}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(limit)
+			s.base = 8 * mib
+			tt.setup(s)
+			if s.rate > 0 {
+				// Warm at a third of the rate first, as the benchmark does.
+				rate := s.rate
+				s.rate /= 3
+				s.run(3 * time.Second)
+				s.reset()
+				s.rate = rate
+			}
+			s.run(15 * time.Second)
+			if s.peak > 95*limit/100 {
+				t.Errorf("peak committed %d MiB, past Critical (%d MiB)", s.peak/mib, 95*limit/100/mib)
+			}
+			if tt.minGood > 0 {
+				heap, off := s.size(rand.New(rand.NewPCG(0, 0)))
+				ideal := oracleRate(limit, s.base, heap+off, s.hold)
+				if s.rate > 0 {
+					ideal = min(ideal, s.rate)
+				}
+				good := float64(s.served) / 15 / ideal
+				t.Logf("served %.0f/s, oracle %.0f/s (%.2f), peak %d MiB, peak in flight %d, cost %d KiB, target %d MiB",
+					float64(s.served)/15, ideal, good, s.peak/mib, s.peakInFlight, s.dec.Cost>>10, s.dec.Target/mib)
+				if good < tt.minGood {
+					t.Errorf("goodput %.2f of the oracle, want at least %.2f", good, tt.minGood)
+				}
+			}
+		})
+	}
+}
+
+// TestBurstFromIdle: from idle a burst is admitted one window at a time,
+// and the window grows as the work ends.
+func TestBurstFromIdle(t *testing.T) {
+	s := newSim(256 * mib)
+	s.run(time.Second) // idle
+	s.conns = 1000
+	s.run(s.step)
+	if n := len(s.inflight); int64(n) > s.p.Config().InitialWindow {
+		t.Fatalf("%d admitted at once from idle, want at most the initial window %d", n, s.p.Config().InitialWindow)
+	}
+	s.run(s.hold + 10*time.Millisecond)
+	if w := s.dec.Window; w < 2*s.p.Config().InitialWindow {
+		t.Errorf("window %d after the first work ended, want it at least doubled", w)
+	}
+	s.run(3 * time.Second)
+	if s.peak > 95*256*mib/100 {
+		t.Errorf("peak %d MiB past Critical", s.peak/mib)
+	}
+	// A quiet spell: the next burst starts from the initial window again.
+	s.conns = 0
+	s.run(5 * time.Second)
+	if w := s.dec.Window; w != s.p.Config().InitialWindow {
+		t.Errorf("window %d after 5s quiet, want %d", w, s.p.Config().InitialWindow)
+	}
+}
+
+// TestCacheIsNotShed: a large, stable live set with churn that holds
+// little is not shed for memory the churn does not hold.
+func TestCacheIsNotShed(t *testing.T) {
+	for _, frac := range []float64{0.78, 0.84, 0.88} {
+		s := newSim(256 * mib)
+		s.base = int64(frac * 256 * mib)
+		s.rate = 3000
+		s.hold = 5 * time.Millisecond
+		s.size = func(*rand.Rand) (int64, int64) { return 256 << 10, 0 }
+		s.run(10 * time.Second)
+		if sh := 1 - s.servedShare(); sh > 0.01 {
+			t.Errorf("cache at %.2f of the limit: %.1f%% of the churn shed, want at most 1%% (cost %d KiB, base %d MiB, target %d MiB, limit %d)",
+				frac, 100*sh, s.dec.Cost>>10, s.dec.Base/mib, s.dec.Target/mib, s.dec.Limit)
+		}
+	}
+}
+
+// TestLeakUnderLightLoad: a slow leak with light requests on top: the
+// requests are not shed until the leak alone has filled the memory.
+func TestLeakUnderLightLoad(t *testing.T) {
+	s := newSim(256 * mib)
+	s.base = 16 * mib
+	s.leakRate = 10 * mib
+	s.rate = 100
+	s.hold = 20 * time.Millisecond
+	s.size = func(*rand.Rand) (int64, int64) { return 64 << 10, 0 }
+	s.run(18 * time.Second) // to about 0.77 of the limit
+	if sh := 1 - s.servedShare(); sh > 0.01 {
+		t.Errorf("%.1f%% of light requests shed during the leak, want at most 1%%", 100*sh)
+	}
+}
+
+// TestLargeDeclaredNotStarved: under steady overload of small declared
+// requests, the large ones are served at least half as often.
+func TestLargeDeclaredNotStarved(t *testing.T) {
+	s := newSim(256 * mib)
+	s.declare = true
+	s.rate = 3000
+	s.size = func(r *rand.Rand) (int64, int64) {
+		if r.Float64() < 0.02 {
+			return 32 * mib, 0
+		}
+		return 512 << 10, 0
+	}
+	s.run(20 * time.Second)
+	large := float64(s.largeServed) / float64(s.largeArrived)
+	small := float64(s.served-s.largeServed) / float64(s.arrived-s.largeArrived)
+	t.Logf("large served %.2f, small %.2f, peak %d MiB", large, small, s.peak/mib)
+	if large < small/2 {
+		t.Errorf("large requests served %.3f, small %.3f: starved", large, small)
+	}
+	if s.peak > 95*256*mib/100 {
+		t.Errorf("peak %d MiB past Critical", s.peak/mib)
+	}
+}
+
+// TestCriticalHalves: a reading at Critical cuts the window to half of
+// what is in flight, and raises the margin.
+func TestCriticalHalves(t *testing.T) {
+	p := New(Config{})
+	now := time.Unix(1e9, 0)
+	r := Reading{Now: now, Limit: 1 << 30, Admitted: 200, Usage: 1 << 29, Fresh: true}
+	d := p.OnSample(r)
+	r.Now, r.Critical = now.Add(2*time.Millisecond), true
+	c := p.OnSample(r)
+	if c.Limit > 100 {
+		t.Errorf("limit %d at Critical with 200 in flight, want at most 100", c.Limit)
+	}
+	if c.Target >= d.Target {
+		t.Errorf("target %d after Critical, want below %d", c.Target, d.Target)
+	}
+}
+
+// TestClockJumps: a clock that jumps back or far forward leaves sane
+// bounds.
+func TestClockJumps(t *testing.T) {
+	p := New(Config{})
+	now := time.Unix(1e9, 0)
+	for i, dt := range []time.Duration{0, time.Millisecond, -time.Hour, 48 * time.Hour, time.Millisecond} {
+		now = now.Add(dt)
+		d := p.OnSample(Reading{Now: now, Limit: 1 << 30, Usage: 1 << 28, Admitted: uint64(i), Fresh: true})
+		if d.Limit < p.Config().MinInFlight || d.Room < 0 || d.Target <= 0 {
+			t.Errorf("after a jump of %v: %+v", dt, d)
+		}
+	}
+}

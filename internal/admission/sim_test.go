@@ -1,0 +1,209 @@
+package admission
+
+import (
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// sim is a service in a simulated clock: work arrives, is admitted by the
+// policy's last decision, holds memory on the Go heap and outside it for a
+// while, and ends. The Go heap's live figure moves only at GC cycles, as
+// the runtime's does; a cycle ends when the heap has grown by the live heap
+// (GOGC=100) or past GOMEMLIMIT. Every step feeds one reading to the policy.
+type sim struct {
+	p     *Policy
+	now   time.Time
+	limit int64
+	step  time.Duration
+
+	base     int64 // long-lived heap: a cache
+	leakRate int64 // bytes per second added to base
+
+	// shape
+	rate      float64 // arrivals per second (open loop); 0 with conns
+	conns     int     // closed-loop clients, no think time
+	size      func(r *rand.Rand) (heap, off int64)
+	hold      time.Duration
+	declare   bool // the work declares its heap bytes
+	critical  bool // every arrival is Critical priority
+	sheddable bool // every arrival is Sheddable priority
+
+	rng      *rand.Rand
+	due      float64
+	inflight []job
+	dec      Decision
+	lastGC   time.Time
+
+	heapLive  int64 // as of the last GC cycle
+	heapObj   int64 // live and garbage since
+	alloc     uint64
+	large     uint64 // allocations over 32 KiB, and their bytes
+	largeB    uint64
+	cycles    uint64
+	admitted  uint64
+	done      uint64
+	declDone  uint64
+	declared  int64
+	largeWait int64
+	refused   bool
+
+	// results
+	arrived, served, shed int64
+	largeArrived          int64
+	largeServed           int64
+	peak                  int64 // highest committed memory: live work + base + off-heap
+	peakInFlight          int64
+}
+
+type job struct {
+	end       time.Time
+	heap, off int64
+	declared  int64
+}
+
+func newSim(limit int64) *sim {
+	return &sim{
+		p:     New(Config{}),
+		now:   time.Unix(1e9, 0),
+		limit: limit,
+		step:  2 * time.Millisecond,
+		rng:   rand.New(rand.NewPCG(1, 2)),
+		hold:  300 * time.Millisecond,
+		size:  func(*rand.Rand) (int64, int64) { return 1 << 20, 0 },
+	}
+}
+
+// committed is what the work and the base really hold.
+func (s *sim) committed() int64 {
+	m := s.base
+	for _, j := range s.inflight {
+		m += j.heap + j.off
+	}
+	return m
+}
+
+func (s *sim) offHeap() int64 {
+	var m int64
+	for _, j := range s.inflight {
+		m += j.off
+	}
+	return m
+}
+
+func (s *sim) arrive() {
+	heap, off := s.size(s.rng)
+	s.arrived++
+	large := heap+off >= 8<<20
+	if large {
+		s.largeArrived++
+	}
+	n := int64(s.admitted - s.done)
+	bound := s.dec.Limit
+	room := s.dec.Room
+	if s.sheddable {
+		bound, room = s.dec.SheddableLimit, s.dec.SheddableRoom
+	}
+	var decl int64
+	if s.declare {
+		decl = heap + off
+		if decl < s.dec.LargeReserve {
+			room -= s.dec.LargeReserve
+		}
+	}
+	if !s.critical && (n+1 > bound || s.declared+decl > room) {
+		s.shed++
+		s.refused = true
+		if decl > 0 && s.declared+decl > room && decl > s.largeWait {
+			s.largeWait = decl
+		}
+		return
+	}
+	s.admitted++
+	s.served++
+	if large {
+		s.largeServed++
+	}
+	s.declared += decl
+	s.alloc += uint64(heap)
+	if heap > 32<<10 {
+		s.large++
+		s.largeB += uint64(heap)
+	}
+	s.heapObj += heap
+	s.inflight = append(s.inflight, job{end: s.now.Add(s.hold), heap: heap, off: off, declared: decl})
+}
+
+// run advances the simulation by d.
+func (s *sim) run(d time.Duration) {
+	for end := s.now.Add(d); s.now.Before(end); {
+		s.now = s.now.Add(s.step)
+		s.base += int64(float64(s.leakRate) * s.step.Seconds())
+		// Ends.
+		kept := s.inflight[:0]
+		for _, j := range s.inflight {
+			if s.now.Before(j.end) {
+				kept = append(kept, j)
+				continue
+			}
+			s.done++
+			s.declDone += uint64(j.declared)
+			s.declared -= j.declared
+		}
+		s.inflight = kept
+		// Arrivals.
+		if s.conns > 0 {
+			for len(s.inflight) < s.conns {
+				before := s.served
+				s.arrive()
+				if s.served == before {
+					break // refused: the client retries on the next step
+				}
+			}
+		} else {
+			s.due += s.rate * s.step.Seconds()
+			for ; s.due >= 1; s.due-- {
+				s.arrive()
+			}
+		}
+		// A GC cycle.
+		live := s.committed() - s.offHeap()
+		if s.heapObj >= 2*max(s.heapLive, 4<<20) || s.heapObj >= int64(0.9*float64(s.limit)) {
+			s.heapLive, s.heapObj = live, live
+			s.cycles++
+			s.lastGC = s.now
+		}
+		s.alloc += uint64(float64(s.leakRate) * s.step.Seconds())
+		c := s.committed()
+		s.peak = max(s.peak, c)
+		s.peakInFlight = max(s.peakInFlight, int64(len(s.inflight)))
+		usage := s.heapObj + s.offHeap()
+		s.dec = s.p.OnSample(Reading{
+			Now:          s.now,
+			Limit:        s.limit,
+			Usage:        usage,
+			Fresh:        true,
+			OffHeap:      s.offHeap(),
+			HeapLive:     s.heapLive,
+			GCCycles:     s.cycles,
+			Alloc:        s.alloc,
+			LargeAllocs:  s.large,
+			LargeBytes:   s.largeB,
+			Admitted:     s.admitted,
+			Done:         s.done,
+			DeclaredDone: s.declDone,
+			Declared:     s.declared,
+			LargeWaiting: s.largeWait,
+			Refused:      s.refused,
+			Critical:     float64(usage) >= 0.95*float64(s.limit),
+		})
+		s.largeWait, s.refused = 0, false
+	}
+}
+
+// reset clears the results, keeping the state.
+func (s *sim) reset() {
+	s.arrived, s.served, s.shed, s.largeArrived, s.largeServed, s.peak, s.peakInFlight = 0, 0, 0, 0, 0, 0, 0
+}
+
+func (s *sim) servedShare() float64 { return float64(s.served) / math.Max(1, float64(s.arrived)) }
