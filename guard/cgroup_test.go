@@ -29,7 +29,7 @@ func TestCgroupLimitSetsGoMemLimit(t *testing.T) {
 	if s.GoMemLimit != 180*mib || s.GoMemLimitSource != "guard" {
 		t.Errorf("GOMEMLIMIT %d (%s), want %d (guard)", s.GoMemLimit, s.GoMemLimitSource, 180*mib)
 	}
-	if s.UsageSource != "cgroup" || s.Usage <= 0 || s.Usage > 200*mib {
+	if s.UsageSource != guard.UsageFromCgroup || s.Usage <= 0 || s.Usage > 200*mib {
 		t.Errorf("usage %d from %q", s.Usage, s.UsageSource)
 	}
 	t.Logf("limit %d MiB from %s (%s), GOMEMLIMIT %d MiB, usage %.1f MiB",

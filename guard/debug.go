@@ -114,7 +114,7 @@ func (g *Guard) serveIndex(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "<p>Level <b class=%q>%s</b>: usage %s of %s (%s), limit from %s (%s).</p>\n<table>\n",
 		s.Level, s.Level, mib(s.Usage), mib(s.Limit), pct(s.Pressure()), e(string(s.LimitSource)), e(s.LimitDetail))
 	row := func(k, v string) { fmt.Fprintf(&b, "<tr><th>%s</th><td>%s</td></tr>\n", k, v) }
-	row("GOMEMLIMIT", mib(s.GoMemLimit)+" ("+e(s.GoMemLimitSource)+")")
+	row("GOMEMLIMIT", mib(s.GoMemLimit)+" ("+e(string(s.GoMemLimitSource))+")")
 	row("live heap", mib(s.HeapLive)+", goal "+mib(s.HeapGoal))
 	thrash := ""
 	if s.GCThrashing {

@@ -21,7 +21,7 @@ type goMemLimit struct {
 	ratio  float64
 	owned  bool  // the guard sets GOMEMLIMIT and restores prev at Stop
 	prev   int64 // GOMEMLIMIT before Start
-	source string
+	source GoMemLimitSource
 }
 
 // claim decides who sets GOMEMLIMIT: the environment variable always wins,
@@ -31,12 +31,12 @@ func (g *Guard) claimGoMemLimit(ratio float64) error {
 	m.ratio = ratio
 	m.prev = debug.SetMemoryLimit(-1)
 	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok {
-		m.source = "env"
+		m.source = GoMemLimitFromEnv
 		g.log.Info("GOMEMLIMIT left to the environment", slog.String("GOMEMLIMIT", v), slog.Int64("bytes", m.prev))
 		return nil
 	}
 	if ratio < 0 {
-		m.source = "unchanged"
+		m.source = GoMemLimitUnchanged
 		g.log.Info("GOMEMLIMIT left alone: Config.MemoryLimitRatio is negative", slog.Int64("bytes", m.prev))
 		return nil
 	}
@@ -45,7 +45,7 @@ func (g *Guard) claimGoMemLimit(ratio float64) error {
 	if owner != nil {
 		return errOwned
 	}
-	owner, m.owned, m.source = g, true, "guard"
+	owner, m.owned, m.source = g, true, GoMemLimitFromGuard
 	return nil
 }
 

@@ -129,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 		slog.Int64("limit", g.sampler.limit.bytes),
 		slog.String("source", string(g.sampler.limit.source)),
 		slog.String("detail", g.sampler.limit.detail),
-		slog.String("usage_source", g.sampler.usageSource))
+		slog.String("usage_source", string(g.sampler.usageSource)))
 
 	g.sampler.sample(time.Now(), false)
 	g.gcWatch = watchGC()
@@ -214,20 +214,21 @@ func (g *Guard) Snapshot() Snapshot {
 }
 
 // run is the sampler loop: a quick reading of the Go runtime every
-// quickEvery, and a full sample (the kernel's figures too) at an interval
-// that shrinks with headroom, after every GC cycle, and at once when a
-// quick reading would move the level.
+// quickEvery while there is work or allocation (idleQuickEvery when idle),
+// and a full sample (the kernel's figures too) at an interval that shrinks
+// with headroom, after every GC cycle, and at once when a quick reading
+// would move the level.
 func (g *Guard) run() {
 	defer g.wg.Done()
 	s := &g.sampler
-	tick := time.NewTicker(quickEvery)
-	defer tick.Stop()
+	timer := time.NewTimer(quickEvery)
+	defer timer.Stop()
 	gc := false // a GC cycle ended since the last full sample
 	for {
 		select {
 		case <-g.done:
 			return
-		case <-tick.C:
+		case <-timer.C:
 		case <-g.gcWatch.c:
 			gc = true
 		}
@@ -242,5 +243,6 @@ func (g *Guard) run() {
 			s.sample(now, gc)
 			gc = false
 		}
+		timer.Reset(max(0, min(s.pace(now), time.Until(s.nextFull))))
 	}
 }

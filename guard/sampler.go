@@ -28,6 +28,17 @@ const (
 	// step of the heap within milliseconds and feed admission. A step that
 	// would move the level triggers a full sample at once.
 	quickEvery = 2 * time.Millisecond
+	// idleQuickEvery is the quick reading's pace when no work is in flight
+	// and the heap has not grown for busyFor: a timer wake-up costs tens of
+	// microseconds on a virtual machine, 2ms of them 4% of a core. A step
+	// of the heap while idle still shows at once: past the heap goal it
+	// starts a GC cycle, and the guard samples after every cycle.
+	idleQuickEvery = 50 * time.Millisecond
+	busyFor        = time.Second
+	busyAlloc      = 1 << 20
+	// offHeapTau is how slowly the memory outside Go may fall (see
+	// sampler.offHeap).
+	offHeapTau = time.Second
 	// halvingSpan is how much pressure past half the Elevated threshold
 	// halves the interval: with the defaults from 500ms at 0.35 to 31ms at
 	// 0.55 and 2ms from 0.75. A burst can fill the rest of the limit within
@@ -48,7 +59,7 @@ type sampler struct {
 	shed        shedder
 	limit       effectiveLimit
 	limitAt     time.Time
-	usageSource string
+	usageSource UsageSource
 
 	last      time.Time
 	lastUsage int64
@@ -60,10 +71,19 @@ type sampler struct {
 
 	burstRate float64 // bytes per second, smoothed over burstTau
 
-	// The last full reading's kernel figures, carried between them.
-	cgUsage  int64 // working set
-	cgGoRes  int64 // the Go runtime's resident memory at that reading
-	nextFull time.Time
+	// The last full reading's kernel figure, carried between them, and the
+	// memory outside the Go runtime: the kernel's figure less what Go holds.
+	// It follows a rise at once and a fall over offHeapTau, because Go
+	// counts a fresh allocation before the program touches its pages and
+	// the kernel after.
+	fullUsage int64
+	offHeap   float64
+
+	// Activity, for the quick reading's pace.
+	busyUntil time.Time
+	seenAdm   uint64
+	seenAlloc uint64
+	nextFull  time.Time
 
 	limiterCycle uint64 // last /gc/limiter/last-enabled seen
 	limiterAt    time.Time
@@ -81,10 +101,10 @@ func (s *sampler) init(g *Guard, group *cgroup.Group) error {
 	// The runtime updates GC CPU figures only at the end of a cycle: a
 	// quiet spell shorter than this is not taken as an idle GC.
 	s.gcCPU.StaleAfter = max(2*time.Second, 4*g.cfg.Interval)
-	s.usageSource = "runtime"
+	s.usageSource = UsageFromRuntime
 	s.oomKills = -1
 	if _, ok := processRSS(); ok {
-		s.usageSource = "rss"
+		s.usageSource = UsageFromRSS
 	}
 	if group != nil {
 		r, err := group.NewReader()
@@ -92,7 +112,7 @@ func (s *sampler) init(g *Guard, group *cgroup.Group) error {
 			g.log.Warn("memory cgroup usage unreadable; using process memory", slog.String("cgroup", group.Dir), slog.Any("error", err))
 			group = nil
 		} else {
-			s.group, s.cg, s.usageSource = group, r, "cgroup"
+			s.group, s.cg = group, r
 		}
 	}
 	l, err := detectLimit(g.cfg.Limit, s.group)
@@ -101,6 +121,7 @@ func (s *sampler) init(g *Guard, group *cgroup.Group) error {
 		return err
 	}
 	s.limit, s.limitAt = l, time.Now()
+	s.usage(s.rt.Read()) // sets usageSource
 	return nil
 }
 
@@ -119,7 +140,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		s.refreshLimit(now)
 	}
 	rs := s.rt.Read()
-	usage := s.usage(rs)
+	usage := s.withGo(s.usage(rs), rs, now)
 	if rs.GCCycles != s.gcCycles || s.lastGC.IsZero() {
 		s.gcCycles, s.lastGC = rs.GCCycles, now
 	}
@@ -135,7 +156,6 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 
 	ttl := timeTo(s.limit.bytes-usage, s.rate)
 	burstTTL := timeTo(s.limit.bytes-usage, s.burstRate)
-	s.cgUsage, s.cgGoRes = usage, rs.GoResident()
 	gcFrac := s.gcCPU.Update(rs, now)
 	thrash := s.limiterEngaged(rs, now) || gcFrac >= g.cfg.GCThrashFraction
 
@@ -198,7 +218,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 // follow at once.
 func (s *sampler) quick(now time.Time) (levelUp bool) {
 	rs := s.rt.Read()
-	usage := max(0, s.cgUsage+rs.GoResident()-s.cgGoRes)
+	usage := max(s.fullUsage, rs.GoResident()+int64(s.offHeap))
 	s.admit(now, rs, usage, false)
 	p := float64(usage) / float64(s.limit.bytes)
 	return s.levels.at(p, 0) > Level(s.g.level.Load())
@@ -213,7 +233,7 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 		Limit:       s.limit.bytes,
 		Usage:       usage,
 		Fresh:       fresh,
-		OffHeap:     max(0, s.cgUsage-s.cgGoRes),
+		OffHeap:     int64(s.offHeap),
 		GoOther:     max(0, rs.GoResident()-rs.HeapObjects-rs.HeapFree),
 		HeapLive:    rs.HeapLive,
 		GCCycles:    rs.GCCycles,
@@ -224,6 +244,32 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 	}
 	g.workReading(&r)
 	s.shed.apply(g, r)
+	if r.Admitted != s.seenAdm || r.InFlight() > 0 || r.Alloc-s.seenAlloc >= busyAlloc {
+		s.busyUntil, s.seenAdm, s.seenAlloc = now.Add(busyFor), r.Admitted, r.Alloc
+	}
+}
+
+// pace is the wait until the next quick reading.
+func (s *sampler) pace(now time.Time) time.Duration {
+	if now.Before(s.busyUntil) || Level(s.g.level.Load()) > LevelNormal {
+		return quickEvery
+	}
+	return idleQuickEvery
+}
+
+// withGo takes the kernel's figure for usage, kernel, and returns the
+// larger of it and what the Go runtime holds plus the memory outside Go: a
+// step of the Go heap counts at once, before its pages are touched.
+func (s *sampler) withGo(kernel int64, rs runtimestats.Stats, now time.Time) int64 {
+	goRes := rs.GoResident()
+	if raw := float64(kernel - goRes); raw >= s.offHeap || s.last.IsZero() {
+		s.offHeap = max(0, raw)
+	} else if dt := now.Sub(s.last).Seconds(); dt > 0 {
+		s.offHeap += (1 - math.Exp(-dt/offHeapTau.Seconds())) * (raw - s.offHeap)
+		s.offHeap = max(0, s.offHeap)
+	}
+	s.fullUsage = kernel
+	return max(kernel, goRes+int64(s.offHeap))
 }
 
 // limiterEngaged reports the GC CPU limiter on in the current or the
@@ -241,13 +287,14 @@ func (s *sampler) limiterEngaged(rs runtimestats.Stats, now time.Time) bool {
 		now.Sub(s.limiterAt) < s.gcCPU.StaleAfter
 }
 
-// usage is the working set from the cgroup, else RSS, else what the Go
-// runtime holds; it sets s.usageSource to the one it used.
+// usage is the memory measured against the limit: the cgroup's working
+// set where a cgroup sets the limit, else this process's resident set, else
+// what the Go runtime holds. It sets s.usageSource to the one it used.
 func (s *sampler) usage(rs runtimestats.Stats) int64 {
-	if s.cg != nil {
+	if s.cg != nil && (s.limit.source == LimitFromCgroup || s.limit.source == LimitFromCgroupHigh) {
 		u, err := s.cg.Usage()
 		if err == nil {
-			s.usageSource = "cgroup"
+			s.usageSource = UsageFromCgroup
 			return u.WorkingSet()
 		}
 		if !s.cgErrOnce {
@@ -256,10 +303,10 @@ func (s *sampler) usage(rs runtimestats.Stats) int64 {
 		}
 	}
 	if rss, ok := processRSS(); ok {
-		s.usageSource = "rss"
+		s.usageSource = UsageFromRSS
 		return rss
 	}
-	s.usageSource = "runtime"
+	s.usageSource = UsageFromRuntime
 	return rs.GoResident()
 }
 

@@ -15,15 +15,19 @@ type Snapshot struct {
 	LimitDetail string
 
 	// GoMemLimit is the runtime's GOMEMLIMIT now; GoMemLimitSource says
-	// who set it: "guard", "env" (the GOMEMLIMIT variable) or "unchanged".
+	// who set it.
 	GoMemLimit       int64
-	GoMemLimitSource string
+	GoMemLimitSource GoMemLimitSource
 
-	// Usage is the working set: cgroup usage minus inactive file pages,
-	// as the kubelet computes it; where no cgroup applies, the process's
-	// resident memory. UsageSource is "cgroup", "rss" or "runtime".
+	// Usage is the memory measured against Limit; UsageSource says what it
+	// is. With a cgroup limit (LimitFromCgroup, LimitFromCgroupHigh), it is
+	// the cgroup's working set, usage minus inactive file pages, as the
+	// kubelet computes it: every process in the container counts. With a
+	// limit from Config.Limit or the machine, it is this process's own
+	// memory: its resident set on Linux, and off Linux what the Go runtime
+	// holds from the OS (which misses memory allocated outside Go).
 	Usage       int64
-	UsageSource string
+	UsageSource UsageSource
 
 	// Committed is Usage minus the Go heap the GC and scavenger can reclaim
 	// without the program freeing anything (garbage since the last GC cycle,
@@ -85,6 +89,26 @@ type Snapshot struct {
 	// the store holds on disk now.
 	ProfileDiskBytes int64
 }
+
+// UsageSource says what Snapshot.Usage measures.
+type UsageSource string
+
+// The sources of Snapshot.Usage.
+const (
+	UsageFromCgroup  UsageSource = "cgroup"  // the memory cgroup's working set
+	UsageFromRSS     UsageSource = "rss"     // the process's resident set (/proc/self/statm)
+	UsageFromRuntime UsageSource = "runtime" // what the Go runtime holds from the OS
+)
+
+// GoMemLimitSource says who set GOMEMLIMIT.
+type GoMemLimitSource string
+
+// The sources of Snapshot.GoMemLimit.
+const (
+	GoMemLimitFromGuard GoMemLimitSource = "guard"     // this guard: ratio × the limit
+	GoMemLimitFromEnv   GoMemLimitSource = "env"       // the GOMEMLIMIT environment variable, which always wins
+	GoMemLimitUnchanged GoMemLimitSource = "unchanged" // Config.MemoryLimitRatio < 0: left as it was
+)
 
 // ShedCounts counts refused requests by priority.
 type ShedCounts struct {

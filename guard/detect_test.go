@@ -1,0 +1,128 @@
+package guard
+
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var stepSink []byte
+
+// stepLatencies allocates a step of the Go heap in an idle guarded process
+// n times and returns how long each took to reach a level event. The limit
+// is this process's resident memory plus a little more than the step, so
+// that the step crosses Elevated.
+func stepLatencies(t testing.TB, n int) []time.Duration {
+	const step = 192 << 20
+	runtime.GC()
+	debug.FreeOSMemory()
+	rss, ok := processRSS()
+	if !ok {
+		t.Skip("no resident set size on this OS")
+	}
+	g, err := Start(context.Background(), Config{Limit: rss + 256<<20, MemoryLimitRatio: -1, Dwell: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	events := make(chan Event, 16)
+	cancel := g.Subscribe(func(e Event) {
+		if e.Type == EventLevel {
+			events <- e
+		}
+	})
+	defer cancel()
+	var out []time.Duration
+	for range n {
+		time.Sleep(600 * time.Millisecond) // idle: the full sample's pace is at its slowest
+		start := time.Now()
+		stepSink = make([]byte, step)
+		var seen time.Duration
+		for seen == 0 {
+			select {
+			case e := <-events:
+				if e.Level > e.Previous {
+					seen = time.Since(start)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no level event within 5s of a %d MiB step", step>>20)
+			}
+		}
+		out = append(out, seen)
+		stepSink = nil
+		runtime.GC()
+		debug.FreeOSMemory()
+		// Back to Normal before the next step.
+		for deadline := time.Now().Add(5 * time.Second); g.Level() != LevelNormal; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("level %v 5s after the step was freed", g.Level())
+			}
+		}
+		drain(events)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func drain(c chan Event) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
+}
+
+// TestStepSeenQuickly: a step of the Go heap in an idle service reaches a
+// level event within milliseconds, not at the idle interval (500ms). The
+// bound is loose for a busy machine; BenchmarkStepDetection reports the
+// figures.
+func TestStepSeenQuickly(t *testing.T) {
+	lat := stepLatencies(t, 5)
+	if med := lat[len(lat)/2]; med > 100*time.Millisecond {
+		t.Errorf("median step detection %v, want well under the 500ms idle interval (latencies %v)", med, lat)
+	}
+}
+
+// BenchmarkStepDetection reports the median and p99 time from a step of
+// the Go heap in an idle service to the level event, over 20 steps.
+func BenchmarkStepDetection(b *testing.B) {
+	for b.Loop() {
+		lat := stepLatencies(b, 20)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		b.Logf("step detection latencies: %v", lat)
+	}
+}
+
+// BenchmarkIdleCPU reports the CPU the guard's own goroutines take in an
+// idle process, as a percentage of one core, over 5 seconds.
+func BenchmarkIdleCPU(b *testing.B) {
+	for b.Loop() {
+		g, err := Start(context.Background(), Config{Limit: 1 << 40, MemoryLimitRatio: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // past the start's busy spell
+		before := cpuTime()
+		start := time.Now()
+		time.Sleep(5 * time.Second)
+		used := cpuTime() - before
+		wall := time.Since(start)
+		g.Stop()
+		b.ReportMetric(100*used.Seconds()/wall.Seconds(), "%core")
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
