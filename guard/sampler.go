@@ -79,6 +79,8 @@ type sampler struct {
 	fullUsage int64
 	offHeap   float64
 
+	thrash bool // the GC thrashing at the last full sample
+
 	// Activity, for the quick reading's pace.
 	busyUntil time.Time
 	seenAdm   uint64
@@ -158,6 +160,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	burstTTL := timeTo(s.limit.bytes-usage, s.burstRate)
 	gcFrac := s.gcCPU.Update(rs, now)
 	thrash := s.limiterEngaged(rs, now) || gcFrac >= g.cfg.GCThrashFraction
+	s.thrash = thrash
 
 	pressure := float64(usage) / float64(s.limit.bytes)
 	prev := Level(g.level.Load())
@@ -241,6 +244,7 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 		LargeAllocs: rs.LargeAllocs,
 		LargeBytes:  rs.LargeBytes,
 		Critical:    float64(usage) >= g.cfg.Thresholds.Critical*float64(s.limit.bytes),
+		GCThrashing: s.thrash,
 	}
 	g.workReading(&r)
 	s.shed.apply(g, r)

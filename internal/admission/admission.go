@@ -103,6 +103,11 @@ type Reading struct {
 	// Critical reports the working set at or past the Critical threshold
 	// now: not the level, which leaves Critical only after a dwell.
 	Critical bool
+
+	// GCThrashing reports the GC CPU limiter engaged, or the GC past its
+	// share of the CPU. Alone it is no reason to shed: only when the work
+	// slows down with it (see Policy.OnSample).
+	GCThrashing bool
 }
 
 // InFlight is the work in flight at the reading.
@@ -143,6 +148,12 @@ const (
 	// cutEvery paces the cuts while the working set stays at Critical:
 	// work in flight takes time to end and give its memory back.
 	cutEvery = 100 * time.Millisecond
+	// thruTau and calmTau smooth the throughput and the calm time in
+	// flight; spiralWait is how many times the calm time in flight the work
+	// must take, with the GC thrashing, before the window is cut.
+	thruTau    = time.Second
+	calmTau    = 10 * time.Second
+	spiralWait = 2.0
 	// tailZ is how many standard deviations of the work's total the margin
 	// holds: about one reading in a thousand passes it.
 	tailZ = 3
@@ -174,6 +185,12 @@ type Policy struct {
 	lastRefresh    time.Time
 	lastCut        time.Time
 	lastLimit      int64
+
+	// Little's law: the time work spends in flight is n / throughput.
+	thru      float64 // units done per second, smoothed over thruTau
+	thruSince time.Time
+	wait      float64 // seconds in flight now
+	calmWait  float64 // seconds in flight while the GC is not thrashing, smoothed over calmTau
 }
 
 // New returns a policy with cfg's zero fields set to their defaults.
@@ -251,10 +268,11 @@ func (p *Policy) OnSample(r Reading) Decision {
 	if tail > 0 {
 		init = clamp(int64((target-base)/math.Max(tail, c)), cfg.MinInFlight, cfg.InitialWindow)
 	}
-	if 2*n >= p.window {
+	if 2*n >= p.window && !p.spiraling(r) {
 		p.window += int64(done)
 	}
 	p.window = max(init, min(p.window, 2*max(p.peak, p.peakPrev)+init))
+	p.spiral(r, n, done, dt)
 	if r.Critical && r.Now.Sub(p.lastCut) >= cutEvery {
 		// Past the model: the working set reached Critical. Halve what is
 		// in flight; the penalty keeps the model lower for a while.
@@ -294,6 +312,49 @@ func (p *Policy) OnSample(r Reading) Decision {
 		d.RefreshGC, p.lastRefresh = true, r.Now
 	}
 	return d
+}
+
+// spiral cuts the window in a GC death spiral: the GC thrashing while the
+// work takes more than spiralWait times as long as when it did not. A GC
+// that takes much CPU while the work goes as fast as before is no reason
+// to shed. The cut follows the gradient of the time in flight, as
+// concurrency limiters do: the window becomes n × calm/now (at least half
+// of n) plus √n, so that it finds the concurrency where the work flows
+// again instead of falling to the floor.
+func (p *Policy) spiral(r Reading, n int64, done float64, dt time.Duration) {
+	if dt <= 0 {
+		return
+	}
+	a := 1 - math.Exp(-dt.Seconds()/thruTau.Seconds())
+	p.thru += a * (done/dt.Seconds() - p.thru)
+	if p.thruSince.IsZero() {
+		p.thruSince = r.Now
+	}
+	// The throughput needs thruTau of readings before it means anything.
+	if n == 0 || p.thru <= 0 || r.Now.Sub(p.thruSince) < thruTau {
+		return
+	}
+	p.wait = float64(n) / p.thru
+	if !r.GCThrashing {
+		b := 1 - math.Exp(-dt.Seconds()/calmTau.Seconds())
+		if p.calmWait == 0 {
+			b = 1
+		}
+		p.calmWait += b * (p.wait - p.calmWait)
+		return
+	}
+	if !p.spiraling(r) || r.Now.Sub(p.lastCut) < cutEvery {
+		return
+	}
+	grad := math.Max(0.5, p.calmWait/p.wait)
+	cut := int64(float64(n)*grad + math.Sqrt(float64(n)))
+	p.window, p.lastCut = max(p.cfg.MinInFlight, min(p.window, cut)), r.Now
+}
+
+// spiraling reports a death spiral: the GC thrashing, and the work taking
+// spiralWait times as long as when it did not.
+func (p *Policy) spiraling(r Reading) bool {
+	return r.GCThrashing && p.calmWait > 0 && p.wait >= spiralWait*p.calmWait
 }
 
 // trackPeak keeps the most work in flight over the last Quiet, as two

@@ -194,3 +194,42 @@ func TestClockJumps(t *testing.T) {
 		}
 	}
 }
+
+// TestDeathSpiral: with the GC thrashing, work that slows down has its
+// window cut; work that keeps its pace does not, and neither does a slow
+// down without GC trouble.
+func TestDeathSpiral(t *testing.T) {
+	run := func(thrash bool, slowdown float64) int64 {
+		p := New(Config{})
+		now := time.Unix(1e9, 0)
+		var admitted, done uint64
+		var acc float64
+		const n = 200
+		var d Decision
+		for i := 0; i < 3000; i++ { // 6 s at 2 ms
+			now = now.Add(2 * time.Millisecond)
+			// n in flight, each taking 0.2 s: 1000 done per second; after
+			// 3 s, slowdown times as long.
+			rate := 1000.0
+			if i >= 1500 {
+				rate /= slowdown
+			}
+			acc += rate * 0.002
+			done = uint64(acc)
+			admitted = done + n
+			d = p.OnSample(Reading{Now: now, Limit: 1 << 30, Usage: 1 << 28, Fresh: true,
+				Admitted: admitted, Done: done, GCThrashing: thrash && i >= 1500})
+		}
+		return d.Window
+	}
+	calm := run(false, 1)
+	if w := run(true, 1); w < calm {
+		t.Errorf("window %d with the GC thrashing but the work at its pace, want %d as without", w, calm)
+	}
+	if w := run(false, 4); w < calm {
+		t.Errorf("window %d with the work slower but no GC trouble, want %d", w, calm)
+	}
+	if w := run(true, 4); w >= 200 {
+		t.Errorf("window %d in a death spiral with 200 in flight, want it cut", w)
+	}
+}
