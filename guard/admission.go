@@ -77,6 +77,7 @@ func (g *Guard) declare(n int64, p Priority) bool {
 	}
 	d := g.declared.Add(n)
 	if p >= PriorityCritical {
+		g.declaredTotal.Add(uint64(n))
 		return true
 	}
 	room := g.room.Load()
@@ -87,6 +88,7 @@ func (g *Guard) declare(n int64, p Priority) bool {
 		room -= res
 	}
 	if d <= room && d > 0 { // d > 0: a huge n must not wrap around
+		g.declaredTotal.Add(uint64(n))
 		return true
 	}
 	g.declared.Add(-n)
@@ -99,7 +101,6 @@ func (g *Guard) declare(n int64, p Priority) bool {
 func (g *Guard) undeclare(n int64) {
 	if n > 0 {
 		g.declared.Add(-n)
-		g.declaredDone.Add(uint64(n))
 	}
 }
 

@@ -172,8 +172,8 @@ func TestDeclaredBytes(t *testing.T) {
 	if _, _, ok := g.EnterBytes(ctx, PriorityDefault, math.MaxInt64); ok {
 		t.Error("MaxInt64 bytes admitted")
 	}
-	if got := g.declaredDone.Load(); got != 110<<20 {
-		t.Errorf("declared bytes done %d, want %d", got, 110<<20)
+	if got := g.declaredTotal.Load(); got != 110<<20 {
+		t.Errorf("declared bytes admitted %d, want %d", got, 110<<20)
 	}
 }
 

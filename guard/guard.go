@@ -54,8 +54,8 @@ type Guard struct {
 	admitted      atomic.Uint64
 	finished      atomic.Uint64
 	declared      atomic.Int64
-	declaredDone  atomic.Uint64
-	room          atomic.Int64 // bytes declared work may hold, Default priority
+	declaredTotal atomic.Uint64 // declared bytes ever admitted
+	room          atomic.Int64  // bytes declared work may hold, Default priority
 	sheddableRoom atomic.Int64
 	largeReserve  atomic.Int64    // room only declared requests at least this large may use
 	largeWaiting  atomic.Int64    // the largest declared request refused since the last reading

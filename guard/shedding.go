@@ -39,7 +39,7 @@ type shedder struct {
 func (g *Guard) workReading(r *admission.Reading) {
 	r.Done = g.finished.Load()
 	r.Admitted = g.admitted.Load()
-	r.DeclaredDone = g.declaredDone.Load()
+	r.DeclaredTotal = g.declaredTotal.Load()
 	r.Declared = g.declared.Load()
 	r.LargeWaiting = g.largeWaiting.Swap(0)
 	shed := g.shed[0].Load() + g.shed[1].Load()

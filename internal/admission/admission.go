@@ -93,12 +93,12 @@ type Reading struct {
 	LargeAllocs uint64 // heap allocations over 32 KiB
 	LargeBytes  uint64 // their bytes
 
-	Admitted     uint64 // units of work admitted
-	Done         uint64 // units of work done
-	DeclaredDone uint64 // declared bytes of the work done
-	Declared     int64  // declared bytes of the work in flight
-	LargeWaiting int64  // the largest declared request refused since the previous reading; 0 = none
-	Refused      bool   // work was refused since the previous reading
+	Admitted      uint64 // units of work admitted
+	Done          uint64 // units of work done
+	DeclaredTotal uint64 // declared bytes of the work admitted, in flight or done
+	Declared      int64  // declared bytes of the work in flight
+	LargeWaiting  int64  // the largest declared request refused since the previous reading; 0 = none
+	Refused       bool   // work was refused since the previous reading
 
 	// Critical reports the working set at or past the Critical threshold
 	// now: not the level, which leaves Critical only after a dwell.
@@ -145,6 +145,9 @@ const (
 	penaltyStep  = 0.02
 	penaltyMax   = 0.3
 	penaltyDecay = 0.01 // per second
+	// proofTime is how long the work may hold half the slow-start window or
+	// more, with no Critical reading, before the window doubles.
+	proofTime = 250 * time.Millisecond
 	// cutEvery paces the cuts while the working set stays at Critical:
 	// work in flight takes time to end and give its memory back.
 	cutEvery = 100 * time.Millisecond
@@ -176,6 +179,7 @@ type Policy struct {
 	gcAt     time.Time
 
 	window         int64 // slow-start bound
+	grownAt        time.Time
 	peak, peakPrev int64 // most in flight in this and the previous Quiet/2
 	peakAt         time.Time
 	penalty        float64 // extra margin after Critical, fraction of the limit
@@ -220,11 +224,13 @@ func (p *Policy) OnSample(r Reading) Decision {
 		dt = 0
 	}
 	done := float64(sub(r.Done, prev.Done))
-	alloc := float64(sub(r.Alloc, prev.Alloc)) - float64(sub(r.DeclaredDone, prev.DeclaredDone))
+	// Declared work allocates what it declared, about as it starts: the
+	// rest is the cost of the undeclared work.
+	alloc := float64(sub(r.Alloc, prev.Alloc)) - float64(sub(r.DeclaredTotal, prev.DeclaredTotal))
 	if la := sub(r.LargeAllocs, prev.LargeAllocs); la > 0 {
 		p.cost.observeLarge(r.Now, float64(la), float64(sub(r.LargeBytes, prev.LargeBytes)))
 	}
-	p.cost.observeHeap(r.Now, math.Max(0, alloc), done, n)
+	p.cost.observeHeap(r.Now, math.Max(0, alloc), float64(sub(r.Admitted, prev.Admitted)), done, n)
 	if r.Fresh {
 		p.cost.observeOffHeap(dt, n, float64(r.OffHeap))
 	}
@@ -232,7 +238,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	if r.GCCycles != prev.GCCycles || r.HeapLive != prev.HeapLive {
 		// A cycle ended: the live heap is exact, and what the work in
 		// flight does not explain of it is base.
-		p.heapBase = float64(r.HeapLive-r.Declared) - float64(n)*math.Max(p.cost.heap, p.cost.pendingHeap(n))
+		p.heapBase = float64(r.HeapLive-r.Declared) - float64(n)*math.Max(p.cost.heap, p.cost.pendingHeap())
 		p.gcAt = r.Now
 	}
 
@@ -251,7 +257,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	swing := tailZ * p.cost.spread() * math.Sqrt(float64(max(n, p.lastLimit)))
 	margin := math.Max(math.Max(2*tail, swing), marginFloor*limit) + p.penalty*limit
 	target := cfg.Critical*limit - margin
-	base := p.heapBase + float64(r.OffHeap) - float64(n)*p.cost.off + float64(r.GoOther)
+	base := p.heapBase + float64(r.OffHeap) - float64(n)*p.cost.offHeap() + float64(r.GoOther)
 
 	// Large declared requests refused: keep room for the largest, for a while.
 	if r.LargeWaiting > 0 {
@@ -270,6 +276,14 @@ func (p *Policy) OnSample(r Reading) Decision {
 	}
 	if 2*n >= p.window && !p.spiraling(r) {
 		p.window += int64(done)
+		// Long-lived work (streams, long polls) may not end for a long
+		// time: memory that held the window for a GC cycle, or for
+		// proofTime, proves it as well as work done does.
+		if r.GCCycles != prev.GCCycles || r.Now.Sub(p.grownAt) >= proofTime {
+			p.window, p.grownAt = 2*p.window, r.Now
+		}
+	} else {
+		p.grownAt = r.Now
 	}
 	p.window = max(init, min(p.window, 2*max(p.peak, p.peakPrev)+init))
 	p.spiral(r, n, done, dt)

@@ -10,12 +10,11 @@ import (
 // and from the memory outside the Go heap that moves with the work in
 // flight, and its tail, from the size of the largest single allocations.
 type costModel struct {
-	// Heap: bytes allocated per unit of work done, over a window that
-	// closes once enough work is done. While work ramps up, fewer units are
-	// done than are allocating, so the estimate errs high, the safe side.
+	// Heap: bytes allocated per unit of work, over a window that closes
+	// once enough work has started and ended (see observeHeap).
 	accAlloc  float64
 	accSq     float64 // sum of squared sizes of the large allocations
-	accDone   float64
+	accUnits  float64 // the mean of units started and ended
 	accStart  time.Time
 	heap      float64 // bytes per unit; 0 = not learned yet
 	heapSq    float64 // mean square of the bytes per unit, from large allocations
@@ -27,6 +26,12 @@ type costModel struct {
 	mn, mo, mnn, mno float64
 	offWeight        float64
 	off              float64
+	offFit           bool // the work in flight varied enough for a slope
+	// Until then, all the memory outside Go above what it was while no
+	// work was in flight counts as the work's: an upper bound.
+	offIdle    float64
+	offIdleSet bool
+	offBound   float64
 
 	// Tail: the mean size of the large allocations (over 32 KiB) in one
 	// short interval, kept as a maximum that halves every tailHalfLife.
@@ -35,13 +40,14 @@ type costModel struct {
 }
 
 const (
-	// heapWindowDone and heapWindowTime close a heap window: enough units
-	// done, or enough time with some done.
-	heapWindowDone = 32
-	heapWindowTime = 100 * time.Millisecond
+	// heapWindowUnits and heapWindowTime close a heap window: enough
+	// units, or enough time with some.
+	heapWindowUnits = 32
+	heapWindowTime  = 100 * time.Millisecond
 	// heapHalfLife is how many units of work halve the weight of the old
 	// heap estimate.
-	heapHalfLife = 256.0
+	heapHalfLife  = 256.0
+	heapMinWeight = 0.1
 	// offTau is the time constant of the off-heap regression.
 	offTau = 2 * time.Second
 	// tailHalfLife is how long a large allocation keeps its weight in the
@@ -49,22 +55,28 @@ const (
 	tailHalfLife = 10 * time.Second
 )
 
-// observeHeap feeds the allocation and completions since the previous
-// reading. Allocation while no work is in flight or done is not the work's.
-func (m *costModel) observeHeap(now time.Time, alloc, done float64, inFlight int64) {
-	if inFlight <= 0 && done <= 0 {
+// observeHeap feeds the allocation, admissions and completions since the
+// previous reading. Allocation while no work is in flight or moving is not
+// the work's. The bytes per unit are the allocation over the mean of the
+// units started and ended: in a steady state both are the work's rate, and
+// while work ramps up from idle, few end, so the estimate errs high, the
+// safe side, by at most twice.
+func (m *costModel) observeHeap(now time.Time, alloc, admitted, done float64, inFlight int64) {
+	if inFlight <= 0 && done <= 0 && admitted <= 0 {
 		return
 	}
 	if m.accStart.IsZero() {
 		m.accStart = now
 	}
 	m.accAlloc += alloc
-	m.accDone += done
-	if m.accDone < heapWindowDone && (m.accDone == 0 || now.Sub(m.accStart) < heapWindowTime) {
+	m.accUnits += (admitted + done) / 2
+	if m.accUnits < heapWindowUnits && (m.accUnits == 0 || now.Sub(m.accStart) < heapWindowTime) {
 		return
 	}
-	sample, sq := m.accAlloc/m.accDone, m.accSq/m.accDone
-	w := 1 - math.Exp2(-m.accDone/heapHalfLife)
+	sample, sq := m.accAlloc/m.accUnits, m.accSq/m.accUnits
+	// Each window weighs by its units, and at least heapMinWeight: one
+	// odd window must not hold the estimate for thousands of units.
+	w := math.Max(heapMinWeight, 1-math.Exp2(-m.accUnits/heapHalfLife))
 	if m.heapShare == 0 {
 		m.heap, m.heapSq = sample, sq
 	} else {
@@ -72,22 +84,29 @@ func (m *costModel) observeHeap(now time.Time, alloc, done float64, inFlight int
 		m.heapSq += w * (sq - m.heapSq)
 	}
 	m.heapShare = math.Min(1, m.heapShare+w)
-	m.accAlloc, m.accSq, m.accDone, m.accStart = 0, 0, 0, time.Time{}
+	m.accAlloc, m.accSq, m.accUnits, m.accStart = 0, 0, 0, time.Time{}
 }
 
 // pendingHeap is the heap cost of the window not yet closed, so that a
-// ramp of work that allocates before any of it is done is seen at once: all
-// it allocated, per unit in flight.
-func (m *costModel) pendingHeap(inFlight int64) float64 {
+// ramp of work that allocates before any of it ends is seen at once.
+func (m *costModel) pendingHeap() float64 {
 	if m.accAlloc <= 0 {
 		return 0
 	}
-	return m.accAlloc / math.Max(1, m.accDone+float64(inFlight))
+	return m.accAlloc / math.Max(1, m.accUnits)
 }
 
 // observeOffHeap feeds one fresh reading of memory outside the Go runtime.
 func (m *costModel) observeOffHeap(dt time.Duration, inFlight int64, offHeap float64) {
 	n := float64(inFlight)
+	if inFlight == 0 || !m.offIdleSet || offHeap < m.offIdle {
+		if inFlight == 0 || offHeap < m.offIdle {
+			m.offIdle, m.offIdleSet = offHeap, true
+		}
+	}
+	if inFlight > 0 && m.offIdleSet {
+		m.offBound = math.Max(0, offHeap-m.offIdle) / n
+	}
 	a := 1.0
 	if m.offWeight > 0 {
 		a = 1 - math.Exp(-dt.Seconds()/offTau.Seconds())
@@ -99,11 +118,20 @@ func (m *costModel) observeOffHeap(dt time.Duration, inFlight int64, offHeap flo
 	m.offWeight = math.Min(1, m.offWeight+a)
 	vn := m.mnn - m.mn*m.mn
 	// The slope needs the work in flight to have varied: by at least one
-	// unit, and by a tenth of its mean.
-	if vn < math.Max(1, 0.01*m.mn*m.mn) {
+	// unit, and by a tenth of its mean, over at least a time constant.
+	if vn < math.Max(1, 0.01*m.mn*m.mn) || m.offWeight < 0.6 {
 		return
 	}
-	m.off = math.Max(0, (m.mno-m.mn*m.mo)/vn)
+	m.off, m.offFit = math.Max(0, (m.mno-m.mn*m.mo)/vn), true
+}
+
+// offHeap is the bytes outside the Go heap one unit of work holds: the
+// fitted slope once there is one, the upper bound until then.
+func (m *costModel) offHeap() float64 {
+	if m.offFit {
+		return m.off
+	}
+	return m.offBound
 }
 
 // observeLarge feeds the large allocations of the last interval: count and
@@ -127,5 +155,5 @@ func (m *costModel) spread() float64 {
 
 // mean is the bytes one unit of work in flight holds, at least floor.
 func (m *costModel) mean(inFlight int64, floor float64) float64 {
-	return math.Max(floor, math.Max(m.heap, m.pendingHeap(inFlight))+m.off)
+	return math.Max(floor, math.Max(m.heap, m.pendingHeap())+m.offHeap())
 }

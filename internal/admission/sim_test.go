@@ -43,7 +43,7 @@ type sim struct {
 	cycles    uint64
 	admitted  uint64
 	done      uint64
-	declDone  uint64
+	declTotal uint64
 	declared  int64
 	largeWait int64
 	refused   bool
@@ -125,6 +125,7 @@ func (s *sim) arrive() {
 		s.largeServed++
 	}
 	s.declared += decl
+	s.declTotal += uint64(decl)
 	s.alloc += uint64(heap)
 	if heap > 32<<10 {
 		s.large++
@@ -147,7 +148,6 @@ func (s *sim) run(d time.Duration) {
 				continue
 			}
 			s.done++
-			s.declDone += uint64(j.declared)
 			s.declared -= j.declared
 		}
 		s.inflight = kept
@@ -179,23 +179,23 @@ func (s *sim) run(d time.Duration) {
 		s.peakInFlight = max(s.peakInFlight, int64(len(s.inflight)))
 		usage := s.heapObj + s.offHeap()
 		s.dec = s.p.OnSample(Reading{
-			Now:          s.now,
-			Limit:        s.limit,
-			Usage:        usage,
-			Fresh:        true,
-			OffHeap:      s.offHeap(),
-			HeapLive:     s.heapLive,
-			GCCycles:     s.cycles,
-			Alloc:        s.alloc,
-			LargeAllocs:  s.large,
-			LargeBytes:   s.largeB,
-			Admitted:     s.admitted,
-			Done:         s.done,
-			DeclaredDone: s.declDone,
-			Declared:     s.declared,
-			LargeWaiting: s.largeWait,
-			Refused:      s.refused,
-			Critical:     float64(usage) >= 0.95*float64(s.limit),
+			Now:           s.now,
+			Limit:         s.limit,
+			Usage:         usage,
+			Fresh:         true,
+			OffHeap:       s.offHeap(),
+			HeapLive:      s.heapLive,
+			GCCycles:      s.cycles,
+			Alloc:         s.alloc,
+			LargeAllocs:   s.large,
+			LargeBytes:    s.largeB,
+			Admitted:      s.admitted,
+			Done:          s.done,
+			DeclaredTotal: s.declTotal,
+			Declared:      s.declared,
+			LargeWaiting:  s.largeWait,
+			Refused:       s.refused,
+			Critical:      float64(usage) >= 0.95*float64(s.limit),
 		})
 		s.largeWait, s.refused = 0, false
 	}
