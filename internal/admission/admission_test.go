@@ -235,3 +235,17 @@ func TestDeathSpiral(t *testing.T) {
 		t.Errorf("window %d in a death spiral with 200 in flight, want it cut", w)
 	}
 }
+
+// TestLongLivedWork: streams that do not end for a long time still get in
+// when the memory holds them: the window grows on memory, not only on work
+// done.
+func TestLongLivedWork(t *testing.T) {
+	s := newSim(256 * mib)
+	s.conns = 1000
+	s.hold = time.Hour
+	s.size = func(*rand.Rand) (int64, int64) { return 16 << 10, 0 }
+	s.run(5 * time.Second)
+	if n := len(s.inflight); n != 1000 {
+		t.Errorf("%d of 1000 long-lived streams in flight after 5s, holding %d MiB; want all (window %d, limit %d)", n, s.peak/mib, s.dec.Window, s.dec.Limit)
+	}
+}
