@@ -28,6 +28,7 @@ import (
 //	GET  /heap/{name}                          one profile
 //	GET  /heap/diff?base={name}&target={name}  the growth from base to target
 //	POST /heap                                 write a profile now (Config.DebugWrite)
+//	GET  /postmortem                           how the previous run on DumpDir ended, as JSON
 //
 // Profiles are pprof's binary format: "go tool pprof -top URL" reads them.
 // Names are looked up in the profile store's index, never used as paths.
@@ -41,6 +42,15 @@ func (g *Guard) DebugHandler() http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.Encode(g.Snapshot())
+	})
+	mux.HandleFunc("GET /postmortem", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			PreviousRun *PostMortem `json:"previous_run"`
+		}{g.PostMortem()})
 	})
 	if g.dumper != nil {
 		store := profile.Handler(g.dumper.store)

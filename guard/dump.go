@@ -48,6 +48,14 @@ type dumper struct {
 	pairAfter atomic.Bool // a triggered profile was written: take its pair at the next GC
 
 	written, failed, diskBytes atomic.Int64
+
+	// The state record: the latest waiting for the writer (under mu), when
+	// the sampler last asked for one, and the first profile of the climb.
+	state          *stateRecord
+	stateAt        time.Time
+	climbFirst     string
+	stateFailed    atomic.Int64
+	stateErrLogged bool // writer-owned
 }
 
 func newDumper(g *Guard) (*dumper, error) {
@@ -77,6 +85,17 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	now := snap.Time
 	if snap.Level == LevelNormal {
 		d.hwmCount, d.ttlFired, d.crossed = 0, false, [4]bool{}
+		d.mu.Lock()
+		d.climbFirst = ""
+		d.mu.Unlock()
+	}
+	if snap.Level != prev || snap.Level >= LevelHigh && now.Sub(d.stateAt) >= stateEvery {
+		d.stateAt = now
+		rec := g.record(snap, false)
+		d.mu.Lock()
+		d.state = &rec
+		d.mu.Unlock()
+		d.poke()
 	}
 	if !d.hwmAt.IsZero() && now.Sub(d.hwmAt) >= hwmReset {
 		d.hwm, d.hwmAt = 0, time.Time{}
@@ -126,6 +145,11 @@ func (d *dumper) request(g *Guard, snap *Snapshot, reason string, force bool) {
 	}
 	d.pending = append(d.pending, m)
 	d.mu.Unlock()
+	d.poke()
+}
+
+// poke wakes the writer.
+func (d *dumper) poke() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -144,7 +168,12 @@ func (d *dumper) run(g *Guard) {
 		for {
 			d.mu.Lock()
 			if len(d.pending) == 0 {
+				st := d.state
+				d.state = nil
 				d.mu.Unlock()
+				if st != nil {
+					d.writeState(g, *st)
+				}
 				break
 			}
 			m := d.pending[0]
@@ -174,6 +203,11 @@ func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 	if !pair {
 		d.pairAfter.Store(true)
 	}
+	d.mu.Lock()
+	if d.climbFirst == "" && got.Level != LevelNormal.String() {
+		d.climbFirst = got.Name
+	}
+	d.mu.Unlock()
 	g.log.Warn("heap profile written", slog.String("name", got.Name), slog.String("reason", got.Reason),
 		slog.String("level", got.Level), slog.Int64("usage", got.Usage), slog.Int64("limit", got.Limit),
 		slog.Int64("bytes", got.Size), slog.Duration("took", time.Since(start)))

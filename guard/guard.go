@@ -84,6 +84,8 @@ type Guard struct {
 	stopping  bool        // set by Stop under stopMu: no new work joins wg
 	gcWatch   *gcWatch
 	startedAt time.Time
+
+	postmortem *PostMortem // the previous run on DumpDir, from Start
 }
 
 // Start checks cfg, detects the effective limit, takes GOMEMLIMIT and starts
@@ -132,6 +134,12 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 		slog.String("usage_source", string(g.sampler.usageSource)))
 
 	g.sampler.sample(time.Now(), false)
+	if d := g.dumper; d != nil {
+		// Before this run's first record replaces the last run's.
+		snap := g.Snapshot()
+		g.postmortem = d.recall(g, snap.OOMKills)
+		d.writeState(g, g.record(&snap, false))
+	}
 	g.gcWatch = watchGC()
 	g.wg.Add(1)
 	go g.run()
@@ -160,6 +168,10 @@ func (g *Guard) Stop() error {
 		close(g.done)
 		g.gcWatch.stop()
 		g.wg.Wait()
+		if d := g.dumper; d != nil {
+			snap := g.Snapshot()
+			d.writeState(g, g.record(&snap, true))
+		}
 		g.stopSubscribers()
 		g.sampler.close()
 		g.releaseGoMemLimit()
@@ -205,6 +217,7 @@ func (g *Guard) Snapshot() Snapshot {
 	s.Reserved = g.declared.Load()
 	s.Cancelled = g.cancelled.Load()
 	s.EventsDropped = g.eventsDropped.Load()
+	s.PreviousRunOOMKilled = g.postmortem != nil && g.postmortem.LikelyOOMKilled
 	if d := g.dumper; d != nil {
 		s.ProfilesWritten = d.written.Load()
 		s.ProfileErrors = d.failed.Load()

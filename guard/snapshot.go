@@ -74,6 +74,14 @@ type Snapshot struct {
 	Reserved  int64      // bytes declared by the work in flight: Reserve, Config.Cost, Content-Length
 	Cancelled int64      // Sheddable requests cancelled at Critical since Start
 
+	// PreviousRunOOMKilled reports that the previous run on the same
+	// Config.DumpDir was likely OOM-killed (see Guard.PostMortem).
+	PreviousRunOOMKilled bool
+
+	// LeakSuspected reports memory growing while the work in flight and its
+	// rate did not: likely a leak, which shedding cannot slow.
+	LeakSuspected bool
+
 	// EventsDropped counts events that slow subscribers lost since Start:
 	// past 64 waiting, the oldest are dropped.
 	EventsDropped int64

@@ -157,3 +157,35 @@ func allocator(s *profile.Sample) string {
 	}
 	return "(unknown)"
 }
+
+// Parse reads and parses the stored profile called name.
+func (s *Store) Parse(name string) (*profile.Profile, error) {
+	f, _, err := s.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("profile: parse %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// Growth returns the n functions whose in-use bytes grew most from the
+// stored profile base to the stored profile target (see TopGrowth).
+func (s *Store) Growth(base, target string, n int) ([]Growth, error) {
+	b, err := s.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	d, err := Diff(b, t)
+	if err != nil {
+		return nil, err
+	}
+	return TopGrowth(d, n, "inuse_space")
+}

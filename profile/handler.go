@@ -115,7 +115,7 @@ func (h handler) diff(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, param+": "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if profs[i], err = h.parse(name); err != nil {
+		if profs[i], err = h.s.Parse(name); err != nil {
 			httpError(w, err)
 			return
 		}
@@ -135,20 +135,6 @@ func (h handler) diff(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="heap-diff.pb.gz"`)
 	w.Write(buf.Bytes())
-}
-
-// parse reads and parses the stored profile called name.
-func (h handler) parse(name string) (*profile.Profile, error) {
-	f, _, err := h.s.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	p, err := profile.Parse(f)
-	if err != nil {
-		return nil, fmt.Errorf("profile: parse %s: %w", name, err)
-	}
-	return p, nil
 }
 
 // httpError reports err as a 404 for an unknown name, else a 500.

@@ -82,6 +82,9 @@ var (
 		"Requests the guard refused since it started, by priority: sheddable, default or critical.",
 		[]string{"priority"}, nil)
 
+	// previousRunOOMKilled is Guard.PostMortem().LikelyOOMKilled.
+	previousRunOOMKilled = prometheus.NewDesc("oomguard_previous_run_oom_killed",
+		"1 when the guard concluded at start that the previous run on the same dump directory was likely OOM-killed, else 0.", nil, nil)
 	// requestsAdmittedTotal is Snapshot.Admitted.
 	requestsAdmittedTotal = prometheus.NewDesc("oomguard_requests_admitted_total",
 		"Requests the guard admitted since it started, of every priority.", nil, nil)
@@ -135,7 +138,7 @@ var descs = []*prometheus.Desc{
 	timeToLimitSeconds, gcCPUFraction,
 	requestsShedTotal, requestsAdmittedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, reservedBytes,
 	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes,
-	cgroupOOMKillsTotal,
+	cgroupOOMKillsTotal, previousRunOOMKilled,
 }
 
 // collector exports the Snapshot that snapshot returns.
@@ -195,6 +198,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	if s.OOMKills >= 0 {
 		counter(cgroupOOMKillsTotal, s.OOMKills)
 	}
+	killed := 0.0
+	if s.PreviousRunOOMKilled {
+		killed = 1
+	}
+	gauge(previousRunOOMKilled, killed)
 }
 
 // timeToLimit is s.TimeToLimit in seconds, +Inf when usage is not growing.

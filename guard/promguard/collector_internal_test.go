@@ -13,25 +13,26 @@ import (
 // fixed is a Snapshot with every field set, as a guard in a cgroup that saw
 // OOM kills, with usage growing, would publish.
 var fixed = guard.Snapshot{
-	Level:            guard.LevelHigh,
-	Limit:            256 << 20,
-	LimitSource:      guard.LimitFromCgroup,
-	GoMemLimit:       230 << 20,
-	Usage:            220 << 20,
-	Committed:        160 << 20,
-	HeapLive:         150 << 20,
-	GCCPUFraction:    0.125,
-	TimeToLimit:      90 * time.Second,
-	OOMKills:         2,
-	Shed:             guard.ShedCounts{Sheddable: 40, Default: 7, Critical: 0},
-	InFlight:         12,
-	Admitted:         1234,
-	InFlightLimit:    16,
-	Reserved:         8 << 20,
-	Cancelled:        3,
-	ProfilesWritten:  5,
-	ProfileErrors:    1,
-	ProfileDiskBytes: 123456,
+	Level:                guard.LevelHigh,
+	Limit:                256 << 20,
+	LimitSource:          guard.LimitFromCgroup,
+	GoMemLimit:           230 << 20,
+	Usage:                220 << 20,
+	Committed:            160 << 20,
+	HeapLive:             150 << 20,
+	GCCPUFraction:        0.125,
+	TimeToLimit:          90 * time.Second,
+	OOMKills:             2,
+	Shed:                 guard.ShedCounts{Sheddable: 40, Default: 7, Critical: 0},
+	InFlight:             12,
+	Admitted:             1234,
+	PreviousRunOOMKilled: true,
+	InFlightLimit:        16,
+	Reserved:             8 << 20,
+	Cancelled:            3,
+	ProfilesWritten:      5,
+	ProfileErrors:        1,
+	ProfileDiskBytes:     123456,
 }
 
 const fixedText = `
@@ -59,6 +60,9 @@ oomguard_memory_committed_bytes 1.6777216e+08
 # HELP oomguard_memory_usage_bytes Working set in bytes: cgroup usage minus inactive file pages, as the kubelet computes it; process resident memory where no cgroup applies.
 # TYPE oomguard_memory_usage_bytes gauge
 oomguard_memory_usage_bytes 2.30686720e+08
+# HELP oomguard_previous_run_oom_killed 1 when the guard concluded at start that the previous run on the same dump directory was likely OOM-killed, else 0.
+# TYPE oomguard_previous_run_oom_killed gauge
+oomguard_previous_run_oom_killed 1
 # HELP oomguard_profile_write_errors_total Heap profile writes that failed since the guard started.
 # TYPE oomguard_profile_write_errors_total counter
 oomguard_profile_write_errors_total 1

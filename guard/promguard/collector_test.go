@@ -201,6 +201,7 @@ func expected(s guard.Snapshot) map[string][]want {
 			{typ: counter, label: "priority", lv: "critical", value: float64(s.Shed.Critical)},
 		},
 		"oomguard_requests_admitted_total":    {{typ: counter, value: float64(s.Admitted)}},
+		"oomguard_previous_run_oom_killed":    {{typ: gauge, value: b2f(s.PreviousRunOOMKilled)}},
 		"oomguard_requests_inflight":          {{typ: gauge, value: float64(s.InFlight)}},
 		"oomguard_requests_inflight_limit":    {{typ: gauge, value: float64(s.InFlightLimit)}},
 		"oomguard_requests_cancelled_total":   {{typ: counter, value: float64(s.Cancelled)}},
@@ -279,5 +280,12 @@ func value(t *testing.T, f *dto.MetricFamily, labelPair ...string) float64 {
 		t.Fatalf("%s: unexpected type %v", f.GetName(), f.GetType())
 	}
 	t.Fatalf("%s: no sample with labels %v", f.GetName(), labelPair)
+	return 0
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
 	return 0
 }

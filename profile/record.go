@@ -1,0 +1,74 @@
+package profile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// recordMaxBytes bounds a record: they are small summaries, and one read
+// back must never take much memory.
+const recordMaxBytes = 1 << 20
+
+// WriteRecord replaces the record name in the store's directory with data,
+// atomically: a reader, or the next process after a crash, sees the old
+// record or the new one, never a mix. Records are small files the store
+// keeps beside the profiles, such as the guard's state record; they are
+// not profiles, are not listed or served, and do not count against
+// MaxCount or MaxBytes. name must be a plain file name ending in ".json"
+// and not starting with "heap-".
+func (s *Store) WriteRecord(name string, data []byte) error {
+	if err := checkRecordName(name); err != nil {
+		return err
+	}
+	if len(data) > recordMaxBytes {
+		return fmt.Errorf("profile: record %q of %d bytes, more than %d", name, len(data), recordMaxBytes)
+	}
+	tmp, _, err := s.writeTemp(func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("profile: record %q: %w", name, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("profile: record %q: %w", name, err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("profile: record %q: %w", name, err)
+	}
+	return nil
+}
+
+// ReadRecord returns the record name, or an error wrapping os.ErrNotExist
+// when there is none.
+func (s *Store) ReadRecord(name string) ([]byte, error) {
+	if err := checkRecordName(name); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(s.dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("profile: record %q: %w", name, err)
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	if _, err := io.Copy(&b, io.LimitReader(f, recordMaxBytes+1)); err != nil {
+		return nil, fmt.Errorf("profile: record %q: %w", name, err)
+	}
+	if b.Len() > recordMaxBytes {
+		return nil, fmt.Errorf("profile: record %q is larger than %d bytes", name, recordMaxBytes)
+	}
+	return b.Bytes(), nil
+}
+
+func checkRecordName(name string) error {
+	if name == "" || name != filepath.Base(name) || filepath.Ext(name) != metaSuffix ||
+		len(name) > maxNameLen || name[0] == '.' || len(name) >= len(namePrefix) && name[:len(namePrefix)] == namePrefix {
+		return errors.New("profile: bad record name " + fmt.Sprintf("%q", name))
+	}
+	return nil
+}
