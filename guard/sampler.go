@@ -234,6 +234,7 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 	r := admission.Reading{
 		Now:         now,
 		Limit:       s.limit.bytes,
+		GoMemLimit:  rs.GoMemLimit,
 		Usage:       usage,
 		Fresh:       fresh,
 		OffHeap:     int64(s.offHeap),

@@ -78,6 +78,10 @@ func (c Config) withDefaults() Config {
 type Reading struct {
 	Now   time.Time
 	Limit int64 // the effective memory limit
+	// GoMemLimit is the runtime's soft limit (GOMEMLIMIT). A live heap
+	// past it keeps the GC running, and what the program allocates during
+	// each cycle piles on top: the target stays below it.
+	GoMemLimit int64
 
 	// Usage is the working set. Fresh reports that Usage and OffHeap were
 	// read from the kernel for this reading; between such reads the
@@ -145,6 +149,8 @@ const (
 	penaltyStep  = 0.02
 	penaltyMax   = 0.3
 	penaltyDecay = 0.01 // per second
+	// baseFallTau is how slowly the heap base may fall (see OnSample).
+	baseFallTau = time.Second
 	// proofTime is how long the work may hold half the slow-start window or
 	// more, with no Critical reading, before the window doubles.
 	proofTime = 250 * time.Millisecond
@@ -237,8 +243,16 @@ func (p *Policy) OnSample(r Reading) Decision {
 	c := p.cost.mean(n, costFloor)
 	if r.GCCycles != prev.GCCycles || r.HeapLive != prev.HeapLive {
 		// A cycle ended: the live heap is exact, and what the work in
-		// flight does not explain of it is base.
-		p.heapBase = float64(r.HeapLive-r.Declared) - float64(n)*math.Max(p.cost.heap, p.cost.pendingHeap())
+		// flight does not explain of it is base. Base rises at once and
+		// falls over baseFallTau: work admitted just before the cycle
+		// marked may not have allocated yet, and reading its declared
+		// bytes as room would let a burst in twice.
+		b := float64(r.HeapLive-r.Declared) - float64(n)*math.Max(p.cost.heap, p.cost.pendingHeap())
+		if b >= p.heapBase {
+			p.heapBase = b
+		} else {
+			p.heapBase += (1 - math.Exp(-r.Now.Sub(p.gcAt).Seconds()/baseFallTau.Seconds())) * (b - p.heapBase)
+		}
 		p.gcAt = r.Now
 	}
 
@@ -257,6 +271,9 @@ func (p *Policy) OnSample(r Reading) Decision {
 	swing := tailZ * p.cost.spread() * math.Sqrt(float64(max(n, p.lastLimit)))
 	margin := math.Max(math.Max(2*tail, swing), marginFloor*limit) + p.penalty*limit
 	target := cfg.Critical*limit - margin
+	if g := float64(r.GoMemLimit); g > 0 && g < cfg.Critical*limit {
+		target = math.Min(target, g-p.penalty*limit)
+	}
 	base := p.heapBase + float64(r.OffHeap) - float64(n)*p.cost.offHeap() + float64(r.GoOther)
 
 	// Large declared requests refused: keep room for the largest, for a while.

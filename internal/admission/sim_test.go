@@ -181,6 +181,7 @@ func (s *sim) run(d time.Duration) {
 		s.dec = s.p.OnSample(Reading{
 			Now:           s.now,
 			Limit:         s.limit,
+			GoMemLimit:    s.limit * 9 / 10,
 			Usage:         usage,
 			Fresh:         true,
 			OffHeap:       s.offHeap(),
