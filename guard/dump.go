@@ -24,6 +24,10 @@ const (
 	// maxPending bounds the queue of profiles waiting for the writer; past
 	// it the oldest request is dropped.
 	maxPending = 4
+	// lastMomentsTTL and lastMomentsPressure trigger the last-moments
+	// profiles, each once per climb.
+	lastMomentsTTL      = 2 * time.Second
+	lastMomentsPressure = 0.98
 	// pairReason marks the profile taken one GC cycle after a triggered
 	// one, so that every incident has a clean pair to diff.
 	pairReason = "next GC cycle"
@@ -44,6 +48,7 @@ type dumper struct {
 	hwmAt     time.Time
 	hwmCount  int
 	ttlFired  bool
+	last      [2]bool     // the last-moments profiles of this climb: limit under 2s away, usage past 0.98
 	crossed   [4]bool     // levels whose crossing was profiled in this climb
 	pairAfter atomic.Bool // a triggered profile was written: take its pair at the next GC
 
@@ -84,7 +89,7 @@ func newDumper(g *Guard) (*dumper, error) {
 func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	now := snap.Time
 	if snap.Level == LevelNormal {
-		d.hwmCount, d.ttlFired, d.crossed = 0, false, [4]bool{}
+		d.hwmCount, d.ttlFired, d.crossed, d.last = 0, false, [4]bool{}, [2]bool{}
 		d.mu.Lock()
 		d.climbFirst = ""
 		d.mu.Unlock()
@@ -104,6 +109,15 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	var reason string
 	var force bool
 	switch {
+	case snap.Level >= LevelHigh && !d.last[0] && snap.TimeToLimit >= 0 && snap.TimeToLimit < lastMomentsTTL:
+		// The last moments before a kill: the evidence closest to it.
+		// Writing one allocates about 1.4 MB, which the limit may not
+		// have; the state record has been written first.
+		d.last[0] = true
+		reason, force = fmt.Sprintf("last moments: limit in %.1fs", snap.TimeToLimit.Seconds()), true
+	case snap.Level >= LevelHigh && !d.last[1] && snap.Pressure() >= lastMomentsPressure:
+		d.last[1] = true
+		reason, force = fmt.Sprintf("last moments: %.3f of the limit", snap.Pressure()), true
 	case snap.Level > prev && snap.Level >= LevelElevated && !d.crossed[snap.Level]:
 		// Once per level per climb: a level flapping under GC thrash must
 		// not rotate the first profiles of the incident away.
@@ -165,21 +179,26 @@ func (d *dumper) run(g *Guard) {
 			return
 		case <-d.wake:
 		}
+		// The state record first: it is small, and near the limit a
+		// profile's 1.4 MB may be what the kernel kills for.
 		for {
 			d.mu.Lock()
-			if len(d.pending) == 0 {
-				st := d.state
-				d.state = nil
-				d.mu.Unlock()
-				if st != nil {
-					d.writeState(g, *st)
-				}
+			st := d.state
+			d.state = nil
+			var m *profile.Meta
+			if st == nil && len(d.pending) > 0 {
+				m = &d.pending[0]
+				d.pending = d.pending[1:]
+			}
+			d.mu.Unlock()
+			if st != nil {
+				d.writeState(g, *st)
+				continue
+			}
+			if m == nil {
 				break
 			}
-			m := d.pending[0]
-			d.pending = d.pending[1:]
-			d.mu.Unlock()
-			d.write(g, m)
+			d.write(g, *m)
 		}
 	}
 }

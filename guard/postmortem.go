@@ -152,6 +152,31 @@ func (d *dumper) recall(g *Guard, oomKills int64) *PostMortem {
 	return pm
 }
 
+// sayLeak logs, once per leak, that memory grows independent of load, with
+// the top growth of the current climb when profiles are on; it reads the
+// profiles on a goroutine of its own.
+func (g *Guard) sayLeak(rate float64) {
+	msg := fmt.Sprintf("memory grows %.1f MiB/s independent of load: likely a leak, which shedding cannot slow", rate/(1<<20))
+	d := g.dumper
+	if d == nil || !g.join() {
+		g.log.Warn(msg)
+		return
+	}
+	go func() {
+		defer g.wg.Done()
+		d.mu.Lock()
+		base := d.climbFirst
+		d.mu.Unlock()
+		top := "no profiles of the climb yet"
+		if last, ok := d.store.Latest(); ok && base != "" && base != last.Name {
+			if grown, err := d.store.Growth(base, last.Name, 1); err == nil && len(grown) > 0 {
+				top = fmt.Sprintf("%s +%s", grown[0].Function, mib(grown[0].Bytes))
+			}
+		}
+		g.log.Warn(msg+"; top growth: "+top, slog.Float64("bytes_per_second", rate))
+	}()
+}
+
 // writeState writes the state record: on the dumper's goroutine while the
 // guard runs, from Stop at the end.
 func (d *dumper) writeState(g *Guard, rec stateRecord) {

@@ -79,7 +79,8 @@ type sampler struct {
 	fullUsage int64
 	offHeap   float64
 
-	thrash bool // the GC thrashing at the last full sample
+	thrash   bool // the GC thrashing at the last full sample
+	leakSaid bool // the leak in progress was logged
 
 	// Activity, for the quick reading's pace.
 	busyUntil time.Time
@@ -198,6 +199,11 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	s.admit(now, rs, usage, true)
 	d := s.shed.decision
 	snap.InFlightLimit, snap.WorkCost, snap.AdmissionTarget = d.Limit, d.Cost, d.Target
+	snap.LeakSuspected = d.Leak
+	if d.Leak && !s.leakSaid {
+		g.sayLeak(d.LeakRate)
+	}
+	s.leakSaid = d.Leak
 	g.snap.Store(snap)
 	g.level.Store(int32(lvl))
 	if lvl >= LevelCritical {

@@ -135,6 +135,13 @@ type Decision struct {
 	Window int64 // the slow-start bound on work in flight
 
 	RefreshGC bool // run a GC cycle: work is refused on a stale live heap
+
+	// Leak reports the base growing for leakWindow while the work did not:
+	// likely a leak, which shedding cannot slow. LeakRate is the base's
+	// growth then, in bytes per second. While it holds, the bound on
+	// Default work does not fall below the work the service had in flight.
+	Leak     bool
+	LeakRate float64
 }
 
 const (
@@ -195,6 +202,7 @@ type Policy struct {
 	lastRefresh    time.Time
 	lastCut        time.Time
 	lastLimit      int64
+	leak           leakWatch
 
 	// Little's law: the time work spends in flight is n / throughput.
 	thru      float64 // units done per second, smoothed over thruTau
@@ -319,14 +327,20 @@ func (p *Policy) OnSample(r Reading) Decision {
 		return clampBytes(room - float64(n)*c)
 	}
 	// Default work always has MinInFlight: a service whose memory is full
-	// of other things still answers. Sheddable work gets none at Critical.
+	// of other things still answers; during a leak, what it had in flight.
+	// Sheddable work gets none at Critical.
+	leak, leakRate, usual := p.leak.observe(r.Now, base, float64(n), p.thru, limit)
+	floor := cfg.MinInFlight
+	if leak {
+		floor = max(floor, int64(usual))
+	}
 	gap := cfg.SheddableGap * limit
 	shedFloor := cfg.MinInFlight
 	if r.Critical {
 		shedFloor = 0
 	}
 	d := Decision{
-		Limit:          bound(target-base, cfg.MinInFlight),
+		Limit:          bound(target-base, floor),
 		SheddableLimit: bound(target-gap-base, shedFloor),
 		Room:           roomFor(target - base),
 		SheddableRoom:  roomFor(target - gap - base),
@@ -336,6 +350,8 @@ func (p *Policy) OnSample(r Reading) Decision {
 		Target:         int64(target),
 		Base:           max(0, int64(base)),
 		Window:         p.window,
+		Leak:           leak,
+		LeakRate:       leakRate,
 	}
 	d.SheddableLimit = min(d.SheddableLimit, d.Limit)
 	p.lastLimit = d.Limit
@@ -414,4 +430,63 @@ func clampBytes(f float64) int64 {
 		return math.MaxInt64 / 2
 	}
 	return int64(f)
+}
+
+// leakWatch tells a leak from load: once a second it records the base (the
+// memory the work in flight does not explain), the work in flight and the
+// throughput; a leak is the base grown by at least leakGrowth of the limit
+// over leakWindow, in most of its seconds, while the work and its rate
+// grew by less than a tenth.
+type leakWatch struct {
+	ring  [leakWindowSecs + 1]leakPoint
+	next  int
+	count int
+	at    time.Time
+	leak  bool
+	rate  float64
+	usual float64
+}
+
+type leakPoint struct {
+	base, n, thru float64
+}
+
+const (
+	leakWindowSecs = 20
+	leakGrowth     = 0.05
+)
+
+// observe feeds one reading; it returns whether a leak is suspected, the
+// base's growth in bytes per second, and the work usually in flight.
+func (w *leakWatch) observe(now time.Time, base, n, thru, limit float64) (bool, float64, float64) {
+	if now.Sub(w.at) < time.Second && !w.at.IsZero() {
+		return w.leak, w.rate, w.usual
+	}
+	if now.Before(w.at) {
+		*w = leakWatch{} // the clock went back: start over
+	}
+	w.at = now
+	w.ring[w.next] = leakPoint{base: base, n: n, thru: thru}
+	w.next = (w.next + 1) % len(w.ring)
+	w.count = min(w.count+1, len(w.ring))
+	if w.count < len(w.ring) {
+		return false, 0, 0
+	}
+	oldest := w.ring[w.next]
+	rising, meanN := 0, 0.0
+	for i := range leakWindowSecs {
+		a, b := w.ring[(w.next+i)%len(w.ring)], w.ring[(w.next+i+1)%len(w.ring)]
+		if b.base >= a.base {
+			rising++
+		}
+		meanN += b.n / leakWindowSecs
+	}
+	grew := base - oldest.base
+	w.leak = grew >= leakGrowth*limit && rising >= leakWindowSecs*7/10 &&
+		n <= 1.1*oldest.n+1 && thru <= 1.1*oldest.thru+1
+	w.rate, w.usual = 0, 0
+	if w.leak {
+		w.rate, w.usual = grew/leakWindowSecs, meanN
+	}
+	return w.leak, w.rate, w.usual
 }
