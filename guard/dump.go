@@ -109,6 +109,11 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	var reason string
 	var force bool
 	switch {
+	case snap.Level > prev && snap.Level >= LevelElevated && !d.crossed[snap.Level]:
+		// Once per level per climb: a level flapping under GC thrash must
+		// not rotate the first profiles of the incident away.
+		d.crossed[snap.Level] = true
+		reason, force = "level "+snap.Level.String(), true
 	case snap.Level >= LevelHigh && !d.last[0] && snap.TimeToLimit >= 0 && snap.TimeToLimit < lastMomentsTTL:
 		// The last moments before a kill: the evidence closest to it.
 		// Writing one allocates about 1.4 MB, which the limit may not
@@ -118,11 +123,6 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	case snap.Level >= LevelHigh && !d.last[1] && snap.Pressure() >= lastMomentsPressure:
 		d.last[1] = true
 		reason, force = fmt.Sprintf("last moments: %.3f of the limit", snap.Pressure()), true
-	case snap.Level > prev && snap.Level >= LevelElevated && !d.crossed[snap.Level]:
-		// Once per level per climb: a level flapping under GC thrash must
-		// not rotate the first profiles of the incident away.
-		d.crossed[snap.Level] = true
-		reason, force = "level "+snap.Level.String(), true
 	case snap.Level >= LevelElevated && snap.Usage > d.hwm+step && d.hwmCount < hwmPerClimb:
 		d.hwmCount++
 		reason = "high-water mark"
