@@ -141,7 +141,8 @@ func value(b, key []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// parseInt parses a non-negative decimal without allocating.
+// parseInt parses a non-negative decimal without allocating; 0 and false
+// if b is not one or does not fit an int64.
 func parseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 19 {
 		return 0, false
@@ -153,7 +154,11 @@ func parseInt(b []byte) (int64, bool) {
 		}
 		v = v*10 + int64(c-'0')
 	}
-	return v, v >= 0
+	// 19 digits stay below 2^64, so an overflow shows as a sign.
+	if v < 0 {
+		return 0, false
+	}
+	return v, true
 }
 
 // ReadOOMKills is a one-shot read of the group's OOM-kill count.

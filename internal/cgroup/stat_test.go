@@ -161,3 +161,31 @@ func BenchmarkReaderUsage(b *testing.B) {
 		}
 	}
 }
+
+// TestReaderOverflowingInactiveFile: an inactive_file that does not fit an
+// int64 counts as 0. It once came back negative, and the working set,
+// usage minus it, as exabytes.
+func TestReaderOverflowingInactiveFile(t *testing.T) {
+	for _, inactive := range []string{"9999999999999999999", "9223372036854775808", "-1", "lots"} {
+		root := writeTree(t, map[string]string{
+			"proc/self/cgroup":                     "0::/app\n",
+			"proc/self/mountinfo":                  miV2,
+			"sys/fs/cgroup/app/cgroup.controllers": "memory\n",
+			"sys/fs/cgroup/app/memory.current":     "4096\n",
+			"sys/fs/cgroup/app/memory.stat":        "anon 4096\ninactive_file " + inactive + "\n",
+		})
+		g, err := Find(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := g.NewReader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := r.Usage()
+		r.Close()
+		if err != nil || u.InactiveFile != 0 || u.WorkingSet() != 4096 {
+			t.Errorf("inactive_file %s: Usage = %+v (working set %d), %v; want 4096 and no inactive", inactive, u, u.WorkingSet(), err)
+		}
+	}
+}
