@@ -101,6 +101,12 @@ func (r *Reader) OOMKills() (int64, bool) {
 	return field(b, oomKillKey)
 }
 
+// maxFileSize bounds what Reader reads of one control file, in bytes. The
+// largest, memory.stat, is under 2 KiB on v1 and v2 alike; a file that
+// fills this is not a cgroup file, and reading on would grow the buffer
+// without bound.
+const maxFileSize = 1 << 20
+
 func (r *Reader) read(f *os.File) ([]byte, error) {
 	for {
 		n, err := f.ReadAt(r.buf, 0)
@@ -110,8 +116,11 @@ func (r *Reader) read(f *os.File) ([]byte, error) {
 		if n < len(r.buf) {
 			return r.buf[:n], nil
 		}
+		if len(r.buf) >= maxFileSize {
+			return nil, fmt.Errorf("cgroup: %s: larger than %d bytes", f.Name(), maxFileSize)
+		}
 		// A full buffer may have cut the file short: grow and read again.
-		r.buf = make([]byte, 2*len(r.buf))
+		r.buf = make([]byte, min(2*len(r.buf), maxFileSize))
 	}
 }
 

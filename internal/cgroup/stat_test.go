@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -187,5 +188,30 @@ func TestReaderOverflowingInactiveFile(t *testing.T) {
 		if err != nil || u.InactiveFile != 0 || u.WorkingSet() != 4096 {
 			t.Errorf("inactive_file %s: Usage = %+v (working set %d), %v; want 4096 and no inactive", inactive, u, u.WorkingSet(), err)
 		}
+	}
+}
+
+func TestReaderRefusesAHugeFile(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"proc/self/cgroup":                     "0::/app\n",
+		"proc/self/mountinfo":                  miV2,
+		"sys/fs/cgroup/app/cgroup.controllers": "memory\n",
+		"sys/fs/cgroup/app/memory.current":     "4096\n",
+		"sys/fs/cgroup/app/memory.stat":        strings.Repeat("x", 2*maxFileSize),
+	})
+	g, err := Find(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := g.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if u, err := r.Usage(); err == nil || !strings.Contains(err.Error(), "memory.stat") {
+		t.Fatalf("Usage of a 2 MiB memory.stat = %+v, %v; want an error naming the file", u, err)
+	}
+	if len(r.buf) > maxFileSize {
+		t.Errorf("buffer grew to %d bytes, past %d", len(r.buf), maxFileSize)
 	}
 }
