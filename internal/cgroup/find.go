@@ -141,17 +141,39 @@ func parseMountInfo(b []byte) ([]mount, error) {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		// The kernel always writes the separator; a line without it was cut
-		// short, and skipping it could hide the memory mount.
-		pre, post, ok := strings.Cut(line, " - ")
-		f := strings.Fields(pre)
-		g := strings.Fields(post)
-		if !ok || len(f) < 5 || len(g) < 3 {
+		// Six fields, optional fields, a "-" field, then the filesystem
+		// type, the source and the super options. The kernel always writes
+		// the separator; a line without it was cut short, and skipping it
+		// could hide the memory mount. The separator is looked for after
+		// the sixth field only: a root or mount point may be "-" itself.
+		f := fields(line)
+		sep := -1
+		for i := 6; i < len(f); i++ {
+			if f[i] == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || len(f) < sep+4 {
 			return nil, fmt.Errorf("cgroup: malformed mountinfo line %q", line)
 		}
-		out = append(out, mount{root: unescape(f[3]), point: unescape(f[4]), fstype: g[0], superOpts: g[2]})
+		out = append(out, mount{root: unescape(f[3]), point: unescape(f[4]), fstype: f[sep+1], superOpts: f[sep+3]})
 	}
 	return out, s.Err()
+}
+
+// fields splits a mountinfo line at spaces, the kernel's only separator.
+// Not strings.Fields: the kernel escapes only space, tab, newline and
+// backslash in paths, so a path may hold a form feed, a carriage return or
+// a non-breaking space, which strings.Fields would split at.
+func fields(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, " ") {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // unescape decodes the octal escapes the kernel writes for space, tab,

@@ -237,6 +237,35 @@ func TestParseMountInfoEscapes(t *testing.T) {
 	}
 }
 
+// TestParseMountInfoUnescapedWhiteSpace: the kernel leaves white space
+// other than space, tab and newline unescaped in paths; it is part of the
+// path, not a separator. strings.Fields once split at it.
+func TestParseMountInfoUnescapedWhiteSpace(t *testing.T) {
+	in := "40 30 0:37 /a\fb /sys/fs/cgroup/x\u00a0y\rz rw,relatime - cgroup2 cgroup2 rw\n"
+	ms, err := parseMountInfo([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mount{root: "/a\fb", point: "/sys/fs/cgroup/x\u00a0y\rz", fstype: "cgroup2", superOpts: "rw"}
+	if len(ms) != 1 || ms[0] != want {
+		t.Fatalf("parseMountInfo = %+v, want %+v", ms, want)
+	}
+}
+
+// TestParseMountInfoDashPath: a root or mount point of "-" is not the
+// separator, which comes after the sixth field.
+func TestParseMountInfoDashPath(t *testing.T) {
+	in := "40 30 0:37 - /- rw,relatime shared:9 - cgroup2 cgroup2 rw\n"
+	ms, err := parseMountInfo([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mount{root: "-", point: "/-", fstype: "cgroup2", superOpts: "rw"}
+	if len(ms) != 1 || ms[0] != want {
+		t.Fatalf("parseMountInfo = %+v, want %+v", ms, want)
+	}
+}
+
 func TestParseMountInfoRealFixtures(t *testing.T) {
 	// Every fixture's mountinfo parses, with one entry per line.
 	files, _ := filepath.Glob("testdata/*/proc/self/mountinfo")
