@@ -73,7 +73,7 @@ func (r *Reader) Usage() (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
-	cur, ok := parseInt(bytes.TrimSpace(b))
+	cur, ok := parseUsage(b)
 	if !ok {
 		return Usage{}, fmt.Errorf("cgroup: %s: bad value %q", r.usage.Name(), bytes.TrimSpace(b))
 	}
@@ -149,6 +149,11 @@ func value(b, key []byte) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// parseUsage parses the content of a usage file, v2 memory.current or v1
+// memory.usage_in_bytes: a decimal number of bytes with surrounding white
+// space.
+func parseUsage(b []byte) (int64, bool) { return parseInt(bytes.TrimSpace(b)) }
 
 // parseInt parses a non-negative decimal without allocating; 0 and false
 // if b is not one or does not fit an int64.

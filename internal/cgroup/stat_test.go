@@ -1,7 +1,10 @@
 package cgroup
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -214,4 +217,80 @@ func TestReaderRefusesAHugeFile(t *testing.T) {
 	if len(r.buf) > maxFileSize {
 		t.Errorf("buffer grew to %d bytes, past %d", len(r.buf), maxFileSize)
 	}
+}
+
+// FuzzStatValue: a flat-keyed file (memory.stat v1 and v2,
+// memory.oom_control) of any content yields the value of the first
+// "key value" line, without a panic, and the value parses as strconv would.
+func FuzzStatValue(f *testing.F) {
+	for _, file := range []string{"memory.stat", "memory.oom_control", "memory.events"} {
+		for _, name := range fixtureFiles(f, file) {
+			if b, err := os.ReadFile(name); err == nil {
+				for _, key := range []string{"inactive_file", "total_inactive_file", "hierarchical_memory_limit", "oom_kill"} {
+					f.Add(b, key)
+				}
+			}
+		}
+	}
+	f.Add([]byte("inactive_file 1\ninactive_file 2\n"), "inactive_file")
+	f.Add([]byte("inactive_file\ninactive_file  3\n"), "inactive_file")
+	f.Add([]byte(" 5\n"), "")
+	f.Fuzz(func(t *testing.T, b []byte, key string) {
+		v, ok := value(b, []byte(key))
+		// The reference: the first line that starts with key and a space.
+		var want []byte
+		found := false
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if rest, cut := bytes.CutPrefix(line, []byte(key+" ")); cut {
+				want, found = rest, true
+				break
+			}
+		}
+		if ok != found || !bytes.Equal(v, want) {
+			t.Fatalf("value(%q, %q) = %q, %v; want %q, %v", b, key, v, ok, want, found)
+		}
+		n, ok := field(b, []byte(key))
+		if !found {
+			if ok {
+				t.Fatalf("field(%q, %q) = %d without the key", b, key, n)
+			}
+			return
+		}
+		w, err := strconv.ParseInt(string(want), 10, 64)
+		digits := len(want) > 0 && len(want) <= 19 && strings.Trim(string(want), "0123456789") == ""
+		if ok != (err == nil && digits) || ok && (n != w || n < 0) {
+			t.Fatalf("field(%q, %q) = %d, %v; strconv says %d, %v", b, key, n, ok, w, err)
+		}
+	})
+}
+
+// FuzzParseUsage: memory.current and memory.usage_in_bytes of any content
+// parse without a panic to the number they hold, and every byte count
+// parses back.
+func FuzzParseUsage(f *testing.F) {
+	for _, file := range []string{"memory.current", "memory.usage_in_bytes"} {
+		for _, name := range fixtureFiles(f, file) {
+			if b, err := os.ReadFile(name); err == nil {
+				f.Add(b, int64(len(b)))
+			}
+		}
+	}
+	for _, s := range []string{"", "\n", "-5\n", "+5\n", "99999999999999999999\n", "9223372036854775807\n", "9223372036854775808\n", "0x10\n", " 7 \n", "1 2\n"} {
+		f.Add([]byte(s), int64(1<<62))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, n int64) {
+		v, ok := parseUsage(b)
+		s := string(bytes.TrimSpace(b))
+		w, err := strconv.ParseInt(s, 10, 64)
+		digits := len(s) > 0 && len(s) <= 19 && strings.Trim(s, "0123456789") == ""
+		if ok != (err == nil && digits) || ok && (v != w || v < 0) || !ok && v != 0 {
+			t.Fatalf("parseUsage(%q) = %d, %v; strconv says %d, %v", b, v, ok, w, err)
+		}
+		if n >= 0 {
+			in := strconv.FormatInt(n, 10) + "\n"
+			if v, ok := parseUsage([]byte(in)); !ok || v != n {
+				t.Fatalf("parseUsage(%q) = %d, %v; want %d", in, v, ok, n)
+			}
+		}
+	})
 }
