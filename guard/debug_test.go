@@ -383,7 +383,7 @@ func FuzzLoopbackOnly(f *testing.F) {
 		r := httptest.NewRequest("GET", "/status", nil)
 		r.RemoteAddr = remote
 		if err := loopbackOnly(r); err != nil {
-			if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 200 {
+			if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 1024 {
 				t.Fatalf("reason for %q is %d bytes or several lines: %q", remote, len(msg), msg)
 			}
 			return
