@@ -35,9 +35,9 @@ import (
 // Profiles are pprof's binary format: "go tool pprof -top URL" reads them.
 // Names are looked up in the profile store's index, never used as paths.
 //
-// Heap profiles reveal the code's structure and what it holds in memory,
-// and writing one costs memory, so by default only loopback clients are
-// answered: a request whose RemoteAddr is not 127.0.0.0/8 or ::1 (IPv4-mapped
+// Heap profiles reveal the code's functions and lines and how much memory
+// each allocation site holds, and writing one costs memory, so by default
+// only loopback clients are answered: a request whose RemoteAddr is not 127.0.0.0/8 or ::1 (IPv4-mapped
 // included), or cannot be read as an address (a Unix socket's), or that a
 // proxy relayed (it carries Forwarded, X-Forwarded-For or X-Real-Ip), gets
 // 403 Forbidden with a one-line reason. Config.DebugAuthorize, if set,
@@ -87,8 +87,10 @@ func (g *Guard) DebugHandler() http.Handler {
 }
 
 // loopbackOnly admits a request whose RemoteAddr is a loopback address and
-// that no proxy relayed: a proxy on the same host (a service mesh's sidecar,
-// a local nginx) makes every client it relays look local.
+// that no proxy relayed, as far as forwarding headers tell: a proxy on the
+// same host makes every client it relays look local. A proxy that adds no
+// such header (a service mesh's sidecar) is not caught: the debug endpoint
+// belongs on a listener of its own, bound to loopback.
 func loopbackOnly(r *http.Request) error {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
