@@ -317,7 +317,7 @@ func TestDebugHandlerLoopbackOnly(t *testing.T) {
 
 	// Every route is guarded, and a refused POST /heap writes nothing.
 	for _, route := range []struct{ method, path string }{
-		{"GET", "/"}, {"GET", "/heap"}, {"GET", "/heap/latest"}, {"GET", "/heap/diff?base=a&target=b"}, {"POST", "/heap"},
+		{"GET", "/"}, {"GET", "/heap"}, {"GET", "/heap/latest"}, {"GET", "/heap/diff?base=a&target=b"}, {"POST", "/heap"}, {"GET", "/postmortem"},
 	} {
 		if w := serve(route.method, route.path, "203.0.113.7:40000", nil); w.Code != http.StatusForbidden {
 			t.Errorf("%s %s from 203.0.113.7: %d, want 403", route.method, route.path, w.Code)
