@@ -100,7 +100,10 @@ type Config struct {
 	DebugWrite bool
 
 	// DebugAuthorize, if set, must return nil for every DebugHandler
-	// request; its error is answered with 403 Forbidden.
+	// request; its error is answered with 403 Forbidden. nil means only
+	// loopback clients that no proxy relayed are answered, since heap
+	// profiles reveal the code and how much memory each allocation site
+	// holds.
 	DebugAuthorize func(*http.Request) error
 
 	// Logger receives the guard's decisions; nil means silent.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +34,14 @@ import (
 //
 // Profiles are pprof's binary format: "go tool pprof -top URL" reads them.
 // Names are looked up in the profile store's index, never used as paths.
-// Config.DebugAuthorize, if set, guards every route.
+//
+// Heap profiles reveal the code's functions and lines and how much memory
+// each allocation site holds, and writing one costs memory, so by default
+// only loopback clients are answered: a request whose RemoteAddr is not 127.0.0.0/8 or ::1 (IPv4-mapped
+// included), or cannot be read as an address (a Unix socket's), or that a
+// proxy relayed (it carries Forwarded, X-Forwarded-For or X-Real-Ip), gets
+// 403 Forbidden with a one-line reason. Config.DebugAuthorize, if set,
+// replaces that check on every route.
 func (g *Guard) DebugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", g.serveIndex)
@@ -64,16 +73,39 @@ func (g *Guard) DebugHandler() http.Handler {
 		mux.HandleFunc("/heap", off)
 		mux.HandleFunc("/heap/", off)
 	}
-	if g.cfg.DebugAuthorize == nil {
-		return mux
+	authorize := g.cfg.DebugAuthorize
+	if authorize == nil {
+		authorize = loopbackOnly
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := g.cfg.DebugAuthorize(r); err != nil {
-			http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
+		if err := authorize(r); err != nil {
+			http.Error(w, "forbidden: "+strings.ReplaceAll(err.Error(), "\n", " "), http.StatusForbidden)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// loopbackOnly admits a request whose RemoteAddr is a loopback address and
+// that no proxy relayed, as far as forwarding headers tell: a proxy on the
+// same host makes every client it relays look local. A proxy that adds no
+// such header (a service mesh's sidecar) is not caught: the debug endpoint
+// belongs on a listener of its own, bound to loopback.
+func loopbackOnly(r *http.Request) error {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return fmt.Errorf("client address %.64q is not host:port; only loopback clients are answered unless Config.DebugAuthorize is set", r.RemoteAddr)
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !addr.Unmap().IsLoopback() {
+		return fmt.Errorf("client %.64q is not loopback; set Config.DebugAuthorize to answer others", host)
+	}
+	for _, h := range [...]string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+		if _, ok := r.Header[h]; ok {
+			return fmt.Errorf("request relayed by a proxy (%s header), its client is unknown; set Config.DebugAuthorize to answer it", h)
+		}
+	}
+	return nil
 }
 
 // serveWrite writes a profile on demand, at most one per DumpMinInterval.

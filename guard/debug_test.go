@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,4 +244,156 @@ func TestDebugWriteAfterStop(t *testing.T) {
 	if n := g.Snapshot().ProfilesWritten; n != 0 {
 		t.Errorf("%d profiles written after Stop", n)
 	}
+}
+
+// loopbackRequest is httptest.NewRequest from a loopback client, which
+// DebugHandler answers by default; httptest's own RemoteAddr, 192.0.2.1,
+// it refuses.
+func loopbackRequest(method, target string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = "127.0.0.1:1234"
+	return r
+}
+
+// TestDebugHandlerLoopbackOnly: without Config.DebugAuthorize, only
+// loopback clients that no proxy relayed are answered; every other
+// RemoteAddr, garbage included, gets 403 with a one-line reason on every
+// route.
+func TestDebugHandlerLoopbackOnly(t *testing.T) {
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: t.TempDir(), DebugWrite: true})
+	h := g.DebugHandler()
+	serve := func(method, path, remote string, header http.Header) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, nil)
+		r.RemoteAddr = remote
+		for k, v := range header {
+			r.Header[k] = v
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for _, tt := range []struct {
+		remote string
+		ok     bool
+	}{
+		{"127.0.0.1:5555", true},
+		{"127.8.9.10:1", true},
+		{"[::1]:5555", true},
+		{"[::ffff:127.0.0.1]:80", true}, // IPv4-mapped, as a dual-stack listener reports it
+		{"[::1%lo]:80", true},
+		{"10.0.0.5:5555", false},
+		{"192.0.2.1:80", false},
+		{"[2001:db8::1]:443", false},
+		{"[::ffff:10.0.0.1]:80", false},
+		{"[fe80::1%eth0]:80", false},
+		{"0.0.0.0:80", false},
+		{"[::]:80", false},
+		{"128.0.0.1:80", false},
+		{"localhost:80", false}, // a name, not an address
+		{"127.0.0.1", false},    // no port: not what a server sets
+		{"::1", false},
+		{"[::1", false},
+		{"", false}, // a Unix socket's client
+		{"@", false},
+		{"garbage", false},
+		{"127.0.0.1.evil:80", false},
+		{"\n\x00:80", false},
+		{strings.Repeat("1", 10000), false},
+	} {
+		w := serve("GET", "/status", tt.remote, nil)
+		if tt.ok {
+			if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"Limit"`) {
+				t.Errorf("RemoteAddr %.40q: %d %.80q, want 200 and the status", tt.remote, w.Code, w.Body.String())
+			}
+			continue
+		}
+		body := w.Body.String()
+		if w.Code != http.StatusForbidden || !strings.HasPrefix(body, "forbidden: ") ||
+			strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") || len(body) > 200 ||
+			!strings.Contains(body, "Config.DebugAuthorize") {
+			t.Errorf("RemoteAddr %.40q: %d %q, want 403 and one short line naming Config.DebugAuthorize", tt.remote, w.Code, body)
+		}
+	}
+
+	// Every route is guarded, and a refused POST /heap writes nothing.
+	for _, route := range []struct{ method, path string }{
+		{"GET", "/"}, {"GET", "/heap"}, {"GET", "/heap/latest"}, {"GET", "/heap/diff?base=a&target=b"}, {"POST", "/heap"}, {"GET", "/postmortem"},
+	} {
+		if w := serve(route.method, route.path, "203.0.113.7:40000", nil); w.Code != http.StatusForbidden {
+			t.Errorf("%s %s from 203.0.113.7: %d, want 403", route.method, route.path, w.Code)
+		}
+	}
+	if n := g.Snapshot().ProfilesWritten; n != 0 {
+		t.Errorf("%d profiles written on refused requests", n)
+	}
+
+	// A request relayed by a proxy on the same host is refused: its real
+	// client is unknown.
+	for _, hdr := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+		w := serve("GET", "/status", "127.0.0.1:5555", http.Header{hdr: {"for=192.0.2.60"}})
+		if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), hdr) {
+			t.Errorf("loopback request with %s: %d %q, want 403 naming the header", hdr, w.Code, w.Body.String())
+		}
+	}
+}
+
+// TestDebugAuthorizeReplacesLoopbackCheck: with Config.DebugAuthorize set,
+// it alone decides, for any RemoteAddr, and its error is answered on one
+// line.
+func TestDebugAuthorizeReplacesLoopbackCheck(t *testing.T) {
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DebugAuthorize: func(r *http.Request) error {
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
+			return errors.New("bad token\nsecond line")
+		}
+		return nil
+	}})
+	h := g.DebugHandler()
+	for _, tt := range []struct {
+		remote, auth string
+		want         int
+	}{
+		{"10.0.0.5:5555", "Bearer s3cret", 200},
+		{"garbage", "Bearer s3cret", 200},
+		{"127.0.0.1:5555", "", 403},
+		{"10.0.0.5:5555", "", 403},
+	} {
+		r := httptest.NewRequest("GET", "/status", nil)
+		r.RemoteAddr = tt.remote
+		if tt.auth != "" {
+			r.Header.Set("Authorization", tt.auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tt.want {
+			t.Errorf("RemoteAddr %q, Authorization %q: %d, want %d", tt.remote, tt.auth, w.Code, tt.want)
+		}
+		if w.Code == 403 && w.Body.String() != "forbidden: bad token second line\n" {
+			t.Errorf("403 body %q, want the error on one line", w.Body.String())
+		}
+	}
+}
+
+// FuzzLoopbackOnly: any RemoteAddr is judged without a panic, and one
+// admitted is a loopback address with a port.
+func FuzzLoopbackOnly(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:80", "[::1]:443", "[::ffff:127.0.0.1]:1", "10.0.0.1:80", "[fe80::1%eth0]:80", "", "@", "[::1", "localhost:80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, remote string) {
+		r := httptest.NewRequest("GET", "/status", nil)
+		r.RemoteAddr = remote
+		if err := loopbackOnly(r); err != nil {
+			if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 1024 {
+				t.Fatalf("reason for %q is %d bytes or several lines: %q", remote, len(msg), msg)
+			}
+			return
+		}
+		host, _, err := net.SplitHostPort(remote)
+		if err != nil {
+			t.Fatalf("admitted %q, which is not host:port", remote)
+		}
+		if a, err := netip.ParseAddr(host); err != nil || !a.Unmap().IsLoopback() {
+			t.Fatalf("admitted %q, whose host is not a loopback address", remote)
+		}
+	})
 }

@@ -80,7 +80,7 @@ func TestPostMortemOfAnUncleanRun(t *testing.T) {
 	}
 
 	rr := httptest.NewRecorder()
-	g.DebugHandler().ServeHTTP(rr, httptest.NewRequest("GET", "/postmortem", nil))
+	g.DebugHandler().ServeHTTP(rr, loopbackRequest("GET", "/postmortem"))
 	var body struct {
 		PreviousRun map[string]any `json:"previous_run"`
 	}
@@ -108,7 +108,7 @@ func TestPostMortemOfACleanRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	rr := httptest.NewRecorder()
-	g.DebugHandler().ServeHTTP(rr, httptest.NewRequest("GET", "/postmortem", nil))
+	g.DebugHandler().ServeHTTP(rr, loopbackRequest("GET", "/postmortem"))
 	if got := strings.TrimSpace(rr.Body.String()); got != `{
   "previous_run": null
 }` {

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -322,4 +323,82 @@ func TestHandlerServesWhileWriting(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// FuzzHandler: any request target, as a server reads it off the wire, is
+// answered without a panic by the handler alone and below a prefix, with
+// 200 only for the list, a diff or an indexed profile, and otherwise a
+// one-line error; nothing outside the index is ever served.
+func FuzzHandler(f *testing.F) {
+	parent := f.TempDir()
+	dir := filepath.Join(parent, "profiles")
+	s := openStore(f, Options{Dir: dir, MinInterval: -1})
+	var metas []Meta
+	for i := 0; i < 2; i++ {
+		m, err := s.Write(Meta{Reason: "fuzz", Level: "High"})
+		if err != nil {
+			f.Fatal(err)
+		}
+		metas = append(metas, m)
+	}
+	served := map[string]bool{}
+	for _, m := range metas {
+		b, err := os.ReadFile(filepath.Join(dir, m.Name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		served[string(b)] = true
+	}
+	unindexed := profileName(time.Now().Add(time.Hour), 999)
+	for path, content := range map[string]string{
+		filepath.Join(parent, "secret"): secretBait,
+		filepath.Join(dir, unindexed):   unindexedBait,
+	} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			f.Fatal(err)
+		}
+	}
+
+	for _, target := range []string{
+		"/heap", "/heap/", "/heap/latest", "/heap/" + metas[0].Name, "/heap/" + unindexed,
+		"/heap/diff?base=" + metas[0].Name + "&target=" + metas[1].Name,
+		"/heap/diff?base=" + metas[0].Name, "/heap/diff?base=%zz", "/heap/..%2fsecret", "/heap/..%2F..%2Fsecret",
+		"/heap/%2e%2e/secret", "/heap/.tmp-x", "/heap//etc/passwd", "/heapx", "/", "*",
+		"http://example.com/heap/latest", "/heap/" + strings.Repeat("a", 200),
+	} {
+		f.Add("GET", target)
+		f.Add("GET", "/debug/guard"+target)
+	}
+	f.Add("DELETE", "/heap/latest")
+	f.Add("HEAD", "/heap/"+metas[1].Name)
+	h := Handler(s)
+	mounted := http.StripPrefix("/debug/guard", Handler(s))
+	f.Fuzz(func(t *testing.T, method, target string) {
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(method + " " + target + " HTTP/1.1\r\nHost: x\r\n\r\n")))
+		if err != nil {
+			return // the server would have refused it before any handler
+		}
+		for _, handler := range []http.Handler{h, mounted} {
+			w := httptest.NewRecorder()
+			handler.ServeHTTP(w, req)
+			body := w.Body.String()
+			if strings.Contains(body, secretBait) || strings.Contains(body, unindexedBait) {
+				t.Fatalf("%s %q served a file outside the index", method, target)
+			}
+			switch w.Code {
+			case http.StatusOK:
+				isList := strings.HasPrefix(w.Header().Get("Content-Type"), "application/json")
+				isDiff := strings.Contains(w.Header().Get("Content-Disposition"), "heap-diff")
+				if !isList && !isDiff && !served[body] && !(method == "HEAD" && body == "") {
+					t.Fatalf("%s %q: 200 with a body that is no indexed profile", method, target)
+				}
+			case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed:
+				if strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") {
+					t.Fatalf("%s %q: %d with %q, want one line", method, target, w.Code, body)
+				}
+			default:
+				t.Fatalf("%s %q: status %d %q", method, target, w.Code, body)
+			}
+		}
+	})
 }

@@ -80,7 +80,9 @@ func parseName(name, suffix string) (t time.Time, seq uint64, ok bool) {
 		return time.Time{}, 0, false
 	}
 	t, err := time.Parse(nameTimeFmt, ts)
-	if err != nil {
+	if err != nil || t.Format(nameTimeFmt) != ts {
+		// time.Parse also takes a comma before the milliseconds: one name
+		// per profile, the one the store makes.
 		return time.Time{}, 0, false
 	}
 	seq, err = strconv.ParseUint(seqStr, 10, 64)

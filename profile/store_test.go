@@ -471,7 +471,7 @@ func TestParseName(t *testing.T) {
 		"", "heap-", "heap-.pb.gz", "heap-20250102T150405.123Z.pb.gz",
 		"heap-20250102T150405.123Z-042.pb.gz", "heap-20250102T150405.123Z-+1.pb.gz",
 		"heap-20250102T150405.123Z-1.pb", "heap-2025-1.pb.gz", "xheap-20250102T150405.123Z-1.pb.gz",
-		"heap-20250102T150405.123Z-1.json",
+		"heap-20250102T150405.123Z-1.json", "heap-20250102T150405,123Z-1.pb.gz",
 	} {
 		if _, _, ok := parseName(bad, profileSuffix); ok {
 			t.Errorf("parseName(%q) accepted it", bad)

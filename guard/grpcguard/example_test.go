@@ -11,7 +11,7 @@ import (
 )
 
 // A gRPC server sheds calls by priority under memory pressure; a client
-// marks the calls that must not be shed.
+// marks the calls that may be shed first.
 func Example() {
 	g, err := guard.Start(context.Background(), guard.Config{})
 	if err != nil {
@@ -25,7 +25,54 @@ func Example() {
 	)
 	defer srv.Stop()
 
-	// On the client side:
+	// On the client side: a prefetch that may wait. A client may lower
+	// its priority; "critical" from a client counts as default unless the
+	// server trusts its clients (see TrustClientPriority).
+	ctx := grpcguard.WithPriority(context.Background(), guard.PrioritySheddable)
+	_ = ctx // pass to the call
+}
+
+// A server whose clients are all trusted (for example, behind mutual TLS
+// within one team's services) lets them mark calls that must not be shed.
+func ExampleTrustClientPriority() {
+	g, err := guard.Start(context.Background(), guard.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Stop()
+
+	srv := grpc.NewServer(
+		grpc.UnaryInterceptor(grpcguard.UnaryServerInterceptor(g, grpcguard.TrustClientPriority())),
+		grpc.StreamInterceptor(grpcguard.StreamServerInterceptor(g, grpcguard.TrustClientPriority())),
+	)
+	defer srv.Stop()
+
+	// On the client side: a call this server admits even at Critical.
 	ctx := grpcguard.WithPriority(context.Background(), guard.PriorityCritical)
 	_ = ctx // pass to the call
+}
+
+// A server that knows which methods matter classifies calls itself; what
+// clients send is ignored.
+func ExampleWithClassifier() {
+	g, err := guard.Start(context.Background(), guard.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Stop()
+
+	classify := func(ctx context.Context, fullMethod string) guard.Priority {
+		switch fullMethod {
+		case "/grpc.health.v1.Health/Check":
+			return guard.PriorityCritical
+		case "/shop.Catalog/Prefetch":
+			return guard.PrioritySheddable
+		}
+		return guard.PriorityDefault
+	}
+	srv := grpc.NewServer(
+		grpc.UnaryInterceptor(grpcguard.UnaryServerInterceptor(g, grpcguard.WithClassifier(classify))),
+		grpc.StreamInterceptor(grpcguard.StreamServerInterceptor(g, grpcguard.WithClassifier(classify))),
+	)
+	defer srv.Stop()
 }

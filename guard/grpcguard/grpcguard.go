@@ -3,6 +3,12 @@
 // with codes.ResourceExhausted and a retry pushback, as the HTTP middleware
 // refuses requests with 503 and Retry-After.
 //
+// A call's priority comes from the server: a classifier (WithClassifier),
+// else what an earlier interceptor put in the context (guard.WithPriority),
+// else Default. A client may lower it to Sheddable with the MetadataKey
+// metadata, but not raise it, unless the server trusts its clients
+// (TrustClientPriority).
+//
 // It is a package of its own so that only services that use gRPC link it.
 package grpcguard
 
@@ -19,7 +25,9 @@ import (
 )
 
 // MetadataKey is the metadata key that carries a call's priority:
-// "sheddable", "default" or "critical".
+// "sheddable", "default" or "critical". By default a client may only lower
+// its priority with it; "critical" counts as Default unless the server
+// opts in with TrustClientPriority.
 const MetadataKey = "oomguard-priority"
 
 // PushbackKey is the trailer gRPC clients read as the delay before a retry
@@ -27,7 +35,9 @@ const MetadataKey = "oomguard-priority"
 const PushbackKey = "grpc-retry-pushback-ms"
 
 // WithPriority returns a client context whose outgoing metadata marks the
-// call's priority for a server that uses these interceptors.
+// call's priority for a server that uses these interceptors. Sheddable is
+// always honoured; Critical only by a server that trusts its clients
+// (TrustClientPriority).
 func WithPriority(ctx context.Context, p guard.Priority) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, MetadataKey, p.String())
 }
@@ -37,38 +47,62 @@ type Option func(*options)
 
 type options struct {
 	classify func(ctx context.Context, fullMethod string) guard.Priority
+	trust    bool
 }
 
 // WithClassifier gives each call its priority from its context and full
-// method name ("/package.Service/Method") instead of the MetadataKey the
-// client sent: for servers that must not let clients mark their own calls
-// critical, or that know which methods matter.
+// method name ("/package.Service/Method"); the MetadataKey the client sent
+// is ignored. For servers that know which methods matter.
 func WithClassifier(f func(ctx context.Context, fullMethod string) guard.Priority) Option {
 	return func(o *options) { o.classify = f }
 }
 
+// TrustClientPriority lets a client raise its own calls to Critical, never
+// shed, with MetadataKey. Without it, a client may only lower its priority
+// (to Sheddable): "critical" from the wire counts as Default, because any
+// client that could send it would otherwise never be shed, and one client's
+// flood would take the memory that shedding keeps for the rest. Use it only
+// where every client that reaches the server is trusted, such as a server
+// behind mutual TLS within one team's services. WithClassifier, if also
+// given, wins.
+func TrustClientPriority() Option {
+	return func(o *options) { o.trust = true }
+}
+
 func newOptions(opts []Option) options {
-	o := options{classify: func(ctx context.Context, _ string) guard.Priority { return priority(ctx) }}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.classify == nil {
+		trust := o.trust
+		o.classify = func(ctx context.Context, _ string) guard.Priority { return priority(ctx, trust) }
 	}
 	return o
 }
 
-// priority reads the call's priority from incoming metadata, else from the
-// context (an earlier interceptor may have set it), else Default. An
-// unknown value counts as Default. Any client may send "critical": use
-// WithClassifier where clients are not trusted.
-func priority(ctx context.Context) guard.Priority {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(MetadataKey); len(v) > 0 {
-			if p, err := guard.ParsePriority(v[0]); err == nil {
-				return p
-			}
-			return guard.PriorityDefault
-		}
+// priority is the call's priority: the one the context carries (an earlier
+// interceptor may have set it), else Default, lowered by the client's
+// MetadataKey. With trust, the client's value replaces it instead, so that
+// a client may also raise it. An unknown value counts as Default.
+func priority(ctx context.Context, trust bool) guard.Priority {
+	p := guard.PriorityFrom(ctx)
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return p
 	}
-	return guard.PriorityFrom(ctx)
+	v := md.Get(MetadataKey)
+	if len(v) == 0 {
+		return p
+	}
+	sent, err := guard.ParsePriority(v[0])
+	if err != nil {
+		sent = guard.PriorityDefault
+	}
+	if trust || sent < p {
+		return sent
+	}
+	return p
 }
 
 func shedError(g *guard.Guard) (metadata.MD, error) {

@@ -94,10 +94,6 @@ func TestShedsWithResourceExhausted(t *testing.T) {
 	if _, err := client.Check(bad, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("call with an unknown priority at Critical: %v, want ResourceExhausted", err)
 	}
-	// Critical calls pass.
-	if _, err := client.Check(grpcguard.WithPriority(ctx, guard.PriorityCritical), &healthpb.HealthCheckRequest{}); err != nil {
-		t.Errorf("critical call at Critical: %v", err)
-	}
 
 	// Streams: shed when they open, with the same trailer.
 	stream, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
@@ -112,6 +108,104 @@ func TestShedsWithResourceExhausted(t *testing.T) {
 	}
 	if s := g.Snapshot().Shed; s.Sheddable != 1 || s.Default != 4 || s.Critical != 0 {
 		t.Errorf("shed counts %+v, want 1 sheddable, 4 default, 0 critical", s)
+	}
+}
+
+// TestClientCannotRaisePriority: under the default interceptors a call the
+// client marks critical is a Default call, shed at Critical; with
+// TrustClientPriority it is admitted.
+func TestClientCannotRaisePriority(t *testing.T) {
+	g := start(t, 1<<20) // Critical
+	fill(t, g)
+	ctx := grpcguard.WithPriority(context.Background(), guard.PriorityCritical)
+
+	client := serve(t, g)
+	var trailer metadata.MD
+	_, err := client.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Trailer(&trailer))
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("call marked critical by the client, default interceptors: %v, want ResourceExhausted", err)
+	}
+	if got := trailer.Get(grpcguard.PushbackKey); len(got) != 1 {
+		t.Errorf("pushback trailer %v", got)
+	}
+	stream, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("stream marked critical by the client, default interceptors: %v, want ResourceExhausted", err)
+	}
+	if s := g.Snapshot().Shed; s.Default != 2 || s.Critical != 0 {
+		t.Errorf("shed counts %+v, want the two calls counted as default", s)
+	}
+
+	trusting := serve(t, g, grpcguard.TrustClientPriority())
+	if _, err := trusting.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("call marked critical, TrustClientPriority: %v, want admitted", err)
+	}
+	stream, err = trusting.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if err != nil {
+		t.Errorf("stream marked critical, TrustClientPriority: %v, want admitted", err)
+	}
+	// Trust does not make unmarked or unknown calls critical.
+	if _, err := trusting.Check(context.Background(), &healthpb.HealthCheckRequest{}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("unmarked call, TrustClientPriority: %v, want ResourceExhausted", err)
+	}
+	bad := metadata.AppendToOutgoingContext(context.Background(), grpcguard.MetadataKey, "Critical")
+	if _, err := trusting.Check(bad, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("call marked %q, TrustClientPriority: %v, want ResourceExhausted", "Critical", err)
+	}
+}
+
+// TestClientMayLowerPriority: a priority set in code by an earlier
+// interceptor stands against a client's "critical", and a client's
+// "sheddable" lowers it.
+func TestClientMayLowerPriority(t *testing.T) {
+	g := start(t, 1<<20) // Critical
+	fill(t, g)           // only Critical calls pass
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server marks every call critical before the guard sees it.
+	markCritical := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		return h(guard.WithPriority(ctx, guard.PriorityCritical), req)
+	}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(markCritical, grpcguard.UnaryServerInterceptor(g)))
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(lis)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); srv.Stop() })
+	client := healthpb.NewHealthClient(conn)
+
+	ctx := context.Background()
+	for _, tt := range []struct {
+		sent  []string // MetadataKey values, none for an unmarked call
+		admit bool
+	}{
+		{nil, true},
+		{[]string{"critical"}, true},
+		{[]string{"default"}, false},
+		{[]string{"sheddable"}, false},
+		{[]string{"sheddable", "critical"}, false}, // the first value counts
+	} {
+		c := ctx
+		for _, v := range tt.sent {
+			c = metadata.AppendToOutgoingContext(c, grpcguard.MetadataKey, v)
+		}
+		_, err := client.Check(c, &healthpb.HealthCheckRequest{})
+		if admitted := err == nil; admitted != tt.admit {
+			t.Errorf("server-critical call marked %q: %v, want admitted=%v", tt.sent, err, tt.admit)
+		}
+	}
+	if s := g.Snapshot().Shed; s.Sheddable != 2 || s.Default != 1 {
+		t.Errorf("shed counts %+v, want 2 sheddable, 1 default", s)
 	}
 }
 

@@ -60,37 +60,22 @@ func Find(root string) (*Group, error) {
 		return nil, err
 	}
 
-	var v1Path, v2Path string
-	var hasV1, hasV2 bool
-	for _, line := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
-		// hierarchy-ID:controller-list:cgroup-path
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		switch {
-		case parts[0] == "0" && parts[1] == "":
-			v2Path, hasV2 = parts[2], true
-		case slices.Contains(strings.Split(parts[1], ","), "memory"):
-			v1Path, hasV1 = parts[2], true
-		}
-	}
-
-	if hasV1 {
+	self := parseSelfCgroup(cg)
+	if self.hasV1 {
 		for _, m := range mounts {
 			if m.fstype == "cgroup" && slices.Contains(strings.Split(m.superOpts, ","), "memory") {
-				if g := resolve(root, m, v1Path, 1); g != nil {
+				if g := resolve(root, m, self.v1Path, 1); g != nil {
 					return g, nil
 				}
 			}
 		}
 	}
-	if hasV2 {
+	if self.hasV2 {
 		for _, m := range mounts {
 			if m.fstype != "cgroup2" {
 				continue
 			}
-			g := resolve(root, m, v2Path, 2)
+			g := resolve(root, m, self.v2Path, 2)
 			if g == nil {
 				continue
 			}
@@ -126,6 +111,61 @@ func resolve(root string, m mount, cgPath string, v Version) *Group {
 	return &Group{Version: v, Dir: dir, Mount: mountPoint}
 }
 
+// selfCgroup is what /proc/self/cgroup says of the memory controller.
+type selfCgroup struct {
+	v1Path, v2Path string // the cgroup paths, "/..." as the kernel writes them
+	hasV1, hasV2   bool   // a v1 line lists memory; the v2 line is present
+}
+
+// parseSelfCgroup parses /proc/self/cgroup (cgroups(7)): one
+// "hierarchy-ID:controller-list:cgroup-path" line per hierarchy, "0::path"
+// for v2. The path is everything after the second colon, as the kernel does
+// not escape it: it may hold colons and spaces. Lines of another shape are
+// skipped; if several lines match, the last wins.
+func parseSelfCgroup(b []byte) selfCgroup {
+	var c selfCgroup
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		id, rest, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		ctrl, path, ok := bytes.Cut(rest, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch {
+		case string(id) == "0" && len(ctrl) == 0:
+			c.v2Path, c.hasV2 = string(path), true
+		case listsMemory(ctrl):
+			c.v1Path, c.hasV1 = string(path), true
+		}
+	}
+	return c
+}
+
+// listsMemory reports whether a comma-separated controller list names the
+// memory controller.
+func listsMemory(list []byte) bool {
+	for len(list) > 0 {
+		item := list
+		if i := bytes.IndexByte(list, ','); i >= 0 {
+			item, list = list[:i], list[i+1:]
+		} else {
+			list = nil
+		}
+		if string(item) == "memory" {
+			return true
+		}
+	}
+	return false
+}
+
 type mount struct {
 	root, point, fstype, superOpts string
 }
@@ -141,17 +181,39 @@ func parseMountInfo(b []byte) ([]mount, error) {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		// The kernel always writes the separator; a line without it was cut
-		// short, and skipping it could hide the memory mount.
-		pre, post, ok := strings.Cut(line, " - ")
-		f := strings.Fields(pre)
-		g := strings.Fields(post)
-		if !ok || len(f) < 5 || len(g) < 3 {
+		// Six fields, optional fields, a "-" field, then the filesystem
+		// type, the source and the super options. The kernel always writes
+		// the separator; a line without it was cut short, and skipping it
+		// could hide the memory mount. The separator is looked for after
+		// the sixth field only: a root or mount point may be "-" itself.
+		f := fields(line)
+		sep := -1
+		for i := 6; i < len(f); i++ {
+			if f[i] == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || len(f) < sep+4 {
 			return nil, fmt.Errorf("cgroup: malformed mountinfo line %q", line)
 		}
-		out = append(out, mount{root: unescape(f[3]), point: unescape(f[4]), fstype: g[0], superOpts: g[2]})
+		out = append(out, mount{root: unescape(f[3]), point: unescape(f[4]), fstype: f[sep+1], superOpts: f[sep+3]})
 	}
 	return out, s.Err()
+}
+
+// fields splits a mountinfo line at spaces, the kernel's only separator.
+// Not strings.Fields: the kernel escapes only space, tab, newline and
+// backslash in paths, so a path may hold a form feed, a carriage return or
+// a non-breaking space, which strings.Fields would split at.
+func fields(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, " ") {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // unescape decodes the octal escapes the kernel writes for space, tab,

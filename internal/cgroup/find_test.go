@@ -1,7 +1,9 @@
 package cgroup
 
 import (
+	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -237,6 +239,35 @@ func TestParseMountInfoEscapes(t *testing.T) {
 	}
 }
 
+// TestParseMountInfoUnescapedWhiteSpace: the kernel leaves white space
+// other than space, tab and newline unescaped in paths; it is part of the
+// path, not a separator. strings.Fields once split at it.
+func TestParseMountInfoUnescapedWhiteSpace(t *testing.T) {
+	in := "40 30 0:37 /a\fb /sys/fs/cgroup/x\u00a0y\rz rw,relatime - cgroup2 cgroup2 rw\n"
+	ms, err := parseMountInfo([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mount{root: "/a\fb", point: "/sys/fs/cgroup/x\u00a0y\rz", fstype: "cgroup2", superOpts: "rw"}
+	if len(ms) != 1 || ms[0] != want {
+		t.Fatalf("parseMountInfo = %+v, want %+v", ms, want)
+	}
+}
+
+// TestParseMountInfoDashPath: a root or mount point of "-" is not the
+// separator, which comes after the sixth field.
+func TestParseMountInfoDashPath(t *testing.T) {
+	in := "40 30 0:37 - /- rw,relatime shared:9 - cgroup2 cgroup2 rw\n"
+	ms, err := parseMountInfo([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mount{root: "-", point: "/-", fstype: "cgroup2", superOpts: "rw"}
+	if len(ms) != 1 || ms[0] != want {
+		t.Fatalf("parseMountInfo = %+v, want %+v", ms, want)
+	}
+}
+
 func TestParseMountInfoRealFixtures(t *testing.T) {
 	// Every fixture's mountinfo parses, with one entry per line.
 	files, _ := filepath.Glob("testdata/*/proc/self/mountinfo")
@@ -259,8 +290,7 @@ func TestParseMountInfoRealFixtures(t *testing.T) {
 }
 
 func FuzzParseMountInfo(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*/proc/self/mountinfo")
-	for _, name := range files {
+	for _, name := range fixtureFiles(f, "mountinfo") {
 		if b, err := os.ReadFile(name); err == nil {
 			f.Add(b)
 		}
@@ -273,12 +303,128 @@ func FuzzParseMountInfo(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if lines := bytes.Count(b, []byte("\n")) + 1; len(ms) > lines {
+			t.Fatalf("%d mounts from %d lines", len(ms), lines)
+		}
 		for _, m := range ms {
 			if m.fstype == "" || m.point == "" {
 				t.Fatalf("empty field in %+v from %q", m, b)
 			}
+			// Unescaping only shortens.
+			if len(m.root)+len(m.point)+len(m.fstype)+len(m.superOpts) > len(b) {
+				t.Fatalf("%+v is longer than its input %q", m, b)
+			}
 		}
 	})
+}
+
+// mangle escapes a path as the kernel writes it in mountinfo: space, tab,
+// newline and backslash as octal.
+func mangle(p string) string {
+	return strings.NewReplacer(`\`, `\134`, " ", `\040`, "\t", `\011`, "\n", `\012`).Replace(p)
+}
+
+// FuzzMountInfoPaths: any root and mount point, escaped as the kernel
+// escapes them, parse back unchanged.
+func FuzzMountInfoPaths(f *testing.F) {
+	f.Add("/", "/sys/fs/cgroup")
+	f.Add("/docker/3f1e6f2c", "/sys/fs/cgroup/memory")
+	f.Add("/a b", "/with space\ttab\\bs")
+	f.Add(`/\040`, "/x\ny")
+	f.Fuzz(func(t *testing.T, root, point string) {
+		if root == "" || point == "" {
+			return // the kernel writes at least "/"
+		}
+		line := "40 30 0:37 " + mangle(root) + " " + mangle(point) + " rw,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate\n"
+		ms, err := parseMountInfo([]byte(line))
+		if err != nil {
+			t.Fatalf("parseMountInfo(%q): %v", line, err)
+		}
+		want := mount{root: root, point: point, fstype: "cgroup2", superOpts: "rw,nsdelegate"}
+		if len(ms) != 1 || ms[0] != want {
+			t.Fatalf("parseMountInfo(%q) = %+v, want %+v", line, ms, want)
+		}
+	})
+}
+
+func TestParseSelfCgroup(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		want     selfCgroup
+	}{
+		{"v2", readFixture(t, "v2-plain", "proc/self/cgroup"), selfCgroup{v2Path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod6f3e0d2c_4b1a_4c5e_9d2e_2a1f7c9b8e41.slice/cri-containerd-8a4f0a7c1e2b9d3f5a6c7e8d9b0a1c2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c.scope", hasV2: true}},
+		{"v1", readFixture(t, "v1-docker", "proc/self/cgroup"), selfCgroup{
+			v1Path: "/docker/3f1e6f2c9a8b7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e", hasV1: true,
+			v2Path: "/system.slice/containerd.service", hasV2: true}},
+		{"hybrid", readFixture(t, "hybrid-v1memory", "proc/self/cgroup"), selfCgroup{
+			v1Path: "/system.slice/app.service", hasV1: true, v2Path: "/system.slice/app.service", hasV2: true}},
+		{"memory among others", "4:cpu,memory,pids:/a\n", selfCgroup{v1Path: "/a", hasV1: true}},
+		{"colons and spaces in the path", "0::/a:b c \n", selfCgroup{v2Path: "/a:b c ", hasV2: true}},
+		{"not memory", "4:memoryx,name=memory:/a\n1:name=systemd:/b\n", selfCgroup{}},
+		{"not v2: a controller on hierarchy 0", "0:memory:/a\n", selfCgroup{v1Path: "/a", hasV1: true}},
+		{"garbage", "\n\nhello\n0:\n::\n", selfCgroup{}},
+	} {
+		if got := parseSelfCgroup([]byte(tt.in)); got != tt.want {
+			t.Errorf("%s: parseSelfCgroup(%q) = %+v, want %+v", tt.name, tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseSelfCgroup: /proc/self/cgroup of any content parses without a
+// panic into paths taken from its lines, and any path, as the kernel
+// writes it, parses back unchanged.
+func FuzzParseSelfCgroup(f *testing.F) {
+	for _, name := range fixtureFiles(f, "cgroup") {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b, "/system.slice/app.service")
+		}
+	}
+	f.Add([]byte("0::/a:b c \n"), "/a:b c ")
+	f.Add([]byte("::\n0:\n:memory:\n"), "")
+	f.Fuzz(func(t *testing.T, b []byte, path string) {
+		c := parseSelfCgroup(b)
+		if c.hasV2 && !bytes.Contains(b, []byte("0::"+c.v2Path)) {
+			t.Fatalf("v2 path %q is not on a 0:: line of %q", c.v2Path, b)
+		}
+		if c.hasV1 && (!bytes.Contains(b, []byte("memory")) || !bytes.Contains(b, []byte(":"+c.v1Path))) {
+			t.Fatalf("v1 path %q is not on a memory line of %q", c.v1Path, b)
+		}
+		if len(c.v1Path) > len(b) || len(c.v2Path) > len(b) {
+			t.Fatalf("paths %q, %q longer than the input", c.v1Path, c.v2Path)
+		}
+
+		if strings.Contains(path, "\n") {
+			return // the kernel's paths have none: cgroup names cannot
+		}
+		in := "12:pids:/other\n5:memory:" + path + "\n1:name=systemd:/other\n0::" + path + "\n"
+		want := selfCgroup{v1Path: path, v2Path: path, hasV1: true, hasV2: true}
+		if got := parseSelfCgroup([]byte(in)); got != want {
+			t.Fatalf("parseSelfCgroup(%q) = %+v, want %+v", in, got, want)
+		}
+	})
+}
+
+// fixtureFiles lists the files called name in every fixture tree under
+// testdata.
+func fixtureFiles(t testing.TB, name string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir("testdata", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == "fuzz" && d.IsDir() {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && d.Name() == name {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 func readFixture(t *testing.T, fixture, name string) string {

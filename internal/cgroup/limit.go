@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -60,8 +61,8 @@ func (g *Group) limitV2() (Limit, error) {
 	return best, nil
 }
 
-// readV2Value reads a v2 limit file: a number of bytes or "max". A missing
-// file (the root cgroup has none) is no limit.
+// readV2Value reads a v2 limit file. A missing file (the root cgroup has
+// none) is no limit.
 func readV2Value(path string) (int64, bool, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -70,13 +71,24 @@ func readV2Value(path string) (int64, bool, error) {
 		}
 		return 0, false, fmt.Errorf("cgroup: %w", err)
 	}
-	s := strings.TrimSpace(string(b))
-	if s == "max" {
+	v, ok, err := parseV2Value(b)
+	if err != nil {
+		return 0, false, fmt.Errorf("cgroup: %s: %w", path, err)
+	}
+	return v, ok, nil
+}
+
+// parseV2Value parses the content of a v2 limit file, memory.max or
+// memory.high: a decimal number of bytes, or "max" for no limit (false),
+// with surrounding white space.
+func parseV2Value(b []byte) (int64, bool, error) {
+	s := bytes.TrimSpace(b)
+	if string(s) == "max" {
 		return 0, false, nil
 	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		return 0, false, fmt.Errorf("cgroup: %s: bad value %q", path, s)
+	v, ok := parseInt(s)
+	if !ok {
+		return 0, false, fmt.Errorf("bad value %q", s)
 	}
 	return v, true, nil
 }

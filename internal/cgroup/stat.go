@@ -73,7 +73,7 @@ func (r *Reader) Usage() (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
-	cur, ok := parseInt(bytes.TrimSpace(b))
+	cur, ok := parseUsage(b)
 	if !ok {
 		return Usage{}, fmt.Errorf("cgroup: %s: bad value %q", r.usage.Name(), bytes.TrimSpace(b))
 	}
@@ -101,6 +101,12 @@ func (r *Reader) OOMKills() (int64, bool) {
 	return field(b, oomKillKey)
 }
 
+// maxFileSize bounds what Reader reads of one control file, in bytes. The
+// largest, memory.stat, is under 2 KiB on v1 and v2 alike; a file that
+// fills this is not a cgroup file, and reading on would grow the buffer
+// without bound.
+const maxFileSize = 1 << 20
+
 func (r *Reader) read(f *os.File) ([]byte, error) {
 	for {
 		n, err := f.ReadAt(r.buf, 0)
@@ -110,8 +116,11 @@ func (r *Reader) read(f *os.File) ([]byte, error) {
 		if n < len(r.buf) {
 			return r.buf[:n], nil
 		}
+		if len(r.buf) >= maxFileSize {
+			return nil, fmt.Errorf("cgroup: %s: larger than %d bytes", f.Name(), maxFileSize)
+		}
 		// A full buffer may have cut the file short: grow and read again.
-		r.buf = make([]byte, 2*len(r.buf))
+		r.buf = make([]byte, min(2*len(r.buf), maxFileSize))
 	}
 }
 
@@ -141,7 +150,13 @@ func value(b, key []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// parseInt parses a non-negative decimal without allocating.
+// parseUsage parses the content of a usage file, v2 memory.current or v1
+// memory.usage_in_bytes: a decimal number of bytes with surrounding white
+// space.
+func parseUsage(b []byte) (int64, bool) { return parseInt(bytes.TrimSpace(b)) }
+
+// parseInt parses a non-negative decimal without allocating; 0 and false
+// if b is not one or does not fit an int64.
 func parseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 19 {
 		return 0, false
@@ -153,7 +168,11 @@ func parseInt(b []byte) (int64, bool) {
 		}
 		v = v*10 + int64(c-'0')
 	}
-	return v, v >= 0
+	// 19 digits stay below 2^64, so an overflow shows as a sign.
+	if v < 0 {
+		return 0, false
+	}
+	return v, true
 }
 
 // ReadOOMKills is a one-shot read of the group's OOM-kill count.

@@ -1,7 +1,11 @@
 package cgroup
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -160,4 +164,133 @@ func BenchmarkReaderUsage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestReaderOverflowingInactiveFile: an inactive_file that does not fit an
+// int64 counts as 0. It once came back negative, and the working set,
+// usage minus it, as exabytes.
+func TestReaderOverflowingInactiveFile(t *testing.T) {
+	for _, inactive := range []string{"9999999999999999999", "9223372036854775808", "-1", "lots"} {
+		root := writeTree(t, map[string]string{
+			"proc/self/cgroup":                     "0::/app\n",
+			"proc/self/mountinfo":                  miV2,
+			"sys/fs/cgroup/app/cgroup.controllers": "memory\n",
+			"sys/fs/cgroup/app/memory.current":     "4096\n",
+			"sys/fs/cgroup/app/memory.stat":        "anon 4096\ninactive_file " + inactive + "\n",
+		})
+		g, err := Find(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := g.NewReader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := r.Usage()
+		r.Close()
+		if err != nil || u.InactiveFile != 0 || u.WorkingSet() != 4096 {
+			t.Errorf("inactive_file %s: Usage = %+v (working set %d), %v; want 4096 and no inactive", inactive, u, u.WorkingSet(), err)
+		}
+	}
+}
+
+func TestReaderRefusesAHugeFile(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"proc/self/cgroup":                     "0::/app\n",
+		"proc/self/mountinfo":                  miV2,
+		"sys/fs/cgroup/app/cgroup.controllers": "memory\n",
+		"sys/fs/cgroup/app/memory.current":     "4096\n",
+		"sys/fs/cgroup/app/memory.stat":        strings.Repeat("x", 2*maxFileSize),
+	})
+	g, err := Find(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := g.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if u, err := r.Usage(); err == nil || !strings.Contains(err.Error(), "memory.stat") {
+		t.Fatalf("Usage of a 2 MiB memory.stat = %+v, %v; want an error naming the file", u, err)
+	}
+	if len(r.buf) > maxFileSize {
+		t.Errorf("buffer grew to %d bytes, past %d", len(r.buf), maxFileSize)
+	}
+}
+
+// FuzzStatValue: a flat-keyed file (memory.stat v1 and v2,
+// memory.oom_control) of any content yields the value of the first
+// "key value" line, without a panic, and the value parses as strconv would.
+func FuzzStatValue(f *testing.F) {
+	for _, file := range []string{"memory.stat", "memory.oom_control", "memory.events"} {
+		for _, name := range fixtureFiles(f, file) {
+			if b, err := os.ReadFile(name); err == nil {
+				for _, key := range []string{"inactive_file", "total_inactive_file", "hierarchical_memory_limit", "oom_kill"} {
+					f.Add(b, key)
+				}
+			}
+		}
+	}
+	f.Add([]byte("inactive_file 1\ninactive_file 2\n"), "inactive_file")
+	f.Add([]byte("inactive_file\ninactive_file  3\n"), "inactive_file")
+	f.Add([]byte(" 5\n"), "")
+	f.Fuzz(func(t *testing.T, b []byte, key string) {
+		v, ok := value(b, []byte(key))
+		// The reference: the first line that starts with key and a space.
+		var want []byte
+		found := false
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if rest, cut := bytes.CutPrefix(line, []byte(key+" ")); cut {
+				want, found = rest, true
+				break
+			}
+		}
+		if ok != found || !bytes.Equal(v, want) {
+			t.Fatalf("value(%q, %q) = %q, %v; want %q, %v", b, key, v, ok, want, found)
+		}
+		n, ok := field(b, []byte(key))
+		if !found {
+			if ok {
+				t.Fatalf("field(%q, %q) = %d without the key", b, key, n)
+			}
+			return
+		}
+		w, err := strconv.ParseInt(string(want), 10, 64)
+		digits := len(want) > 0 && len(want) <= 19 && strings.Trim(string(want), "0123456789") == ""
+		if ok != (err == nil && digits) || ok && (n != w || n < 0) {
+			t.Fatalf("field(%q, %q) = %d, %v; strconv says %d, %v", b, key, n, ok, w, err)
+		}
+	})
+}
+
+// FuzzParseUsage: memory.current and memory.usage_in_bytes of any content
+// parse without a panic to the number they hold, and every byte count
+// parses back.
+func FuzzParseUsage(f *testing.F) {
+	for _, file := range []string{"memory.current", "memory.usage_in_bytes"} {
+		for _, name := range fixtureFiles(f, file) {
+			if b, err := os.ReadFile(name); err == nil {
+				f.Add(b, int64(len(b)))
+			}
+		}
+	}
+	for _, s := range []string{"", "\n", "-5\n", "+5\n", "99999999999999999999\n", "9223372036854775807\n", "9223372036854775808\n", "0x10\n", " 7 \n", "1 2\n"} {
+		f.Add([]byte(s), int64(1<<62))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, n int64) {
+		v, ok := parseUsage(b)
+		s := string(bytes.TrimSpace(b))
+		w, err := strconv.ParseInt(s, 10, 64)
+		digits := len(s) > 0 && len(s) <= 19 && strings.Trim(s, "0123456789") == ""
+		if ok != (err == nil && digits) || ok && (v != w || v < 0) || !ok && v != 0 {
+			t.Fatalf("parseUsage(%q) = %d, %v; strconv says %d, %v", b, v, ok, w, err)
+		}
+		if n >= 0 {
+			in := strconv.FormatInt(n, 10) + "\n"
+			if v, ok := parseUsage([]byte(in)); !ok || v != n {
+				t.Fatalf("parseUsage(%q) = %d, %v; want %d", in, v, ok, n)
+			}
+		}
+	})
 }

@@ -1,0 +1,87 @@
+package cgroup
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// FuzzParseV2Value: memory.max and memory.high of any content parse
+// without a panic to "max" or the number they hold, and every byte count
+// the kernel can write parses back.
+func FuzzParseV2Value(f *testing.F) {
+	for _, name := range append(fixtureFiles(f, "memory.max"), fixtureFiles(f, "memory.high")...) {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b, int64(len(b)))
+		}
+	}
+	for _, s := range []string{"max\n", "0\n", "9223372036854775807\n", "9223372036854775808\n", "-1\n", "+5\n", " 42 \n", "", "maxx"} {
+		f.Add([]byte(s), int64(4096))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, n int64) {
+		v, limited, err := parseV2Value(b)
+		s := string(bytes.TrimSpace(b))
+		switch {
+		case err != nil:
+			if v != 0 || limited || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("parseV2Value(%q) = %d, %v, %q", b, v, limited, err)
+			}
+		case !limited:
+			if s != "max" || v != 0 {
+				t.Fatalf("parseV2Value(%q) = %d, unlimited; only \"max\" is", b, v)
+			}
+		default:
+			if w, err := strconv.ParseInt(s, 10, 64); err != nil || w != v || v < 0 || s[0] == '+' {
+				t.Fatalf("parseV2Value(%q) = %d; strconv says %d, %v", b, v, w, err)
+			}
+		}
+		if n >= 0 {
+			in := strconv.FormatInt(n, 10) + "\n"
+			if v, limited, err := parseV2Value([]byte(in)); err != nil || !limited || v != n {
+				t.Fatalf("parseV2Value(%q) = %d, %v, %v; want %d", in, v, limited, err, n)
+			}
+		}
+	})
+}
+
+// FuzzParseV1Value: memory.limit_in_bytes and hierarchical_memory_limit of
+// any content parse without a panic; a byte count parses back, and the
+// kernel's "unlimited" (near math.MaxInt64, whatever the page size) and
+// anything above it is no limit.
+func FuzzParseV1Value(f *testing.F) {
+	for _, name := range fixtureFiles(f, "memory.limit_in_bytes") {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(string(b), uint64(len(b)))
+		}
+	}
+	for _, s := range []string{"9223372036854771712\n", "9223372036854710272\n", "18446744073709551615\n", "18446744073709551616\n", "0\n", "-1\n", " 134217728\n", "1e9"} {
+		f.Add(s, uint64(math.MaxInt64))
+	}
+	f.Fuzz(func(t *testing.T, s string, n uint64) {
+		v, err := parseV1Value(s)
+		if err != nil {
+			if v != 0 || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("parseV1Value(%q) = %d, %q", s, v, err)
+			}
+		} else {
+			w, perr := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+			switch {
+			case perr != nil:
+				t.Fatalf("parseV1Value(%q) = %d; strconv fails: %v", s, v, perr)
+			case v < 0, v > 0 && uint64(v) != w, v == 0 && w != 0 && w < math.MaxInt64-(1<<16):
+				t.Fatalf("parseV1Value(%q) = %d; strconv says %d", s, v, w)
+			}
+		}
+		in := strconv.FormatUint(n, 10) + "\n"
+		want := int64(0)
+		if n < math.MaxInt64-(1<<16) {
+			want = int64(n)
+		}
+		if v, err := parseV1Value(in); err != nil || v != want {
+			t.Fatalf("parseV1Value(%q) = %d, %v; want %d", in, v, err, want)
+		}
+	})
+}
