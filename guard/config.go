@@ -22,6 +22,12 @@ type Config struct {
 	// environment variable, whatever its value, always wins.
 	MemoryLimitRatio float64
 
+	// MachineGoMemLimit sets GOMEMLIMIT from the machine's memory too,
+	// where no cgroup and no Limit bound memory. By default the guard
+	// leaves GOMEMLIMIT alone then: a process rarely owns the whole
+	// machine.
+	MachineGoMemLimit bool
+
 	// Interval is the sampling interval while memory is low. The guard
 	// samples faster as headroom shrinks, down to MinInterval, and also
 	// after every GC cycle. 0 means 500ms.
@@ -119,14 +125,19 @@ type Thresholds struct {
 	Critical float64 // 0 means 0.95
 }
 
-// A ConfigError names the Config field that Start refused and its value.
+// A ConfigError names the Config field, or the environment variable, that
+// Start refused, and its value.
 type ConfigError struct {
-	Field  string
-	Value  any
-	Reason string
+	Field    string // the Config field, e.g. "Thresholds.High"; empty for a variable
+	Variable string // the environment variable, e.g. "OOMGUARD_LIMIT"; empty for a field
+	Value    any
+	Reason   string
 }
 
 func (e *ConfigError) Error() string {
+	if e.Variable != "" {
+		return fmt.Sprintf("guard: environment variable %s = %q: %s", e.Variable, e.Value, e.Reason)
+	}
 	return fmt.Sprintf("guard: Config.%s = %v: %s", e.Field, e.Value, e.Reason)
 }
 

@@ -227,9 +227,9 @@ func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 		d.climbFirst = got.Name
 	}
 	d.mu.Unlock()
-	g.log.Warn("heap profile written", slog.String("name", got.Name), slog.String("reason", got.Reason),
-		slog.String("level", got.Level), slog.Int64("usage", got.Usage), slog.Int64("limit", got.Limit),
-		slog.Int64("bytes", got.Size), slog.Duration("took", time.Since(start)))
+	g.log.Info(fmt.Sprintf("heap profile written (%s) at %s of %s: %s", got.Reason, mib(got.Usage), mib(got.Limit), got.Name),
+		slog.String("level", got.Level), slog.Int64("usage_bytes", got.Usage), slog.Int64("bytes", got.Size),
+		slog.Duration("took", time.Since(start)))
 	s := g.Snapshot()
 	g.publish(Event{Type: EventProfile, Level: s.Level, Previous: s.Level, Snapshot: s, Profile: got.Name})
 	return got, nil

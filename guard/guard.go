@@ -30,6 +30,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,7 @@ type Guard struct {
 	startedAt time.Time
 
 	postmortem *PostMortem // the previous run on DumpDir, from Start
+	off        bool        // switched off by the environment
 }
 
 // Start checks cfg, detects the effective limit, takes GOMEMLIMIT and starts
@@ -95,8 +97,11 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 	if ctx == nil {
 		return nil, errors.New("guard: nil context")
 	}
-	cfg, err := cfg.withDefaults()
+	cfg, off, overrides, err := cfg.fromEnv(lookupEnv)
 	if err != nil {
+		return nil, err
+	}
+	if cfg, err = cfg.withDefaults(); err != nil {
 		return nil, err
 	}
 	g := &Guard{
@@ -108,9 +113,15 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 		startedAt:   time.Now(),
 	}
 	if g.log == nil {
-		g.log = slog.New(slog.DiscardHandler)
+		g.log = slog.Default()
 	}
 	g.log = g.log.With(slog.String("component", "oomguard"))
+	for _, o := range overrides {
+		g.log.Info("configuration from the environment overrides Config", slog.String("variable", o.name), slog.String("value", o.value))
+	}
+	if off {
+		return g.inert(), nil
+	}
 
 	if g.dumper, err = newDumper(g); err != nil {
 		return nil, err
@@ -126,14 +137,9 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 		g.sampler.close()
 		return nil, err
 	}
-	g.setGoMemLimit(g.sampler.limit.bytes)
-	g.log.Info("guard started",
-		slog.Int64("limit", g.sampler.limit.bytes),
-		slog.String("source", string(g.sampler.limit.source)),
-		slog.String("detail", g.sampler.limit.detail),
-		slog.String("usage_source", string(g.sampler.usageSource)))
-
+	g.setGoMemLimit(g.sampler.limit)
 	g.sampler.sample(time.Now(), false)
+	g.sayStarted()
 	if d := g.dumper; d != nil {
 		// Before this run's first record replaces the last run's.
 		snap := g.Snapshot()
@@ -175,17 +181,33 @@ func (g *Guard) Stop() error {
 		g.stopSubscribers()
 		g.sampler.close()
 		g.releaseGoMemLimit()
-		// A stopped guard admits everything and reports ready: it no
-		// longer knows better.
-		g.limits.Store(uint64(unlimited))
-		g.room.Store(math.MaxInt64 / 2)
-		g.sheddableRoom.Store(math.MaxInt64 / 2)
-		g.largeReserve.Store(0)
-		g.level.Store(int32(LevelNormal))
-		g.readyAfter.Store(0)
-		g.log.Info("guard stopped")
+		g.admitAll()
+		if !g.off {
+			g.log.Info("guard stopped")
+		}
 	})
 	return nil
+}
+
+// admitAll puts the guard in the state of a stopped or switched-off guard:
+// it admits everything and reports ready, since it no longer knows better.
+func (g *Guard) admitAll() {
+	g.limits.Store(uint64(unlimited))
+	g.room.Store(math.MaxInt64 / 2)
+	g.sheddableRoom.Store(math.MaxInt64 / 2)
+	g.largeReserve.Store(0)
+	g.level.Store(int32(LevelNormal))
+	g.readyAfter.Store(0)
+}
+
+// inert makes g a guard switched off by the environment: it watches
+// nothing, admits everything, writes nothing and leaves GOMEMLIMIT alone.
+func (g *Guard) inert() *Guard {
+	g.off = true
+	g.snap.Store(&Snapshot{Time: time.Now(), Off: true, OOMKills: -1, GoMemLimit: debug.SetMemoryLimit(-1), GoMemLimitSource: GoMemLimitUnchanged})
+	g.admitAll()
+	g.log.Info("oomguard is off (" + EnvSwitch + "=off): it sheds nothing, writes nothing and leaves GOMEMLIMIT alone")
+	return g
 }
 
 // join counts work outside the guard's own goroutines, such as an HTTP

@@ -215,5 +215,10 @@ func (g *Guard) record(s *Snapshot, clean bool) stateRecord {
 	return rec
 }
 
-// mib formats bytes in MiB for people.
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+// mib formats bytes for people: MiB, or GiB from 4 GiB.
+func mib(b int64) string {
+	if b >= 4<<30 || b <= -4<<30 {
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}

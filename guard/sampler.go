@@ -172,6 +172,9 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	if s.cg != nil && now.Sub(s.oomAt) >= oomRefresh {
 		s.oomAt = now
 		if n, ok := s.cg.OOMKills(); ok {
+			if s.oomKills >= 0 && n > s.oomKills {
+				g.sayOOMKills(s.oomKills, n)
+			}
 			s.oomKills = n
 		}
 	}
@@ -213,10 +216,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		g.dumper.triggers(g, prev, snap, afterGC)
 	}
 	if lvl != prev {
-		g.log.Info("memory level changed",
-			slog.String("from", prev.String()), slog.String("to", lvl.String()),
-			slog.Int64("usage", usage), slog.Int64("limit", s.limit.bytes),
-			slog.Float64("pressure", round3(pressure)), slog.Bool("gc_thrashing", thrash))
+		g.sayLevel(prev, snap)
 		g.publish(Event{Type: EventLevel, Level: lvl, Previous: prev, Snapshot: *snap})
 	}
 }
@@ -331,7 +331,7 @@ func (s *sampler) refreshLimit(now time.Time) {
 	old := s.limit
 	s.limit = l
 	s.g.log.Info("memory limit changed", slog.Int64("from", old.bytes), slog.Int64("to", l.bytes), slog.String("source", string(l.source)))
-	s.g.setGoMemLimit(l.bytes)
+	s.g.setGoMemLimit(l)
 	if snap := s.g.snap.Load(); snap != nil {
 		e := *snap
 		e.Limit, e.LimitSource, e.LimitDetail = l.bytes, l.source, l.detail
@@ -374,8 +374,6 @@ func minTTL(a, b time.Duration) time.Duration {
 	}
 	return min(a, b)
 }
-
-func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // gcWatch signals on c after every GC cycle, through a finalizer on a
 // sentinel that re-arms itself; the signal never blocks the runtime's

@@ -8,6 +8,10 @@ type Snapshot struct {
 	Time  time.Time
 	Level Level
 
+	// Off reports a guard switched off by OOMGUARD=off: it watches
+	// nothing and admits everything.
+	Off bool
+
 	// Limit is the effective memory limit; LimitSource says which bound
 	// won and LimitDetail names the control file and cgroup.
 	Limit       int64

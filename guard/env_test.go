@@ -1,0 +1,116 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime/debug"
+	"strings"
+	"testing"
+)
+
+// withEnv makes Start see env in place of the process's environment.
+func withEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	old := lookupEnv
+	lookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	t.Cleanup(func() { lookupEnv = old })
+}
+
+func TestEnvironment(t *testing.T) {
+	base := Config{MemoryLimitRatio: -1}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want func(t *testing.T, g *Guard)
+		bad  string // the variable a *ConfigError must name
+	}{
+		{name: "limit in bytes", env: map[string]string{EnvLimit: "67108864"}, want: func(t *testing.T, g *Guard) {
+			if s := g.Snapshot(); s.Limit != 64<<20 || s.LimitSource != LimitFromConfig {
+				t.Errorf("limit %d from %s, want 64 MiB from config", s.Limit, s.LimitSource)
+			}
+		}},
+		{name: "limit in GOMEMLIMIT syntax", env: map[string]string{EnvLimit: "512MiB"}, want: func(t *testing.T, g *Guard) {
+			if s := g.Snapshot(); s.Limit != 512<<20 {
+				t.Errorf("limit %d, want 512 MiB", s.Limit)
+			}
+		}},
+		{name: "limit garbage", env: map[string]string{EnvLimit: "lots"}, bad: EnvLimit},
+		{name: "limit below 1 MiB", env: map[string]string{EnvLimit: "1KiB"}, bad: EnvLimit},
+		{name: "limit with a sign", env: map[string]string{EnvLimit: "-5MiB"}, bad: EnvLimit},
+		{name: "ratio", env: map[string]string{EnvRatio: "0.5", EnvLimit: "1GiB"}, want: func(t *testing.T, g *Guard) {
+			if g.cfg.MemoryLimitRatio != 0.5 {
+				t.Errorf("ratio %v, want 0.5", g.cfg.MemoryLimitRatio)
+			}
+		}},
+		{name: "ratio above 1", env: map[string]string{EnvRatio: "1.5"}, bad: EnvRatio},
+		{name: "ratio as a percentage", env: map[string]string{EnvRatio: "90%"}, bad: EnvRatio},
+		{name: "ratio too small", env: map[string]string{EnvRatio: "0.01"}, bad: EnvRatio},
+		{name: "dump dir", env: map[string]string{EnvDumpDir: "DIR"}, want: func(t *testing.T, g *Guard) {
+			if g.dumper == nil || !strings.HasSuffix(g.cfg.DumpDir, "oomguard-env-dump") {
+				t.Errorf("DumpDir %q, profiles on %v", g.cfg.DumpDir, g.dumper != nil)
+			}
+		}},
+		{name: "on", env: map[string]string{EnvSwitch: "on"}, want: func(t *testing.T, g *Guard) {
+			if g.off || g.Snapshot().Off {
+				t.Error("off with OOMGUARD=on")
+			}
+		}},
+		{name: "switch garbage", env: map[string]string{EnvSwitch: "disabled"}, bad: EnvSwitch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env[EnvDumpDir] == "DIR" {
+				tt.env[EnvDumpDir] = t.TempDir() + "/oomguard-env-dump"
+			}
+			withEnv(t, tt.env)
+			g, err := Start(context.Background(), base)
+			if tt.bad != "" {
+				var ce *ConfigError
+				if !errors.As(err, &ce) || ce.Variable != tt.bad || !strings.Contains(err.Error(), tt.bad) || !strings.Contains(err.Error(), tt.env[tt.bad]) {
+					t.Fatalf("Start = %v, want a *ConfigError naming %s and its value", err, tt.bad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Stop()
+			tt.want(t, g)
+		})
+	}
+}
+
+// TestOff: OOMGUARD=off gives a guard that admits everything, writes
+// nothing, starts no goroutine and leaves GOMEMLIMIT alone.
+func TestOff(t *testing.T) {
+	withEnv(t, map[string]string{EnvSwitch: "off"})
+	before := debug.SetMemoryLimit(-1)
+	dir := t.TempDir() + "/never"
+	g, err := Start(context.Background(), Config{Limit: 1 << 20, DumpDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if debug.SetMemoryLimit(-1) != before {
+		t.Error("GOMEMLIMIT changed by a guard that is off")
+	}
+	s := g.Snapshot()
+	if !s.Off || s.Level != LevelNormal {
+		t.Errorf("snapshot %+v, want Off at Normal", s)
+	}
+	for range 100 {
+		if _, tk, ok := g.Enter(context.Background(), PrioritySheddable); !ok {
+			t.Fatal("a guard that is off shed work")
+		} else {
+			tk.Done()
+		}
+	}
+	if _, err := g.Reserve(context.Background(), 1<<40); err != nil {
+		t.Errorf("Reserve on a guard that is off: %v", err)
+	}
+	g.Stop()
+	g.Stop()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("DumpDir %s made by a guard that is off: %v", dir, err)
+	}
+}

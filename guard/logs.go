@@ -1,0 +1,58 @@
+package guard
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// The guard's log lines say what they mean in human units (MiB, seconds);
+// the raw figures follow as attributes for machines.
+
+// sayStarted writes the start line: the limit and where it came from,
+// GOMEMLIMIT and who set it, usage and what it measures, where profiles go,
+// and which kernel notifications are on.
+func (g *Guard) sayStarted() {
+	s := g.snap.Load()
+	dump := "off (set Config.DumpDir or " + EnvDumpDir + ")"
+	if g.cfg.DumpDir != "" {
+		dump = g.cfg.DumpDir
+	}
+	gml := limitText(s.GoMemLimit)
+	g.log.Info(fmt.Sprintf("oomguard started: limit %s from %s (%s); GOMEMLIMIT %s (%s); usage %s (%s); profiles %s; notifications: %s",
+		mib(s.Limit), s.LimitSource, s.LimitDetail, gml, g.gml.why, mib(s.Usage), s.UsageSource, dump, g.notifySources()),
+		slog.Int64("limit_bytes", s.Limit), slog.Int64("gomemlimit_bytes", s.GoMemLimit), slog.Int64("usage_bytes", s.Usage))
+}
+
+// notifySources names the kernel notification sources in use.
+func (g *Guard) notifySources() string { return "none, polling" }
+
+// sayLevel logs a level change: Elevated and a return to Normal at INFO,
+// High and Critical at WARN.
+func (g *Guard) sayLevel(prev Level, s *Snapshot) {
+	lvl := slog.LevelInfo
+	if s.Level >= LevelHigh && s.Level > prev {
+		lvl = slog.LevelWarn
+	}
+	g.log.Log(context.Background(), lvl, fmt.Sprintf("memory level %s → %s: %s of %s (%.1f%%)", prev, s.Level, mib(s.Usage), mib(s.Limit), 100*s.Pressure()),
+		slog.Int64("usage_bytes", s.Usage), slog.Int64("limit_bytes", s.Limit), slog.Bool("gc_thrashing", s.GCThrashing))
+}
+
+// sayOOMKills logs OOM kills the cgroup counted since the guard last looked.
+func (g *Guard) sayOOMKills(from, to int64) {
+	g.log.Error(fmt.Sprintf("the kernel OOM-killed %d process(es) in this memory cgroup", to-from),
+		slog.Int64("oom_kills", to))
+}
+
+// human formats a duration for people: "not growing" when negative, and
+// seconds below an hour.
+func human(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "not growing"
+	case d >= time.Hour:
+		return "over an hour"
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
