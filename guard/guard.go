@@ -88,6 +88,7 @@ type Guard struct {
 
 	postmortem *PostMortem // the previous run on DumpDir, from Start
 	off        bool        // switched off by the environment
+	history    history     // the status page's last ten minutes
 }
 
 // Start checks cfg, detects the effective limit, takes GOMEMLIMIT and starts

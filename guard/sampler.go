@@ -219,6 +219,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		g.sayLevel(prev, snap)
 		g.publish(Event{Type: EventLevel, Level: lvl, Previous: prev, Snapshot: *snap})
 	}
+	g.history.add(g, snap)
 }
 
 // quick takes the quick reading between full samples: the Go runtime's
