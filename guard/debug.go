@@ -24,7 +24,7 @@ import (
 // Routes below the prefix:
 //
 //	GET  /                                     status and profiles as an HTML page
-//	GET  /status                               the Snapshot as JSON
+//	GET  /status                               the Snapshot as JSON, durations in seconds
 //	GET  /heap                                 the profiles as JSON, oldest first
 //	GET  /heap/latest                          the newest profile
 //	GET  /heap/{name}                          one profile
@@ -50,7 +50,8 @@ func (g *Guard) DebugHandler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(g.Snapshot())
+		s := g.Snapshot()
+		enc.Encode(newStatusJSON(&s))
 	})
 	mux.HandleFunc("GET /postmortem", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -84,6 +85,29 @@ func (g *Guard) DebugHandler() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// statusJSON is the Snapshot as GET /status serves it: its durations in
+// seconds, as the metrics give them, rather than encoding/json's
+// nanoseconds. Every other field is the Snapshot's own, so one added to
+// Snapshot is served too.
+type statusJSON struct {
+	*Snapshot
+	// Interval and TimeToLimit hide the Snapshot's nanosecond fields: a
+	// shallower field of the same JSON name wins, and nil is omitted.
+	Interval    *struct{} `json:",omitempty"`
+	TimeToLimit *struct{} `json:",omitempty"`
+
+	IntervalSeconds    float64 `json:"interval_seconds"`
+	TimeToLimitSeconds float64 `json:"time_to_limit_seconds"` // -1 when usage is not growing
+}
+
+func newStatusJSON(s *Snapshot) statusJSON {
+	j := statusJSON{Snapshot: s, IntervalSeconds: s.Interval.Seconds(), TimeToLimitSeconds: -1}
+	if s.TimeToLimit >= 0 {
+		j.TimeToLimitSeconds = s.TimeToLimit.Seconds()
+	}
+	return j
 }
 
 // loopbackOnly admits a request whose RemoteAddr is a loopback address and

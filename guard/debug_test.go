@@ -397,3 +397,39 @@ func FuzzLoopbackOnly(f *testing.F) {
 		}
 	})
 }
+
+// TestStatusDurationsInSeconds: GET /status gives the sampling interval and
+// the time to the limit in seconds, under names that say so, and not the
+// Snapshot's nanoseconds; the rest is the Snapshot's fields.
+func TestStatusDurationsInSeconds(t *testing.T) {
+	g := quietGuard(t, Config{Interval: 300 * time.Millisecond})
+	s := *g.snap.Load()
+	s.Interval, s.TimeToLimit = 300*time.Millisecond, 3200*time.Millisecond
+	g.snap.Store(&s)
+	get := func() map[string]any {
+		w := httptest.NewRecorder()
+		g.DebugHandler().ServeHTTP(w, loopbackRequest("GET", "/status"))
+		var m map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || w.Code != 200 {
+			t.Fatalf("GET /status: %d %s", w.Code, w.Body)
+		}
+		return m
+	}
+	m := get()
+	if m["interval_seconds"] != 0.3 || m["time_to_limit_seconds"] != 3.2 {
+		t.Errorf("interval_seconds %v, time_to_limit_seconds %v; want 0.3 and 3.2", m["interval_seconds"], m["time_to_limit_seconds"])
+	}
+	for _, k := range []string{"Interval", "TimeToLimit"} {
+		if v, ok := m[k]; ok {
+			t.Errorf("/status still has %s: %v", k, v)
+		}
+	}
+	if m["Limit"] != float64(s.Limit) || m["Level"] != "normal" {
+		t.Errorf("/status lacks the Snapshot's fields: %v", m)
+	}
+	s.TimeToLimit = -1
+	g.snap.Store(&s)
+	if m := get(); m["time_to_limit_seconds"] != -1.0 {
+		t.Errorf("not growing: time_to_limit_seconds %v, want -1", m["time_to_limit_seconds"])
+	}
+}
