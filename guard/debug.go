@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -23,7 +21,7 @@ import (
 //
 // Routes below the prefix:
 //
-//	GET  /                                     status and profiles as an HTML page
+//	GET  /                                     the status page: charts of the last ten minutes, top growth, post-mortem, profiles
 //	GET  /status                               the Snapshot as JSON, durations in seconds
 //	GET  /heap                                 the profiles as JSON, oldest first
 //	GET  /heap/latest                          the newest profile
@@ -44,7 +42,7 @@ import (
 // replaces that check on every route.
 func (g *Guard) DebugHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", g.serveIndex)
+	mux.HandleFunc("GET /{$}", (&statusPage{g: g}).serve)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -158,64 +156,4 @@ func (g *Guard) serveWrite(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(m)
 	}
-}
-
-// serveIndex writes the status page. It is built with fmt and
-// html.EscapeString rather than html/template: template execution uses
-// reflection that keeps every exported method in the binary, megabytes a
-// service would pay for one debug page.
-func (g *Guard) serveIndex(w http.ResponseWriter, r *http.Request) {
-	s := g.Snapshot()
-	mib := func(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MiB" }
-	pct := func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" }
-	e := html.EscapeString
-
-	var b strings.Builder
-	b.WriteString(`<!doctype html>
-<html><head><meta charset="utf-8"><title>oomguard</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}.normal{color:#070}.elevated{color:#960}.high{color:#c50}.critical{color:#c00;font-weight:bold}</style>
-</head><body>
-<h1>oomguard</h1>
-`)
-	fmt.Fprintf(&b, "<p>Level <b class=%q>%s</b>: usage %s of %s (%s), limit from %s (%s).</p>\n<table>\n",
-		s.Level, s.Level, mib(s.Usage), mib(s.Limit), pct(s.Pressure()), e(string(s.LimitSource)), e(s.LimitDetail))
-	row := func(k, v string) { fmt.Fprintf(&b, "<tr><th>%s</th><td>%s</td></tr>\n", k, v) }
-	row("GOMEMLIMIT", mib(s.GoMemLimit)+" ("+e(string(s.GoMemLimitSource))+")")
-	row("live heap", mib(s.HeapLive)+", goal "+mib(s.HeapGoal))
-	thrash := ""
-	if s.GCThrashing {
-		thrash = ", thrashing"
-	}
-	row("GC CPU", pct(s.GCCPUFraction)+thrash)
-	growth := strconv.FormatFloat(s.GrowthRate, 'f', 0, 64) + " B/s"
-	if s.TimeToLimit >= 0 {
-		growth += ", limit in " + s.TimeToLimit.Round(time.Millisecond).String()
-	}
-	row("growth", growth)
-	row("requests", fmt.Sprintf("%d in flight (limit %d), shed %d sheddable / %d default, %d cancelled",
-		s.InFlight, s.InFlightLimit, s.Shed.Sheddable, s.Shed.Default, s.Cancelled))
-	oom := "unknown"
-	if s.OOMKills >= 0 {
-		oom = strconv.FormatInt(s.OOMKills, 10)
-	}
-	row("OOM kills in this cgroup", oom)
-	b.WriteString("</table>\n<h2>Heap profiles</h2>\n")
-
-	switch {
-	case g.dumper == nil:
-		b.WriteString("<p>Off: set Config.DumpDir.</p>\n")
-	case len(g.dumper.store.List()) == 0:
-		b.WriteString("<p>None yet.</p>\n")
-	default:
-		b.WriteString("<table><tr><th>time</th><th>reason</th><th>level</th><th>usage</th><th>heap</th><th>size</th><th></th></tr>\n")
-		for _, m := range g.dumper.store.List() {
-			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d B</td><td><a href=\"heap/%s\">%s</a></td></tr>\n",
-				m.Time.Format("2006-01-02 15:04:05.000Z"), e(m.Reason), e(m.Level), mib(m.Usage), mib(m.Heap), m.Size, e(m.Name), e(m.Name))
-		}
-		b.WriteString("</table>\n<p>Read one with <code>go tool pprof -top URL</code>; the growth between two: <code>heap/diff?base=NAME&amp;target=NAME</code>.</p>\n")
-	}
-	b.WriteString("<p><a href=\"status\">status JSON</a> · <a href=\"heap\">profiles JSON</a></p>\n</body></html>\n")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	io.WriteString(w, b.String())
 }
