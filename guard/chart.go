@@ -1,9 +1,7 @@
 package guard
 
 import (
-	"cmp"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -160,7 +158,13 @@ type rightLabel struct {
 // labels writes the right-margin labels, moved apart where lines are too
 // close for their labels to be read.
 func (c *chart) labels(ls []rightLabel) {
-	slices.SortStableFunc(ls, func(a, b rightLabel) int { return cmp.Compare(a.y, b.y) })
+	// An insertion sort: a handful of labels, and slices' generic sorts
+	// would add kilobytes to the binary.
+	for i := 1; i < len(ls); i++ {
+		for j := i; j > 0 && ls[j].y < ls[j-1].y; j-- {
+			ls[j], ls[j-1] = ls[j-1], ls[j]
+		}
+	}
 	for i := 1; i < len(ls); i++ {
 		ls[i].y = max(ls[i].y, ls[i-1].y+labelGap)
 	}
