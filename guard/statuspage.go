@@ -44,14 +44,28 @@ func (p *statusPage) serve(w http.ResponseWriter, r *http.Request) {
 	pm := g.PostMortem()
 	var b strings.Builder
 	b.Grow(64 << 10)
+	title := s.Level.String() + " · " + pct(s.Pressure())
+	if s.Off {
+		title = "off"
+	}
 	fmt.Fprintf(&b, `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="%d">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>oomguard · %s · %s</title>
+<title>oomguard · %s</title>
 <style>%s</style>
 </head><body>
-`, int(statusRefresh/time.Second), s.Level, pct(s.Pressure()), pageStyle)
+`, int(statusRefresh/time.Second), title, pageStyle)
+	defer func() {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, b.String())
+	}()
 
+	if s.Off {
+		fmt.Fprintf(&b, "<header><h1>oomguard</h1><span class=\"badge\" style=\"background:%s\">off</span></header>\n<p>Switched off by %s=off: it watches nothing, sheds nothing, writes nothing and leaves GOMEMLIMIT alone.</p>\n</body></html>\n",
+			levelColor(-1), EnvSwitch)
+		return
+	}
 	fmt.Fprintf(&b, `<header><h1>oomguard</h1><span class="badge" style="background:%s">%s</span>
 <span class="headline">%s of %s (%s)</span>
 <span class="asof">as of %s · reloads every %d s</span></header>
@@ -105,9 +119,6 @@ func (p *statusPage) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p.writeProfiles(&b, s.Time)
 	b.WriteString(`<footer><a href="status">status JSON</a> · <a href="heap">profiles JSON</a> · <a href="postmortem">post-mortem JSON</a></footer>` + "\n</body></html>\n")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	io.WriteString(w, b.String())
 }
 
 const pageStyle = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em auto;max-width:1100px;padding:0 1.5em;color:#111827;background:#fff}

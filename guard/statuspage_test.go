@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"regexp"
@@ -281,5 +282,20 @@ func TestStatusPagePostMortem(t *testing.T) {
 	page = getPage(t, &statusPage{g: g})
 	if !strings.Contains(page, `<section class="pm" id="postmortem"><h2>The previous run ended cleanly</h2>`) || strings.Index(page, "postmortem") < strings.Index(page, "<h2>Memory</h2>") {
 		t.Error("a clean previous run is not told below the charts")
+	}
+}
+
+// TestStatusPageOff: a guard switched off by the environment says so, and
+// draws nothing it does not watch.
+func TestStatusPageOff(t *testing.T) {
+	withEnv(t, map[string]string{EnvSwitch: "off"})
+	g, err := Start(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	page := getPage(t, &statusPage{g: g})
+	if !strings.Contains(page, "<title>oomguard · off</title>") || !strings.Contains(page, "Switched off by OOMGUARD=off") || strings.Contains(page, "<svg") {
+		t.Errorf("the page of a guard that is off:\n%s", page)
 	}
 }
