@@ -100,7 +100,7 @@ func helper(mode string) {
 	}
 }
 
-func helperCommand(t *testing.T, c *cgroup.Child, mode string) *exec.Cmd {
+func helperCommand(t *testing.T, c *cgrouptest.Child, mode string) *exec.Cmd {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -113,7 +113,7 @@ func helperCommand(t *testing.T, c *cgroup.Child, mode string) *exec.Cmd {
 }
 
 // limitIn runs the "limit" helper in c and returns its report.
-func limitIn(t *testing.T, c *cgroup.Child) report {
+func limitIn(t *testing.T, c *cgrouptest.Child) report {
 	t.Helper()
 	out, err := helperCommand(t, c, "limit").Output()
 	if err != nil {
