@@ -1,0 +1,34 @@
+package vmtest
+
+import (
+	"testing"
+	"time"
+)
+
+func TestEndLineRoundTrip(t *testing.T) {
+	for _, want := range []End{
+		{Name: "github.com/oomguard/oomguard/guard", Code: 0, Elapsed: "12.3s"},
+		{Name: "x", Code: -1, Elapsed: "60.0s", Note: "timeout after 1m0s cgroups left behind: a,b"},
+	} {
+		var d time.Duration
+		if want.Elapsed == "12.3s" {
+			d = 12300 * time.Millisecond
+		} else {
+			d = time.Minute
+		}
+		line := EndLine(want.Name, want.Code, d, want.Note)
+		got, ok := ParseEnd(line)
+		if !ok || got != want {
+			t.Errorf("ParseEnd(%q) = %+v, %v; want %+v", line, got, ok, want)
+		}
+		if _, ok := ParseStart(line); ok {
+			t.Errorf("ParseStart took the end line %q", line)
+		}
+	}
+	if name, ok := ParseStart(StartLine("p")); !ok || name != "p" {
+		t.Errorf("ParseStart(StartLine(p)) = %q, %v", name, ok)
+	}
+	if _, ok := ParseEnd("@vmtest end p notanumber 1s"); ok {
+		t.Error("ParseEnd took a line without an exit code")
+	}
+}
