@@ -438,8 +438,14 @@ func (r *reporter) failf(format string, args ...any) {
 	fmt.Printf("FAIL\t"+format+"\n", args...)
 }
 
-// finish fails every step the guest never ended.
+// finish fails every step the guest never ended, after the output of the
+// one it was running, if any.
 func (r *reporter) finish() {
+	if r.step != "" && !r.verbose {
+		for _, l := range r.output {
+			fmt.Println("  | " + l)
+		}
+	}
 	for _, s := range r.plan.Steps {
 		if !r.ended[s.Name] {
 			r.failf("%s\t(cgroup v2 VM) did not finish", s.Name)
