@@ -43,10 +43,12 @@ const (
 // StartLine is the line before a step's output.
 func StartLine(name string) string { return linePrefix + "start " + name }
 
-// EndLine is the line after a step's output; note says what else went
-// wrong (cgroups left behind), empty if nothing.
-func EndLine(name string, code int, elapsed time.Duration, note string) string {
-	s := fmt.Sprintf("%send %s %d %.1fs", linePrefix, name, code, elapsed.Seconds())
+// EndLine is the line after a step's output. stall is the longest time
+// the guest's CPUs did not run during the step (the host did not schedule
+// the VM); note says what else went wrong (cgroups left behind), empty if
+// nothing.
+func EndLine(name string, code int, elapsed, stall time.Duration, note string) string {
+	s := fmt.Sprintf("%send %s %d %.1fs %.2fs", linePrefix, name, code, elapsed.Seconds(), stall.Seconds())
 	if note != "" {
 		s += " " + note
 	}
@@ -55,10 +57,10 @@ func EndLine(name string, code int, elapsed time.Duration, note string) string {
 
 // An End is a parsed end line.
 type End struct {
-	Name    string
-	Code    int
-	Elapsed string
-	Note    string
+	Name           string
+	Code           int
+	Elapsed, Stall string
+	Note           string
 }
 
 // ParseStart returns the step name of a start line.
@@ -72,17 +74,17 @@ func ParseEnd(line string) (End, bool) {
 	if !ok {
 		return End{}, false
 	}
-	f := strings.SplitN(rest, " ", 4)
-	if len(f) < 3 {
+	f := strings.SplitN(rest, " ", 5)
+	if len(f) < 4 {
 		return End{}, false
 	}
 	code, err := strconv.Atoi(f[1])
 	if err != nil {
 		return End{}, false
 	}
-	e := End{Name: f[0], Code: code, Elapsed: f[2]}
-	if len(f) == 4 {
-		e.Note = f[3]
+	e := End{Name: f[0], Code: code, Elapsed: f[2], Stall: f[3]}
+	if len(f) == 5 {
+		e.Note = f[4]
 	}
 	return e, true
 }

@@ -16,9 +16,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -101,6 +104,7 @@ func run(out *os.File) error {
 	if err := json.Unmarshal(b, &plan); err != nil {
 		return fmt.Errorf("%s: %w", vmtest.PlanPath, err)
 	}
+	go stalls.watch()
 	var uname unix.Utsname
 	unix.Uname(&uname)
 	clock, _ := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource")
@@ -117,6 +121,7 @@ func run(out *os.File) error {
 // that it removed every cgroup it made.
 func runStep(out *os.File, i int, s vmtest.Step) {
 	fmt.Fprintln(out, vmtest.StartLine(s.Name))
+	stalls.reset()
 	start := time.Now()
 	code, note := -1, ""
 	leaf := filepath.Join(cgroupRoot, fmt.Sprintf("oomguard-vm-%d", i))
@@ -160,7 +165,7 @@ func runStep(out *os.File, i int, s vmtest.Step) {
 			code = 1
 		}
 	}
-	fmt.Fprintln(out, vmtest.EndLine(s.Name, code, time.Since(start), note))
+	fmt.Fprintln(out, vmtest.EndLine(s.Name, code, time.Since(start), stalls.reset(), note))
 }
 
 // leftovers kills what the step left running, removes its leaf and
@@ -179,6 +184,37 @@ func leftovers(leaf string) []string {
 		return nil
 	})
 	return left
+}
+
+// stallWatch measures how long the guest's CPUs stop: a real-time thread
+// that wakes every 10ms, ahead of anything the tests run, sees a longer
+// gap only when the host did not run the VM. Under emulation on a busy
+// host that is what makes latencies in the guest jump.
+type stallWatch struct {
+	longest atomic.Int64 // nanoseconds, since the last reset
+}
+
+var stalls stallWatch
+
+func (w *stallWatch) watch() {
+	runtime.LockOSThread()
+	param := struct{ priority int32 }{99}
+	unix.Syscall(unix.SYS_SCHED_SETSCHEDULER, 0, 1 /* SCHED_FIFO */, uintptr(unsafe.Pointer(&param)))
+	const tick = 10 * time.Millisecond
+	last := time.Now()
+	for {
+		time.Sleep(tick)
+		now := time.Now()
+		if gap := now.Sub(last) - tick; gap > time.Duration(w.longest.Load()) {
+			w.longest.Store(int64(gap))
+		}
+		last = now
+	}
+}
+
+// reset returns the longest stall since the last reset.
+func (w *stallWatch) reset() time.Duration {
+	return time.Duration(w.longest.Swap(0))
 }
 
 // reap collects the zombies that steps left to init.

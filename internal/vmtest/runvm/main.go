@@ -425,12 +425,23 @@ func (r *reporter) end(e vmtest.End) {
 	if len(passed) > 0 {
 		fmt.Printf("passed in the VM: %s\n", strings.Join(passed, " "))
 	}
+	vm := fmt.Sprintf("(cgroup v2 VM; longest guest stall %s, host load %s)", e.Stall, loadAverage())
 	if ok {
-		fmt.Printf("ok  \t%s\t%s (cgroup v2 VM)\n", e.Name, e.Elapsed)
+		fmt.Printf("ok  \t%s\t%s %s\n", e.Name, e.Elapsed, vm)
 		return
 	}
 	r.failures++
-	fmt.Printf("FAIL\t%s\t%s (cgroup v2 VM) exit %d %s\n", e.Name, e.Elapsed, e.Code, note)
+	fmt.Printf("FAIL\t%s\t%s %s exit %d %s\n", e.Name, e.Elapsed, vm, e.Code, note)
+}
+
+// loadAverage is the host's one-minute load average: a busy host stalls
+// an emulated guest.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func (r *reporter) failf(format string, args ...any) {
