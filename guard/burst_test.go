@@ -28,7 +28,10 @@ func TestCgroupBurstSurvives(t *testing.T) {
 	)
 	child := cgrouptest.New(t, 256*mib)
 
-	type result struct{ ok, shed, other, errs int }
+	type result struct {
+		ok, shed, other, errs int
+		firstErr              error
+	}
 	results := make([]result, waves)
 	var mu sync.Mutex
 	lines := runService(t, child, "http-service", nil, func(first helperLine) {
@@ -52,6 +55,9 @@ func TestCgroupBurstSurvives(t *testing.T) {
 					defer mu.Unlock()
 					r := &results[w]
 					if err != nil {
+						if r.errs == 0 {
+							r.firstErr = err
+						}
 						r.errs++
 						return
 					}
@@ -80,7 +86,7 @@ func TestCgroupBurstSurvives(t *testing.T) {
 			t.Errorf("waves %d and %d: no request served", w-1, w)
 		}
 		if r.other != 0 || r.errs != 0 {
-			t.Errorf("wave %d: %d responses neither 200 nor 503 with Retry-After, %d errors", w, r.other, r.errs)
+			t.Errorf("wave %d: %d responses neither 200 nor 503 with Retry-After, %d errors (first: %v)", w, r.other, r.errs, r.firstErr)
 		}
 		total.ok, total.shed = total.ok+r.ok, total.shed+r.shed
 	}

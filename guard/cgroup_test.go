@@ -59,6 +59,25 @@ func TestCgroupInheritedLimit(t *testing.T) {
 	}
 }
 
+// TestCgroupHighIsTheLimit: on v2 a memory.high below memory.max is the
+// limit the guard keeps to, since the kernel throttles the service there.
+func TestCgroupHighIsTheLimit(t *testing.T) {
+	child := cgrouptest.New(t, 200*mib)
+	if child.Version != 2 {
+		t.Skip("memory.high is cgroup v2 only")
+	}
+	if err := child.SetHigh(150 * mib); err != nil {
+		t.Fatal(err)
+	}
+	s := lastSnapshot(t, runHelperIn(t, child, "detect"))
+	if s.Limit != 150*mib || s.LimitSource != guard.LimitFromCgroupHigh {
+		t.Errorf("limit %d from %q (%s), want %d from cgroup-high", s.Limit, s.LimitSource, s.LimitDetail, 150*mib)
+	}
+	if s.GoMemLimit != 135*mib {
+		t.Errorf("GOMEMLIMIT %d, want %d", s.GoMemLimit, 135*mib)
+	}
+}
+
 // climbLevels returns the levels entered going up, and the last snapshot.
 func climbLevels(t *testing.T, lines []helperLine) (up []guard.Level, peak guard.Snapshot, last guard.Snapshot) {
 	for _, l := range lines {

@@ -14,14 +14,18 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/oomguard/oomguard/guard"
-	"github.com/oomguard/oomguard/internal/cgroup"
+	"github.com/oomguard/oomguard/internal/cgrouptest"
 )
 
-// The real-cgroup tests run internal/testservice, built once without -race
-// (the race detector's shadow memory would be charged to the cgroup), as a
-// child process in a memory cgroup. It reports on stdout as JSON lines.
+// The real-cgroup tests run guard/internal/testservice, built once without
+// -race (the race detector's shadow memory would be charged to the cgroup),
+// as a child process in a memory cgroup. It reports on stdout as JSON lines.
 
-// helperLine mirrors internal/testservice's Line.
+// testServiceEnv names a prebuilt test service to run instead, for where
+// there is no Go toolchain (the cgroup v2 VM).
+const testServiceEnv = "OOMGUARD_TESTSERVICE"
+
+// helperLine mirrors guard/internal/testservice's Line.
 type helperLine struct {
 	Kind     string
 	Snapshot *guard.Snapshot `json:",omitempty"`
@@ -57,6 +61,9 @@ var (
 // testService returns the path of the built test service.
 func testService(t *testing.T) string {
 	t.Helper()
+	if path := os.Getenv(testServiceEnv); path != "" {
+		return path
+	}
 	buildOnce.Do(func() {
 		gobin, err := exec.LookPath("go")
 		if err != nil {
@@ -68,13 +75,13 @@ func testService(t *testing.T) string {
 			return
 		}
 		buildPath = filepath.Join(buildDir, "testservice")
-		out, err := exec.Command(gobin, "build", "-o", buildPath, "github.com/oomguard/oomguard/internal/testservice").CombinedOutput()
+		out, err := exec.Command(gobin, "build", "-o", buildPath, "github.com/oomguard/oomguard/guard/internal/testservice").CombinedOutput()
 		if err != nil {
 			buildErr = &buildError{err: err, out: string(out)}
 		}
 	})
 	if buildErr != nil {
-		t.Fatalf("building the test service: %v", buildErr)
+		t.Fatalf("building the test service (or set %s): %v", testServiceEnv, buildErr)
 	}
 	return buildPath
 }
@@ -87,7 +94,7 @@ type buildError struct {
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 // runHelperIn runs the named scenario in child and returns its lines.
-func runHelperIn(t *testing.T, child *cgroup.Child, scenario string, env ...string) []helperLine {
+func runHelperIn(t *testing.T, child *cgrouptest.Child, scenario string, env ...string) []helperLine {
 	t.Helper()
 	return runService(t, child, scenario, env, nil)
 }
@@ -96,7 +103,7 @@ func runHelperIn(t *testing.T, child *cgroup.Child, scenario string, env ...stri
 // runs with the service's first line, and the service's stdin closes when it
 // returns. It fails the test when the process does not exit cleanly or the
 // kernel OOM-killed anything in the cgroup.
-func runService(t *testing.T, child *cgroup.Child, scenario string, env []string, during func(first helperLine)) []helperLine {
+func runService(t *testing.T, child *cgrouptest.Child, scenario string, env []string, during func(first helperLine)) []helperLine {
 	t.Helper()
 	cmd := child.Command(testService(t), scenario)
 	cmd.Env = append(os.Environ(), env...)

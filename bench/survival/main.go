@@ -52,6 +52,7 @@ const (
 // config is the command line.
 type config struct {
 	limit      int64
+	service    string // prebuilt examples/httpservice; "" builds it
 	quick      bool
 	check      bool
 	modes      []string
@@ -75,6 +76,7 @@ func main() {
 	flag.BoolVar(&c.check, "check", false, "exit 1 if oomguard is OOM-killed or its goodput is below 0.8 of the calibrated rate")
 	flag.StringVar(&c.out, "out", "", "directory for latest.json, latest.md and latest.svg (default bench/results in the module)")
 	flag.Float64Var(&c.rate, "rate", 0, "base rate in requests per second; 0 calibrates")
+	flag.StringVar(&c.service, "service", "", "run this prebuilt examples/httpservice binary instead of building it (where there is no Go toolchain)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory (service logs, heap profiles)")
 	flag.IntVar(&c.workBytes, "work-bytes", 1<<20, "bytes each request holds in the service")
 	flag.DurationVar(&c.workHold, "work-hold", 300*time.Millisecond, "how long each request holds its memory")
@@ -102,9 +104,12 @@ func main() {
 // run is the whole benchmark; it returns the exit code. Every cgroup it
 // makes is removed before it returns, whatever happens.
 func run(ctx context.Context, c config) int {
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return fail(err)
+	var root string
+	var err error
+	if c.out == "" || c.service == "" {
+		if root, err = moduleRoot(ctx); err != nil {
+			return fail(err)
+		}
 	}
 	if c.out == "" {
 		c.out = filepath.Join(root, "bench", "results")
@@ -119,9 +124,11 @@ func run(ctx context.Context, c config) int {
 		defer os.RemoveAll(dir)
 	}
 
-	h := &harness{cfg: c, dir: dir}
-	if h.bin, err = buildService(ctx, root, dir); err != nil {
-		return fail(err)
+	h := &harness{cfg: c, dir: dir, bin: c.service}
+	if h.bin == "" {
+		if h.bin, err = buildService(ctx, root, dir); err != nil {
+			return fail(err)
+		}
 	}
 	rep := &report{Quick: c.quick, Limit: c.limit, WorkBytes: c.workBytes, WorkHold: c.workHold}
 	if h.enf, err = newEnforcer(c.limit); err != nil {

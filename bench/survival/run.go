@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oomguard/oomguard/internal/cgroup"
+	"github.com/oomguard/oomguard/internal/cgrouptest"
 )
 
 // The modes of the example service, in the order the harness runs them.
@@ -33,8 +34,8 @@ type harness struct {
 // when the limit is enforced.
 type instance struct {
 	svc     *service
-	cg      *cgroup.Child  // nil without enforcement
-	reader  *cgroup.Reader // nil without enforcement
+	cg      *cgrouptest.Child // nil without enforcement
+	reader  *cgroup.Reader    // nil without enforcement
 	logPath string
 }
 

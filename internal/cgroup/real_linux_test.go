@@ -100,7 +100,7 @@ func helper(mode string) {
 	}
 }
 
-func helperCommand(t *testing.T, c *cgroup.Child, mode string) *exec.Cmd {
+func helperCommand(t *testing.T, c *cgrouptest.Child, mode string) *exec.Cmd {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -113,7 +113,7 @@ func helperCommand(t *testing.T, c *cgroup.Child, mode string) *exec.Cmd {
 }
 
 // limitIn runs the "limit" helper in c and returns its report.
-func limitIn(t *testing.T, c *cgroup.Child) report {
+func limitIn(t *testing.T, c *cgrouptest.Child) report {
 	t.Helper()
 	out, err := helperCommand(t, c, "limit").Output()
 	if err != nil {
@@ -132,7 +132,8 @@ func limitIn(t *testing.T, c *cgroup.Child) report {
 	if r.Version != c.Version {
 		t.Errorf("helper's version = %d, want %d", r.Version, c.Version)
 	}
-	if r.HasCrossCheck {
+	// automemlimit reads hard limits only, not memory.high.
+	if r.HasCrossCheck && r.Limit.File != "memory.high" {
 		if r.CrossErr != "" {
 			t.Errorf("cross-check: %s", r.CrossErr)
 		} else if int64(r.CrossCheck) != r.Limit.Bytes {
@@ -180,6 +181,23 @@ func TestRealLimitNested(t *testing.T) {
 	if c.Version == 1 {
 		want.File = "hierarchical_memory_limit"
 	}
+	if r.Limit != want {
+		t.Errorf("Limit = %+v, want %+v", r.Limit, want)
+	}
+}
+
+// TestRealLimitHigh: on v2 memory.high, where the kernel starts throttling
+// and reclaiming, is the limit when it is the lower bound.
+func TestRealLimitHigh(t *testing.T) {
+	c := cgrouptest.New(t, 200*mib)
+	if c.Version != 2 {
+		t.Skip("memory.high is cgroup v2 only")
+	}
+	if err := c.SetHigh(150 * mib); err != nil {
+		t.Fatal(err)
+	}
+	r := limitIn(t, c)
+	want := cgroup.Limit{Bytes: 150 * mib, File: "memory.high", Dir: c.Dir}
 	if r.Limit != want {
 		t.Errorf("Limit = %+v, want %+v", r.Limit, want)
 	}
@@ -265,6 +283,13 @@ func TestRealOOMKill(t *testing.T) {
 	defer r.Close()
 	if n, ok := r.OOMKills(); !ok || n != after {
 		t.Errorf("Reader.OOMKills = %d, %v; want %d", n, ok, after)
+	}
+	if c.Version == 2 {
+		// The count comes from memory.events, which the kernel keeps.
+		b, err := os.ReadFile(c.Dir + "/memory.events")
+		if err != nil || !strings.Contains(string(b), fmt.Sprintf("oom_kill %d\n", after)) {
+			t.Errorf("memory.events %q, %v; want oom_kill %d", b, err, after)
+		}
 	}
 	t.Logf("helper: %v; oom_kill %d → %d", runErr, before, after)
 }

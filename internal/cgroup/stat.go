@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 )
 
 // Usage is one reading of a group's memory.
@@ -187,6 +186,3 @@ func (g *Group) ReadOOMKills() (int64, bool) {
 	}
 	return field(b, oomKillKey)
 }
-
-// formatInt is strconv.FormatInt for the control files written by Child.
-func formatInt(v int64) string { return strconv.FormatInt(v, 10) }

@@ -1,17 +1,20 @@
-// Package cgrouptest makes real memory cgroups for tests: a child of the
-// test process's own memory cgroup, with a limit the kernel enforces, removed
-// when the test ends whether it passes or fails.
+// Package cgrouptest makes real memory cgroups, with limits the kernel
+// enforces, for tests and the survival harness, runs processes in them, and
+// kills and removes them. It is the rig production packages must not carry:
+// it needs os/exec and a cgroup library.
+//
+// It makes cgroups the way the kernel allows on each version: on v1 below
+// the process's own memory cgroup; on v2 as leaves under a cgroup that
+// holds no processes, with memory enabled in each parent's
+// cgroup.subtree_control (see base for the ways it finds one).
 package cgrouptest
 
 import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
+	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/oomguard/oomguard/internal/cgroup"
 )
 
 // RequireEnv names the environment variable that turns every skip below
@@ -28,49 +31,45 @@ func skip(t testing.TB, format string, args ...any) {
 	t.Skipf(format, args...)
 }
 
-// New makes a child cgroup with the given limit in bytes (0 = none of its
-// own) or skips the test, saying why, where that is impossible.
-func New(t testing.TB, limit int64) *cgroup.Child {
-	t.Helper()
-	self := parent(t)
-	return newChild(t, self, limit)
+var made atomic.Int64
+
+// name returns a fresh cgroup name for a test.
+func name() string {
+	return fmt.Sprintf("oomguard-test-%d-%d", os.Getpid(), made.Add(1))
 }
 
-// NewIn makes a child of parent, removed at the end of the test.
-func NewIn(t testing.TB, parent *cgroup.Child, limit int64) *cgroup.Child {
+// New makes a memory cgroup with the given limit in bytes (0 = none of its
+// own), removed when the test ends whether it passes or fails, or skips the
+// test, saying what is missing, where that is impossible.
+func New(t testing.TB, limit int64) *Child {
 	t.Helper()
-	return newChild(t, &parent.Group, limit)
-}
-
-func newChild(t testing.TB, parent *cgroup.Group, limit int64) *cgroup.Child {
-	t.Helper()
-	name := fmt.Sprintf("oomguard-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	c, err := parent.NewChild(name, limit)
-	if err != nil {
-		skip(t, "cannot make a memory cgroup under %s (needs root and a writable memory controller): %v", parent.Dir, err)
+	if runtime.GOOS != "linux" {
+		skip(t, "real cgroups need Linux")
 	}
+	c, err := Make(name(), limit)
+	if err != nil {
+		skip(t, "%v", err)
+	}
+	removeAtEnd(t, c)
+	return c
+}
+
+// NewIn makes a memory cgroup below parent, removed at the end of the test.
+// On v2 parent must hold no processes.
+func NewIn(t testing.TB, parent *Child, limit int64) *Child {
+	t.Helper()
+	c, err := parent.Make(name(), limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeAtEnd(t, c)
+	return c
+}
+
+func removeAtEnd(t testing.TB, c *Child) {
 	t.Cleanup(func() {
 		if err := c.Remove(); err != nil {
 			t.Errorf("cgroup left behind: %v", err)
 		}
 	})
-	return c
-}
-
-func parent(t testing.TB) *cgroup.Group {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		skip(t, "real cgroups need Linux")
-	}
-	if os.Geteuid() != 0 {
-		skip(t, "real cgroups need root")
-	}
-	g, err := cgroup.Self()
-	if err != nil {
-		skip(t, "no memory cgroup: %v", err)
-	}
-	if !strings.HasPrefix(g.Dir, g.Mount) {
-		skip(t, "memory cgroup %s is outside its mount %s", g.Dir, g.Mount)
-	}
-	return g
 }
