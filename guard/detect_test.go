@@ -94,6 +94,9 @@ func TestStepSeenQuickly(t *testing.T) {
 // BenchmarkStepDetection reports the median and p99 time from a step of
 // the Go heap in an idle service to the level event, over 20 steps.
 func BenchmarkStepDetection(b *testing.B) {
+	if testing.Short() {
+		b.Skip("20 steps of a second each: run without -short")
+	}
 	for b.Loop() {
 		lat := stepLatencies(b, 20)
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
@@ -105,6 +108,9 @@ func BenchmarkStepDetection(b *testing.B) {
 // BenchmarkIdleCPU reports the CPU the guard's own goroutines take in an
 // idle process, as a percentage of one core, over 5 seconds.
 func BenchmarkIdleCPU(b *testing.B) {
+	if testing.Short() {
+		b.Skip("7s of idle time: run without -short")
+	}
 	for b.Loop() {
 		g, err := Start(context.Background(), Config{Limit: 1 << 40, MemoryLimitRatio: -1})
 		if err != nil {
