@@ -88,6 +88,7 @@ type Guard struct {
 
 	postmortem *PostMortem // the previous run on DumpDir, from Start
 	off        bool        // switched off by the environment
+	notify     *notifier   // kernel notifications; owned by the sampler goroutine after Start
 	history    history     // the status page's last ten minutes
 }
 
@@ -140,6 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 	}
 	g.setGoMemLimit(g.sampler.limit)
 	g.sampler.sample(time.Now(), false)
+	g.notify = g.startNotify(group)
 	g.sayStarted()
 	if d := g.dumper; d != nil {
 		// Before this run's first record replaces the last run's.
@@ -175,6 +177,7 @@ func (g *Guard) Stop() error {
 		close(g.done)
 		g.gcWatch.stop()
 		g.wg.Wait()
+		g.notify.close()
 		if d := g.dumper; d != nil {
 			snap := g.Snapshot()
 			d.writeState(g, g.record(&snap, true))
@@ -260,18 +263,38 @@ func (g *Guard) run() {
 	timer := time.NewTimer(quickEvery)
 	defer timer.Stop()
 	gc := false // a GC cycle ended since the last full sample
+	th, events, local, psi, systemd := g.notify.chans()
 	for {
+		kernel := false // a kernel notification: sample at once
 		select {
 		case <-g.done:
 			return
 		case <-timer.C:
 		case <-g.gcWatch.c:
 			gc = true
+		case <-th[0]:
+			kernel = true
+		case <-th[1]:
+			kernel = true
+		case <-th[2]:
+			kernel = true
+		case <-events:
+			kernel = true
+		case <-local:
+			kernel = true
+		case <-psi:
+			kernel = true
+		case <-systemd:
+			kernel = true
+			g.onSystemd(time.Now())
 		}
 		now := time.Now()
+		if kernel {
+			s.kernelAt = time.Time{} // read events and pressure now
+		}
 		// A burst of GC cycles must not sample faster than MinInterval;
 		// the next full sample still knows a cycle ended.
-		full := !now.Before(s.nextFull) || (gc && now.Sub(s.last) >= g.cfg.MinInterval)
+		full := kernel || !now.Before(s.nextFull) || (gc && now.Sub(s.last) >= g.cfg.MinInterval)
 		if !full && s.quick(now) {
 			full = true
 		}

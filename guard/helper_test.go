@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -33,6 +34,8 @@ type helperLine struct {
 	Previous guard.Level
 	Err      string
 	Addr     string
+	Latency  time.Duration
+	Touch    time.Duration
 }
 
 // TestMain removes the built test service, then checks that no test left

@@ -25,9 +25,6 @@ func (g *Guard) sayStarted() {
 		slog.Int64("limit_bytes", s.Limit), slog.Int64("gomemlimit_bytes", s.GoMemLimit), slog.Int64("usage_bytes", s.Usage))
 }
 
-// notifySources names the kernel notification sources in use.
-func (g *Guard) notifySources() string { return "none, polling" }
-
 // sayLevel logs a level change: Elevated and a return to Normal at INFO,
 // High and Critical at WARN.
 func (g *Guard) sayLevel(prev Level, s *Snapshot) {

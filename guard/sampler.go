@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 
 const (
 	// limitRefresh is how often the limit is read again, so that a pod
-	// resized in place gets a new GOMEMLIMIT and new thresholds.
-	limitRefresh = 10 * time.Second
+	// resized in place gets a new GOMEMLIMIT and new thresholds within a
+	// second (Kubernetes resizes in place since 1.35). It reads a few
+	// small files: tens of microseconds a second.
+	limitRefresh = time.Second
 	// oomRefresh is how often the cgroup's OOM-kill counter is read: it
 	// only tells of past kills, and reading it costs as much as a sample.
 	oomRefresh = time.Second
@@ -66,8 +69,10 @@ type sampler struct {
 	rate      float64 // bytes per second, smoothed
 	interval  time.Duration
 	cgErrOnce bool
-	oomKills  int64 // -1 = unknown
-	oomAt     time.Time
+	oomKills  int64     // -1 = unknown
+	kernelAt  time.Time // when the OOM kills, events and pressure were last read
+	events    MemoryEvents
+	pressure  MemoryPressure
 
 	burstRate float64 // bytes per second, smoothed over burstTau
 
@@ -160,7 +165,8 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	ttl := timeTo(s.limit.bytes-usage, s.rate)
 	burstTTL := timeTo(s.limit.bytes-usage, s.burstRate)
 	gcFrac := s.gcCPU.Update(rs, now)
-	thrash := s.limiterEngaged(rs, now) || gcFrac >= g.cfg.GCThrashFraction
+	// A sustained full stall on memory (v2 PSI) is thrashing too.
+	thrash := s.limiterEngaged(rs, now) || gcFrac >= g.cfg.GCThrashFraction || s.pressure.FullAvg10 >= fullStallThrash
 	s.thrash = thrash
 
 	pressure := float64(usage) / float64(s.limit.bytes)
@@ -169,8 +175,14 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 	s.interval = s.nextInterval(pressure, minTTL(ttl, burstTTL))
 	s.nextFull = now.Add(s.interval)
 
-	if s.cg != nil && now.Sub(s.oomAt) >= oomRefresh {
-		s.oomAt = now
+	if s.cg != nil && now.Sub(s.kernelAt) >= oomRefresh {
+		s.kernelAt = now
+		if e, ok := s.cg.Events(); ok {
+			s.events = MemoryEvents{High: e.High, Max: e.Max, OOM: e.OOM, OOMKill: e.OOMKill}
+		}
+		if p, ok := s.cg.Pressure(); ok {
+			s.pressure = MemoryPressure{SomeAvg10: p.Some.Avg10, FullAvg10: p.Full.Avg10, Some: p.Some.Total, Full: p.Full.Total}
+		}
 		if n, ok := s.cg.OOMKills(); ok {
 			if s.oomKills >= 0 && n > s.oomKills {
 				g.sayOOMKills(s.oomKills, n)
@@ -197,6 +209,9 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		GrowthRate:       s.rate,
 		TimeToLimit:      ttl,
 		OOMKills:         s.oomKills,
+		Notifications:    strings.Join(g.notify.sources(), ", "),
+		MemoryEvents:     s.events,
+		MemoryPressure:   s.pressure,
 		Interval:         s.interval,
 	}
 	s.admit(now, rs, usage, true)
@@ -333,6 +348,7 @@ func (s *sampler) refreshLimit(now time.Time) {
 	s.limit = l
 	s.g.log.Info("memory limit changed", slog.Int64("from", old.bytes), slog.Int64("to", l.bytes), slog.String("source", string(l.source)))
 	s.g.setGoMemLimit(l)
+	s.g.notify.rearm(s.g, s.group, l.bytes)
 	if snap := s.g.snap.Load(); snap != nil {
 		e := *snap
 		e.Limit, e.LimitSource, e.LimitDetail = l.bytes, l.source, l.detail

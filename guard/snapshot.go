@@ -61,6 +61,16 @@ type Snapshot struct {
 	// kernel before. -1 where unknown.
 	OOMKills int64
 
+	// Notifications names the kernel's memory notifications the guard
+	// listens to, comma-separated; empty when it only polls.
+	Notifications string
+
+	// MemoryEvents are a v2 cgroup's memory.events counters, and
+	// MemoryPressure its memory.pressure stall information; zero on v1 and
+	// where the kernel offers none.
+	MemoryEvents   MemoryEvents
+	MemoryPressure MemoryPressure
+
 	// Interval is the sampling interval in force after this reading.
 	Interval time.Duration
 
@@ -121,6 +131,24 @@ const (
 	GoMemLimitFromEnv   GoMemLimitSource = "env"       // the GOMEMLIMIT environment variable, which always wins
 	GoMemLimitUnchanged GoMemLimitSource = "unchanged" // Config.MemoryLimitRatio < 0: left as it was
 )
+
+// MemoryEvents counts what a v2 memory cgroup's limits did since it was
+// made (memory.events).
+type MemoryEvents struct {
+	High    int64 // usage went over memory.high: throttled and made to reclaim
+	Max     int64 // usage was about to go over memory.max: direct reclaim
+	OOM     int64 // reclaim failed at memory.max: the OOM killer was called on
+	OOMKill int64 // processes the OOM killer killed
+}
+
+// MemoryPressure is a v2 memory cgroup's pressure stall information
+// (memory.pressure): the share of the last 10 seconds in which at least one
+// task (Some) or all of them (Full) waited for memory, in percent, and the
+// total time since the cgroup was made.
+type MemoryPressure struct {
+	SomeAvg10, FullAvg10 float64
+	Some, Full           time.Duration
+}
 
 // ShedCounts counts refused requests by priority.
 type ShedCounts struct {

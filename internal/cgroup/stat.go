@@ -32,6 +32,8 @@ func (u Usage) WorkingSet() int64 {
 // A Reader is not safe for concurrent use.
 type Reader struct {
 	usage, stat, events *os.File
+	pressure            *os.File // v2 memory.pressure; nil where missing
+	v2                  bool
 	inactiveKey         []byte
 	buf                 []byte
 }
@@ -51,14 +53,18 @@ func (g *Group) NewReader() (*Reader, error) {
 		r.Close()
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	// The OOM-kill counter is optional: old kernels lack it.
+	// The OOM-kill counter and pressure are optional: old kernels lack them.
 	r.events, _ = os.Open(filepath.Join(g.Dir, events))
+	if g.Version == 2 {
+		r.v2 = true
+		r.pressure, _ = os.Open(filepath.Join(g.Dir, "memory.pressure"))
+	}
 	return r, nil
 }
 
 // Close closes the files.
 func (r *Reader) Close() error {
-	for _, f := range []*os.File{r.usage, r.stat, r.events} {
+	for _, f := range []*os.File{r.usage, r.stat, r.events, r.pressure} {
 		if f != nil {
 			f.Close()
 		}
@@ -98,6 +104,34 @@ func (r *Reader) OOMKills() (int64, bool) {
 		return 0, false
 	}
 	return field(b, oomKillKey)
+}
+
+// Events returns a v2 group's memory.events counters, or false on v1 and
+// where the file is missing or unreadable.
+func (r *Reader) Events() (Events, bool) {
+	if !r.v2 || r.events == nil {
+		return Events{}, false
+	}
+	b, err := r.read(r.events)
+	if err != nil {
+		return Events{}, false
+	}
+	e, err := ParseEvents(b)
+	return e, err == nil
+}
+
+// Pressure returns a v2 group's memory pressure stall information, or
+// false where the kernel offers none.
+func (r *Reader) Pressure() (Pressure, bool) {
+	if r.pressure == nil {
+		return Pressure{}, false
+	}
+	b, err := r.read(r.pressure)
+	if err != nil {
+		return Pressure{}, false
+	}
+	p, err := ParsePressure(b)
+	return p, err == nil
 }
 
 // maxFileSize bounds what Reader reads of one control file, in bytes. The

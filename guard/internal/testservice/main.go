@@ -37,8 +37,10 @@ type Line struct {
 	Snapshot *guard.Snapshot `json:",omitempty"`
 	Level    guard.Level
 	Previous guard.Level
-	Err      string `json:",omitempty"`
-	Addr     string `json:",omitempty"`
+	Err      string        `json:",omitempty"`
+	Addr     string        `json:",omitempty"`
+	Latency  time.Duration `json:",omitempty"` // "latency": from a step's start to its level event
+	Touch    time.Duration `json:",omitempty"` // "latency": how long the step took to allocate and touch
 }
 
 func main() {
@@ -73,6 +75,8 @@ func main() {
 		err = climbAndRelease(g, growHeap, snapshot)
 	case "offheap-steps":
 		err = climbAndRelease(g, growOffHeap, snapshot)
+	case "offheap-step-latency":
+		err = stepLatencies(g, growOffHeap, func(d, touch time.Duration) { emit(Line{Kind: "latency", Latency: d, Touch: touch}) })
 	case "leak":
 		err = leakUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
 		snapshot()
@@ -86,6 +90,46 @@ func main() {
 		fail(err)
 	}
 	time.Sleep(50 * time.Millisecond) // let the subscriber print
+}
+
+// stepLatencies fills memory to 0.62 of the limit, then 12 times steps it
+// by 0.1 of the limit past Elevated from idle, and reports how long each
+// step took to reach the level event; it releases the step and waits for
+// Normal between them.
+func stepLatencies(g *guard.Guard, grow func(n int) (release func()), report func(d, touch time.Duration)) error {
+	limit := g.Snapshot().Limit
+	base := grow(int(0.62*float64(limit)) - int(g.Snapshot().Usage))
+	defer base()
+	up := make(chan time.Time, 16)
+	cancel := g.Subscribe(func(e guard.Event) {
+		if e.Type == guard.EventLevel && e.Level > e.Previous {
+			up <- time.Now()
+		}
+	})
+	defer cancel()
+	for range 12 {
+		time.Sleep(700 * time.Millisecond) // idle: the full sample's pace is at its slowest
+		for len(up) > 0 {
+			<-up
+		}
+		start := time.Now()
+		release := grow(int(0.1 * float64(limit)))
+		touched := time.Since(start)
+		select {
+		case at := <-up:
+			report(at.Sub(start), touched)
+		case <-time.After(5 * time.Second):
+			release()
+			return fmt.Errorf("no level event within 5s of a step: %+v", g.Snapshot())
+		}
+		release()
+		for deadline := time.Now().Add(10 * time.Second); g.Level() != guard.LevelNormal; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no Normal 10s after the step was released: %+v", g.Snapshot())
+			}
+		}
+	}
+	return nil
 }
 
 // climbAndRelease grows memory in steps until the guard reaches Critical,
