@@ -223,7 +223,7 @@ func (h *harness) runMode(ctx context.Context, sr *shapeRun, mode string) (modeR
 	return h.runOnce(ctx, sr, mode, cap, sr.Shape.key()+"-"+strings.ReplaceAll(mode, "+", "-"), sr.Schedule)
 }
 
-// loadOptions bound the generator for a peak rate: enough workers to keep
+// loadOptionsFor bounds the generator for a peak rate: enough workers to keep
 // the arrival rate while every request waits out its timeout.
 func loadOptionsFor(peakRate float64) loadOptions {
 	return loadOptions{
