@@ -38,7 +38,7 @@ func capRange(limit int64, meanBytes float64) (lo, hi int) {
 // of them: a kill lowers hi, survival raises lo. The best cap is the one
 // with the highest goodput among the probes that survived, the lower cap on
 // a tie; lo if none survived.
-func bisectCap(lo, hi, n int, probe func(cap int) (capProbe, error)) (best int, probes []capProbe, err error) {
+func bisectCap(lo, hi, n int, probe func(maxInFlight int) (capProbe, error)) (best int, probes []capProbe, err error) {
 	best, bestGoodput := lo, -1.0
 	for range n {
 		mid := int(math.Round(math.Sqrt(float64(lo) * float64(hi))))

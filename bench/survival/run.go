@@ -32,12 +32,12 @@ var modeNames = []string{modeBare, modeAutomemlimit, modeOracle, modeOomguard, m
 // guarded reports whether mode runs the guard.
 func guarded(mode string) bool { return mode == modeOomguard || mode == modeOomguardCost }
 
-// serviceArgs are the example service's flags for mode; cap is the
-// oracle's in-flight cap.
-func serviceArgs(mode string, cap int) []string {
+// serviceArgs are the example service's flags for mode; maxInFlight is
+// the oracle's cap.
+func serviceArgs(mode string, maxInFlight int) []string {
 	switch mode {
 	case modeOracle:
-		return []string{"-mode", modeAutomemlimit, "-max-inflight", strconv.Itoa(cap)}
+		return []string{"-mode", modeAutomemlimit, "-max-inflight", strconv.Itoa(maxInFlight)}
 	case modeOomguardCost:
 		return []string{"-mode", modeOomguard, "-cost"}
 	}
@@ -62,10 +62,11 @@ type instance struct {
 	logPath string
 }
 
-// launch starts the service for shape s in mode (cap: the oracle's), named
+// launch starts the service for shape s in mode (maxInFlight: the
+// oracle's cap), named
 // name for its cgroup and log.
-func (h *harness) launch(ctx context.Context, s shape, mode string, cap int, name string) (*instance, error) {
-	args := append(serviceArgs(mode, cap),
+func (h *harness) launch(ctx context.Context, s shape, mode string, maxInFlight int, name string) (*instance, error) {
+	args := append(serviceArgs(mode, maxInFlight),
 		"-work-bytes", strconv.Itoa(s.Bytes),
 		"-work-hold", s.Hold.String(),
 	)
@@ -167,15 +168,15 @@ type modeRun struct {
 	DiedAt   time.Duration // since the load started; -1 if it lived to the end
 }
 
-// runOnce starts a fresh service for sr's shape in mode (cap: the
-// oracle's) and drives sched at it. A service that dies before it listens
+// runOnce starts a fresh service for sr's shape in mode (maxInFlight:
+// the oracle's cap) and drives sched at it. A service that dies before it listens
 // is a run that died at 0.
-func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, cap int, name string, sched schedule) (modeRun, error) {
+func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInFlight int, name string, sched schedule) (modeRun, error) {
 	s := sr.Shape
 	run := modeRun{Schedule: sched, DiedAt: -1}
 	finish := func(code int, sigkill bool, oomKills int64) {
 		run.Result = summarize(mode, s, sched, sr.BaseRate, sr.Calibration.P99, run.Hits, run.Samples, h.cfg.limit)
-		run.Result.InFlightCap = cap
+		run.Result.InFlightCap = maxInFlight
 		run.Result.ExitCode = code
 		run.Result.OOMKilled = sigkill && oomKills > 0
 		if run.DiedAt >= 0 {
@@ -185,7 +186,7 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, cap in
 			}
 		}
 	}
-	in, err := h.launch(ctx, s, mode, cap, name)
+	in, err := h.launch(ctx, s, mode, maxInFlight, name)
 	var early *exitedEarly
 	if errors.As(err, &early) {
 		fmt.Printf("  %s: the service died before it listened (exit %d); see %s\n", mode, early.code, early.log)
@@ -216,11 +217,11 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, cap in
 
 // runMode is one mode's run of sr's full schedule.
 func (h *harness) runMode(ctx context.Context, sr *shapeRun, mode string) (modeRun, error) {
-	cap := 0
+	maxInFlight := 0
 	if mode == modeOracle {
-		cap = sr.OracleCap
+		maxInFlight = sr.OracleCap
 	}
-	return h.runOnce(ctx, sr, mode, cap, sr.Shape.key()+"-"+strings.ReplaceAll(mode, "+", "-"), sr.Schedule)
+	return h.runOnce(ctx, sr, mode, maxInFlight, sr.Shape.key()+"-"+strings.ReplaceAll(mode, "+", "-"), sr.Schedule)
 }
 
 // loadOptionsFor bounds the generator for a peak rate: enough workers to keep
