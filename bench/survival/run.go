@@ -63,8 +63,7 @@ type instance struct {
 }
 
 // launch starts the service for shape s in mode (maxInFlight: the
-// oracle's cap), named
-// name for its cgroup and log.
+// oracle's cap), named name for its cgroup and log.
 func (h *harness) launch(ctx context.Context, s shape, mode string, maxInFlight int, name string) (*instance, error) {
 	args := append(serviceArgs(mode, maxInFlight),
 		"-work-bytes", strconv.Itoa(s.Bytes),
