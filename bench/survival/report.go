@@ -66,6 +66,7 @@ type guardSummary struct {
 	InFlightLimitMin int64 `json:"in_flight_limit_min"` // over samples with a limit; 0 if none had one
 	InFlightLimitP50 int64 `json:"in_flight_limit_p50"`
 	InFlightLimitMax int64 `json:"in_flight_limit_max"`
+	WorkCostP50      int64 `json:"work_cost_p50_bytes"` // the learned bytes per unit of work; 0 if none was reported
 }
 
 // summarize computes a mode's figures on shape s from its hits and samples;
@@ -145,7 +146,7 @@ func (s shape) measuredWindow(sched schedule) (from, to time.Duration, ok bool) 
 // summarizeGuard sums up the guard's samples in [from, to).
 func summarizeGuard(samples []sample, from, to time.Duration) *guardSummary {
 	g := &guardSummary{}
-	var limits []time.Duration // in-flight limits, as Durations for quantile
+	var limits, costs []time.Duration // as Durations for quantile
 	for _, s := range samples {
 		if s.At < from || s.At >= to || s.Level < 0 {
 			continue
@@ -156,7 +157,11 @@ func summarizeGuard(samples []sample, from, to time.Duration) *guardSummary {
 		if s.InFlightLimit > 0 {
 			limits = append(limits, time.Duration(s.InFlightLimit))
 		}
+		if s.WorkCost > 0 {
+			costs = append(costs, time.Duration(s.WorkCost))
+		}
 	}
+	g.WorkCostP50 = int64(quantile(costs, 0.5))
 	if len(limits) > 0 {
 		g.InFlightLimitP50 = int64(quantile(limits, 0.5))
 		g.InFlightLimitMin, g.InFlightLimitMax = int64(limits[0]), int64(limits[len(limits)-1])

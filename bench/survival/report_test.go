@@ -44,7 +44,7 @@ func testReport() *report {
 	}
 	samples := []sample{
 		{At: 0, Usage: 50 << 20, Level: 0},
-		{At: 2500 * time.Millisecond, Usage: 240 << 20, Level: 3, InFlight: 90, InFlightLimit: 100, Profiles: 2},
+		{At: 2500 * time.Millisecond, Usage: 240 << 20, Level: 3, InFlight: 90, InFlightLimit: 100, WorkCost: 1 << 20, Profiles: 2},
 		{At: 3000 * time.Millisecond, Usage: 230 << 20, Level: 2, InFlight: 70, InFlightLimit: 80, Profiles: 2},
 		{At: 3500 * time.Millisecond, Usage: 220 << 20, Level: 2, InFlight: 60, InFlightLimit: 120, Profiles: 2},
 		{At: 5 * time.Second, Usage: 120 << 20, Level: 1, Profiles: 3},
@@ -110,7 +110,7 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("oracle goodput vs itself = %v, want 1", g)
 	}
 	// The guard's status in the spike [2s, 4s): three samples.
-	want := guardSummary{Samples: 3, LevelMax: 3, InFlightMax: 90, InFlightLimitMin: 80, InFlightLimitP50: 100, InFlightLimitMax: 120}
+	want := guardSummary{Samples: 3, LevelMax: 3, InFlightMax: 90, InFlightLimitMin: 80, InFlightLimitP50: 100, InFlightLimitMax: 120, WorkCostP50: 1 << 20}
 	if guard.Guard == nil || *guard.Guard != want {
 		t.Errorf("oomguard guard summary = %+v, want %+v", guard.Guard, want)
 	}
