@@ -56,7 +56,11 @@ func (h *harness) runMatrix(ctx context.Context, rep *report) error {
 				}
 			}
 			fmt.Printf("  %s: %s\n", mode, sr.Schedule)
-			r, err := h.runMode(ctx, sr, mode)
+			run := h.runMode
+			if mode == modeOracle {
+				run = func(ctx context.Context, sr *shapeRun, _ string) (modeRun, error) { return h.runOracle(ctx, sr) }
+			}
+			r, err := run(ctx, sr, mode)
 			if err != nil {
 				return err
 			}

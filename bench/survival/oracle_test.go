@@ -29,57 +29,74 @@ func (f *fakeService) probe(c int) (capProbe, error) {
 
 func TestBisectCap(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		svc        fakeService
-		lo, hi, n  int
-		best       int
-		probes     int
-		wantInside bool // best lies within a probe's step of the kill boundary
+		name      string
+		svc       fakeService
+		lo, hi, n int
+		tried     []int
+		best      int
 	}{
-		{name: "kill bounds the cap", svc: fakeService{saturate: 1000, thrash: 1000, killAt: 220}, lo: 77, hi: 345, n: 4, probes: 4, wantInside: true},
-		{name: "three probes", svc: fakeService{saturate: 1000, thrash: 1000, killAt: 220}, lo: 77, hi: 345, n: 3, probes: 3, wantInside: true},
-		{name: "every probe killed: lo", svc: fakeService{saturate: 1000, thrash: 1000, killAt: 10}, lo: 50, hi: 400, n: 4, best: 50, probes: 4},
+		// Geometric middles of [77, 345]: 163 survives, 237 is killed,
+		// 197 and 216 survive; goodput rises with the cap.
+		{name: "kill bounds the cap", svc: fakeService{saturate: 1000, thrash: 1000, killAt: 220}, lo: 77, hi: 345, n: 4,
+			tried: []int{163, 237, 197, 216}, best: 216},
+		{name: "three probes", svc: fakeService{saturate: 1000, thrash: 1000, killAt: 220}, lo: 77, hi: 345, n: 3,
+			tried: []int{163, 237, 197}, best: 197},
+		{name: "every probe killed: lo", svc: fakeService{saturate: 1000, thrash: 1000, killAt: 10}, lo: 50, hi: 400, n: 4,
+			tried: []int{141, 84, 65, 57}, best: 50},
 		{name: "thrash before the kill: the best goodput, not the highest cap",
-			svc: fakeService{saturate: 1000, thrash: 200, killAt: 300}, lo: 77, hi: 345, n: 4, best: 163, probes: 4},
-		{name: "no room to bisect", svc: fakeService{saturate: 10, thrash: 10, killAt: 10}, lo: 5, hi: 6, n: 4, best: 5, probes: 0},
+			svc: fakeService{saturate: 1000, thrash: 200, killAt: 300}, lo: 77, hi: 345, n: 4,
+			tried: []int{163, 237, 286, 314}, best: 163},
+		{name: "saturated: the lowest cap that serves as much", svc: fakeService{saturate: 150, thrash: 1000, killAt: 1000},
+			lo: 77, hi: 345, n: 3, tried: []int{163, 237, 286}, best: 163},
+		{name: "no room to bisect", svc: fakeService{saturate: 10, thrash: 10, killAt: 10}, lo: 5, hi: 6, n: 4, best: 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			best, probes, err := bisectCap(tc.lo, tc.hi, tc.n, tc.svc.probe)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(probes) != tc.probes || len(tc.svc.tried) != tc.probes {
-				t.Errorf("%d probes (%v), want %d", len(probes), tc.svc.tried, tc.probes)
+			if !slices.Equal(tc.svc.tried, tc.tried) || len(probes) != len(tc.tried) {
+				t.Errorf("probed %v, want %v", tc.svc.tried, tc.tried)
 			}
-			for _, c := range tc.svc.tried {
-				if c <= tc.lo || c >= tc.hi {
-					t.Errorf("probed %d outside (%d, %d)", c, tc.lo, tc.hi)
-				}
-			}
-			// The best is a surviving probe with the highest goodput, or lo.
-			bestGoodput, bestCap := -1.0, tc.lo
-			for _, p := range probes {
-				if !p.Killed && (p.GoodputRatio > bestGoodput || (p.GoodputRatio == bestGoodput && p.Cap < bestCap)) {
-					bestGoodput, bestCap = p.GoodputRatio, p.Cap
-				}
-			}
-			if best != bestCap {
-				t.Errorf("best = %d, want %d among %+v", best, bestCap, probes)
-			}
-			if tc.best != 0 && best != tc.best {
-				t.Errorf("best = %d, want %d", best, tc.best)
+			if best != tc.best {
+				t.Errorf("best = %d, want %d; probes %+v", best, tc.best, probes)
 			}
 			if best >= tc.svc.killAt && best != tc.lo {
 				t.Errorf("best %d would be killed (at %d)", best, tc.svc.killAt)
 			}
-			if tc.wantInside {
-				// n geometric halvings of [lo, hi] leave a ratio of (hi/lo)^(1/2^n).
-				step := math.Pow(float64(tc.hi)/float64(tc.lo), 1/math.Pow(2, float64(tc.n)))
-				if float64(best)*step*1.05 < float64(tc.svc.killAt) {
-					t.Errorf("best %d is more than a step (%.2f×) below the kill at %d; tried %v", best, step, tc.svc.killAt, tc.svc.tried)
-				}
-			}
 		})
+	}
+}
+
+func TestBestCap(t *testing.T) {
+	for _, tc := range []struct {
+		probes []capProbe
+		below  int
+		want   int
+	}{
+		{[]capProbe{{Cap: 466, GoodputRatio: 2.996}, {Cap: 679, GoodputRatio: 2.994}, {Cap: 819, GoodputRatio: 2.968}}, math.MaxInt, 466},
+		{[]capProbe{{Cap: 100, GoodputRatio: 1}, {Cap: 200, GoodputRatio: 1.5}, {Cap: 300, GoodputRatio: 1.49}}, math.MaxInt, 200},
+		{[]capProbe{{Cap: 100, GoodputRatio: 1}, {Cap: 200, GoodputRatio: 1.5}, {Cap: 300, GoodputRatio: 1.6}}, math.MaxInt, 300},
+		{[]capProbe{{Cap: 100, GoodputRatio: 1}, {Cap: 200, GoodputRatio: 1.5}, {Cap: 300, GoodputRatio: 1.6}}, 300, 200},
+		{[]capProbe{{Cap: 100, Killed: true}}, math.MaxInt, 0},
+		{nil, math.MaxInt, 0},
+	} {
+		if got := bestCap(tc.probes, tc.below); got != tc.want {
+			t.Errorf("bestCap(%+v, below %d) = %d, want %d", tc.probes, tc.below, got, tc.want)
+		}
+	}
+}
+
+func TestLowerCap(t *testing.T) {
+	// The quick run's uniform shape: 237 survived its probe, then died on
+	// the full load; 163 is the next.
+	probes := []capProbe{{Cap: 163, GoodputRatio: 2.553}, {Cap: 237, GoodputRatio: 3}, {Cap: 286, Killed: true},
+		{Cap: 237, Killed: true, FullLoad: true}}
+	if got := lowerCap(probes, 237); got != 163 {
+		t.Errorf("lowerCap = %d, want 163", got)
+	}
+	if got := lowerCap(probes, 163); got != 130 {
+		t.Errorf("lowerCap below every probe = %d, want 0.8 of 163, 130", got)
 	}
 }
 

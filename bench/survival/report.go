@@ -407,13 +407,20 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 			if p.Killed {
 				verdict = "killed"
 			}
+			if p.FullLoad {
+				verdict += " on the full load"
+			}
 			ps = append(ps, fmt.Sprintf("%d %s", p.Cap, verdict))
 		}
 		fmt.Fprintf(b, "; reference: oracle, cap %d (probes: %s)", sr.OracleCap, strings.Join(ps, ", "))
 	case s.Reference != "":
 		fmt.Fprintf(b, "; reference: %s", s.Reference)
 	}
-	b.WriteString(".\n\n")
+	b.WriteString(".")
+	if ref := sr.result(s.Reference); ref != nil && ref.DiedAtSeconds != nil {
+		fmt.Fprintf(b, " **The reference (%s) died**: ratios against it overstate the others.", s.Reference)
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| mode | OOM-killed | exit | goodput | vs ref | p50 ms | p99 ms | p99 vs ref | large / small | shed | peak | profiles | in flight | recovery s |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, run := range sr.Runs {
