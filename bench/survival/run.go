@@ -168,8 +168,8 @@ type modeRun struct {
 }
 
 // runOnce starts a fresh service for sr's shape in mode (maxInFlight:
-// the oracle's cap) and drives sched at it. A service that dies before it listens
-// is a run that died at 0.
+// the oracle's cap) and drives sched at it. A service killed before it
+// listens is a run that died at 0; one that exits otherwise is an error.
 func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInFlight int, name string, sched schedule) (modeRun, error) {
 	s := sr.Shape
 	run := modeRun{Schedule: sched, DiedAt: -1}
@@ -187,7 +187,7 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInF
 	}
 	in, err := h.launch(ctx, s, mode, maxInFlight, name)
 	var early *exitedEarly
-	if errors.As(err, &early) {
+	if errors.As(err, &early) && early.sigkill { // killed at start-up, as while filling a cache
 		fmt.Printf("  %s: the service died before it listened (exit %d); see %s\n", mode, early.code, early.log)
 		run.DiedAt = 0
 		finish(early.code, early.sigkill, early.oomKills)
