@@ -122,13 +122,14 @@ func (e *exitedEarly) Error() string {
 }
 
 // serviceEnv is the harness's environment without the variables that would
-// change a mode: every mode starts from Go's defaults.
+// change a mode: every mode starts from Go's and the guard's defaults.
 func serviceEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		switch name {
-		case "GOMEMLIMIT", "GOGC", "AUTOMEMLIMIT", "GODEBUG":
+		switch {
+		case name == "GOMEMLIMIT", name == "GOGC", name == "AUTOMEMLIMIT", name == "GODEBUG",
+			name == "OOMGUARD", strings.HasPrefix(name, "OOMGUARD_"):
 			continue
 		}
 		env = append(env, kv)
