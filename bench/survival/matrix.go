@@ -79,6 +79,18 @@ func (h *harness) runMatrix(ctx context.Context, rep *report) error {
 	return nil
 }
 
+// checked lists the shapes that -check judges: those where a guard mode ran,
+// but the leak.
+func (rep *report) checked() []string {
+	var out []string
+	for _, sr := range rep.Shapes {
+		if sr.Shape.Name != shapeLeak && (sr.result(modeOomguard) != nil || sr.result(modeOomguardCost) != nil) {
+			out = append(out, fmt.Sprintf("%d %s", sr.Shape.Number, sr.Shape.Label))
+		}
+	}
+	return out
+}
+
 // check returns why the matrix fails -check, if it does: oomguard or
 // oomguard+cost died in shapes 1-5 or 7, or served less than minGoodput of
 // the reference mode (of the base rate where none ran).

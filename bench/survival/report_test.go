@@ -240,6 +240,9 @@ func TestCheck(t *testing.T) {
 	if got := rep.check(0.2); len(got) != 0 {
 		t.Errorf("check(0.2) = %q, want none", got)
 	}
+	if got := rep.checked(); len(got) != 1 || got[0] != "1 uniform" {
+		t.Errorf("checked = %q, want [1 uniform]", got)
+	}
 	g := rep.Shapes[0].result(modeOomguard)
 	g.OOMKilled, g.DiedAtSeconds = true, ptr(2.5)
 	if got := rep.check(0.2); len(got) != 1 || !strings.Contains(got[0], "OOM-killed at 2.5 s") {
