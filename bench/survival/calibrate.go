@@ -26,14 +26,17 @@ type calibration struct {
 	P99         time.Duration // at Rate
 	UnloadedP99 time.Duration
 	Probes      []probe
+	// ScaledFrom is the uniform shape's rate that Rate was scaled from by
+	// mean bytes held per request times hold; 0 if Rate was searched.
+	ScaledFrom float64
 }
 
-// calibrate probes the service in mode at rising rates, each in a fresh
-// process: doubling from startRate until a probe fails, then bisecting
-// between the last rate that held and the first that did not.
-func (h *harness) calibrate(ctx context.Context, mode string) (calibration, error) {
+// calibrate probes the service for shape s in mode at rising rates, each in
+// a fresh process: doubling from startRate until a probe fails, then
+// bisecting between the last rate that held and the first that did not.
+func (h *harness) calibrate(ctx context.Context, s shape, mode string) (calibration, error) {
 	cal := calibration{Mode: mode}
-	unloaded, err := h.probe(ctx, mode, unloadedRate, math.Inf(1))
+	unloaded, err := h.probe(ctx, s, mode, unloadedRate, math.Inf(1))
 	if err != nil {
 		return cal, err
 	}
@@ -46,7 +49,7 @@ func (h *harness) calibrate(ctx context.Context, mode string) (calibration, erro
 		mode, unloaded.P99.Round(time.Millisecond), maxP99.Round(time.Millisecond), 100*usageCap)
 
 	try := func(rate float64) (bool, error) {
-		p, err := h.probe(ctx, mode, rate, float64(maxP99))
+		p, err := h.probe(ctx, s, mode, rate, float64(maxP99))
 		if err != nil {
 			return false, err
 		}
@@ -88,16 +91,43 @@ func (h *harness) calibrate(ctx context.Context, mode string) (calibration, erro
 	return cal, nil
 }
 
-// probe runs the service fresh in mode at rate for the probe duration.
-// maxP99 (nanoseconds; +Inf for none) is the latency a sustainable rate
-// keeps.
-func (h *harness) probe(ctx context.Context, mode string, rate, maxP99 float64) (probe, error) {
-	in, err := h.launch(ctx, mode, fmt.Sprintf("calibrate-%s-%.0f", mode, rate))
+// calibrateScaled gives shape s the rate that holds as much memory as the
+// uniform shape's calibrated rate does (scaled by mean bytes times hold),
+// and checks it with one probe in mode, which also gives the shape's p99.
+// If the probe fails, a second one tries scaledRetry of that rate; its
+// outcome stands either way. The check has no latency bound: the shape's
+// unloaded latency is its own.
+func (h *harness) calibrateScaled(ctx context.Context, s shape, mode string, uniform shape, base calibration) (calibration, error) {
+	rate := math.Round(base.Rate * uniform.byteSeconds() / s.byteSeconds())
+	cal := calibration{Mode: mode, Rate: rate, ScaledFrom: base.Rate}
+	for try := range 2 {
+		p, err := h.probe(ctx, s, mode, rate, math.Inf(1))
+		if err != nil {
+			return cal, err
+		}
+		cal.Probes = append(cal.Probes, p)
+		fmt.Printf("  %6.0f rps (scaled from %.0f): p99 %8v  failed %5d  peak %s  %s\n",
+			p.Rate, base.Rate, p.P99.Round(time.Millisecond), p.Failed, mib(p.PeakUsage), verdict(p.OK))
+		cal.Rate, cal.P99 = rate, p.P99
+		if p.OK || try == 1 {
+			break
+		}
+		rate = math.Round(rate * scaledRetry)
+	}
+	return cal, nil
+}
+
+// probe runs the service for shape s fresh in mode at rate for the probe
+// duration. maxP99 (nanoseconds; +Inf for none) is the latency a
+// sustainable rate keeps.
+func (h *harness) probe(ctx context.Context, s shape, mode string, rate, maxP99 float64) (probe, error) {
+	name := fmt.Sprintf("calibrate-%s-%s-%.0f", s.key(), mode, rate)
+	in, err := h.launch(ctx, s, mode, 0, name)
 	if err != nil {
 		return probe{}, err
 	}
-	sched := schedule{{Name: "probe", Rate: rate, Duration: h.cfg.probe}}
-	hits, samples := h.drive(ctx, in, mode, time.Now(), sched, rate)
+	sched := schedule{{Name: phaseProbe, Rate: rate, Duration: h.cfg.probe}}
+	hits, samples := h.drive(ctx, in, s, mode, time.Now(), sched)
 	died := in.svc.exited()
 	in.stop()
 	if err := ctx.Err(); err != nil {

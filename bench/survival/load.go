@@ -2,22 +2,47 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// A phase is a stretch of constant arrival rate.
+// A phase is a stretch of constant arrival rate (open loop), or of a fixed
+// number of clients that each send a request as soon as the last one is
+// answered (closed loop).
 type phase struct {
 	Name     string
-	Rate     float64 // requests per second
+	Rate     float64 // requests per second, open loop
+	Conns    int     // clients, closed loop; 0: open loop
 	Duration time.Duration
 }
 
-// A schedule is a sequence of phases. It is a vegeta.Pacer: vegeta sends
-// the requests at the schedule's rate whatever the responses do (open
-// loop), starting more workers when responses are slow.
+// String is the phase in words: "spike 12s at 825 rps".
+func (p phase) String() string {
+	switch {
+	case p.Conns > 0:
+		return fmt.Sprintf("%s %v, %d connections closed loop", p.Name, p.Duration, p.Conns)
+	case p.Rate == 0:
+		return fmt.Sprintf("%s %v", p.Name, p.Duration)
+	}
+	return fmt.Sprintf("%s %v at %.0f rps", p.Name, p.Duration, p.Rate)
+}
+
+// String is the schedule in words, its phases in order.
+func (s schedule) String() string {
+	var out []string
+	for _, p := range s {
+		out = append(out, p.String())
+	}
+	return strings.Join(out, ", then ")
+}
+
+// A schedule is a sequence of phases. Its open-loop phases make a
+// vegeta.Pacer: vegeta sends the requests at the schedule's rate whatever
+// the responses do, starting more workers when responses are slow.
 type schedule []phase
 
 var _ vegeta.Pacer = schedule(nil)
@@ -77,6 +102,32 @@ func (s schedule) window(name string) (from, to time.Duration, ok bool) {
 	return 0, 0, false
 }
 
+// segments splits the schedule where the loop kind changes: each segment is
+// either open-loop phases in a row or a single closed-loop phase.
+func (s schedule) segments() []schedule {
+	var out []schedule
+	for i := 0; i < len(s); {
+		j := i + 1
+		if s[i].Conns == 0 {
+			for j < len(s) && s[j].Conns == 0 {
+				j++
+			}
+		}
+		out = append(out, s[i:j])
+		i = j
+	}
+	return out
+}
+
+// peakRate is the highest open-loop rate of the schedule.
+func (s schedule) peakRate() float64 {
+	var r float64
+	for _, p := range s {
+		r = max(r, p.Rate)
+	}
+	return r
+}
+
 // Duration is the length of the whole schedule.
 func (s schedule) Duration() time.Duration {
 	var d time.Duration
@@ -86,12 +137,13 @@ func (s schedule) Duration() time.Duration {
 	return d
 }
 
-// A hit is one request's outcome, with times relative to the attack's start.
+// A hit is one request's outcome, with times relative to the load's start.
 type hit struct {
 	At      time.Duration // when it was sent
 	Latency time.Duration
-	Code    int  // HTTP status; 0 when the request failed
-	Err     bool // no response: refused, reset or timed out
+	Code    int   // HTTP status; 0 when the request failed
+	Err     bool  // no response: refused, reset or timed out
+	Bytes   int64 // the size it asked for (bytes=N); 0: the service's default
 }
 
 // ok reports a successful response.
@@ -103,12 +155,12 @@ type loadOptions struct {
 	MaxWorkers uint64        // concurrent requests in flight, at most
 }
 
-// attack sends GET url at the schedule's rates with vegeta and returns
-// every outcome, in the order they completed, timed from start (just before
-// the call). It returns early, with what it has, when ctx is done. Requests
-// still in flight at the end of the schedule finish or time out before it
-// returns.
-func attack(ctx context.Context, start time.Time, url string, s schedule, o loadOptions) []hit {
+// attack sends gen's requests at the open-loop schedule's rates with vegeta
+// and returns every outcome, in the order they completed, timed from start
+// (at or before the call). It returns early, with what it has, when ctx is
+// done. Requests still in flight at the end of the schedule finish or time
+// out before it returns.
+func attack(ctx context.Context, start time.Time, gen *requestGen, s schedule, o loadOptions) []hit {
 	a := vegeta.NewAttacker(
 		vegeta.Timeout(o.Timeout),
 		vegeta.MaxWorkers(o.MaxWorkers),
@@ -118,7 +170,11 @@ func attack(ctx context.Context, start time.Time, url string, s schedule, o load
 		vegeta.MaxBody(512),
 		vegeta.Redirects(vegeta.NoFollow),
 	)
-	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url})
+	targeter := vegeta.Targeter(func(t *vegeta.Target) error {
+		r := gen.next()
+		t.Method, t.URL, t.Body = r.Method, r.URL, r.Body
+		return nil
+	})
 	stop := context.AfterFunc(ctx, func() { a.Stop() })
 	defer stop()
 
@@ -129,6 +185,7 @@ func attack(ctx context.Context, start time.Time, url string, s schedule, o load
 			Latency: r.Latency,
 			Code:    int(r.Code),
 			Err:     r.Error != "" && r.Code == 0,
+			Bytes:   requestBytes(r.URL),
 		})
 	}
 	return hits

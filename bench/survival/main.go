@@ -1,21 +1,25 @@
 // Command survival is the OOM-survival benchmark: the example HTTP service
-// runs in a child memory cgroup with a real limit (256 MiB by default) and
-// gets the same open-loop load spike in three modes, bare, automemlimit and
-// oomguard. It records who the kernel OOM-kills and how much useful work
-// each mode did, and writes bench/results/latest.{json,md,svg}.
+// runs in a child memory cgroup with a real limit (256 MiB by default)
+// under a matrix of workload shapes and protection modes. It records who
+// the kernel OOM-kills and how much useful work each mode did, against the
+// best fixed in-flight cap (the oracle).
 //
-//	go run ./bench/survival            # full run
-//	go run ./bench/survival -quick     # about 2 minutes
-//	go run ./bench/survival -quick -check  # CI: fail if oomguard dies or its goodput < 0.8
+//	go run ./bench/survival -quick          # shapes 1-3, a few minutes
+//	go run ./bench/survival                 # the whole matrix, under 20 minutes
+//	go run ./bench/survival -quick -check   # CI: fail if oomguard dies or serves too little
+//	go run ./bench/survival -out bench/results   # update the committed results
 //
-// The load comes from vegeta, in this process, outside the service's
-// cgroup. First a calibration finds the highest rate the bare service
-// sustains well inside the limit; then each mode, fresh, gets that rate,
-// 3× that rate (the spike), and that rate again (recovery).
+// The shapes (-shapes): 1 uniform, 2 heavytail, 3 burst (closed loop from
+// idle), 4 uploads, 5 offheap, 6 leak, 7 cache. The modes (-modes): bare,
+// automemlimit, oracle (automemlimit with a fixed in-flight cap, bisected
+// in the same run), oomguard (middleware only) and oomguard+cost
+// (Config.Cost). The load comes from this process, outside the service's
+// cgroup, on loopback: vegeta for open-loop phases, net/http clients for
+// the closed-loop burst.
 //
 // It needs Linux, root and a writable memory cgroup. Without them it says
-// so and runs oomguard alone with Config.Limit set to the limit: the kernel
-// enforces nothing then, so the unguarded modes could not be killed.
+// so and runs oomguard alone with Config.Limit set to -limit-mib: the
+// kernel enforces nothing then, so the unguarded modes could not be killed.
 package main
 
 import (
@@ -25,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -44,54 +49,84 @@ const (
 	usageCap     = 0.70  // a sustainable rate keeps usage below this share of the limit
 	p99Slack     = 1.2   // and p99 within this factor of the unloaded p99
 	p99Margin    = 10 * time.Millisecond
-
-	// The -check thresholds for oomguard.
-	checkGoodput = 0.8
+	scaledRetry  = 0.7 // a scaled rate that fails its probe is tried again at this share
 )
 
 // config is the command line.
 type config struct {
-	limit      int64
-	service    string // prebuilt examples/httpservice; "" builds it
-	quick      bool
-	check      bool
-	modes      []string
-	out        string
-	rate       float64
-	keep       bool
-	workBytes  int
-	workHold   time.Duration
-	probe      time.Duration // calibration step
-	bisections int
-	warm       time.Duration
-	spike      time.Duration
-	recovery   time.Duration
+	limit        int64
+	service      string // prebuilt examples/httpservice; "" builds it
+	quick        bool
+	check        bool
+	checkGoodput float64
+	modes        []string
+	matrix       matrixOptions
+	out          string
+	rate         float64
+	keep         bool
+	probe        time.Duration // calibration step
+	bisections   int
+	oracleProbes int
+	durations    durations
 }
 
 func main() {
 	var c config
 	limitMiB := flag.Int64("limit-mib", 256, "memory limit of the service's cgroup, in MiB")
-	modes := flag.String("modes", "bare,automemlimit,oomguard", "comma-separated modes to run, in order")
-	flag.BoolVar(&c.quick, "quick", false, "the whole comparison in about 2 minutes: shorter calibration and an 8s spike")
-	flag.BoolVar(&c.check, "check", false, "exit 1 if oomguard is OOM-killed or its goodput is below 0.8 of the calibrated rate")
-	flag.StringVar(&c.out, "out", "", "directory for latest.json, latest.md and latest.svg (default bench/results in the module)")
-	flag.Float64Var(&c.rate, "rate", 0, "base rate in requests per second; 0 calibrates")
+	modes := flag.String("modes", strings.Join(modeNames, ","), "comma-separated modes to run, in order")
+	shapes := flag.String("shapes", "", "comma-separated shapes, names or numbers 1-7 (default all; with -quick, 1-3)")
+	flag.BoolVar(&c.quick, "quick", false, "shapes 1-3 with short phases, for CI: a few minutes")
+	flag.BoolVar(&c.check, "check", false, "exit 1 if oomguard or oomguard+cost is OOM-killed in shapes 1-5 or 7, or serves less than -check-goodput of the reference")
+	flag.Float64Var(&c.checkGoodput, "check-goodput", 0.5, "-check: the least goodput, as a fraction of the reference mode's (of the base rate where no reference ran)")
+	flag.StringVar(&c.out, "out", "", "directory for latest.json, latest.md and latest.svg (default: a new temporary directory; the committed bench/results only when named)")
+	flag.Float64Var(&c.rate, "rate", 0, "base rate of the uniform shape in requests per second; 0 calibrates")
 	flag.StringVar(&c.service, "service", "", "run this prebuilt examples/httpservice binary instead of building it (where there is no Go toolchain)")
-	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory (service logs, heap profiles)")
-	flag.IntVar(&c.workBytes, "work-bytes", 1<<20, "bytes each request holds in the service")
-	flag.DurationVar(&c.workHold, "work-hold", 300*time.Millisecond, "how long each request holds its memory")
+	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory (service logs, heap profiles, samples)")
+	flag.IntVar(&c.matrix.workBytes, "work-bytes", 1<<20, "bytes each request holds in the uniform, burst and offheap shapes")
+	flag.DurationVar(&c.matrix.workHold, "work-hold", 300*time.Millisecond, "how long each request holds its memory (uniform, heavytail, burst, offheap)")
+	flag.IntVar(&c.matrix.conns, "burst-conns", 400, "closed-loop connections of the burst shape")
+	leakMiB := flag.Float64("leak-mib-per-s", 8, "the leak shape's leak, MiB per second")
+	cacheFracs := flag.String("cache-fracs", "0.78,0.84", "the cache shape's live set, as fractions of the limit")
+	cacheRates := flag.String("cache-rates", "1500,3000", "the cache shape's request rates, per second")
 	flag.Parse()
 
 	c.limit = *limitMiB << 20
 	c.modes = strings.Split(*modes, ",")
 	for _, m := range c.modes {
-		if !slices.Contains([]string{modeBare, modeAutomemlimit, modeOomguard}, m) {
-			fatalf("-modes: unknown mode %q; want bare, automemlimit or oomguard", m)
+		if !slices.Contains(modeNames, m) {
+			fatalf("-modes: unknown mode %q; want some of %s", m, strings.Join(modeNames, ", "))
 		}
 	}
-	c.probe, c.bisections, c.warm, c.spike, c.recovery = 5*time.Second, 3, 5*time.Second, 20*time.Second, 10*time.Second
+	var err error
+	switch {
+	case *shapes != "":
+		c.matrix.shapes, err = parseShapes(*shapes)
+	case c.quick:
+		c.matrix.shapes = shapeNames[:3]
+	default:
+		c.matrix.shapes = shapeNames
+	}
+	if err != nil {
+		fatalf("-shapes: %v", err)
+	}
+	if c.matrix.cacheFracs, err = parseFloats(*cacheFracs, 0.99); err != nil {
+		fatalf("-cache-fracs: %v", err)
+	}
+	if c.matrix.cacheRates, err = parseFloats(*cacheRates, maxRate); err != nil {
+		fatalf("-cache-rates: %v", err)
+	}
+	if *leakMiB <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 {
+		fatalf("-leak-mib-per-s, -burst-conns, -work-bytes and -work-hold must be positive")
+	}
+	c.matrix.leakRate = int64(*leakMiB * (1 << 20))
+
+	c.probe, c.bisections, c.oracleProbes = 4*time.Second, 3, 4
+	c.durations = durations{warm: 3 * time.Second, spike: 12 * time.Second, recovery: 5 * time.Second,
+		idle: 2 * time.Second, cacheWarm: 2 * time.Second, steady: 8 * time.Second, oracleProbe: 6 * time.Second}
 	if c.quick {
-		c.probe, c.bisections, c.warm, c.spike, c.recovery = 3*time.Second, 2, 3*time.Second, 8*time.Second, 5*time.Second
+		c.probe, c.bisections, c.oracleProbes = 3*time.Second, 2, 3
+		c.durations = durations{warm: 2 * time.Second, spike: 6 * time.Second, recovery: 3 * time.Second,
+			idle: time.Second, cacheWarm: time.Second, steady: 5 * time.Second, oracleProbe: 4 * time.Second}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -104,22 +139,25 @@ func main() {
 // run is the whole benchmark; it returns the exit code. Every cgroup it
 // makes is removed before it returns, whatever happens.
 func run(ctx context.Context, c config) int {
+	began := time.Now()
 	var root string
 	var err error
-	if c.out == "" || c.service == "" {
+	if c.service == "" {
 		if root, err = moduleRoot(ctx); err != nil {
 			return fail(err)
 		}
 	}
 	if c.out == "" {
-		c.out = filepath.Join(root, "bench", "results")
+		if c.out, err = os.MkdirTemp("", "oomguard-survival-results-"); err != nil {
+			return fail(fmt.Errorf("results directory: %w", err))
+		}
 	}
 	dir, err := os.MkdirTemp("", "oomguard-bench-")
 	if err != nil {
 		return fail(fmt.Errorf("scratch directory: %w", err))
 	}
 	if c.keep {
-		fmt.Println("scratch directory (service logs, heap profiles):", dir)
+		fmt.Println("scratch directory (service logs, heap profiles, samples):", dir)
 	} else {
 		defer os.RemoveAll(dir)
 	}
@@ -130,40 +168,19 @@ func run(ctx context.Context, c config) int {
 			return fail(err)
 		}
 	}
-	rep := &report{Quick: c.quick, Limit: c.limit, WorkBytes: c.workBytes, WorkHold: c.workHold}
+	rep := &report{Quick: c.quick, Limit: c.limit, CPUs: runtime.NumCPU(), LoadBefore: loadAverage()}
 	if h.enf, err = newEnforcer(c.limit); err != nil {
-		fmt.Printf("no kernel enforcement (%v): running oomguard only, with -limit %d; the unguarded modes cannot be killed without it\n", err, c.limit)
-		c.modes = []string{modeOomguard}
+		fmt.Printf("no kernel enforcement (%v): running oomguard alone, with Config.Limit = -limit-mib (%s); the other modes cannot be killed without it\n", err, mib(c.limit))
+		h.cfg.modes = []string{modeOomguard}
 	} else {
 		rep.Enforced = true
 	}
 
-	calMode := modeBare
-	if !rep.Enforced {
-		calMode = modeOomguard
+	err = h.runMatrix(ctx, rep)
+	rep.Wall, rep.LoadAfter = time.Since(began), loadAverage()
+	if err != nil {
+		return fail(err)
 	}
-	cal := calibration{Mode: "none, -rate", Rate: c.rate}
-	if c.rate <= 0 {
-		if cal, err = h.calibrate(ctx, calMode); err != nil {
-			return fail(err)
-		}
-	}
-	rep.Calibration = cal
-	fmt.Printf("base rate %.0f rps (p99 %v), spike %.0f rps\n", cal.Rate, cal.P99.Round(time.Millisecond), spikeFactor*cal.Rate)
-
-	for _, mode := range c.modes {
-		fmt.Printf("%s: %v at %.0f rps, %v at %.0f rps, %v at %.0f rps\n", mode,
-			c.warm, cal.Rate, c.spike, spikeFactor*cal.Rate, c.recovery, cal.Rate)
-		r, err := h.runMode(ctx, mode, cal)
-		if err != nil {
-			return fail(err)
-		}
-		rep.Runs = append(rep.Runs, r)
-		fmt.Printf("%s: oom_killed=%v exit=%d goodput=%.3f p50=%.1fms p99=%.1fms shed=%d peak=%s recovery=%.1fs\n",
-			mode, r.Result.OOMKilled, r.Result.ExitCode, r.Result.GoodputRatio, r.Result.P50Ms, r.Result.P99Ms,
-			r.Result.Shed, mib(r.Result.PeakUsageBytes), r.Result.RecoverySeconds)
-	}
-
 	if err := rep.write(c.out); err != nil {
 		return fail(err)
 	}
@@ -172,30 +189,14 @@ func run(ctx context.Context, c config) int {
 	fmt.Printf("\nwrote %s\n", filepath.Join(c.out, "latest.{json,md,svg}"))
 
 	if c.check {
-		if msg := rep.check(); msg != "" {
-			fmt.Println("CHECK FAILED:", msg)
+		if failures := rep.check(c.checkGoodput); len(failures) > 0 {
+			fmt.Println("CHECK FAILED:\n  " + strings.Join(failures, "\n  "))
 			return 1
 		}
-		fmt.Println("check passed: oomguard survived with goodput >= 0.8")
+		fmt.Printf("check passed: oomguard lived, with goodput >= %.2f of the reference (of the base rate where none ran), in %s\n",
+			c.checkGoodput, strings.Join(rep.checked(), ", "))
 	}
 	return 0
-}
-
-// check returns why the run fails -check, or "".
-func (rep *report) check() string {
-	for _, r := range rep.Runs {
-		if r.Result.Mode != modeOomguard {
-			continue
-		}
-		switch {
-		case r.Result.OOMKilled:
-			return "oomguard was OOM-killed"
-		case r.Result.GoodputRatio < checkGoodput:
-			return fmt.Sprintf("oomguard goodput %.3f is below %.1f of the calibrated rate", r.Result.GoodputRatio, checkGoodput)
-		}
-		return ""
-	}
-	return "oomguard did not run"
 }
 
 // write writes latest.json, latest.md and latest.svg into dir.

@@ -10,73 +10,192 @@ import (
 	"time"
 )
 
-// Result is one mode's figures, as written to latest.json.
+// Result is one mode's figures on one shape, as written to latest.json.
+// Figures about requests count those sent during the shape's measured
+// phase (the spike, the burst, or the steady load) unless they say
+// otherwise. Pointers are null where a figure does not apply.
 type Result struct {
-	Mode      string `json:"mode"`
-	OOMKilled bool   `json:"oom_killed"` // SIGKILL and the cgroup's oom_kill counter rose
-	ExitCode  int    `json:"exit_code"`  // 128+signal when a signal ended it
-	// GoodputRatio is successful responses per second during the spike
-	// divided by the calibrated rate.
+	Mode        string `json:"mode"`
+	InFlightCap int    `json:"in_flight_cap,omitempty"` // the oracle's fixed cap
+	OOMKilled   bool   `json:"oom_killed"`              // SIGKILL and the cgroup's oom_kill counter rose
+	ExitCode    int    `json:"exit_code"`               // 128+signal when a signal ended it
+	// DiedAtSeconds is when the process died, since the load started; null
+	// if it lived to the end. For the leak, the time to kill.
+	DiedAtSeconds *float64 `json:"died_at_seconds"`
+	// GoodputRatio is successful responses per second divided by the base
+	// rate.
 	GoodputRatio float64 `json:"goodput_ratio"`
-	// P50Ms and P99Ms are latencies of the successful responses to
-	// requests sent during the spike.
-	P50Ms            float64 `json:"p50_ms"`
-	P99Ms            float64 `json:"p99_ms"`
-	CalibrationP99Ms float64 `json:"calibration_p99_ms"`
-	Shed             int64   `json:"shed"` // 503 responses over the whole run
-	PeakUsageBytes   int64   `json:"peak_usage_bytes"`
-	LimitBytes       int64   `json:"limit_bytes"`
-	Profiles         int64   `json:"profiles"` // heap profiles the guard wrote
+	// GoodputVsReference and P99VsReference divide this mode's goodput and
+	// p99 by the reference mode's: the oracle's, or automemlimit's for the
+	// cache.
+	GoodputVsReference *float64 `json:"goodput_vs_reference"`
+	P50Ms              float64  `json:"p50_ms"` // latency of the successful responses
+	P99Ms              float64  `json:"p99_ms"`
+	P99VsReference     *float64 `json:"p99_vs_reference"`
+	CalibrationP99Ms   float64  `json:"calibration_p99_ms"`
+	Sent               int      `json:"sent"`
+	Served             int      `json:"served"` // 200 responses
+	// Classes counts sent and served per size class (heavytail, uploads);
+	// ServedShareLarge and ServedShareSmall are served/sent of the largest
+	// and smallest class, LargeVsSmall the first over the second.
+	Classes          []classShare `json:"classes,omitempty"`
+	ServedShareLarge *float64     `json:"served_share_large"`
+	ServedShareSmall *float64     `json:"served_share_small"`
+	LargeVsSmall     *float64     `json:"large_vs_small"`
+	Shed             int64        `json:"shed"`       // 503 responses over the whole run
+	ShedShare        float64      `json:"shed_share"` // 503 responses / requests sent, over the whole run
+	PeakUsageBytes   int64        `json:"peak_usage_bytes"`
+	LimitBytes       int64        `json:"limit_bytes"`
+	Profiles         int64        `json:"profiles"` // heap profiles the guard wrote
 	// RecoverySeconds is the time from the end of the spike to the last
 	// request that was shed or failed; 0 if none was, -1 if requests
-	// still failed in the last second of the run.
-	RecoverySeconds float64 `json:"recovery_seconds"`
+	// still failed in the last second of the run; null without a recovery
+	// phase.
+	RecoverySeconds *float64 `json:"recovery_seconds"`
+	// Guard is the guard's admission state during the measured phase, from
+	// its /debug/guard/status; null without the guard.
+	Guard *guardSummary `json:"guard"`
 }
 
-// The phases of a mode's run.
-const (
-	phaseWarm     = "base"
-	phaseSpike    = "spike"
-	phaseRecovery = "recovery"
-)
+// guardSummary is what the guard's status said during the measured phase,
+// sampled every 100 ms.
+type guardSummary struct {
+	Samples          int   `json:"samples"`
+	LevelMax         int   `json:"level_max"` // 0 normal .. 3 critical
+	InFlightMax      int64 `json:"in_flight_max"`
+	InFlightLimitMin int64 `json:"in_flight_limit_min"` // over samples with a limit; 0 if none had one
+	InFlightLimitP50 int64 `json:"in_flight_limit_p50"`
+	InFlightLimitMax int64 `json:"in_flight_limit_max"`
+	WorkCostP50      int64 `json:"work_cost_p50_bytes"` // the learned bytes per unit of work; 0 if none was reported
+}
 
-// summarize computes a mode's figures from its hits and samples.
-func summarize(mode string, s schedule, cal calibration, hits []hit, samples []sample, limit int64) Result {
+// summarize computes a mode's figures on shape s from its hits and samples;
+// base is the shape's base rate and calP99 its calibration p99.
+func summarize(mode string, s shape, sched schedule, base float64, calP99 time.Duration, hits []hit, samples []sample, limit int64) Result {
 	r := Result{
 		Mode:             mode,
-		CalibrationP99Ms: ms(cal.P99),
+		CalibrationP99Ms: ms(calP99),
 		PeakUsageBytes:   peakUsage(samples),
 		LimitBytes:       limit,
 		Profiles:         profiles(samples),
 	}
-	from, to, _ := s.window(phaseSpike)
-	end := s.Duration()
+	from, to, _ := s.measuredWindow(sched)
+	_, recoveryEnd, hasRecovery := sched.window(phaseRecovery)
 	var ok []time.Duration
 	lastBad := time.Duration(-1)
 	for _, h := range hits {
 		if h.Code == 503 {
 			r.Shed++
 		}
-		if h.At >= from && h.At < to && h.ok() {
-			ok = append(ok, h.Latency)
+		if h.At >= from && h.At < to {
+			r.Sent++
+			if h.ok() {
+				ok = append(ok, h.Latency)
+			}
 		}
 		if h.At >= to && !h.ok() {
 			lastBad = max(lastBad, h.At)
 		}
 	}
-	if spike := (to - from).Seconds(); spike > 0 && cal.Rate > 0 {
-		r.GoodputRatio = round(float64(len(ok))/spike/cal.Rate, 3)
+	r.Served = len(ok)
+	if len(hits) > 0 {
+		r.ShedShare = round(float64(r.Shed)/float64(len(hits)), 4)
+	}
+	if secs := (to - from).Seconds(); secs > 0 && base > 0 {
+		r.GoodputRatio = round(float64(len(ok))/secs/base, 3)
 	}
 	r.P50Ms = ms(quantile(ok, 0.50))
 	r.P99Ms = ms(quantile(ok, 0.99))
-	switch {
-	case lastBad < 0:
-	case lastBad >= end-time.Second:
-		r.RecoverySeconds = -1
-	default:
-		r.RecoverySeconds = round((lastBad - to).Seconds(), 1)
+	if len(s.Mix) > 0 {
+		r.Classes = classShares(s.Mix, hits, from, to)
+		small, large := r.Classes[0], r.Classes[len(r.Classes)-1]
+		if small.Sent > 0 {
+			r.ServedShareSmall = ptr(round(small.share(), 3))
+		}
+		if large.Sent > 0 {
+			r.ServedShareLarge = ptr(round(large.share(), 3))
+		}
+		if small.Sent > 0 && large.Sent > 0 && small.Served > 0 {
+			r.LargeVsSmall = ptr(round(large.share()/small.share(), 3))
+		}
+	}
+	if hasRecovery {
+		switch {
+		case lastBad < 0:
+			r.RecoverySeconds = ptr(0.0)
+		case lastBad >= recoveryEnd-time.Second:
+			r.RecoverySeconds = ptr(-1.0)
+		default:
+			r.RecoverySeconds = ptr(round((lastBad - to).Seconds(), 1))
+		}
+	}
+	if guarded(mode) {
+		r.Guard = summarizeGuard(samples, from, to)
 	}
 	return r
+}
+
+// measuredWindow is when the shape's measured phase runs in sched.
+func (s shape) measuredWindow(sched schedule) (from, to time.Duration, ok bool) {
+	if from, to, ok = sched.window(s.measured()); ok {
+		return from, to, true
+	}
+	return 0, sched.Duration(), len(sched) > 0 // a probe: all of it
+}
+
+// summarizeGuard sums up the guard's samples in [from, to).
+func summarizeGuard(samples []sample, from, to time.Duration) *guardSummary {
+	g := &guardSummary{}
+	var limits, costs []time.Duration // as Durations for quantile
+	for _, s := range samples {
+		if s.At < from || s.At >= to || s.Level < 0 {
+			continue
+		}
+		g.Samples++
+		g.LevelMax = max(g.LevelMax, s.Level)
+		g.InFlightMax = max(g.InFlightMax, s.InFlight)
+		if s.InFlightLimit > 0 {
+			limits = append(limits, time.Duration(s.InFlightLimit))
+		}
+		if s.WorkCost > 0 {
+			costs = append(costs, time.Duration(s.WorkCost))
+		}
+	}
+	g.WorkCostP50 = int64(quantile(costs, 0.5))
+	if len(limits) > 0 {
+		g.InFlightLimitP50 = int64(quantile(limits, 0.5))
+		g.InFlightLimitMin, g.InFlightLimitMax = int64(limits[0]), int64(limits[len(limits)-1])
+	}
+	return g
+}
+
+// compare fills in each result's figures against the shape's reference
+// mode, if it ran.
+func (sr *shapeRun) compare() {
+	ref := sr.result(sr.Shape.Reference)
+	for i := range sr.Runs {
+		r := &sr.Runs[i].Result
+		r.GoodputVsReference, r.P99VsReference = nil, nil
+		if ref == nil {
+			continue
+		}
+		if ref.GoodputRatio > 0 {
+			r.GoodputVsReference = ptr(round(r.GoodputRatio/ref.GoodputRatio, 3))
+		}
+		if ref.P99Ms > 0 && r.Served > 0 {
+			r.P99VsReference = ptr(round(r.P99Ms/ref.P99Ms, 3))
+		}
+	}
+}
+
+// result is the named mode's result; nil if it did not run.
+func (sr *shapeRun) result(mode string) *Result {
+	for i := range sr.Runs {
+		if sr.Runs[i].Result.Mode == mode {
+			return &sr.Runs[i].Result
+		}
+	}
+	return nil
 }
 
 // quantile returns the q-quantile of ds by nearest rank; 0 for none. It
@@ -108,6 +227,8 @@ func profiles(samples []sample) int64 {
 	return n
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 1) }
 
 func round(v float64, digits int) float64 {
@@ -115,76 +236,261 @@ func round(v float64, digits int) float64 {
 	return math.Round(v*p) / p
 }
 
-// report is a whole comparison.
+// report is a whole matrix.
 type report struct {
-	Enforced    bool // the kernel enforced the limit in a child cgroup
+	Enforced    bool // the kernel enforced the limit in child cgroups
 	Quick       bool
 	Limit       int64
-	WorkBytes   int
-	WorkHold    time.Duration
-	Calibration calibration
-	Runs        []modeRun
+	Wall        time.Duration
+	LoadBefore  float64 // the machine's one-minute load average; -1 unknown
+	LoadAfter   float64
+	CPUs        int
+	Calibration calibration // the uniform shape's, that the others scale from
+	Shapes      []*shapeRun
 }
 
-func (rep *report) results() []Result {
-	rs := make([]Result, len(rep.Runs))
-	for i, r := range rep.Runs {
-		rs[i] = r.Result
+func (rep *report) kind() string {
+	if rep.Quick {
+		return "quick"
 	}
-	return rs
+	return "full"
 }
 
-// writeJSON writes the results: an array with one object per mode.
+// jsonReport is latest.json.
+type jsonReport struct {
+	Kind        string          `json:"kind"` // full or quick
+	Enforced    bool            `json:"enforced"`
+	LimitBytes  int64           `json:"limit_bytes"`
+	WallSeconds float64         `json:"wall_seconds"`
+	CPUs        int             `json:"cpus"`
+	LoadBefore  float64         `json:"load_average_before"` // one-minute, from /proc/loadavg; -1 unknown
+	LoadAfter   float64         `json:"load_average_after"`
+	Calibration jsonCalibration `json:"calibration"`
+	Shapes      []jsonShape     `json:"shapes"`
+}
+
+type jsonCalibration struct {
+	Mode          string  `json:"mode"`
+	Rate          float64 `json:"rate"`
+	P99Ms         float64 `json:"p99_ms"`
+	UnloadedP99Ms float64 `json:"unloaded_p99_ms,omitempty"`
+	ScaledFrom    float64 `json:"scaled_from_rate,omitempty"`
+}
+
+type jsonPhase struct {
+	Name    string  `json:"name"`
+	Rate    float64 `json:"rate,omitempty"`
+	Conns   int     `json:"conns,omitempty"`
+	Seconds float64 `json:"seconds"`
+}
+
+type jsonShape struct {
+	Shape        string          `json:"shape"`
+	Number       int             `json:"number"`
+	Label        string          `json:"label"`
+	Description  string          `json:"description"`
+	Reference    string          `json:"reference_mode"`
+	BaseRate     float64         `json:"base_rate"`
+	Calibration  jsonCalibration `json:"calibration"`
+	Measured     string          `json:"measured_phase"`
+	Phases       []jsonPhase     `json:"phases"`
+	OracleCap    int             `json:"oracle_cap,omitempty"`
+	OracleProbes []capProbe      `json:"oracle_probes,omitempty"`
+	Modes        []Result        `json:"modes"`
+}
+
+func toJSONCalibration(c calibration) jsonCalibration {
+	return jsonCalibration{Mode: c.Mode, Rate: c.Rate, P99Ms: ms(c.P99), UnloadedP99Ms: ms(c.UnloadedP99), ScaledFrom: c.ScaledFrom}
+}
+
+// writeJSON writes latest.json: the conditions, then per shape its load
+// and a result per mode.
 func (rep *report) writeJSON(w io.Writer) error {
+	out := jsonReport{
+		Kind:        rep.kind(),
+		Enforced:    rep.Enforced,
+		LimitBytes:  rep.Limit,
+		WallSeconds: round(rep.Wall.Seconds(), 1),
+		CPUs:        rep.CPUs,
+		LoadBefore:  rep.LoadBefore,
+		LoadAfter:   rep.LoadAfter,
+		Calibration: toJSONCalibration(rep.Calibration),
+		Shapes:      []jsonShape{},
+	}
+	for _, sr := range rep.Shapes {
+		js := jsonShape{
+			Shape: sr.Shape.Name, Number: sr.Shape.Number, Label: sr.Shape.Label, Description: sr.Shape.describe(),
+			Reference: sr.Shape.Reference, BaseRate: sr.BaseRate, Calibration: toJSONCalibration(sr.Calibration),
+			Measured: sr.Shape.measured(), OracleCap: sr.OracleCap, OracleProbes: sr.OracleProbes, Modes: []Result{},
+		}
+		for _, p := range sr.Schedule {
+			js.Phases = append(js.Phases, jsonPhase{Name: p.Name, Rate: p.Rate, Conns: p.Conns, Seconds: p.Duration.Seconds()})
+		}
+		for _, r := range sr.Runs {
+			js.Modes = append(js.Modes, r.Result)
+		}
+		out.Shapes = append(out.Shapes, js)
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(rep.results())
+	return enc.Encode(out)
 }
 
-// writeMarkdown writes the results as a Markdown table with a line on the
-// conditions above it and the definitions below.
+// writeMarkdown writes the conditions, a summary table of goodput against
+// the reference (shape by mode), then one table per shape and the
+// definitions.
 func (rep *report) writeMarkdown(w io.Writer) error {
 	var b strings.Builder
-	kind := "full"
-	if rep.Quick {
-		kind = "quick"
-	}
-	fmt.Fprintf(&b, "Survival run (%s): limit %s", kind, mib(rep.Limit))
+	fmt.Fprintf(&b, "Survival matrix (%s): limit %s", rep.kind(), mib(rep.Limit))
 	if rep.Enforced {
 		b.WriteString(" enforced by the kernel (memory cgroup)")
 	} else {
 		b.WriteString(", **no kernel enforcement**: no writable memory cgroup, so only oomguard ran, with Config.Limit set to the limit")
 	}
-	c := rep.Calibration
-	fmt.Fprintf(&b, "; each request holds %s for %v.\n", mib(int64(rep.WorkBytes)), rep.WorkHold)
-	fmt.Fprintf(&b, "Calibrated rate %.0f rps (in %s mode: p99 %s ms, unloaded p99 %s ms); spike %.0f rps",
-		c.Rate, c.Mode, fmtMs(ms(c.P99)), fmtMs(ms(c.UnloadedP99)), spikeFactor*c.Rate)
-	if len(rep.Runs) > 0 {
-		var phases []string
-		for _, p := range rep.Runs[0].Schedule {
-			phases = append(phases, fmt.Sprintf("%s %v at %.0f rps", p.Name, p.Duration, p.Rate))
-		}
-		fmt.Fprintf(&b, "; the same load for every mode: %s", strings.Join(phases, ", then "))
+	fmt.Fprintf(&b, "; wall time %v; %d CPUs, load average %s before, %s after.\n",
+		rep.Wall.Round(time.Second), rep.CPUs, fmtLoad(rep.LoadBefore), fmtLoad(rep.LoadAfter))
+	switch c := rep.Calibration; {
+	case c.Rate > 0 && len(c.Probes) > 0:
+		fmt.Fprintf(&b, "Calibrated rate of the uniform shape %.0f rps (in %s mode: p99 %s ms, unloaded p99 %s ms)",
+			c.Rate, c.Mode, fmtMs(ms(c.P99)), fmtMs(ms(c.UnloadedP99)))
+	case c.Rate > 0:
+		fmt.Fprintf(&b, "Base rate of the uniform shape %.0f rps, given by -rate", c.Rate)
 	}
-	b.WriteString(".\n\n")
+	if rep.Calibration.Rate > 0 {
+		fmt.Fprintf(&b, "; heavytail, uploads and offheap scale it by mean bytes held times hold; the spike is %d× the base rate.\n", spikeFactor)
+	}
 
-	b.WriteString("| mode | OOM-killed | exit | goodput | p50 ms | p99 ms | calibration p99 ms | shed | peak usage | limit | profiles | recovery s |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range rep.results() {
-		recovery := fmtFloat(r.RecoverySeconds)
-		if r.RecoverySeconds < 0 {
-			recovery = "not recovered"
+	modes := rep.modes()
+	b.WriteString("\nGoodput as a fraction of the reference mode's (the oracle; automemlimit for cache); " +
+		"✕ OOM-killed, † died otherwise, – no reference.\n\n")
+	b.WriteString("| shape | " + strings.Join(modes, " | ") + " |\n")
+	b.WriteString("|---" + strings.Repeat("|---", len(modes)) + "|\n")
+	for _, sr := range rep.Shapes {
+		fmt.Fprintf(&b, "| %d %s |", sr.Shape.Number, sr.Shape.Label)
+		for _, m := range modes {
+			r := sr.result(m)
+			if r == nil {
+				b.WriteString(" |")
+				continue
+			}
+			fmt.Fprintf(&b, " %s%s |", deathMark(*r), fmtRatio(r.GoodputVsReference))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %s | %s | %s | %d | %s | %s | %d | %s |\n",
-			r.Mode, yesNo(r.OOMKilled), r.ExitCode, r.GoodputRatio, fmtMs(r.P50Ms), fmtMs(r.P99Ms),
-			fmtMs(r.CalibrationP99Ms), r.Shed, mib(r.PeakUsageBytes), mib(r.LimitBytes), r.Profiles, recovery)
+		b.WriteString("\n")
 	}
-	b.WriteString("\ngoodput: successful responses per second during the spike / calibrated rate. " +
-		"p50, p99: latency of the successful responses to requests sent during the spike. " +
-		"shed: 503 responses over the run. peak usage: highest working set sampled every 100 ms. " +
+
+	for _, sr := range rep.Shapes {
+		sr.writeMarkdown(&b)
+	}
+	b.WriteString("\ngoodput: successful responses per second to requests sent in the measured phase (spike, burst or steady) / base rate; " +
+		"vs ref: divided by the reference mode's. p50, p99: latency of those successful responses. " +
+		"large / small: served/sent of the largest size class over that of the smallest. " +
+		"shed: 503 responses over the run (share of all requests sent). peak: highest working set sampled every 100 ms. " +
+		"in flight: the guard's in-flight count (max) and in-flight limit (median) in the measured phase, from its status. " +
 		"recovery: seconds from the end of the spike to the last shed or failed request.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeMarkdown writes the shape's heading, load and table.
+func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
+	s := sr.Shape
+	fmt.Fprintf(b, "\n### %d %s\n\n%s", s.Number, s.Label, s.describe())
+	if c := sr.Calibration; c.ScaledFrom > 0 {
+		fmt.Fprintf(b, "; base rate %.0f rps, scaled from %.0f (probe p99 %s ms)", sr.BaseRate, c.ScaledFrom, fmtMs(ms(c.P99)))
+	}
+	fmt.Fprintf(b, "; load: %s", sr.Schedule)
+	switch {
+	case s.Reference == modeOracle && sr.OracleCap > 0:
+		var ps []string
+		for _, p := range sr.OracleProbes {
+			verdict := fmt.Sprintf("%.3f", p.GoodputRatio)
+			if p.Killed {
+				verdict = "killed"
+			}
+			if p.FullLoad {
+				verdict += " on the full load"
+			}
+			ps = append(ps, fmt.Sprintf("%d %s", p.Cap, verdict))
+		}
+		fmt.Fprintf(b, "; reference: oracle, cap %d (probes: %s)", sr.OracleCap, strings.Join(ps, ", "))
+	case s.Reference != "":
+		fmt.Fprintf(b, "; reference: %s", s.Reference)
+	}
+	b.WriteString(".")
+	if ref := sr.result(s.Reference); ref != nil && ref.DiedAtSeconds != nil {
+		fmt.Fprintf(b, " **The reference (%s) died**: ratios against it overstate the others.", s.Reference)
+	}
+	b.WriteString("\n\n")
+	b.WriteString("| mode | OOM-killed | exit | goodput | vs ref | p50 ms | p99 ms | p99 vs ref | large / small | shed | peak | profiles | in flight | recovery s |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, run := range sr.Runs {
+		r := run.Result
+		mode := r.Mode
+		if r.InFlightCap > 0 {
+			mode = fmt.Sprintf("%s (cap %d)", mode, r.InFlightCap)
+		}
+		killed := yesNo(r.OOMKilled)
+		if r.DiedAtSeconds != nil {
+			killed += fmt.Sprintf(" at %.1f s", *r.DiedAtSeconds)
+		}
+		classes := "–"
+		if r.ServedShareLarge != nil && r.ServedShareSmall != nil {
+			classes = fmt.Sprintf("%.2f / %.2f", *r.ServedShareLarge, *r.ServedShareSmall)
+		}
+		inFlight := "–"
+		if g := r.Guard; g != nil && g.Samples > 0 {
+			inFlight = fmt.Sprintf("%d / %d", g.InFlightMax, g.InFlightLimitP50)
+		}
+		recovery := "–"
+		if v := r.RecoverySeconds; v != nil {
+			recovery = fmtFloat(*v)
+			if *v < 0 {
+				recovery = "not recovered"
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %s | %s | %s | %s | %d (%.1f%%) | %s | %d | %s | %s |\n",
+			mode, killed, r.ExitCode, r.GoodputRatio, fmtRatio(r.GoodputVsReference), fmtMs(r.P50Ms), fmtMs(r.P99Ms),
+			fmtRatio(r.P99VsReference), classes, r.Shed, 100*r.ShedShare, mib(r.PeakUsageBytes), r.Profiles, inFlight, recovery)
+	}
+}
+
+// modes is every mode that ran, in the canonical order.
+func (rep *report) modes() []string {
+	var out []string
+	for _, m := range modeNames {
+		for _, sr := range rep.Shapes {
+			if sr.result(m) != nil {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// deathMark is ✕ for an OOM kill, † for another death, else "".
+func deathMark(r Result) string {
+	switch {
+	case r.OOMKilled:
+		return "✕ "
+	case r.DiedAtSeconds != nil:
+		return "† "
+	}
+	return ""
+}
+
+func fmtLoad(v float64) string {
+	if v < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func fmtRatio(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", *v)
 }
 
 func yesNo(b bool) string {

@@ -11,16 +11,23 @@ import (
 	"time"
 )
 
-// testReport is a small comparison: bare killed in the spike, oomguard
-// shedding through it.
+// testSchedule is a short spike load: base 10 rps for 2s, 30 rps for 2s,
+// 10 rps for 3s.
+var testSchedule = schedule{
+	{Name: phaseWarm, Rate: 10, Duration: 2 * time.Second},
+	{Name: phaseSpike, Rate: 30, Duration: 2 * time.Second},
+	{Name: phaseRecovery, Rate: 10, Duration: 3 * time.Second},
+}
+
+// testReport is a small matrix of one uniform shape: bare killed at 3s,
+// the oracle serving all it was sent, oomguard shedding two thirds of the
+// spike. (The hits come at 10 rps throughout.)
 func testReport() *report {
-	sched := schedule{
-		{Name: phaseWarm, Rate: 10, Duration: 2 * time.Second},
-		{Name: phaseSpike, Rate: 30, Duration: 2 * time.Second},
-		{Name: phaseRecovery, Rate: 10, Duration: 3 * time.Second},
-	}
+	s := shape{Name: shapeUniform, Number: 1, Label: shapeUniform, Bytes: 1 << 20, Hold: 300 * time.Millisecond, Reference: modeOracle}
 	cal := calibration{Mode: modeBare, Rate: 10, P99: 310 * time.Millisecond, UnloadedP99: 305 * time.Millisecond}
-	var bareHits, guardHits []hit
+	sr := &shapeRun{Shape: s, BaseRate: 10, Calibration: cal, Schedule: testSchedule, OracleCap: 200,
+		OracleProbes: []capProbe{{Cap: 150, GoodputRatio: 2.5}, {Cap: 250, Killed: true}, {Cap: 200, GoodputRatio: 3}}}
+	var bareHits, oracleHits, guardHits []hit
 	for i := range 70 {
 		at := time.Duration(i) * 100 * time.Millisecond
 		bare := hit{At: at, Latency: 300 * time.Millisecond, Code: 200}
@@ -28,6 +35,7 @@ func testReport() *report {
 			bare = hit{At: at, Err: true}
 		}
 		bareHits = append(bareHits, bare)
+		oracleHits = append(oracleHits, hit{At: at, Latency: 300 * time.Millisecond, Code: 200})
 		guard := hit{At: at, Latency: 320 * time.Millisecond, Code: 200}
 		if at >= 2*time.Second && at < 4500*time.Millisecond && i%3 != 0 {
 			guard = hit{At: at, Latency: time.Millisecond, Code: 503}
@@ -36,60 +44,40 @@ func testReport() *report {
 	}
 	samples := []sample{
 		{At: 0, Usage: 50 << 20, Level: 0},
-		{At: 2500 * time.Millisecond, Usage: 240 << 20, Level: 3, Profiles: 2},
+		{At: 2500 * time.Millisecond, Usage: 240 << 20, Level: 3, InFlight: 90, InFlightLimit: 100, WorkCost: 1 << 20, Profiles: 2},
+		{At: 3000 * time.Millisecond, Usage: 230 << 20, Level: 2, InFlight: 70, InFlightLimit: 80, Profiles: 2},
+		{At: 3500 * time.Millisecond, Usage: 220 << 20, Level: 2, InFlight: 60, InFlightLimit: 120, Profiles: 2},
 		{At: 5 * time.Second, Usage: 120 << 20, Level: 1, Profiles: 3},
 	}
-	rep := &report{Enforced: true, Limit: 256 << 20, WorkBytes: 1 << 20, WorkHold: 300 * time.Millisecond, Calibration: cal}
 	for _, m := range []struct {
 		mode string
 		hits []hit
 		died time.Duration
-	}{{modeBare, bareHits, 3 * time.Second}, {modeOomguard, guardHits, -1}} {
-		r := modeRun{Schedule: sched, Hits: m.hits, Samples: samples, DiedAt: m.died}
-		r.Result = summarize(m.mode, sched, cal, m.hits, samples, rep.Limit)
-		r.Result.OOMKilled = m.died >= 0
-		rep.Runs = append(rep.Runs, r)
-	}
-	return rep
-}
-
-func TestJSONFields(t *testing.T) {
-	var buf bytes.Buffer
-	if err := testReport().writeJSON(&buf); err != nil {
-		t.Fatal(err)
-	}
-	var rows []map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &rows); err != nil {
-		t.Fatalf("latest.json is not an array of objects: %v\n%s", err, buf.Bytes())
-	}
-	want := []string{"calibration_p99_ms", "exit_code", "goodput_ratio", "limit_bytes", "mode", "oom_killed",
-		"p50_ms", "p99_ms", "peak_usage_bytes", "profiles", "recovery_seconds", "shed"}
-	if len(rows) != 2 {
-		t.Fatalf("got %d rows, want 2", len(rows))
-	}
-	for _, row := range rows {
-		var got []string
-		for k := range row {
-			got = append(got, k)
+	}{{modeBare, bareHits, 3 * time.Second}, {modeOracle, oracleHits, -1}, {modeOomguard, guardHits, -1}} {
+		r := modeRun{Schedule: testSchedule, Hits: m.hits, Samples: samples, DiedAt: m.died}
+		r.Result = summarize(m.mode, s, testSchedule, sr.BaseRate, cal.P99, m.hits, samples, 256<<20)
+		if m.died >= 0 {
+			r.Result.OOMKilled, r.Result.ExitCode = true, 137
+			r.Result.DiedAtSeconds = ptr(m.died.Seconds())
 		}
-		slices.Sort(got)
-		if !slices.Equal(got, want) {
-			t.Errorf("fields %v, want exactly %v", got, want)
+		if m.mode == modeOracle {
+			r.Result.InFlightCap = sr.OracleCap
 		}
+		sr.Runs = append(sr.Runs, r)
 	}
-	if rows[0]["mode"] != "bare" || rows[0]["oom_killed"] != true {
-		t.Errorf("first row = %v, want bare, OOM-killed", rows[0])
-	}
+	sr.compare()
+	return &report{Enforced: true, Limit: 256 << 20, Wall: 95 * time.Second, CPUs: 2, LoadBefore: 0.5, LoadAfter: -1,
+		Calibration: cal, Shapes: []*shapeRun{sr}}
 }
 
 func TestSummarize(t *testing.T) {
-	rep := testReport()
-	bare, guard := rep.Runs[0].Result, rep.Runs[1].Result
+	sr := testReport().Shapes[0]
+	bare, oracle, guard := sr.result(modeBare), sr.result(modeOracle), sr.result(modeOomguard)
 	// Bare: the spike's first second (10 of 30 rps) succeeded, then errors.
-	if bare.GoodputRatio != 0.5 {
-		t.Errorf("bare goodput = %v, want 0.5 (10 successes in a 2s spike at base 10 rps)", bare.GoodputRatio)
+	if bare.GoodputRatio != 0.5 || bare.Sent != 20 || bare.Served != 10 {
+		t.Errorf("bare goodput, sent, served = %v, %d, %d; want 0.5, 20, 10", bare.GoodputRatio, bare.Sent, bare.Served)
 	}
-	if bare.RecoverySeconds != -1 {
+	if bare.RecoverySeconds == nil || *bare.RecoverySeconds != -1 {
 		t.Errorf("bare recovery = %v, want -1: it failed to the end", bare.RecoverySeconds)
 	}
 	// oomguard: every third request of the spike admitted, shedding until 4.5s.
@@ -99,15 +87,117 @@ func TestSummarize(t *testing.T) {
 	if guard.P50Ms != 320 || guard.P99Ms != 320 {
 		t.Errorf("oomguard p50, p99 = %v, %v, want 320, 320", guard.P50Ms, guard.P99Ms)
 	}
-	if guard.RecoverySeconds != 0.4 {
+	if guard.RecoverySeconds == nil || *guard.RecoverySeconds != 0.4 {
 		t.Errorf("oomguard recovery = %v, want 0.4 (last shed at 4.4s, spike ended at 4s)", guard.RecoverySeconds)
 	}
-	if guard.Shed == 0 || bare.Shed != 0 {
-		t.Errorf("shed: oomguard %d, bare %d; want some and none", guard.Shed, bare.Shed)
+	if guard.Shed != 17 || guard.ShedShare != round(17.0/70, 4) || bare.Shed != 0 {
+		t.Errorf("shed: oomguard %d (share %v), bare %d; want 17 (17/70), 0", guard.Shed, guard.ShedShare, bare.Shed)
 	}
 	if guard.PeakUsageBytes != 240<<20 || guard.Profiles != 3 || guard.CalibrationP99Ms != 310 || guard.LimitBytes != 256<<20 {
 		t.Errorf("oomguard = %+v", guard)
 	}
+	// Against the oracle, which served all 20 requests of the spike.
+	if g := guard.GoodputVsReference; g == nil || *g != 0.35 {
+		t.Errorf("oomguard goodput vs oracle = %v, want 0.35", g)
+	}
+	if g := bare.GoodputVsReference; g == nil || *g != 0.5 {
+		t.Errorf("bare goodput vs oracle = %v, want 0.5", g)
+	}
+	if p := guard.P99VsReference; p == nil || *p != round(320.0/300, 3) {
+		t.Errorf("oomguard p99 vs oracle = %v, want %v", p, round(320.0/300, 3))
+	}
+	if g := oracle.GoodputVsReference; g == nil || *g != 1 {
+		t.Errorf("oracle goodput vs itself = %v, want 1", g)
+	}
+	// The guard's status in the spike [2s, 4s): three samples.
+	want := guardSummary{Samples: 3, LevelMax: 3, InFlightMax: 90, InFlightLimitMin: 80, InFlightLimitP50: 100, InFlightLimitMax: 120, WorkCostP50: 1 << 20}
+	if guard.Guard == nil || *guard.Guard != want {
+		t.Errorf("oomguard guard summary = %+v, want %+v", guard.Guard, want)
+	}
+	if bare.Guard != nil || bare.ServedShareLarge != nil {
+		t.Errorf("bare has a guard summary or size classes: %+v", bare)
+	}
+}
+
+func TestSummarizeWithoutRecoveryOrReference(t *testing.T) {
+	s := shape{Name: shapeCache, Label: "cache", FixedRate: 100, Reference: modeAutomemlimit}
+	sched := s.schedule(durations{cacheWarm: time.Second, steady: 2 * time.Second}, 100, 256<<20)
+	var hits []hit
+	for i := range 300 {
+		hits = append(hits, hit{At: time.Duration(i) * 10 * time.Millisecond, Latency: 7 * time.Millisecond, Code: 200})
+	}
+	sr := &shapeRun{Shape: s, BaseRate: 100, Schedule: sched}
+	sr.Runs = []modeRun{{Result: summarize(modeOomguard, s, sched, 100, 0, hits, nil, 256<<20)}}
+	sr.compare()
+	r := sr.Runs[0].Result
+	if r.Sent != 200 || r.GoodputRatio != 1 {
+		t.Errorf("steady phase: sent %d, goodput %v; want 200 (2s at 100 rps), 1", r.Sent, r.GoodputRatio)
+	}
+	if r.RecoverySeconds != nil || r.GoodputVsReference != nil || r.P99VsReference != nil {
+		t.Errorf("recovery %v, vs reference %v, %v; want null: no recovery phase, automemlimit did not run",
+			r.RecoverySeconds, r.GoodputVsReference, r.P99VsReference)
+	}
+}
+
+func TestJSONFields(t *testing.T) {
+	var buf bytes.Buffer
+	if err := testReport().writeJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Kind   string
+		Shapes []struct {
+			Shape, Reference_mode string
+			Oracle_cap            int
+			Modes                 []map[string]any
+		}
+	}
+	if err := json.Unmarshal(buf.Bytes(), &rep); err != nil {
+		t.Fatalf("latest.json: %v\n%s", err, buf.Bytes())
+	}
+	var top map[string]any
+	json.Unmarshal(buf.Bytes(), &top)
+	if got := sortedKeys(top); !slices.Equal(got, []string{"calibration", "cpus", "enforced", "kind", "limit_bytes", "load_average_after", "load_average_before", "shapes", "wall_seconds"}) {
+		t.Errorf("top-level fields %v", got)
+	}
+	if rep.Kind != "full" || len(rep.Shapes) != 1 || rep.Shapes[0].Shape != shapeUniform || rep.Shapes[0].Oracle_cap != 200 {
+		t.Fatalf("latest.json = %s", buf.Bytes())
+	}
+	want := []string{"calibration_p99_ms", "classes", "died_at_seconds", "exit_code", "goodput_ratio", "goodput_vs_reference",
+		"guard", "in_flight_cap", "large_vs_small", "limit_bytes", "mode", "oom_killed", "p50_ms", "p99_ms", "p99_vs_reference",
+		"peak_usage_bytes", "profiles", "recovery_seconds", "sent", "served", "served_share_large", "served_share_small", "shed", "shed_share"}
+	modes := rep.Shapes[0].Modes
+	if len(modes) != 3 {
+		t.Fatalf("got %d modes, want 3", len(modes))
+	}
+	for _, m := range modes {
+		for _, k := range sortedKeys(m) {
+			if !slices.Contains(want, k) {
+				t.Errorf("unexpected field %q", k)
+			}
+		}
+		for _, k := range []string{"mode", "oom_killed", "exit_code", "goodput_ratio", "goodput_vs_reference", "p50_ms", "p99_ms",
+			"served_share_large", "shed", "peak_usage_bytes", "profiles", "died_at_seconds", "guard"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("mode %v lacks %q", m["mode"], k)
+			}
+		}
+	}
+	if modes[0]["mode"] != "bare" || modes[0]["oom_killed"] != true || modes[0]["died_at_seconds"] != 3.0 {
+		t.Errorf("first mode = %v, want bare, OOM-killed at 3s", modes[0])
+	}
+	if g, ok := modes[2]["guard"].(map[string]any); !ok || g["in_flight_limit_p50"] != 100.0 {
+		t.Errorf("oomguard's guard = %v, want in_flight_limit_p50 100", modes[2]["guard"])
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
 }
 
 func TestMarkdown(t *testing.T) {
@@ -117,11 +207,17 @@ func TestMarkdown(t *testing.T) {
 	}
 	md := buf.String()
 	for _, want := range []string{
-		"| mode | OOM-killed | exit | goodput | p50 ms | p99 ms | calibration p99 ms | shed | peak usage | limit | profiles | recovery s |",
-		"| bare | **yes** |",
-		"| oomguard | no | 0 | 0.350 | 320 | 320 | 310 |",
+		"| shape | bare | oracle | oomguard |",
+		"| 1 uniform | ✕ 0.50 | 1.00 | 0.35 |",
+		"### 1 uniform",
+		"reference: oracle, cap 200 (probes: 150 2.500, 250 killed, 200 3.000)",
+		"| mode | OOM-killed | exit | goodput | vs ref | p50 ms | p99 ms | p99 vs ref | large / small | shed | peak | profiles | in flight | recovery s |",
+		"| bare | **yes** at 3.0 s | 137 | 0.500 | 0.50 |",
+		"| oracle (cap 200) | no | 0 | 1.000 | 1.00 |",
+		"| oomguard | no | 0 | 0.350 | 0.35 | 320 | 320 | 1.07 | – | 17 (24.3%) | 240 MiB | 3 | 90 / 100 | 0.4 |",
 		"not recovered",
 		"enforced by the kernel",
+		"wall time 1m35s; 2 CPUs, load average 0.5 before, ? after.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)
@@ -136,57 +232,62 @@ func TestMarkdown(t *testing.T) {
 	}
 }
 
-func TestSVGWellFormed(t *testing.T) {
-	var buf bytes.Buffer
-	if err := testReport().writeSVG(&buf); err != nil {
-		t.Fatal(err)
+func TestCheck(t *testing.T) {
+	rep := testReport()
+	if got := rep.check(0.5); len(got) != 1 || !strings.Contains(got[0], "1 uniform, oomguard: goodput 0.350 of oracle's, below 0.50") {
+		t.Errorf("check = %q, want oomguard's goodput below 0.5 of the oracle's", got)
 	}
-	dec := xml.NewDecoder(bytes.NewReader(buf.Bytes()))
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("SVG is not well-formed XML: %v", err)
-		}
-		// encoding/xml accepts an attribute given twice; XML does not, and
-		// neither do SVG renderers.
-		if el, ok := tok.(xml.StartElement); ok {
-			seen := map[string]bool{}
-			for _, a := range el.Attr {
-				if seen[a.Name.Local] {
-					t.Fatalf("<%s> has attribute %s twice", el.Name.Local, a.Name.Local)
-				}
-				seen[a.Name.Local] = true
-			}
-		}
+	if got := rep.check(0.2); len(got) != 0 {
+		t.Errorf("check(0.2) = %q, want none", got)
 	}
-	for _, want := range []string{"bare (OOM-killed)", "oomguard", "limit 256 MiB", "critical", "seconds since the load started"} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("SVG lacks %q", want)
-		}
+	if got := rep.checked(); len(got) != 1 || got[0] != "1 uniform" {
+		t.Errorf("checked = %q, want [1 uniform]", got)
+	}
+	g := rep.Shapes[0].result(modeOomguard)
+	g.OOMKilled, g.DiedAtSeconds = true, ptr(2.5)
+	if got := rep.check(0.2); len(got) != 1 || !strings.Contains(got[0], "OOM-killed at 2.5 s") {
+		t.Errorf("check with a kill = %q", got)
+	}
+	// A kill in the leak is expected; with nothing else oomguard did not run.
+	rep.Shapes[0].Shape.Name = shapeLeak
+	if got := rep.check(0.2); len(got) != 1 || !strings.Contains(got[0], "did not run") {
+		t.Errorf("check of a leak = %q, want only that oomguard did not run elsewhere", got)
 	}
 }
 
-func TestSchedulePace(t *testing.T) {
-	s := schedule{{Name: "a", Rate: 10, Duration: time.Second}, {Name: "b", Rate: 100, Duration: time.Second}}
-	var hits uint64
-	var elapsed time.Duration
-	for {
-		wait, stop := s.Pace(elapsed, hits)
-		if stop {
-			break
+func TestSVGWellFormed(t *testing.T) {
+	for _, rep := range []*report{testReport(), {Limit: 256 << 20}} {
+		var buf bytes.Buffer
+		if err := rep.writeSVG(&buf); err != nil {
+			t.Fatal(err)
 		}
-		if wait == 0 {
-			hits++
+		dec := xml.NewDecoder(bytes.NewReader(buf.Bytes()))
+		for {
+			tok, err := dec.Token()
+			if err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("SVG is not well-formed XML: %v", err)
+			}
+			// encoding/xml accepts an attribute given twice; XML does not, and
+			// neither do SVG renderers.
+			if el, ok := tok.(xml.StartElement); ok {
+				seen := map[string]bool{}
+				for _, a := range el.Attr {
+					if seen[a.Name.Local] {
+						t.Fatalf("<%s> has attribute %s twice", el.Name.Local, a.Name.Local)
+					}
+					seen[a.Name.Local] = true
+				}
+			}
+		}
+		if len(rep.Shapes) == 0 {
 			continue
 		}
-		elapsed += wait
-	}
-	if hits < 109 || hits > 111 {
-		t.Errorf("sent %d hits over 1s at 10 rps and 1s at 100 rps, want 110", hits)
-	}
-	if got := s.Rate(1500 * time.Millisecond); got != 100 {
-		t.Errorf("Rate(1.5s) = %v, want 100", got)
+		for _, want := range []string{"bare (OOM-killed)", "oracle", "oomguard", "limit 256 MiB", "critical", "seconds since the load started", "spike 3×"} {
+			if !strings.Contains(buf.String(), want) {
+				t.Errorf("SVG lacks %q", want)
+			}
+		}
 	}
 }

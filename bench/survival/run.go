@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,12 +16,33 @@ import (
 	"github.com/oomguard/oomguard/internal/cgrouptest"
 )
 
-// The modes of the example service, in the order the harness runs them.
+// The modes, in the order the harness runs them. oracle is automemlimit
+// with the best fixed in-flight cap; oomguard+cost declares each request's
+// bytes through guard.Config.Cost.
 const (
 	modeBare         = "bare"
 	modeAutomemlimit = "automemlimit"
+	modeOracle       = "oracle"
 	modeOomguard     = "oomguard"
+	modeOomguardCost = "oomguard+cost"
 )
+
+var modeNames = []string{modeBare, modeAutomemlimit, modeOracle, modeOomguard, modeOomguardCost}
+
+// guarded reports whether mode runs the guard.
+func guarded(mode string) bool { return mode == modeOomguard || mode == modeOomguardCost }
+
+// serviceArgs are the example service's flags for mode; maxInFlight is
+// the oracle's cap.
+func serviceArgs(mode string, maxInFlight int) []string {
+	switch mode {
+	case modeOracle:
+		return []string{"-mode", modeAutomemlimit, "-max-inflight", strconv.Itoa(maxInFlight)}
+	case modeOomguardCost:
+		return []string{"-mode", modeOomguard, "-cost"}
+	}
+	return []string{"-mode", mode}
+}
 
 // harness holds what every run shares: the built service, the work
 // directory and, where the kernel can enforce the limit, the enforcer.
@@ -39,14 +62,18 @@ type instance struct {
 	logPath string
 }
 
-// launch starts the service in mode, named name for its cgroup and log.
-func (h *harness) launch(ctx context.Context, mode, name string) (*instance, error) {
-	args := []string{
-		"-mode", mode,
-		"-work-bytes", strconv.Itoa(h.cfg.workBytes),
-		"-work-hold", h.cfg.workHold.String(),
+// launch starts the service for shape s in mode (maxInFlight: the
+// oracle's cap), named name for its cgroup and log.
+func (h *harness) launch(ctx context.Context, s shape, mode string, maxInFlight int, name string) (*instance, error) {
+	args := append(serviceArgs(mode, maxInFlight),
+		"-work-bytes", strconv.Itoa(s.Bytes),
+		"-work-hold", s.Hold.String(),
+	)
+	if len(s.Mix) > 0 {
+		args = append(args, "-max-bytes", strconv.FormatInt(s.Mix.largest(), 10))
 	}
-	if mode == modeOomguard {
+	args = append(args, s.Args...)
+	if guarded(mode) {
 		args = append(args, "-dump-dir", filepath.Join(h.dir, name+"-profiles"))
 	}
 	if h.enf == nil {
@@ -69,6 +96,12 @@ func (h *harness) launch(ctx context.Context, mode, name string) (*instance, err
 	}
 	svc, err := startService(ctx, cmd, in.logPath)
 	if err != nil {
+		var early *exitedEarly
+		if errors.As(err, &early) && in.cg != nil {
+			if n, ok := in.cg.ReadOOMKills(); ok {
+				early.oomKills = n
+			}
+		}
 		in.release()
 		return nil, fmt.Errorf("start %s service: %w", mode, err)
 	}
@@ -79,7 +112,7 @@ func (h *harness) launch(ctx context.Context, mode, name string) (*instance, err
 // sampler returns a sampler for the instance.
 func (in *instance) sampler(mode string) *sampler {
 	s := &sampler{usage: in.reader, client: &http.Client{Timeout: time.Second}}
-	if mode == modeOomguard {
+	if guarded(mode) {
 		s.statusURL = "http://" + in.svc.DebugAddr + "/debug/guard/status"
 	}
 	return s
@@ -112,6 +145,18 @@ func (in *instance) release() {
 	}
 }
 
+// A shapeRun is one shape's part of the matrix: its load, the oracle's
+// search, and a run per mode.
+type shapeRun struct {
+	Shape        shape
+	BaseRate     float64     // requests per second
+	Calibration  calibration // of this shape's rate
+	Schedule     schedule
+	OracleCap    int // 0 without the oracle
+	OracleProbes []capProbe
+	Runs         []modeRun
+}
+
 // A modeRun is everything measured for one mode: the summary that goes to
 // latest.json and the raw series behind the chart.
 type modeRun struct {
@@ -119,25 +164,39 @@ type modeRun struct {
 	Schedule schedule
 	Hits     []hit
 	Samples  []sample
-	DiedAt   time.Duration // since the attack started; -1 if it lived to the end
+	DiedAt   time.Duration // since the load started; -1 if it lived to the end
 }
 
-// runMode starts a fresh service in mode and drives the schedule at it:
-// the base rate, the spike, then the base rate again.
-func (h *harness) runMode(ctx context.Context, mode string, cal calibration) (modeRun, error) {
-	in, err := h.launch(ctx, mode, mode)
-	if err != nil {
-		return modeRun{}, err
+// runOnce starts a fresh service for sr's shape in mode (maxInFlight:
+// the oracle's cap) and drives sched at it. A service killed before it
+// listens is a run that died at 0; one that exits otherwise is an error.
+func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInFlight int, name string, sched schedule) (modeRun, error) {
+	s := sr.Shape
+	run := modeRun{Schedule: sched, DiedAt: -1}
+	finish := func(code int, sigkill bool, oomKills int64) {
+		run.Result = summarize(mode, s, sched, sr.BaseRate, sr.Calibration.P99, run.Hits, run.Samples, h.cfg.limit)
+		run.Result.InFlightCap = maxInFlight
+		run.Result.ExitCode = code
+		run.Result.OOMKilled = sigkill && oomKills > 0
+		if run.DiedAt >= 0 {
+			run.Result.DiedAtSeconds = ptr(round(run.DiedAt.Seconds(), 1))
+			if run.Result.RecoverySeconds != nil {
+				run.Result.RecoverySeconds = ptr(-1.0) // the load stopped when it died
+			}
+		}
 	}
-	sched := schedule{
-		{Name: phaseWarm, Rate: cal.Rate, Duration: h.cfg.warm},
-		{Name: phaseSpike, Rate: spikeFactor * cal.Rate, Duration: h.cfg.spike},
-		{Name: phaseRecovery, Rate: cal.Rate, Duration: h.cfg.recovery},
+	in, err := h.launch(ctx, s, mode, maxInFlight, name)
+	var early *exitedEarly
+	if errors.As(err, &early) && early.sigkill { // killed at start-up, as while filling a cache
+		fmt.Printf("  %s: the service died before it listened (exit %d); see %s\n", mode, early.code, early.log)
+		run.DiedAt = 0
+		finish(early.code, early.sigkill, early.oomKills)
+		return run, nil
+	} else if err != nil {
+		return run, err
 	}
 	start := time.Now()
-	hits, samples := h.drive(ctx, in, mode, start, sched, spikeFactor*cal.Rate)
-
-	run := modeRun{Schedule: sched, Hits: hits, Samples: samples, DiedAt: -1}
+	run.Hits, run.Samples = h.drive(ctx, in, s, mode, start, sched)
 	if in.svc.exited() {
 		run.DiedAt = in.svc.exitAt.Sub(start)
 	}
@@ -145,31 +204,39 @@ func (h *harness) runMode(ctx context.Context, mode string, cal calibration) (mo
 	if err := ctx.Err(); err != nil {
 		return modeRun{}, err
 	}
-	if err := writeSeries(filepath.Join(h.dir, mode+"-series.csv"), samples); err != nil {
+	if err := writeSeries(filepath.Join(h.dir, name+"-series.csv"), run.Samples); err != nil {
 		fmt.Println("warning:", err)
 	}
-	run.Result = summarize(mode, sched, cal, hits, samples, h.cfg.limit)
-	run.Result.ExitCode = code
-	run.Result.OOMKilled = sigkill && oomKills > 0
+	finish(code, sigkill, oomKills)
 	if run.DiedAt >= 0 && !run.Result.OOMKilled {
-		fmt.Printf("%s: the service died during the run (exit %d); see %s\n", mode, code, in.logPath)
+		fmt.Printf("  %s: the service died during the run (exit %d); see %s\n", mode, code, in.logPath)
 	}
 	return run, nil
 }
 
-// loadOptions bound the generator for a peak rate: enough workers to keep
+// runMode is one mode's run of sr's full schedule.
+func (h *harness) runMode(ctx context.Context, sr *shapeRun, mode string) (modeRun, error) {
+	maxInFlight := 0
+	if mode == modeOracle {
+		maxInFlight = sr.OracleCap
+	}
+	return h.runOnce(ctx, sr, mode, maxInFlight, sr.Shape.key()+"-"+strings.ReplaceAll(mode, "+", "-"), sr.Schedule)
+}
+
+// loadOptionsFor bounds the generator for a peak rate: enough workers to keep
 // the arrival rate while every request waits out its timeout.
-func (h *harness) loadOptions(peakRate float64) loadOptions {
+func loadOptionsFor(peakRate float64) loadOptions {
 	return loadOptions{
 		Timeout:    requestTimeout,
 		MaxWorkers: uint64(min(maxWorkers, max(64, peakRate*requestTimeout.Seconds()))),
 	}
 }
 
-// drive sends the schedule's open-loop load to the instance's work
-// endpoint while sampling its memory, and returns both once the load ends.
-// peakRate sizes the attacker's workers and connections.
-func (h *harness) drive(ctx context.Context, in *instance, mode string, start time.Time, sched schedule, peakRate float64) ([]hit, []sample) {
+// drive sends the schedule's load to the instance's work endpoint while
+// sampling its memory, and returns both once the load ends. Open-loop
+// phases go through vegeta, closed-loop phases through closedLoop; the
+// load stops early if the service dies.
+func (h *harness) drive(ctx context.Context, in *instance, s shape, mode string, start time.Time, sched schedule) ([]hit, []sample) {
 	sctx, stopSampling := context.WithCancel(ctx)
 	var samples []sample
 	var wg sync.WaitGroup
@@ -178,7 +245,40 @@ func (h *harness) drive(ctx context.Context, in *instance, mode string, start ti
 		defer wg.Done()
 		samples = in.sampler(mode).run(sctx, start, sampleEvery)
 	}()
-	hits := attack(ctx, start, "http://"+in.svc.Addr+"/work", sched, h.loadOptions(peakRate))
+
+	lctx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	go func() {
+		select {
+		case <-in.svc.done:
+			stopLoad()
+		case <-lctx.Done():
+		}
+	}()
+	gen := newRequestGen("http://"+in.svc.Addr+"/work", s.Mix, s.Upload)
+	var hits []hit
+	var offset time.Duration
+	for _, seg := range sched.segments() {
+		if lctx.Err() != nil {
+			break
+		}
+		if wait := time.Until(start.Add(offset)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-lctx.Done():
+			}
+		}
+		if seg[0].Conns > 0 {
+			p := seg[0]
+			client := closedLoopClient(p.Conns)
+			since := func() time.Duration { return time.Since(start) }
+			hits = append(hits, closedLoop(lctx, p.Conns, offset+p.Duration, maxClosedLoopHits, since, httpSender(client, gen))...)
+			client.CloseIdleConnections()
+		} else {
+			hits = append(hits, attack(lctx, start, gen, seg, loadOptionsFor(seg.peakRate()))...)
+		}
+		offset += seg.Duration()
+	}
 	stopSampling()
 	wg.Wait()
 	return hits, samples

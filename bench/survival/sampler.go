@@ -20,6 +20,8 @@ type sample struct {
 	Level         int           // guard level 0-3 (normal..critical); -1 without a guard
 	InFlight      int64
 	InFlightLimit int64
+	WorkCost      int64 // the guard's learned bytes per unit of work
+	Reserved      int64 // bytes declared by the work in flight
 	Profiles      int64
 	HeapLive      int64   // the guard's reading of the live Go heap
 	GrowthRate    float64 // the guard's smoothed usage growth, bytes/s
@@ -33,6 +35,8 @@ type guardStatus struct {
 	Usage           int64
 	InFlight        int64
 	InFlightLimit   int64
+	WorkCost        int64
+	Reserved        int64
 	ProfilesWritten int64
 	HeapLive        int64
 	GrowthRate      float64
@@ -93,6 +97,7 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 		sm.Usage = st.Usage
 	}
 	sm.InFlight, sm.InFlightLimit, sm.Profiles = st.InFlight, st.InFlightLimit, st.ProfilesWritten
+	sm.WorkCost, sm.Reserved = st.WorkCost, st.Reserved
 	sm.HeapLive, sm.GrowthRate = st.HeapLive, st.GrowthRate
 	sm.Shed = st.Shed.Sheddable + st.Shed.Default + st.Shed.Critical
 	return sm
@@ -102,10 +107,10 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 // with -keep).
 func writeSeries(path string, samples []sample) error {
 	var b strings.Builder
-	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,profiles,heap_live_bytes,growth_bytes_per_s,shed\n")
+	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,work_cost_bytes,reserved_bytes,profiles,heap_live_bytes,growth_bytes_per_s,shed\n")
 	for _, s := range samples {
-		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d,%d,%.0f,%d\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit,
-			s.Profiles, s.HeapLive, s.GrowthRate, s.Shed)
+		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d,%d,%d,%d,%.0f,%d\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit,
+			s.WorkCost, s.Reserved, s.Profiles, s.HeapLive, s.GrowthRate, s.Shed)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write series: %w", err)

@@ -96,7 +96,8 @@ func startService(ctx context.Context, cmd *exec.Cmd, logPath string) (*service,
 		s.Addr, s.DebugAddr = a[0], a[1]
 		return s, nil
 	case <-s.done:
-		return nil, fmt.Errorf("service exited before listening (%v); see %s", s.state, logPath)
+		code, sigkill := exitStatus(s.state)
+		return nil, &exitedEarly{code: code, sigkill: sigkill, oomKills: -1, log: logPath, state: s.state}
 	case <-time.After(15 * time.Second):
 		s.kill()
 		return nil, fmt.Errorf("service printed no addresses within 15s; see %s", logPath)
@@ -106,14 +107,29 @@ func startService(ctx context.Context, cmd *exec.Cmd, logPath string) (*service,
 	}
 }
 
+// exitedEarly is the error of a service that exited before it listened:
+// killed at start-up, such as by the OOM killer while it filled a cache.
+type exitedEarly struct {
+	code     int
+	sigkill  bool
+	oomKills int64 // the cgroup's count, filled in by launch; -1 unknown
+	log      string
+	state    *os.ProcessState
+}
+
+func (e *exitedEarly) Error() string {
+	return fmt.Sprintf("service exited before listening (%v); see %s", e.state, e.log)
+}
+
 // serviceEnv is the harness's environment without the variables that would
-// change a mode: every mode starts from Go's defaults.
+// change a mode: every mode starts from Go's and the guard's defaults.
 func serviceEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		switch name {
-		case "GOMEMLIMIT", "GOGC", "AUTOMEMLIMIT", "GODEBUG":
+		switch {
+		case name == "GOMEMLIMIT", name == "GOGC", name == "AUTOMEMLIMIT", name == "GODEBUG",
+			name == "OOMGUARD", strings.HasPrefix(name, "OOMGUARD_"):
 			continue
 		}
 		env = append(env, kv)

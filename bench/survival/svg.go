@@ -13,7 +13,9 @@ import (
 var modeColors = map[string]string{
 	modeBare:         "#d62728",
 	modeAutomemlimit: "#ff7f0e",
+	modeOracle:       "#1f77b4",
 	modeOomguard:     "#2ca02c",
+	modeOomguardCost: "#9467bd",
 }
 
 var levelNames = []string{"normal", "elevated", "high", "critical"}
@@ -51,12 +53,12 @@ func (c *chart) text(x, y float64, anchor, style, s string) {
 	c.printf(`<text x="%.1f" y="%.1f" text-anchor="%s" %s>%s</text>`+"\n", x, y, anchor, style, html.EscapeString(s))
 }
 
-// panel starts a panel: frame, title, y ticks (labelled by tick), the spike
-// shaded and the time axis.
-func (c *chart) panel(top, h float64, title string, spikeFrom, spikeTo time.Duration, ticks []float64, vMax float64, tick func(float64) string) {
+// panel starts a panel: frame, title, y ticks (labelled by tick), the
+// measured phase shaded and the time axis.
+func (c *chart) panel(top, h float64, title string, spikeFrom, spikeTo time.Duration, spikeLabel string, ticks []float64, vMax float64, tick func(float64) string) {
 	c.top, c.h = top, h
 	c.printf(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#eee"/>`+"\n", c.x(spikeFrom), top, c.x(spikeTo)-c.x(spikeFrom), h)
-	c.text((c.x(spikeFrom)+c.x(spikeTo))/2, top+14, "middle", `fill="#666" font-size="11"`, fmt.Sprintf("spike %d×", spikeFactor))
+	c.text((c.x(spikeFrom)+c.x(spikeTo))/2, top+14, "middle", `fill="#666" font-size="11"`, spikeLabel)
 	for _, v := range ticks {
 		y := c.y(v, vMax)
 		c.printf(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", plotLeft, y, plotRight, y)
@@ -83,20 +85,42 @@ func (c *chart) polyline(points []string, color, extra string) {
 	c.printf(`<polyline fill="none" stroke="%s" %s points="%s"/>`+"\n", color, extra, strings.Join(points, " "))
 }
 
-// writeSVG draws the runs on one time axis: working set against the limit,
-// the guard's level, and goodput per second against the offered rate.
+// chartShape is the shape the chart shows: uniform if it ran, else the
+// first; nil if none ran.
+func (rep *report) chartShape() *shapeRun {
+	for _, sr := range rep.Shapes {
+		if sr.Shape.Name == shapeUniform {
+			return sr
+		}
+	}
+	if len(rep.Shapes) > 0 {
+		return rep.Shapes[0]
+	}
+	return nil
+}
+
+// writeSVG draws one shape's runs (uniform's, if it ran) on one time axis:
+// working set against the limit, the guard's level, and goodput per second
+// against the offered rate.
 func (rep *report) writeSVG(w io.Writer) error {
 	c := &chart{tMax: 1}
-	var sched schedule
-	if len(rep.Runs) > 0 {
-		sched = rep.Runs[0].Schedule
+	sr := rep.chartShape()
+	if sr == nil {
+		sr = &shapeRun{}
+	}
+	sched := sr.Schedule
+	if len(sched) > 0 {
 		c.tMax = math.Ceil(sched.Duration().Seconds()) + 1
 	}
-	spikeFrom, spikeTo, _ := sched.window(phaseSpike)
+	spikeFrom, spikeTo, _ := sr.Shape.measuredWindow(sched)
+	spikeLabel := sr.Shape.measured()
+	if spikeLabel == phaseSpike {
+		spikeLabel = fmt.Sprintf("spike %d×", spikeFactor)
+	}
 	height := 50 + panelHeight + panelGap + levelHeight + panelGap + panelHeight + 60
 	c.printf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif">`+"\n", svgWidth, height, svgWidth, height)
 	c.printf(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
-	title := fmt.Sprintf("Same load, same %s limit: base %.0f rps, spike %.0f rps", mib(rep.Limit), rep.Calibration.Rate, spikeFactor*rep.Calibration.Rate)
+	title := fmt.Sprintf("%s: same load, same %s limit: base %.0f rps, peak %.0f rps", sr.Shape.Label, mib(rep.Limit), sr.BaseRate, sched.peakRate())
 	if !rep.Enforced {
 		title += " (no kernel enforcement)"
 	}
@@ -104,7 +128,7 @@ func (rep *report) writeSVG(w io.Writer) error {
 
 	// Legend.
 	ly := 60.0
-	for _, r := range rep.Runs {
+	for _, r := range sr.Runs {
 		color := modeColors[r.Result.Mode]
 		c.printf(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="3"/>`+"\n", plotRight+20, ly, plotRight+45, ly, color)
 		label := r.Result.Mode
@@ -120,12 +144,12 @@ func (rep *report) writeSVG(w io.Writer) error {
 	// Usage against the limit.
 	limitMiB := float64(rep.Limit) / (1 << 20)
 	vMax := limitMiB * 1.1
-	c.panel(50, panelHeight, "working set (MiB) vs limit", spikeFrom, spikeTo, ticks(vMax), vMax, func(v float64) string { return fmt.Sprintf("%.0f", v) })
+	c.panel(50, panelHeight, "working set (MiB) vs limit", spikeFrom, spikeTo, spikeLabel, ticks(vMax), vMax, func(v float64) string { return fmt.Sprintf("%.0f", v) })
 	ly = c.y(limitMiB, vMax)
 	c.printf(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="black" stroke-dasharray="6 4"/>`+"\n", plotLeft, ly, plotRight, ly)
 	c.text(plotRight-4, ly-4, "end", `font-size="11"`, "limit "+mib(rep.Limit))
 	killed := 0 // kill labels stack downwards, so that close kills stay legible
-	for _, r := range rep.Runs {
+	for _, r := range sr.Runs {
 		var pts []string
 		for _, s := range r.Samples {
 			if s.Usage >= 0 && s.At >= 0 {
@@ -143,8 +167,8 @@ func (rep *report) writeSVG(w io.Writer) error {
 
 	// The guard's level.
 	top := 50.0 + panelHeight + panelGap
-	c.panel(top, levelHeight, "oomguard level", spikeFrom, spikeTo, []float64{0, 1, 2, 3}, 3, func(v float64) string { return levelNames[int(v)] })
-	for _, r := range rep.Runs {
+	c.panel(top, levelHeight, "oomguard level", spikeFrom, spikeTo, spikeLabel, []float64{0, 1, 2, 3}, 3, func(v float64) string { return levelNames[int(v)] })
+	for _, r := range sr.Runs {
 		var pts []string
 		for _, s := range r.Samples {
 			if s.Level >= 0 && s.At >= 0 {
@@ -161,21 +185,22 @@ func (rep *report) writeSVG(w io.Writer) error {
 
 	// Goodput per second against the offered rate.
 	top += levelHeight + panelGap
-	peak := spikeFactor * rep.Calibration.Rate * 1.1
-	c.panel(top, panelHeight, "successful responses per second (by send time) vs offered rate", spikeFrom, spikeTo, ticks(peak), peak, func(v float64) string { return fmt.Sprintf("%.0f", v) })
+	peak := sched.peakRate()
+	for _, r := range sr.Runs {
+		for _, n := range okPerSecond(r.Hits, int(c.tMax)) {
+			peak = max(peak, float64(n))
+		}
+	}
+	peak = math.Max(1, peak*1.1)
+	c.panel(top, panelHeight, "successful responses per second (by send time) vs offered rate", spikeFrom, spikeTo, spikeLabel, ticks(peak), peak, func(v float64) string { return fmt.Sprintf("%.0f", v) })
 	var offered []string
 	for t := 0.0; t < c.tMax-1; t += 0.05 {
 		d := time.Duration(t * float64(time.Second))
 		offered = append(offered, fmt.Sprintf("%.1f,%.1f", c.x(d), c.y(sched.Rate(d), peak)))
 	}
 	c.polyline(offered, "black", `stroke-dasharray="6 4" stroke-width="1"`)
-	for _, r := range rep.Runs {
-		perSecond := make([]int, int(c.tMax))
-		for _, h := range r.Hits {
-			if i := int(h.At.Seconds()); h.ok() && i >= 0 && i < len(perSecond) {
-				perSecond[i]++
-			}
-		}
+	for _, r := range sr.Runs {
+		perSecond := okPerSecond(r.Hits, int(c.tMax))
 		var pts []string
 		for i, n := range perSecond[:max(0, len(perSecond)-1)] {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", c.x(time.Duration(i)*time.Second+time.Second/2), c.y(float64(n), peak)))
@@ -186,6 +211,18 @@ func (rep *report) writeSVG(w io.Writer) error {
 	c.printf("</svg>\n")
 	_, err := io.WriteString(w, c.b.String())
 	return err
+}
+
+// okPerSecond counts successful responses by the second they were sent in,
+// over n seconds.
+func okPerSecond(hits []hit, n int) []int {
+	perSecond := make([]int, max(n, 0))
+	for _, h := range hits {
+		if i := int(h.At.Seconds()); h.ok() && i >= 0 && i < len(perSecond) {
+			perSecond[i]++
+		}
+	}
+	return perSecond
 }
 
 // ticks returns three to six round values in [0, vMax].

@@ -1,12 +1,12 @@
 // Command httpservice is a small HTTP service that embeds oomguard the way a
-// user would. Its work endpoint holds a configurable amount of memory for a
-// configurable time per request, like a handler that decodes a payload and
-// then waits on a slow downstream call, so that a burst of requests can fill
-// a container's memory limit.
+// user would. Its work endpoint holds memory for a while per request, like a
+// handler that decodes a payload and then waits on a slow downstream call,
+// so that a burst of requests can fill a container's memory limit.
 //
 // Routes on the main listener:
 //
-//	GET|POST /work  hold -work-bytes of memory for -work-hold, then answer 200
+//	GET /work       hold -work-bytes (or the query's bytes=N) for -work-hold, then answer 200
+//	POST /work      read the whole body into memory, hold it for -work-hold, then answer 200
 //	GET /healthz    liveness: always 200
 //	GET /readyz     readiness: the guard's ReadyHandler in oomguard mode, else 200
 //	GET /metrics    Prometheus metrics: Go runtime, process and, in oomguard
@@ -19,7 +19,13 @@
 //
 //	bare          nothing: no guard, no GOMEMLIMIT
 //	automemlimit  GOMEMLIMIT from the cgroup limit, via automemlimit
-//	oomguard      guard.Start with defaults, Middleware and ReadyHandler
+//	oomguard      guard.Start with defaults, Middleware and ReadyHandler;
+//	              -cost declares each request's bytes (Config.Cost)
+//
+// -max-inflight caps the requests in /work at once in any mode, and
+// answers the excess 503 at once. Other flags shape the memory: -offheap
+// holds it in mmap outside the Go heap, -cache-frac keeps a live set from
+// start-up, -leak-rate leaks.
 //
 // The first two lines on stdout are machine-readable:
 //
@@ -33,11 +39,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -59,8 +67,11 @@ const (
 type options struct {
 	addr, debugAddr string
 	mode            string
-	workBytes       int
-	workHold        time.Duration
+	work            workConfig
+	maxInFlight     int
+	cost            bool
+	cacheFrac       float64
+	leakRate        int64
 	limit           int64
 	dumpDir         string
 	shutdownGrace   time.Duration
@@ -71,8 +82,14 @@ func main() {
 	flag.StringVar(&o.addr, "addr", "127.0.0.1:0", "listen address of the service (port 0 picks one)")
 	flag.StringVar(&o.debugAddr, "debug-addr", "127.0.0.1:0", "loopback-only listen address of the debug endpoint (port 0 picks one)")
 	flag.StringVar(&o.mode, "mode", modeOomguard, "protection: bare, automemlimit or oomguard")
-	flag.IntVar(&o.workBytes, "work-bytes", 1<<20, "bytes each /work request allocates and touches")
-	flag.DurationVar(&o.workHold, "work-hold", 300*time.Millisecond, "how long each /work request holds its memory")
+	flag.IntVar(&o.work.bytes, "work-bytes", 1<<20, "bytes each GET /work allocates and touches, unless its query says bytes=N")
+	flag.IntVar(&o.work.maxBytes, "max-bytes", 64<<20, "the most a /work request may hold: bytes=N or a POST body")
+	flag.DurationVar(&o.work.hold, "work-hold", 300*time.Millisecond, "how long each /work request holds its memory")
+	flag.BoolVar(&o.work.offHeap, "offheap", false, "hold /work memory in anonymous mmap, outside the Go heap (Linux; the heap elsewhere)")
+	flag.IntVar(&o.maxInFlight, "max-inflight", 0, "at most this many /work requests at once, the rest 503 at once; 0 = no cap")
+	flag.BoolVar(&o.cost, "cost", false, "oomguard mode: declare each request's bytes (Content-Length, bytes=N or -work-bytes) as Config.Cost")
+	flag.Float64Var(&o.cacheFrac, "cache-frac", 0, "keep a live cache of this fraction of the memory limit from start-up; 0 = none")
+	flag.Int64Var(&o.leakRate, "leak-rate", 0, "leak this many bytes per second into a global slice; 0 = none")
 	flag.Int64Var(&o.limit, "limit", 0, "memory limit in bytes for oomguard (Config.Limit) and automemlimit; 0 = detect from the cgroup")
 	flag.StringVar(&o.dumpDir, "dump-dir", "", "directory for the guard's heap profiles (Config.DumpDir); empty writes none")
 	flag.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
@@ -86,8 +103,15 @@ func main() {
 }
 
 func run(o options, logger *slog.Logger) error {
-	if o.workBytes < 0 {
-		return fmt.Errorf("-work-bytes = %d: must not be negative", o.workBytes)
+	switch {
+	case o.work.bytes < 0 || o.work.bytes > o.work.maxBytes:
+		return fmt.Errorf("-work-bytes = %d: want 0 to -max-bytes (%d)", o.work.bytes, o.work.maxBytes)
+	case o.cacheFrac < 0 || o.cacheFrac >= 1:
+		return fmt.Errorf("-cache-frac = %v: want a fraction of the limit in [0, 1)", o.cacheFrac)
+	case o.leakRate < 0:
+		return fmt.Errorf("-leak-rate = %d: must not be negative", o.leakRate)
+	case o.cost && o.mode != modeOomguard:
+		return fmt.Errorf("-cost needs -mode %s", modeOomguard)
 	}
 	if err := checkLoopback(o.debugAddr); err != nil {
 		return err
@@ -95,7 +119,7 @@ func run(o options, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var work http.Handler = workHandler(o.workBytes, o.workHold)
+	var work http.Handler = workHandler(o.work)
 	ready := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ready\n"))
 	}))
@@ -116,7 +140,11 @@ func run(o options, logger *slog.Logger) error {
 	case modeOomguard:
 		// Not ctx: the guard keeps protecting the service while it drains
 		// after SIGTERM, and stops when run returns.
-		g, err := guard.Start(context.Background(), guard.Config{Limit: o.limit, DumpDir: o.dumpDir, Logger: logger})
+		cfg := guard.Config{Limit: o.limit, DumpDir: o.dumpDir, Logger: logger}
+		if o.cost {
+			cfg.Cost = declaredCost(o.work.bytes)
+		}
+		g, err := guard.Start(context.Background(), cfg)
 		if err != nil {
 			return err
 		}
@@ -129,8 +157,24 @@ func run(o options, logger *slog.Logger) error {
 		return fmt.Errorf("-mode = %q: want bare, automemlimit or oomguard", o.mode)
 	}
 
+	// cache is a long-lived live set that the service fills at start-up
+	// and keeps until it returns: a cache sized to the container, healthy
+	// however high it sits.
+	var cache [][]byte
+	defer runtime.KeepAlive(&cache)
+	if o.cacheFrac > 0 {
+		limit, err := memoryLimit(o.limit)
+		if err != nil {
+			return fmt.Errorf("-cache-frac needs the memory limit: %w", err)
+		}
+		n := int64(o.cacheFrac * float64(limit))
+		cache = fill(n)
+		logger.Info("cache filled", slog.Int64("bytes", n), slog.Float64("fraction_of_limit", o.cacheFrac))
+	}
+	go leak(ctx, o.leakRate)
+
 	mux := http.NewServeMux()
-	mux.Handle("/work", work)
+	mux.Handle("/work", capInFlight(o.maxInFlight, work))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -156,7 +200,8 @@ func run(o options, logger *slog.Logger) error {
 	fmt.Printf("debug %s\n", dln.Addr())
 	logger.Info("serving", slog.String("mode", o.mode), slog.String("addr", ln.Addr().String()),
 		slog.String("debug_addr", dln.Addr().String()),
-		slog.Int("work_bytes", o.workBytes), slog.Duration("work_hold", o.workHold))
+		slog.Int("work_bytes", o.work.bytes), slog.Duration("work_hold", o.work.hold), slog.Bool("offheap", o.work.offHeap),
+		slog.Int("max_inflight", o.maxInFlight), slog.Bool("cost", o.cost), slog.Int64("leak_rate", o.leakRate))
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	dsrv := &http.Server{Handler: debug, ReadHeaderTimeout: 5 * time.Second}
@@ -177,6 +222,18 @@ func run(o options, logger *slog.Logger) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// memoryLimit is limit if positive, else the cgroup's memory limit.
+func memoryLimit(limit int64) (int64, error) {
+	if limit > 0 {
+		return limit, nil
+	}
+	l, err := memlimit.FromCgroup()
+	if err != nil {
+		return 0, err
+	}
+	return int64(min(l, math.MaxInt64)), nil
 }
 
 // checkLoopback refuses a debug address that is not on a loopback

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// runMatrix calibrates, then runs each shape in each of its modes, and
+// adds the shapes to rep as they finish.
+func (h *harness) runMatrix(ctx context.Context, rep *report) error {
+	c := h.cfg
+	shapes := matrix(c.matrix)
+	calMode := modeBare
+	if h.enf == nil {
+		calMode = modeOomguard
+	}
+	uniform := matrix(matrixOptions{shapes: []string{shapeUniform}, workBytes: c.matrix.workBytes, workHold: c.matrix.workHold})[0]
+	cal := calibration{Mode: "none, -rate", Rate: c.rate}
+	for _, s := range shapes {
+		if s.calibrated() && c.rate <= 0 {
+			fmt.Printf("== calibration: the uniform shape (%s)\n", uniform.describe())
+			var err error
+			if cal, err = h.calibrate(ctx, uniform, calMode); err != nil {
+				return err
+			}
+			fmt.Printf("base rate %.0f rps (p99 %v), spike %.0f rps\n", cal.Rate, cal.P99.Round(time.Millisecond), spikeFactor*cal.Rate)
+			break
+		}
+	}
+	rep.Calibration = cal
+
+	for _, s := range shapes {
+		sr := &shapeRun{Shape: s}
+		fmt.Printf("\n== %d %s: %s\n", s.Number, s.Label, s.describe())
+		switch {
+		case !s.calibrated():
+			sr.Calibration = calibration{Mode: "none, fixed rate", Rate: s.FixedRate}
+		case s.Name == shapeUniform || s.Name == shapeBurst:
+			sr.Calibration = cal
+		case c.rate > 0:
+			sr.Calibration = calibration{Mode: cal.Mode, Rate: math.Round(cal.Rate * uniform.byteSeconds() / s.byteSeconds()), ScaledFrom: cal.Rate}
+		default:
+			var err error
+			if sr.Calibration, err = h.calibrateScaled(ctx, s, calMode, uniform, cal); err != nil {
+				return err
+			}
+		}
+		sr.BaseRate = sr.Calibration.Rate
+		sr.Schedule = s.schedule(c.durations, sr.BaseRate, c.limit)
+		for _, mode := range s.modesFor(c.modes) {
+			if mode == modeOracle {
+				if err := h.findOracleCap(ctx, sr); err != nil {
+					return err
+				}
+			}
+			fmt.Printf("  %s: %s\n", mode, sr.Schedule)
+			run := h.runMode
+			if mode == modeOracle {
+				run = func(ctx context.Context, sr *shapeRun, _ string) (modeRun, error) { return h.runOracle(ctx, sr) }
+			}
+			r, err := run(ctx, sr, mode)
+			if err != nil {
+				return err
+			}
+			sr.Runs = append(sr.Runs, r)
+			res := r.Result
+			died := "lived"
+			if res.DiedAtSeconds != nil {
+				died = fmt.Sprintf("died at %.1fs (exit %d, oom_killed=%v)", *res.DiedAtSeconds, res.ExitCode, res.OOMKilled)
+			}
+			fmt.Printf("  %s: %s goodput=%.3f p50=%.1fms p99=%.1fms sent=%d served=%d shed=%d peak=%s\n",
+				mode, died, res.GoodputRatio, res.P50Ms, res.P99Ms, res.Sent, res.Served, res.Shed, mib(res.PeakUsageBytes))
+		}
+		sr.compare()
+		rep.Shapes = append(rep.Shapes, sr)
+	}
+	return nil
+}
+
+// checked lists the shapes that -check judges: those where a guard mode ran,
+// but the leak.
+func (rep *report) checked() []string {
+	var out []string
+	for _, sr := range rep.Shapes {
+		if sr.Shape.Name != shapeLeak && (sr.result(modeOomguard) != nil || sr.result(modeOomguardCost) != nil) {
+			out = append(out, fmt.Sprintf("%d %s", sr.Shape.Number, sr.Shape.Label))
+		}
+	}
+	return out
+}
+
+// check returns why the matrix fails -check, if it does: oomguard or
+// oomguard+cost died in shapes 1-5 or 7, or served less than minGoodput of
+// the reference mode (of the base rate where none ran).
+func (rep *report) check(minGoodput float64) []string {
+	var failures []string
+	ran := false
+	for _, sr := range rep.Shapes {
+		if sr.Shape.Name == shapeLeak {
+			continue // a kill is expected
+		}
+		for _, mode := range []string{modeOomguard, modeOomguardCost} {
+			r := sr.result(mode)
+			if r == nil {
+				continue
+			}
+			ran = true
+			where := fmt.Sprintf("%d %s, %s:", sr.Shape.Number, sr.Shape.Label, mode)
+			switch {
+			case r.OOMKilled:
+				failures = append(failures, fmt.Sprintf("%s OOM-killed at %.1f s", where, *r.DiedAtSeconds))
+			case r.DiedAtSeconds != nil:
+				failures = append(failures, fmt.Sprintf("%s died at %.1f s (exit %d)", where, *r.DiedAtSeconds, r.ExitCode))
+			case r.GoodputVsReference != nil && *r.GoodputVsReference < minGoodput:
+				failures = append(failures, fmt.Sprintf("%s goodput %.3f of %s's, below %.2f", where, *r.GoodputVsReference, sr.Shape.Reference, minGoodput))
+			case r.GoodputVsReference == nil && r.GoodputRatio < minGoodput:
+				failures = append(failures, fmt.Sprintf("%s goodput %.3f of the base rate, below %.2f", where, r.GoodputRatio, minGoodput))
+			}
+		}
+	}
+	if !ran {
+		failures = append(failures, "oomguard did not run on shapes 1-5 or 7")
+	}
+	return failures
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"testing"
+)
+
+// fakeService is a service under a fixed cap at the spike: goodput grows
+// with the cap up to saturation, collapses past thrash (the GC takes the
+// CPU), and the kernel kills it at killAt or more.
+type fakeService struct {
+	saturate, thrash, killAt int
+	tried                    []int
+}
+
+func (f *fakeService) probe(c int) (capProbe, error) {
+	f.tried = append(f.tried, c)
+	if c >= f.killAt {
+		return capProbe{Cap: c, Killed: true}, nil
+	}
+	g := float64(min(c, f.saturate)) / 100
+	if c > f.thrash {
+		g = 0.2
+	}
+	return capProbe{Cap: c, GoodputRatio: g}, nil
+}
+
+func TestBisectCap(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		svc       fakeService
+		lo, hi, n int
+		tried     []int
+		best      int
+	}{
+		// Geometric middles of [77, 345]: 163 survives, 237 is killed,
+		// 197 and 216 survive; goodput rises with the cap.
+		{name: "kill bounds the cap", svc: fakeService{saturate: 1000, thrash: 1000, killAt: 220}, lo: 77, hi: 345, n: 4,
+			tried: []int{163, 237, 197, 216}, best: 216},
+		{name: "three probes", svc: fakeService{saturate: 1000, thrash: 1000, killAt: 220}, lo: 77, hi: 345, n: 3,
+			tried: []int{163, 237, 197}, best: 197},
+		{name: "every probe killed: lo", svc: fakeService{saturate: 1000, thrash: 1000, killAt: 10}, lo: 50, hi: 400, n: 4,
+			tried: []int{141, 84, 65, 57}, best: 50},
+		{name: "thrash before the kill: the best goodput, not the highest cap",
+			svc: fakeService{saturate: 1000, thrash: 200, killAt: 300}, lo: 77, hi: 345, n: 4,
+			tried: []int{163, 237, 286, 314}, best: 163},
+		{name: "saturated: the lowest cap that serves as much", svc: fakeService{saturate: 150, thrash: 1000, killAt: 1000},
+			lo: 77, hi: 345, n: 3, tried: []int{163, 237, 286}, best: 163},
+		{name: "no room to bisect", svc: fakeService{saturate: 10, thrash: 10, killAt: 10}, lo: 5, hi: 6, n: 4, best: 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			best, probes, err := bisectCap(tc.lo, tc.hi, tc.n, tc.svc.probe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tc.svc.tried, tc.tried) || len(probes) != len(tc.tried) {
+				t.Errorf("probed %v, want %v", tc.svc.tried, tc.tried)
+			}
+			if best != tc.best {
+				t.Errorf("best = %d, want %d; probes %+v", best, tc.best, probes)
+			}
+			if best >= tc.svc.killAt && best != tc.lo {
+				t.Errorf("best %d would be killed (at %d)", best, tc.svc.killAt)
+			}
+		})
+	}
+}
+
+func TestBestCap(t *testing.T) {
+	for _, tc := range []struct {
+		probes []capProbe
+		below  int
+		want   int
+	}{
+		{[]capProbe{{Cap: 466, GoodputRatio: 2.996}, {Cap: 679, GoodputRatio: 2.994}, {Cap: 819, GoodputRatio: 2.968}}, math.MaxInt, 466},
+		{[]capProbe{{Cap: 100, GoodputRatio: 1}, {Cap: 200, GoodputRatio: 1.5}, {Cap: 300, GoodputRatio: 1.49}}, math.MaxInt, 200},
+		{[]capProbe{{Cap: 100, GoodputRatio: 1}, {Cap: 200, GoodputRatio: 1.5}, {Cap: 300, GoodputRatio: 1.6}}, math.MaxInt, 300},
+		{[]capProbe{{Cap: 100, GoodputRatio: 1}, {Cap: 200, GoodputRatio: 1.5}, {Cap: 300, GoodputRatio: 1.6}}, 300, 200},
+		{[]capProbe{{Cap: 100, Killed: true}}, math.MaxInt, 0},
+		{nil, math.MaxInt, 0},
+	} {
+		if got := bestCap(tc.probes, tc.below); got != tc.want {
+			t.Errorf("bestCap(%+v, below %d) = %d, want %d", tc.probes, tc.below, got, tc.want)
+		}
+	}
+}
+
+func TestLowerCap(t *testing.T) {
+	// The quick run's uniform shape: 237 survived its probe, then died on
+	// the full load; 163 is the next.
+	probes := []capProbe{{Cap: 163, GoodputRatio: 2.553}, {Cap: 237, GoodputRatio: 3}, {Cap: 286, Killed: true},
+		{Cap: 237, Killed: true, FullLoad: true}}
+	if got := lowerCap(probes, 237); got != 163 {
+		t.Errorf("lowerCap = %d, want 163", got)
+	}
+	if got := lowerCap(probes, 163); got != 130 {
+		t.Errorf("lowerCap below every probe = %d, want 0.8 of 163, 130", got)
+	}
+}
+
+func TestBisectCapError(t *testing.T) {
+	boom := errors.New("boom")
+	n := 0
+	_, probes, err := bisectCap(10, 100, 4, func(c int) (capProbe, error) {
+		n++
+		if n == 2 {
+			return capProbe{}, boom
+		}
+		return capProbe{Cap: c, GoodputRatio: 1}, nil
+	})
+	if !errors.Is(err, boom) || len(probes) != 1 {
+		t.Errorf("err %v after %d probes, want boom after 1", err, len(probes))
+	}
+}
+
+func TestCapRange(t *testing.T) {
+	// 1 MiB requests under 0.9 of 256 MiB: about 230 fill it.
+	lo, hi := capRange(256<<20, 1<<20)
+	if lo != 77 || hi != 346 {
+		t.Errorf("capRange(256 MiB, 1 MiB) = %d, %d; want 77, 346", lo, hi)
+	}
+	lo, hi = capRange(1<<20, 1<<30)
+	if lo != 1 || hi != 2 {
+		t.Errorf("capRange for requests larger than the limit = %d, %d; want 1, 2", lo, hi)
+	}
+	if !slices.IsSorted([]int{lo, hi}) {
+		t.Error("lo > hi")
+	}
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The shapes of the matrix, numbered as in issues 9 and 14.
+const (
+	shapeUniform   = "uniform"
+	shapeHeavyTail = "heavytail"
+	shapeBurst     = "burst"
+	shapeUploads   = "uploads"
+	shapeOffHeap   = "offheap"
+	shapeLeak      = "leak"
+	shapeCache     = "cache"
+)
+
+var shapeNames = []string{shapeUniform, shapeHeavyTail, shapeBurst, shapeUploads, shapeOffHeap, shapeLeak, shapeCache}
+
+// The phases of a run. The figures come from one of them, the measured
+// phase: the spike, the burst, or the steady load.
+const (
+	phaseIdle     = "idle"
+	phaseWarm     = "base"
+	phaseSpike    = "spike"
+	phaseBurst    = "burst"
+	phaseRecovery = "recovery"
+	phaseSteady   = "steady"
+	phaseProbe    = "probe"
+)
+
+// The fixed loads of the leak and cache shapes.
+const (
+	leakRate      = 20.0 // light load: requests per second
+	leakBytes     = 16 << 10
+	leakHold      = 10 * time.Millisecond
+	leakMaxFactor = 1.25 // the run lasts this many times limit / leak rate at most
+	leakMax       = 2 * time.Minute
+	cacheBytes    = 256 << 10
+	cacheHold     = 5 * time.Millisecond
+	uploadHold    = time.Second
+)
+
+// A shape is one workload of the matrix: what the service does per request
+// and how the harness loads it.
+type shape struct {
+	Name   string
+	Number int      // 1-7
+	Label  string   // Name with its parameters where one name has several runs
+	Args   []string // service flags that make the shape, beyond -mode and the work flags
+	Bytes  int      // held per request when there is no mix
+	Mix    sizeMix  // request sizes chosen by the harness; nil: Bytes
+	Upload bool     // sizes go as POST bodies
+	Hold   time.Duration
+
+	Conns     int     // closed-loop connections of the burst; 0: open loop
+	FixedRate float64 // the rate of the leak and cache shapes; 0: calibrated
+	Reference string  // the mode the others are compared with; "" none
+}
+
+// key names the shape's files: its label with dashes.
+func (s shape) key() string {
+	return strings.NewReplacer(" ", "-", ",", "", "/", "-").Replace(s.Label)
+}
+
+// meanBytes is the mean memory a request holds.
+func (s shape) meanBytes() float64 {
+	if len(s.Mix) > 0 {
+		return s.Mix.mean()
+	}
+	return float64(s.Bytes)
+}
+
+// byteSeconds is the mean memory a request holds times how long.
+func (s shape) byteSeconds() float64 { return s.meanBytes() * s.Hold.Seconds() }
+
+// calibrated reports whether the shape's rate comes from calibration.
+func (s shape) calibrated() bool { return s.FixedRate == 0 }
+
+// measured is the name of the phase whose requests the figures count.
+func (s shape) measured() string {
+	switch {
+	case s.Conns > 0:
+		return phaseBurst
+	case !s.calibrated():
+		return phaseSteady
+	}
+	return phaseSpike
+}
+
+// describe is one line on what a request does and how the load comes.
+func (s shape) describe() string {
+	var b strings.Builder
+	if len(s.Mix) > 0 {
+		verb := "GET ?bytes=N holds N"
+		if s.Upload {
+			verb = "POST of N bytes read into memory"
+		}
+		var parts []string
+		for _, c := range s.Mix {
+			parts = append(parts, fmt.Sprintf("%g%% %s–%s", 100*c.Weight, size(c.Min), size(c.Max)))
+		}
+		fmt.Fprintf(&b, "%s, N: %s (mean %s), held %v", verb, strings.Join(parts, ", "), size(int64(s.meanBytes())), s.Hold)
+	} else {
+		fmt.Fprintf(&b, "each request holds %s for %v", size(int64(s.Bytes)), s.Hold)
+	}
+	if len(s.Args) > 0 {
+		fmt.Fprintf(&b, "; service flags %s", strings.Join(s.Args, " "))
+	}
+	return b.String()
+}
+
+// The durations of a run's phases.
+type durations struct {
+	warm, spike, recovery time.Duration // spike shapes
+	idle                  time.Duration // before the burst
+	cacheWarm, steady     time.Duration // cache
+	oracleProbe           time.Duration
+}
+
+// schedule is the load of a run at base rate base (requests per second).
+func (s shape) schedule(d durations, base float64, limit int64) schedule {
+	switch {
+	case s.Conns > 0:
+		return schedule{{Name: phaseIdle, Duration: d.idle}, {Name: phaseBurst, Conns: s.Conns, Duration: d.spike}}
+	case s.Name == shapeLeak:
+		return schedule{{Name: phaseSteady, Rate: base, Duration: s.leakDuration(limit)}}
+	case !s.calibrated():
+		return schedule{{Name: phaseWarm, Rate: base, Duration: d.cacheWarm}, {Name: phaseSteady, Rate: base, Duration: d.steady}}
+	}
+	return schedule{
+		{Name: phaseWarm, Rate: base, Duration: d.warm},
+		{Name: phaseSpike, Rate: spikeFactor * base, Duration: d.spike},
+		{Name: phaseRecovery, Rate: base, Duration: d.recovery},
+	}
+}
+
+// probeSchedule is the load of one oracle probe: the spike from the
+// start, or the burst from idle.
+func (s shape) probeSchedule(d durations, base float64) schedule {
+	if s.Conns > 0 {
+		return schedule{{Name: phaseBurst, Conns: s.Conns, Duration: d.oracleProbe}}
+	}
+	return schedule{{Name: phaseProbe, Rate: spikeFactor * base, Duration: d.oracleProbe}}
+}
+
+// leakDuration is how long the leak runs at most: long enough for the leak
+// to pass the limit.
+func (s shape) leakDuration(limit int64) time.Duration {
+	rate := leakRateOf(s.Args)
+	if rate <= 0 {
+		return leakMax
+	}
+	d := time.Duration(leakMaxFactor * float64(limit) / float64(rate) * float64(time.Second))
+	return min(leakMax, d.Round(time.Second))
+}
+
+// leakRateOf is the -leak-rate among service flags; 0 if absent.
+func leakRateOf(args []string) int64 {
+	for i, a := range args[:max(0, len(args)-1)] {
+		if a == "-leak-rate" {
+			n, _ := strconv.ParseInt(args[i+1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// matrixOptions are the command line's say on the shapes.
+type matrixOptions struct {
+	shapes     []string // names, in order
+	workBytes  int
+	workHold   time.Duration
+	conns      int
+	leakRate   int64 // bytes per second
+	cacheFracs []float64
+	cacheRates []float64
+}
+
+// matrix returns the shapes to run, in the order of o.shapes.
+func matrix(o matrixOptions) []shape {
+	var out []shape
+	for _, name := range o.shapes {
+		switch name {
+		case shapeUniform:
+			out = append(out, shape{Name: name, Number: 1, Bytes: o.workBytes, Hold: o.workHold, Reference: modeOracle})
+		case shapeHeavyTail:
+			out = append(out, shape{Name: name, Number: 2, Mix: heavyTailMix, Hold: o.workHold, Reference: modeOracle})
+		case shapeBurst:
+			out = append(out, shape{Name: name, Number: 3, Bytes: o.workBytes, Hold: o.workHold, Conns: o.conns, Reference: modeOracle})
+		case shapeUploads:
+			out = append(out, shape{Name: name, Number: 4, Mix: uploadMix, Upload: true, Hold: uploadHold, Reference: modeOracle})
+		case shapeOffHeap:
+			out = append(out, shape{Name: name, Number: 5, Bytes: o.workBytes, Hold: o.workHold, Args: []string{"-offheap"}, Reference: modeOracle})
+		case shapeLeak:
+			out = append(out, shape{Name: name, Number: 6, Bytes: leakBytes, Hold: leakHold, FixedRate: leakRate,
+				Args: []string{"-leak-rate", strconv.FormatInt(o.leakRate, 10)}})
+		case shapeCache:
+			for _, f := range o.cacheFracs {
+				for _, r := range o.cacheRates {
+					out = append(out, shape{Name: name, Number: 7, Label: fmt.Sprintf("cache %.2f, %.0f rps", f, r),
+						Bytes: cacheBytes, Hold: cacheHold, FixedRate: r, Reference: modeAutomemlimit,
+						Args: []string{"-cache-frac", strconv.FormatFloat(f, 'f', -1, 64)}})
+				}
+			}
+		}
+	}
+	for i := range out {
+		if out[i].Label == "" {
+			out[i].Label = out[i].Name
+		}
+	}
+	return out
+}
+
+// modesFor is the modes that run on s, in the order of modes: the oracle
+// only where it is the reference (a fixed cap means nothing against a leak
+// or a cache that no request holds).
+func (s shape) modesFor(modes []string) []string {
+	var out []string
+	for _, m := range modes {
+		if m == modeOracle && s.Reference != modeOracle {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// parseShapes reads -shapes: names or numbers 1-7, comma-separated.
+func parseShapes(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if n, err := strconv.Atoi(f); err == nil && n >= 1 && n <= len(shapeNames) {
+			f = shapeNames[n-1]
+		}
+		found := false
+		for _, name := range shapeNames {
+			found = found || f == name
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown shape %q; want 1-7 or %s", f, strings.Join(shapeNames, ", "))
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// parseFloats reads a comma-separated list of numbers in (0, maxV].
+func parseFloats(s string, maxV float64) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v <= 0 || v > maxV || math.IsNaN(v) {
+			return nil, fmt.Errorf("%q: want numbers in (0, %g]", f, maxV)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// size formats bytes in KiB or MiB.
+func size(b int64) string {
+	if b >= 1<<20 {
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(b)/(1<<20)), ".0") + " MiB"
+	}
+	return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testMatrixOptions = matrixOptions{
+	shapes: shapeNames, workBytes: 1 << 20, workHold: 300 * time.Millisecond, conns: 400,
+	leakRate: 8 << 20, cacheFracs: []float64{0.78, 0.84}, cacheRates: []float64{1500, 3000},
+}
+
+func TestMatrix(t *testing.T) {
+	shapes := matrix(testMatrixOptions)
+	var labels []string
+	for _, s := range shapes {
+		labels = append(labels, s.Label)
+	}
+	want := []string{"uniform", "heavytail", "burst", "uploads", "offheap", "leak",
+		"cache 0.78, 1500 rps", "cache 0.78, 3000 rps", "cache 0.84, 1500 rps", "cache 0.84, 3000 rps"}
+	if !slices.Equal(labels, want) {
+		t.Fatalf("labels %q, want %q", labels, want)
+	}
+	for _, s := range shapes {
+		modes := s.modesFor(modeNames)
+		hasOracle := slices.Contains(modes, modeOracle)
+		if hasOracle != (s.Reference == modeOracle) {
+			t.Errorf("%s: modes %v; oracle only where it is the reference (%q)", s.Label, modes, s.Reference)
+		}
+		if s.Number < 1 || s.Number > 7 || strings.ContainsAny(s.key(), " ,/") {
+			t.Errorf("%s: number %d, key %q", s.Label, s.Number, s.key())
+		}
+	}
+	if got := shapes[6].Args; !slices.Equal(got, []string{"-cache-frac", "0.78"}) || shapes[6].Reference != modeAutomemlimit {
+		t.Errorf("cache args %v, reference %q", got, shapes[6].Reference)
+	}
+	if got := shapes[5].Args; !slices.Equal(got, []string{"-leak-rate", "8388608"}) || shapes[5].Reference != "" {
+		t.Errorf("leak args %v, reference %q", got, shapes[5].Reference)
+	}
+}
+
+func TestShapeSchedules(t *testing.T) {
+	d := durations{warm: 3 * time.Second, spike: 12 * time.Second, recovery: 5 * time.Second, idle: 2 * time.Second,
+		cacheWarm: 2 * time.Second, steady: 8 * time.Second, oracleProbe: 6 * time.Second}
+	shapes := matrix(testMatrixOptions)
+	for _, tc := range []struct {
+		s        shape
+		measured string
+		total    time.Duration
+	}{
+		{shapes[0], phaseSpike, 20 * time.Second},
+		{shapes[2], phaseBurst, 14 * time.Second},
+		{shapes[5], phaseSteady, 40 * time.Second}, // 1.25 × 256 MiB / 8 MiB/s
+		{shapes[6], phaseSteady, 10 * time.Second},
+	} {
+		sched := tc.s.schedule(d, 100, 256<<20)
+		from, to, ok := tc.s.measuredWindow(sched)
+		if tc.s.measured() != tc.measured || !ok || to <= from || sched.Duration() != tc.total {
+			t.Errorf("%s: measured %q [%v, %v) in %v, want %q in %v", tc.s.Label, tc.s.measured(), from, to, sched.Duration(), tc.measured, tc.total)
+		}
+	}
+	burst := shapes[2].schedule(d, 100, 256<<20)
+	if burst[0].Rate != 0 || burst[0].Conns != 0 || burst[1].Conns != 400 {
+		t.Errorf("burst schedule %v: want idle, then 400 connections", burst)
+	}
+	if p := shapes[0].probeSchedule(d, 100); len(p) != 1 || p[0].Rate != 300 || p[0].Duration != 6*time.Second {
+		t.Errorf("uniform probe %v, want the spike rate for 6s", p)
+	}
+	if p := shapes[2].probeSchedule(d, 100); len(p) != 1 || p[0].Conns != 400 {
+		t.Errorf("burst probe %v, want the burst", p)
+	}
+	// Scaling: heavytail's mean is about a third of a MiB at the same hold.
+	if r := shapes[0].byteSeconds() / shapes[1].byteSeconds(); r < 2.5 || r > 3.5 {
+		t.Errorf("uniform / heavytail byte-seconds = %.2f, want about 3", r)
+	}
+}
+
+func TestParseShapes(t *testing.T) {
+	got, err := parseShapes("1, heavytail,7")
+	if err != nil || !slices.Equal(got, []string{"uniform", "heavytail", "cache"}) {
+		t.Errorf("parseShapes = %v, %v", got, err)
+	}
+	for _, bad := range []string{"8", "0", "spiky", ""} {
+		if _, err := parseShapes(bad); err == nil {
+			t.Errorf("parseShapes(%q) did not fail", bad)
+		}
+	}
+	if _, err := parseFloats("0.78,1.5", 0.99); err == nil {
+		t.Error("parseFloats accepted 1.5 above 0.99")
+	}
+}
+
+func TestServiceArgs(t *testing.T) {
+	for mode, want := range map[string]string{
+		modeBare:         "-mode bare",
+		modeAutomemlimit: "-mode automemlimit",
+		modeOracle:       "-mode automemlimit -max-inflight 42",
+		modeOomguard:     "-mode oomguard",
+		modeOomguardCost: "-mode oomguard -cost",
+	} {
+		if got := strings.Join(serviceArgs(mode, 42), " "); got != want {
+			t.Errorf("%s: %q, want %q", mode, got, want)
+		}
+	}
+}
