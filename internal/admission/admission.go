@@ -152,10 +152,12 @@ const (
 	// limit: the GC's runway for garbage between cycles.
 	marginFloor = 0.025
 	// penaltyStep and penaltyDecay move the margin after the working set
-	// reached Critical: the safe point is lower than the model said.
+	// passed the warning line: the safe point is lower than the model said.
+	// gcRunway is the share of GOMEMLIMIT the target leaves the GC.
 	penaltyStep  = 0.02
 	penaltyMax   = 0.3
 	penaltyDecay = 0.01 // per second
+	gcRunway     = 0.05
 	// baseFallTau is how slowly the heap base may fall (see OnSample).
 	baseFallTau = time.Second
 	// proofTime is how long the work may hold half the slow-start window or
@@ -190,6 +192,7 @@ type Policy struct {
 	// flight then.
 	heapBase float64
 	gcAt     time.Time
+	nSinceGC int64 // the least work in flight since the last cycle ended
 
 	window         int64 // slow-start bound
 	grownAt        time.Time
@@ -197,6 +200,7 @@ type Policy struct {
 	peakAt         time.Time
 	penalty        float64 // extra margin after Critical, fraction of the limit
 	wasCritical    bool
+	wasWarn        bool
 	reserve        int64
 	reserveAt      time.Time
 	lastRefresh    time.Time
@@ -228,6 +232,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	if !p.started {
 		p.started, p.prev, p.gcAt, p.peakAt = true, r, r.Now, r.Now
 		p.heapBase = float64(r.HeapLive - r.Declared)
+		p.nSinceGC = n
 	}
 	prev := p.prev
 	p.prev = r
@@ -255,32 +260,53 @@ func (p *Policy) OnSample(r Reading) Decision {
 		// falls over baseFallTau: work admitted just before the cycle
 		// marked may not have allocated yet, and reading its declared
 		// bytes as room would let a burst in twice.
-		b := float64(r.HeapLive-r.Declared) - float64(n)*math.Max(p.cost.heap, p.cost.pendingHeap())
+		// The cycle marked at some moment since the previous one ended:
+		// the least work in flight over that span is what it surely saw.
+		// Work admitted in a burst after the mark has not allocated into
+		// the live heap; counting it read as room, and the room let in
+		// more of the burst.
+		marked := min(n, p.nSinceGC)
+		b := float64(r.HeapLive-r.Declared) - float64(marked)*math.Max(p.cost.heap, p.cost.pendingHeap())
 		if b >= p.heapBase {
 			p.heapBase = b
 		} else {
 			p.heapBase += (1 - math.Exp(-r.Now.Sub(p.gcAt).Seconds()/baseFallTau.Seconds())) * (b - p.heapBase)
 		}
-		p.gcAt = r.Now
+		p.gcAt, p.nSinceGC = r.Now, n
 	}
+	p.nSinceGC = min(p.nSinceGC, n)
 
 	limit := float64(r.Limit)
 	// The margin: room for the largest requests seen, for the GC's runway,
-	// and what Critical readings taught.
-	if r.Critical && !p.wasCritical {
+	// and what readings past the warning line taught. Under GOMEMLIMIT the
+	// working set sits at GOMEMLIMIT while the program allocates; past it,
+	// halfway to Critical, the GC is losing.
+	warnLine := cfg.Critical*limit - marginFloor*limit
+	if g := float64(r.GoMemLimit); g > 0 && g < cfg.Critical*limit {
+		warnLine = (g + cfg.Critical*limit) / 2
+	}
+	warn := r.Critical || float64(r.Usage) >= warnLine
+	if warn && !p.wasWarn {
 		p.penalty = math.Min(penaltyMax, p.penalty+penaltyStep)
-	} else if !r.Critical {
+	} else if !warn {
 		p.penalty = math.Max(0, p.penalty-penaltyDecay*dt.Seconds())
 	}
+	p.wasWarn = warn
 	// The sum of the work in flight swings above its mean by about
 	// spread × √n; tailZ of those, or two of the largest requests, whichever
 	// is more.
 	tail := p.cost.tail
 	swing := tailZ * p.cost.spread() * math.Sqrt(float64(max(n, p.lastLimit)))
 	margin := math.Max(math.Max(2*tail, swing), marginFloor*limit) + p.penalty*limit
+	// Two budgets bound the work. Below Critical, less the margin, for
+	// everything the work holds. Below GOMEMLIMIT for the work's memory
+	// with gcRunway on top of it: a live heap near GOMEMLIMIT keeps the GC
+	// running, and what the work allocates during a cycle piles on top, in
+	// proportion to the work, not to a cache that sits still.
 	target := cfg.Critical*limit - margin
+	gml, runway := math.Inf(1), 1.0
 	if g := float64(r.GoMemLimit); g > 0 && g < cfg.Critical*limit {
-		target = math.Min(target, g-p.penalty*limit)
+		gml, runway = g-p.penalty*limit, 1+gcRunway
 	}
 	base := p.heapBase + float64(r.OffHeap) - float64(n)*p.cost.offHeap() + float64(r.GoOther)
 
@@ -290,14 +316,14 @@ func (p *Policy) OnSample(r Reading) Decision {
 	} else if r.Now.Sub(p.reserveAt) >= reserveHold {
 		p.reserve = 0
 	}
-	reserve := math.Min(float64(p.reserve), math.Max(0, target-base)/2)
+	reserve := math.Min(float64(p.reserve), math.Max(0, math.Min(target, gml)-base)/2)
 
 	// The slow start: the window grows by the work done while it is used,
 	// doubling once per duration of the work, and forgets after Quiet.
 	p.trackPeak(r.Now, n)
 	init := cfg.InitialWindow
 	if tail > 0 {
-		init = clamp(int64((target-base)/math.Max(tail, c)), cfg.MinInFlight, cfg.InitialWindow)
+		init = clamp(int64((math.Min(target, gml)-base)/math.Max(tail, c)), cfg.MinInFlight, cfg.InitialWindow)
 	}
 	if 2*n >= p.window && !p.spiraling(r) {
 		p.window += int64(done)
@@ -312,19 +338,29 @@ func (p *Policy) OnSample(r Reading) Decision {
 	}
 	p.window = max(init, min(p.window, 2*max(p.peak, p.peakPrev)+init))
 	p.spiral(r, n, done, dt)
-	if r.Critical && r.Now.Sub(p.lastCut) >= cutEvery {
+	switch {
+	case r.Now.Sub(p.lastCut) < cutEvery:
+	case r.Critical:
 		// Past the model: the working set reached Critical. Halve what is
 		// in flight; the penalty keeps the model lower for a while.
 		p.window, p.lastCut = max(cfg.MinInFlight, min(p.window, n/2)), r.Now
+	case warn:
+		// Past the warning line: stop the work from growing, and ease it.
+		p.window, p.lastCut = max(cfg.MinInFlight, min(p.window, n*9/10)), r.Now
 	}
 	p.wasCritical = r.Critical
 
-	bound := func(room float64, floor int64) int64 {
-		byModel := int64(math.Floor((room - float64(r.Declared) - reserve) / c))
-		return clamp(min(byModel, p.window), floor, math.MaxInt32)
+	// The work that fits both budgets, less gap, in units and in
+	// declared bytes.
+	bound := func(gap float64, floor int64) int64 {
+		crit := (target - gap - base - float64(r.Declared) - reserve) / c
+		soft := (gml - gap - base - runway*(float64(r.Declared)+reserve)) / (runway * c)
+		return clamp(min(int64(math.Floor(math.Min(crit, soft))), p.window), floor, math.MaxInt32)
 	}
-	roomFor := func(room float64) int64 {
-		return clampBytes(room - float64(n)*c)
+	roomFor := func(gap float64) int64 {
+		crit := target - gap - base - float64(n)*c
+		soft := (gml-gap-base)/runway - float64(n)*c
+		return clampBytes(math.Min(crit, soft))
 	}
 	// Default work always has MinInFlight: a service whose memory is full
 	// of other things still answers; during a leak, what it had in flight.
@@ -340,14 +376,14 @@ func (p *Policy) OnSample(r Reading) Decision {
 		shedFloor = 0
 	}
 	d := Decision{
-		Limit:          bound(target-base, floor),
-		SheddableLimit: bound(target-gap-base, shedFloor),
-		Room:           roomFor(target - base),
-		SheddableRoom:  roomFor(target - gap - base),
+		Limit:          bound(0, floor),
+		SheddableLimit: bound(gap, shedFloor),
+		Room:           roomFor(0),
+		SheddableRoom:  roomFor(gap),
 		LargeReserve:   int64(reserve),
 		Cost:           int64(c),
 		Tail:           int64(tail),
-		Target:         int64(target),
+		Target:         int64(math.Min(target, gml)),
 		Base:           max(0, int64(base)),
 		Window:         p.window,
 		Leak:           leak,

@@ -9,10 +9,10 @@ import (
 const mib = 1 << 20
 
 // oracleRate is what the best fixed cap on work in flight serves when every
-// unit holds size bytes for hold: the memory below Critical, less base,
-// filled with work.
+// unit holds size bytes for hold, under the same GOMEMLIMIT (0.9 of the
+// limit): the memory below GOMEMLIMIT, less base, filled with work.
 func oracleRate(limit, base, size int64, hold time.Duration) float64 {
-	return float64((95*limit/100-base)/size) / hold.Seconds()
+	return float64((9*limit/10-base)/size) / hold.Seconds()
 }
 
 // TestShapes runs the policy on each workload shape in the simulated
@@ -111,18 +111,23 @@ func TestBurstFromIdle(t *testing.T) {
 }
 
 // TestCacheIsNotShed: a large, stable live set with churn that holds
-// little is not shed for memory the churn does not hold.
+// little is not shed for memory the churn does not hold. At 0.88 of the
+// limit the cache alone is within 2.5% of GOMEMLIMIT, and the runway kept
+// for the GC sheds some of the churn at its peaks: at most a fifth.
 func TestCacheIsNotShed(t *testing.T) {
-	for _, frac := range []float64{0.78, 0.84, 0.88} {
+	for _, tt := range []struct{ frac, maxShed float64 }{{0.78, 0.01}, {0.84, 0.01}, {0.88, 0.2}} {
+		frac := tt.frac
 		s := newSim(256 * mib)
 		s.base = int64(frac * 256 * mib)
 		s.rate = 3000
 		s.hold = 5 * time.Millisecond
 		s.size = func(*rand.Rand) (int64, int64) { return 256 << 10, 0 }
 		s.run(10 * time.Second)
-		if sh := 1 - s.servedShare(); sh > 0.01 {
-			t.Errorf("cache at %.2f of the limit: %.1f%% of the churn shed, want at most 1%% (cost %d KiB, base %d MiB, target %d MiB, limit %d)",
-				frac, 100*sh, s.dec.Cost>>10, s.dec.Base/mib, s.dec.Target/mib, s.dec.Limit)
+		sh := 1 - s.servedShare()
+		t.Logf("cache at %.2f of the limit: %.1f%% of the churn shed", frac, 100*sh)
+		if sh > tt.maxShed {
+			t.Errorf("cache at %.2f of the limit: %.1f%% of the churn shed, want at most %.0f%% (cost %d KiB, base %d MiB, target %d MiB, limit %d)",
+				frac, 100*sh, 100*tt.maxShed, s.dec.Cost>>10, s.dec.Base/mib, s.dec.Target/mib, s.dec.Limit)
 		}
 	}
 }
