@@ -29,7 +29,7 @@ type effectiveLimit struct {
 	detail string // the control file and cgroup, for people
 }
 
-// detectLimit finds the effective limit as DESIGN.md defines it: the
+// detectLimit finds the effective limit as docs/design.md defines it: the
 // smallest of cfgLimit, the cgroup hard limit (minimum over ancestors) and
 // v2 memory.high; the machine's memory where no cgroup limits memory.
 func detectLimit(cfgLimit int64, group *cgroup.Group) (effectiveLimit, error) {
