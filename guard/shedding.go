@@ -43,6 +43,7 @@ func (g *Guard) workReading(r *admission.Reading) {
 	r.Declared = g.declared.Load()
 	r.LargeWaiting = g.largeWaiting.Swap(0)
 	shed := g.shed[0].Load() + g.shed[1].Load()
+	r.Refusals = uint64(shed)
 	r.Refused = shed != g.sampler.shed.lastShed
 	g.sampler.shed.lastShed = shed
 }

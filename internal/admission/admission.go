@@ -103,6 +103,7 @@ type Reading struct {
 	Declared      int64  // declared bytes of the work in flight
 	LargeWaiting  int64  // the largest declared request refused since the previous reading; 0 = none
 	Refused       bool   // work was refused since the previous reading
+	Refusals      uint64 // units of work refused
 
 	// Critical reports the working set at or past the Critical threshold
 	// now: not the level, which leaves Critical only after a dwell.
@@ -154,10 +155,14 @@ const (
 	// penaltyStep and penaltyDecay move the margin after the working set
 	// passed the warning line: the safe point is lower than the model said.
 	// gcRunway is the share of GOMEMLIMIT the target leaves the GC.
-	penaltyStep  = 0.02
-	penaltyMax   = 0.3
-	penaltyDecay = 0.01 // per second
-	gcRunway     = 0.05
+	penaltyStep    = 0.02
+	penaltyMax     = 0.3
+	penaltyDecay   = 0.01 // per second
+	gcRunway       = 0.05
+	gcThrashRunway = 0.3
+	// refusalBytes is what one refused request allocates, about: the HTTP
+	// server's request and the 503 (measured: 2 to 5 KiB); the low end,
+	// so that the cost of admitted work errs high.
 	// baseFallTau is how slowly the heap base may fall (see OnSample).
 	baseFallTau = time.Second
 	// proofTime is how long the work may hold half the slow-start window or
@@ -174,7 +179,8 @@ const (
 	spiralWait = 2.0
 	// tailZ is how many standard deviations of the work's total the margin
 	// holds: about one reading in a thousand passes it.
-	tailZ = 3
+	tailZ        = 3
+	refusalBytes = 2 << 10
 	// reserveHold is how long a refused large request keeps room reserved.
 	reserveHold = time.Second
 )
@@ -245,7 +251,10 @@ func (p *Policy) OnSample(r Reading) Decision {
 	done := float64(sub(r.Done, prev.Done))
 	// Declared work allocates what it declared, about as it starts: the
 	// rest is the cost of the undeclared work.
-	alloc := float64(sub(r.Alloc, prev.Alloc)) - float64(sub(r.DeclaredTotal, prev.DeclaredTotal))
+	// So do refusals, a little each: a shed storm must not read as costly
+	// work.
+	alloc := float64(sub(r.Alloc, prev.Alloc)) - float64(sub(r.DeclaredTotal, prev.DeclaredTotal)) -
+		refusalBytes*float64(sub(r.Refusals, prev.Refusals))
 	if la := sub(r.LargeAllocs, prev.LargeAllocs); la > 0 {
 		p.cost.observeLarge(r.Now, float64(la), float64(sub(r.LargeBytes, prev.LargeBytes)))
 	}
@@ -307,6 +316,11 @@ func (p *Policy) OnSample(r Reading) Decision {
 	gml, runway := math.Inf(1), 1.0
 	if g := float64(r.GoMemLimit); g > 0 && g < cfg.Critical*limit {
 		gml, runway = g-p.penalty*limit, 1+gcRunway
+		if r.GCThrashing {
+			// The GC is behind already: what the work allocates while it
+			// catches up piles higher.
+			runway = 1 + gcThrashRunway
+		}
 	}
 	base := p.heapBase + float64(r.OffHeap) - float64(n)*p.cost.offHeap() + float64(r.GoOther)
 
