@@ -62,7 +62,23 @@ func (h *harness) calibrate(ctx context.Context, s shape, mode string) (calibrat
 	}
 
 	lo, hi := 0.0, 0.0
-	for rate := startRate; rate <= maxRate; rate *= 2 {
+	// A slow machine (an emulated VM runs the service 10 to 30 times
+	// slower) may not hold startRate: halve it, down to minRate, before
+	// giving up.
+	first := startRate
+	for ; first > minRate; first /= 2 {
+		ok, err := try(first)
+		if err != nil {
+			return cal, err
+		}
+		if ok {
+			break
+		}
+	}
+	if cal.Rate == 0 {
+		return cal, fmt.Errorf("calibration: the service does not sustain even %v rps in %s", 2*first, mib(h.cfg.limit))
+	}
+	for rate := 2 * first; rate <= maxRate; rate *= 2 {
 		ok, err := try(rate)
 		if err != nil {
 			return cal, err
@@ -73,9 +89,7 @@ func (h *harness) calibrate(ctx context.Context, s shape, mode string) (calibrat
 		}
 		lo = rate
 	}
-	if lo == 0 {
-		return cal, fmt.Errorf("calibration: the service does not sustain even %v rps in %s", startRate, mib(h.cfg.limit))
-	}
+	lo = max(lo, cal.Rate)
 	for i := 0; i < h.cfg.bisections && hi > 0 && hi-lo > lo/16; i++ {
 		mid := math.Round((lo + hi) / 2)
 		ok, err := try(mid)

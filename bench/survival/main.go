@@ -45,6 +45,7 @@ const (
 
 	unloadedRate = 10.0  // rps for the unloaded p99
 	startRate    = 25.0  // first calibration rate, doubled until too much
+	minRate      = 5.0   // calibration halves startRate down to this on a slow machine
 	maxRate      = 6400. // calibration gives up above
 	usageCap     = 0.70  // a sustainable rate keeps usage below this share of the limit
 	p99Slack     = 1.2   // and p99 within this factor of the unloaded p99
