@@ -85,6 +85,13 @@ type Config struct {
 	// in the directory from before a restart are kept and served.
 	DumpDir string
 
+	// FlightRecorder, if set, keeps the last moments of an execution trace
+	// in memory (runtime/trace's flight recorder) and writes a snapshot
+	// into DumpDir on entering Critical, listed and served with the
+	// profiles; "go tool trace" opens it. It needs DumpDir. Tracing costs
+	// CPU on every scheduling event: see the README for the figure.
+	FlightRecorder *FlightRecorderConfig
+
 	// DumpMinInterval is the least time between two profiles, except
 	// level crossings and their pairs. 0 means 1s.
 	DumpMinInterval time.Duration
@@ -114,6 +121,14 @@ type Config struct {
 
 	// Logger receives the guard's decisions; nil means silent.
 	Logger *slog.Logger
+}
+
+// FlightRecorderConfig bounds the execution trace the flight recorder
+// keeps: at least MinAge of it, at most about MaxBytes. Zero fields take
+// their defaults: 10s and 16 MiB.
+type FlightRecorderConfig struct {
+	MinAge   time.Duration
+	MaxBytes uint64
 }
 
 // Thresholds are the pressure levels' entry points, as fractions of the
@@ -227,6 +242,22 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.GCThrashFraction == 0 {
 		c.GCThrashFraction = 0.4
+	}
+	if fr := c.FlightRecorder; fr != nil {
+		if c.DumpDir == "" {
+			return bad("FlightRecorder", "set", "needs DumpDir, where its snapshots go")
+		}
+		if fr.MinAge < 0 {
+			return bad("FlightRecorder.MinAge", fr.MinAge, "must not be negative")
+		}
+		f := *fr
+		if f.MinAge == 0 {
+			f.MinAge = 10 * time.Second
+		}
+		if f.MaxBytes == 0 {
+			f.MaxBytes = 16 << 20
+		}
+		c.FlightRecorder = &f
 	}
 	if c.DumpMaxCount < 0 {
 		return bad("DumpMaxCount", c.DumpMaxCount, "must not be negative")

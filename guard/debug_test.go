@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -163,8 +164,11 @@ func TestProfileWriteFailureIsCounted(t *testing.T) {
 // cycle writes its pair.
 func TestTriggersWriteAPairPerLevel(t *testing.T) {
 	dir := t.TempDir()
-	g := quietGuard(t, Config{DumpDir: dir, DumpMinInterval: time.Hour})
+	g := quietGuard(t, Config{DumpDir: dir, DumpMinInterval: time.Hour, FlightRecorder: &FlightRecorderConfig{MinAge: time.Second}})
 	d := g.dumper
+	if d.flight == nil {
+		t.Fatal("the flight recorder did not start")
+	}
 	now := time.Now()
 	snap := func(p float64, l Level) *Snapshot {
 		s := *g.snap.Load()
@@ -190,12 +194,31 @@ func TestTriggersWriteAPairPerLevel(t *testing.T) {
 		}
 	}
 	var reasons []string
+	var trace string
 	for _, m := range d.store.List() {
-		reasons = append(reasons, m.Reason)
+		r := m.Reason
+		if m.Kind != "" {
+			r += " (" + m.Kind + ")"
+		}
+		if m.Kind == "trace" {
+			trace = filepath.Join(dir, m.Name)
+		}
+		reasons = append(reasons, r)
 	}
-	want := "level elevated,next GC cycle,level high,next GC cycle,level critical"
+	want := "level elevated,next GC cycle,level high,next GC cycle,level critical,level critical (goroutine),level critical (trace)"
 	if got := strings.Join(reasons, ","); got != want {
 		t.Errorf("profiles %q, want %q", got, want)
+	}
+	// The trace snapshot opens with go tool trace, where there is a Go
+	// toolchain (a VM guest has none).
+	gobin, err := exec.LookPath("go")
+	if err != nil || trace == "" {
+		t.Logf("go tool trace not run: %v", err)
+		return
+	}
+	out, err := exec.Command(gobin, "tool", "trace", "-d=parsed", trace).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "GoStart") && !strings.Contains(string(out), "Go") {
+		t.Errorf("go tool trace -d=parsed %s: %v\n%.2000s", trace, err, out)
 	}
 }
 

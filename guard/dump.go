@@ -3,7 +3,10 @@ package guard
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"runtime/pprof"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +57,10 @@ type dumper struct {
 
 	written, failed, diskBytes atomic.Int64
 
+	// The flight recorder, when Config.FlightRecorder is set and the
+	// runtime let it start.
+	flight *trace.FlightRecorder
+
 	// The state record: the latest waiting for the writer (under mu), when
 	// the sampler last asked for one, and the first profile of the climb.
 	state          *stateRecord
@@ -77,11 +84,27 @@ func newDumper(g *Guard) (*dumper, error) {
 		return nil, fmt.Errorf("guard: Config.DumpDir = %q: %w", g.cfg.DumpDir, err)
 	}
 	d := &dumper{store: s, wake: make(chan struct{}, 1)}
+	if fc := g.cfg.FlightRecorder; fc != nil {
+		fr := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: fc.MinAge, MaxBytes: fc.MaxBytes})
+		if err := fr.Start(); err != nil {
+			g.log.Warn("execution trace flight recorder not started", slog.Any("error", err))
+		} else {
+			d.flight = fr
+		}
+	}
 	d.diskBytes.Store(s.DiskBytes())
 	if n := len(s.List()); n > 0 {
 		g.log.Info("heap profiles from before this start", slog.Int("count", n), slog.String("dir", g.cfg.DumpDir))
 	}
 	return d, nil
+}
+
+// close stops the flight recorder; the dumper may be nil.
+func (d *dumper) close() {
+	if d != nil && d.flight != nil {
+		d.flight.Stop()
+		d.flight = nil
+	}
 }
 
 // triggers runs after every sample and asks for a profile when pressure
@@ -107,13 +130,14 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	}
 	step := int64(hwmStep * float64(snap.Limit))
 	var reason string
-	var force bool
+	var force, critical bool
 	switch {
 	case snap.Level > prev && snap.Level >= LevelElevated && !d.crossed[snap.Level]:
 		// Once per level per climb: a level flapping under GC thrash must
 		// not rotate the first profiles of the incident away.
 		d.crossed[snap.Level] = true
 		reason, force = "level "+snap.Level.String(), true
+		critical = snap.Level == LevelCritical
 	case snap.Level >= LevelHigh && !d.last[0] && snap.TimeToLimit >= 0 && snap.TimeToLimit < lastMomentsTTL:
 		// The last moments before a kill: the evidence closest to it.
 		// Writing one allocates about 1.4 MB, which the limit may not
@@ -139,13 +163,31 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 		d.hwm, d.hwmAt = snap.Usage, now
 	}
 	d.request(g, snap, reason, force)
+	if critical {
+		// Leaked goroutines are a common cause of slow growth; and what
+		// ran just before, when the flight recorder is on.
+		d.requestKind(g, snap, reason, profile.KindGoroutine)
+		if d.flight != nil {
+			d.requestKind(g, snap, reason, profile.KindTrace)
+		}
+	}
 }
 
-// request queues a profile. Level crossings and pairs bypass the store's
-// minimum interval: there are at most three crossings per climb, and each
-// is the evidence of its moment.
+// requestKind queues a goroutine profile or a trace snapshot.
+func (d *dumper) requestKind(g *Guard, snap *Snapshot, reason, kind string) {
+	d.queue(g, snap, reason, true, kind)
+}
+
+// request queues a heap profile. Level crossings and pairs bypass the
+// store's minimum interval: there are at most three crossings per climb,
+// and each is the evidence of its moment.
 func (d *dumper) request(g *Guard, snap *Snapshot, reason string, force bool) {
+	d.queue(g, snap, reason, force, "")
+}
+
+func (d *dumper) queue(g *Guard, snap *Snapshot, reason string, force bool, kind string) {
 	m := profile.Meta{
+		Kind:   kind,
 		Reason: reason,
 		Level:  snap.Level.String(),
 		Usage:  snap.Usage,
@@ -207,7 +249,16 @@ func (d *dumper) run(g *Guard) {
 func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 	start := time.Now()
 	pair := m.Reason == pairReason
-	got, err := d.store.Write(m)
+	var got profile.Meta
+	var err error
+	switch m.Kind {
+	case profile.KindGoroutine:
+		got, err = d.store.WriteFrom(m, func(w io.Writer) error { return pprof.Lookup("goroutine").WriteTo(w, 0) })
+	case profile.KindTrace:
+		got, err = d.store.WriteFrom(m, func(w io.Writer) error { _, err := d.flight.WriteTo(w); return err })
+	default:
+		got, err = d.store.Write(m)
+	}
 	d.diskBytes.Store(d.store.DiskBytes())
 	switch {
 	case errors.Is(err, profile.ErrTooSoon):
@@ -219,11 +270,11 @@ func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 		return got, err
 	}
 	d.written.Add(1)
-	if !pair {
+	if !pair && m.Kind == "" {
 		d.pairAfter.Store(true)
 	}
 	d.mu.Lock()
-	if d.climbFirst == "" && got.Level != LevelNormal.String() {
+	if d.climbFirst == "" && got.Level != LevelNormal.String() && m.Kind == "" {
 		d.climbFirst = got.Name
 	}
 	d.mu.Unlock()

@@ -133,10 +133,12 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 		g.log.Warn("memory cgroup unreadable; using process memory", slog.Any("error", err))
 	}
 	if err := g.sampler.init(g, group); err != nil {
+		g.dumper.close()
 		return nil, err
 	}
 	if err := g.claimGoMemLimit(cfg.MemoryLimitRatio); err != nil {
 		g.sampler.close()
+		g.dumper.close()
 		return nil, err
 	}
 	g.setGoMemLimit(g.sampler.limit)
@@ -178,6 +180,7 @@ func (g *Guard) Stop() error {
 		g.gcWatch.stop()
 		g.wg.Wait()
 		g.notify.close()
+		g.dumper.close()
 		if d := g.dumper; d != nil {
 			snap := g.Snapshot()
 			d.writeState(g, g.record(&snap, true))

@@ -36,6 +36,8 @@ type helperLine struct {
 	Addr     string
 	Latency  time.Duration
 	Touch    time.Duration
+
+	PostMortem *guard.PostMortem
 }
 
 // TestMain removes the built test service, then checks that no test left
@@ -99,14 +101,22 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 // runHelperIn runs the named scenario in child and returns its lines.
 func runHelperIn(t *testing.T, child *cgrouptest.Child, scenario string, env ...string) []helperLine {
 	t.Helper()
-	return runService(t, child, scenario, env, nil)
+	lines, _ := runServiceStderr(t, child, scenario, env, nil)
+	return lines
 }
 
-// runService runs a scenario of the test service in child. during, if set,
-// runs with the service's first line, and the service's stdin closes when it
-// returns. It fails the test when the process does not exit cleanly or the
-// kernel OOM-killed anything in the cgroup.
 func runService(t *testing.T, child *cgrouptest.Child, scenario string, env []string, during func(first helperLine)) []helperLine {
+	t.Helper()
+	lines, _ := runServiceStderr(t, child, scenario, env, during)
+	return lines
+}
+
+// runServiceStderr runs a scenario of the test service in child, and
+// returns its lines and its log. during, if set, runs with the service's
+// first line, and the service's stdin closes when it returns. It fails the
+// test when the process does not exit cleanly or the kernel OOM-killed
+// anything in the cgroup.
+func runServiceStderr(t *testing.T, child *cgrouptest.Child, scenario string, env []string, during func(first helperLine)) ([]helperLine, string) {
 	t.Helper()
 	cmd := child.Command(testService(t), scenario)
 	cmd.Env = append(os.Environ(), env...)
@@ -150,7 +160,7 @@ func runService(t *testing.T, child *cgrouptest.Child, scenario string, env []st
 		}
 	}
 	t.Logf("test service %s log:\n%s", scenario, stderr.String())
-	return lines
+	return lines, stderr.String()
 }
 
 func nextLine(t *testing.T, sc *bufio.Scanner) (helperLine, bool) {
@@ -163,4 +173,32 @@ func nextLine(t *testing.T, sc *bufio.Scanner) (helperLine, bool) {
 		return l, true
 	}
 	return helperLine{}, false
+}
+
+// runUntilKilled runs a scenario of the test service in child that the
+// kernel is to OOM-kill, and returns when it died, with its stderr.
+func runUntilKilled(t *testing.T, child *cgrouptest.Child, scenario string, env []string) (died time.Time, stderr string) {
+	t.Helper()
+	cmd := child.Command(testService(t), scenario)
+	cmd.Env = append(os.Environ(), env...)
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	kills0, _ := child.ReadOOMKills()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		died = time.Now()
+		if kills, _ := child.ReadOOMKills(); kills == kills0 || err == nil {
+			t.Fatalf("test service %s ended (%v) but the kernel did not OOM-kill it\nstderr:\n%s", scenario, err, errOut.String())
+		}
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("test service %s not killed within 2 minutes\nstderr:\n%s", scenario, errOut.String())
+	}
+	return died, errOut.String()
 }

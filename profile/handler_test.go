@@ -50,7 +50,7 @@ func newFixture(t *testing.T) *fixture {
 	if f.target, err = f.s.Write(Meta{Reason: "level High", Level: "High", Usage: 900, Limit: 1000, Heap: 800}); err != nil {
 		t.Fatal(err)
 	}
-	f.unindexed = profileName(time.Now(), 999)
+	f.unindexed = profileName(KindHeap, time.Now(), 999)
 	for path, content := range map[string]string{
 		filepath.Join(f.parent, "secret"): secretBait,
 		filepath.Join(f.dir, f.unindexed): unindexedBait,
@@ -349,7 +349,7 @@ func FuzzHandler(f *testing.F) {
 		}
 		served[string(b)] = true
 	}
-	unindexed := profileName(time.Now().Add(time.Hour), 999)
+	unindexed := profileName(KindHeap, time.Now().Add(time.Hour), 999)
 	for path, content := range map[string]string{
 		filepath.Join(parent, "secret"): secretBait,
 		filepath.Join(dir, unindexed):   unindexedBait,

@@ -35,6 +35,10 @@ type Meta struct {
 	// Size is the size of the profile file in bytes. Set by the store.
 	Size int64 `json:"size"`
 
+	// Kind is what the file holds: KindHeap (the default when empty),
+	// KindGoroutine or KindTrace. It picks the name's prefix and suffix.
+	Kind string `json:"kind,omitempty"`
+
 	// Force makes this write ignore Options.MinInterval, for example for the
 	// second profile of a pair taken one GC cycle after the first. It is not
 	// persisted.
@@ -58,44 +62,100 @@ const (
 	maxNameLen = 128
 )
 
-// profileName returns the name of the profile with sequence number seq
+// The kinds of file the store keeps, each with its own name prefix and
+// suffix: pprof's gzipped protobuf for heap and goroutine profiles, and
+// runtime/trace's format for execution traces.
+const (
+	KindHeap      = "heap"
+	KindGoroutine = "goroutine"
+	KindTrace     = "trace"
+)
+
+// kinds maps each kind to its name's prefix and file suffix.
+var kinds = [...]struct{ kind, prefix, suffix string }{
+	{KindHeap, namePrefix, profileSuffix},
+	{KindGoroutine, "goroutine-", profileSuffix},
+	{KindTrace, "trace-", ".trace"},
+}
+
+// kindOf returns the prefix and suffix of kind, or false for an unknown one.
+func kindOf(kind string) (prefix, suffix string, ok bool) {
+	if kind == "" {
+		kind = KindHeap
+	}
+	for _, k := range kinds {
+		if k.kind == kind {
+			return k.prefix, k.suffix, true
+		}
+	}
+	return "", "", false
+}
+
+// profileName returns the name of the file of kind with sequence number seq
 // taken at t.
-func profileName(t time.Time, seq uint64) string {
-	return namePrefix + t.UTC().Format(nameTimeFmt) + "-" + strconv.FormatUint(seq, 10) + profileSuffix
+func profileName(kind string, t time.Time, seq uint64) string {
+	prefix, suffix, _ := kindOf(kind)
+	return prefix + t.UTC().Format(nameTimeFmt) + "-" + strconv.FormatUint(seq, 10) + suffix
 }
 
 // parseName reports whether name (without directory) is a store-made name
-// with the given suffix, and returns its time and sequence number.
-func parseName(name, suffix string) (t time.Time, seq uint64, ok bool) {
-	base, found := strings.CutPrefix(name, namePrefix)
+// of a profile (suffix "" means the suffix of its kind) or of a sidecar
+// (metaSuffix), and returns its kind, time and sequence number.
+func parseName(name, suffix string) (kind string, t time.Time, seq uint64, ok bool) {
+	var base string
+	found := false
+	for _, k := range kinds {
+		if base, found = strings.CutPrefix(name, k.prefix); found {
+			kind = k.kind
+			if suffix == "" {
+				suffix = k.suffix
+			}
+			break
+		}
+	}
 	if !found {
-		return time.Time{}, 0, false
+		return "", time.Time{}, 0, false
 	}
 	base, found = strings.CutSuffix(base, suffix)
 	if !found {
-		return time.Time{}, 0, false
+		return "", time.Time{}, 0, false
 	}
 	ts, seqStr, found := strings.Cut(base, "-")
 	if !found {
-		return time.Time{}, 0, false
+		return "", time.Time{}, 0, false
 	}
 	t, err := time.Parse(nameTimeFmt, ts)
 	if err != nil || t.Format(nameTimeFmt) != ts {
 		// time.Parse also takes a comma before the milliseconds: one name
 		// per profile, the one the store makes.
-		return time.Time{}, 0, false
+		return "", time.Time{}, 0, false
 	}
 	seq, err = strconv.ParseUint(seqStr, 10, 64)
 	if err != nil || strconv.FormatUint(seq, 10) != seqStr {
-		return time.Time{}, 0, false // reject "+1", "01": one name per profile
+		return "", time.Time{}, 0, false // reject "+1", "01": one name per profile
 	}
-	return t, seq, true
+	return kind, t, seq, true
 }
 
 // metaName returns the name of the sidecar file holding the Meta of the
 // profile called name.
 func metaName(name string) string {
-	return strings.TrimSuffix(name, profileSuffix) + metaSuffix
+	for _, k := range kinds {
+		if strings.HasPrefix(name, k.prefix) {
+			return strings.TrimSuffix(name, k.suffix) + metaSuffix
+		}
+	}
+	return name + metaSuffix
+}
+
+// profileOf returns the name of the profile whose sidecar is called meta.
+func profileOf(meta string) string {
+	for _, k := range kinds {
+		if strings.HasPrefix(meta, k.prefix) {
+			return strings.TrimSuffix(meta, metaSuffix) + k.suffix
+		}
+	}
+	return strings.TrimSuffix(meta, metaSuffix)
 }
 
 // checkName reports whether name, taken from outside the store, could be a

@@ -20,7 +20,7 @@ func FuzzParseName(f *testing.F) {
 	f.Add(".tmp-heap-1", int64(1), uint64(1))
 	f.Fuzz(func(t *testing.T, name string, unixNano int64, seq uint64) {
 		for _, suffix := range []string{profileSuffix, metaSuffix} {
-			tm, n, ok := parseName(name, suffix)
+			_, tm, n, ok := parseName(name, suffix)
 			if !ok {
 				continue
 			}
@@ -33,8 +33,8 @@ func FuzzParseName(f *testing.F) {
 			}
 		}
 		tm := time.Unix(0, unixNano)
-		name = profileName(tm, seq)
-		got, n, ok := parseName(name, profileSuffix)
+		name = profileName(KindHeap, tm, seq)
+		_, got, n, ok := parseName(name, profileSuffix)
 		if !ok || n != seq || !got.Equal(tm.UTC().Truncate(time.Millisecond)) {
 			t.Fatalf("parseName(%q) = %v, %d, %v; want %v, %d", name, got, n, ok, tm.UTC().Truncate(time.Millisecond), seq)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // recordMaxBytes bounds a record: they are small summaries, and one read
@@ -67,8 +68,18 @@ func (s *Store) ReadRecord(name string) ([]byte, error) {
 
 func checkRecordName(name string) error {
 	if name == "" || name != filepath.Base(name) || filepath.Ext(name) != metaSuffix ||
-		len(name) > maxNameLen || name[0] == '.' || len(name) >= len(namePrefix) && name[:len(namePrefix)] == namePrefix {
+		len(name) > maxNameLen || name[0] == '.' || isStoreName(name) {
 		return errors.New("profile: bad record name " + fmt.Sprintf("%q", name))
 	}
 	return nil
+}
+
+// isStoreName reports a name that starts like a profile's.
+func isStoreName(name string) bool {
+	for _, k := range kinds {
+		if strings.HasPrefix(name, k.prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -163,11 +163,11 @@ func (s *Store) load() error {
 			os.Remove(filepath.Join(s.dir, name))
 			continue
 		}
-		if _, _, ok := parseName(name, metaSuffix); ok {
+		if _, _, _, ok := parseName(name, metaSuffix); ok {
 			sidecars = append(sidecars, name)
 			continue
 		}
-		t, seq, ok := parseName(name, profileSuffix)
+		kind, t, seq, ok := parseName(name, "")
 		if !ok || !de.Type().IsRegular() { // symlinks are never served
 			continue
 		}
@@ -175,12 +175,16 @@ func (s *Store) load() error {
 		if err != nil {
 			continue // deleted meanwhile
 		}
-		s.entries = append(s.entries, s.loadEntry(name, t, seq, info.Size()))
+		e := s.loadEntry(name, t, seq, info.Size())
+		if kind != KindHeap {
+			e.meta.Kind = kind
+		}
+		s.entries = append(s.entries, e)
 	}
 	for _, name := range sidecars {
 		// A sidecar without its profile is what a crash between the two
 		// renames of a write leaves.
-		if _, ok := s.lookup(strings.TrimSuffix(name, metaSuffix) + profileSuffix); !ok {
+		if _, ok := s.lookup(profileOf(name)); !ok {
 			os.Remove(filepath.Join(s.dir, name))
 		}
 	}
@@ -191,7 +195,7 @@ func (s *Store) load() error {
 	}
 	if n := len(s.entries); n > 0 {
 		// The store's clock named the file; Meta.Time may be the caller's.
-		s.lastTry, _, _ = parseName(s.entries[n-1].meta.Name, profileSuffix)
+		_, s.lastTry, _, _ = parseName(s.entries[n-1].meta.Name, "")
 	}
 	return nil
 }
@@ -248,7 +252,13 @@ func (s *Store) WriteFrom(m Meta, write func(io.Writer) error) (Meta, error) {
 	s.nextSeq++ // even on failure: a half-failed write may leave the name behind
 
 	m.Force = false
-	m.Name = profileName(now, seq)
+	if _, _, ok := kindOf(m.Kind); !ok {
+		return Meta{}, fmt.Errorf("profile: unknown kind %q (want heap, goroutine or trace)", m.Kind)
+	}
+	if m.Kind == KindHeap {
+		m.Kind = ""
+	}
+	m.Name = profileName(m.Kind, now, seq)
 	if m.Time.IsZero() {
 		m.Time = now
 	}
@@ -385,15 +395,17 @@ func (s *Store) List() []Meta {
 	return ms
 }
 
-// Latest returns the metadata of the newest profile, and false if the store
+// Latest returns the metadata of the newest heap profile, and false if the store
 // is empty.
 func (s *Store) Latest() (Meta, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.entries) == 0 {
-		return Meta{}, false
+	for i := len(s.entries) - 1; i >= 0; i-- {
+		if m := s.entries[i].meta; m.Kind == "" || m.Kind == KindHeap {
+			return m, true
+		}
 	}
-	return s.entries[len(s.entries)-1].meta, true
+	return Meta{}, false
 }
 
 // Open opens the stored profile called name for reading. The name is looked

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -360,13 +361,13 @@ func TestOpenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ...and one between the renames leaves a sidecar alone.
-	orphan := metaName(profileName(clk.Now(), 99))
+	orphan := metaName(profileName(KindHeap, clk.Now(), 99))
 	mustWrite(orphan, "{}")
 	mustWrite(tempPrefix+"123", "half a profile")
 	mustWrite("notes.txt", "not ours")
 	mustWrite(metaName(full.Name), "{corrupt") // overwrite
 	mustWrite(filepath.Join("..", "secret"), "secret")
-	if err := os.Symlink(filepath.Join(parent, "secret"), filepath.Join(dir, profileName(clk.Now(), 50))); err != nil {
+	if err := os.Symlink(filepath.Join(parent, "secret"), filepath.Join(dir, profileName(KindHeap, clk.Now(), 50))); err != nil {
 		t.Fatal(err)
 	}
 
@@ -384,12 +385,12 @@ func TestOpenRecovers(t *testing.T) {
 			t.Errorf("Open left %s in the directory", gone)
 		}
 	}
-	for _, kept := range []string{"notes.txt", profileName(clk.Now(), 50)} {
+	for _, kept := range []string{"notes.txt", profileName(KindHeap, clk.Now(), 50)} {
 		if !slices.Contains(names, kept) {
 			t.Errorf("Open removed %s, which is not the store's", kept)
 		}
 	}
-	if _, _, err := s.Open(profileName(clk.Now(), 50)); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.Open(profileName(KindHeap, clk.Now(), 50)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Open of a symlink named like a profile: error = %v, want ErrNotFound", err)
 	}
 }
@@ -398,7 +399,7 @@ func TestStoreOpenUnknown(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, Options{Dir: dir})
 	// A file with a valid profile name that appeared after Open.
-	unindexed := profileName(time.Now(), 1)
+	unindexed := profileName(KindHeap, time.Now(), 1)
 	if err := os.WriteFile(filepath.Join(dir, unindexed), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -460,11 +461,11 @@ func TestConcurrentUse(t *testing.T) {
 
 func TestParseName(t *testing.T) {
 	tm := time.Date(2025, 1, 2, 15, 4, 5, 123e6, time.UTC)
-	name := profileName(tm, 42)
+	name := profileName(KindHeap, tm, 42)
 	if name != "heap-20250102T150405.123Z-42.pb.gz" {
 		t.Fatalf("profileName = %q", name)
 	}
-	if got, seq, ok := parseName(name, profileSuffix); !ok || !got.Equal(tm) || seq != 42 {
+	if _, got, seq, ok := parseName(name, profileSuffix); !ok || !got.Equal(tm) || seq != 42 {
 		t.Errorf("parseName(%q) = %v, %d, %v", name, got, seq, ok)
 	}
 	for _, bad := range []string{
@@ -473,8 +474,61 @@ func TestParseName(t *testing.T) {
 		"heap-20250102T150405.123Z-1.pb", "heap-2025-1.pb.gz", "xheap-20250102T150405.123Z-1.pb.gz",
 		"heap-20250102T150405.123Z-1.json", "heap-20250102T150405,123Z-1.pb.gz",
 	} {
-		if _, _, ok := parseName(bad, profileSuffix); ok {
+		if _, _, _, ok := parseName(bad, profileSuffix); ok {
 			t.Errorf("parseName(%q) accepted it", bad)
 		}
 	}
+}
+
+// TestKinds: goroutine profiles and traces are stored, listed and served
+// like heap profiles, named by kind; Latest is the newest heap profile.
+func TestKinds(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, MinInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heap, err := s.Write(Meta{Reason: "level critical"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.WriteFrom(Meta{Reason: "level critical", Kind: KindGoroutine}, func(w io.Writer) error {
+		return pprof.Lookup("goroutine").WriteTo(w, 0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := s.WriteFrom(Meta{Reason: "level critical", Kind: KindTrace}, func(w io.Writer) error {
+		_, err := w.Write([]byte("go 1.25 trace\x00\x00\x00"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(g.Name, "goroutine-") || !strings.HasSuffix(g.Name, ".pb.gz") || !strings.HasPrefix(tr.Name, "trace-") || !strings.HasSuffix(tr.Name, ".trace") {
+		t.Errorf("names %q and %q, want goroutine-*.pb.gz and trace-*.trace", g.Name, tr.Name)
+	}
+	if m, ok := s.Latest(); !ok || m.Name != heap.Name {
+		t.Errorf("Latest = %q, want the heap profile %q", m.Name, heap.Name)
+	}
+	if _, err := s.WriteFrom(Meta{Kind: "cpu"}, func(io.Writer) error { return nil }); err == nil || !strings.Contains(err.Error(), `"cpu"`) {
+		t.Errorf("unknown kind: %v, want an error naming it", err)
+	}
+	// After a restart the kinds read back from the names.
+	s2, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range s2.List() {
+		got[m.Name] = m.Kind
+	}
+	if len(got) != 3 || got[g.Name] != KindGoroutine || got[tr.Name] != KindTrace || got[heap.Name] != "" {
+		t.Errorf("after a restart: %v", got)
+	}
+	f, _, err := s2.Open(tr.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 }

@@ -41,6 +41,8 @@ type Line struct {
 	Addr     string        `json:",omitempty"`
 	Latency  time.Duration `json:",omitempty"` // "latency": from a step's start to its level event
 	Touch    time.Duration `json:",omitempty"` // "latency": how long the step took to allocate and touch
+
+	PostMortem *guard.PostMortem `json:",omitempty"` // "postmortem": the guard's conclusion about the previous run
 }
 
 func main() {
@@ -80,6 +82,15 @@ func main() {
 	case "leak":
 		err = leakUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
 		snapshot()
+	case "leak-until-killed":
+		// A slow leak, as a service's cache that never evicts: the kernel
+		// ends it.
+		for {
+			leakMemory(1 << 20)
+			time.Sleep(50 * time.Millisecond)
+		}
+	case "postmortem":
+		emit(Line{Kind: "postmortem", PostMortem: g.PostMortem()})
 	case "http-service":
 		err = serveUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
 		snapshot()
