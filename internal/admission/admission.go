@@ -177,6 +177,11 @@ const (
 	thruTau    = time.Second
 	calmTau    = 10 * time.Second
 	spiralWait = 2.0
+	// slewEvery paces the bounds' rise (see OnSample).
+	slewEvery = 20 * time.Millisecond
+	// thrashHold keeps the thrashing runway after the GC caught up: it
+	// toggles from cycle to cycle, and each toggle moved the bound.
+	thrashHold = 2 * time.Second
 	// tailZ is how many standard deviations of the work's total the margin
 	// holds: about one reading in a thousand passes it.
 	tailZ        = 3
@@ -212,6 +217,9 @@ type Policy struct {
 	lastRefresh    time.Time
 	lastCut        time.Time
 	lastLimit      int64
+	slewAt         time.Time // the bound may rise again slewEvery after this
+	thrashAt       time.Time // the last reading with the GC thrashing
+	slewBase       int64
 	leak           leakWatch
 
 	// Little's law: the time work spends in flight is n / throughput.
@@ -317,8 +325,11 @@ func (p *Policy) OnSample(r Reading) Decision {
 	if g := float64(r.GoMemLimit); g > 0 && g < cfg.Critical*limit {
 		gml, runway = g-p.penalty*limit, 1+gcRunway
 		if r.GCThrashing {
-			// The GC is behind already: what the work allocates while it
-			// catches up piles higher.
+			p.thrashAt = r.Now
+		}
+		if !p.thrashAt.IsZero() && r.Now.Sub(p.thrashAt) < thrashHold {
+			// The GC is behind, or was a moment ago: what the work
+			// allocates while it catches up piles higher.
 			runway = 1 + gcThrashRunway
 		}
 	}
@@ -402,6 +413,18 @@ func (p *Policy) OnSample(r Reading) Decision {
 		Window:         p.window,
 		Leak:           leak,
 		LeakRate:       leakRate,
+	}
+	// The bounds fall at once and rise by at most a slew per slewEvery:
+	// work let in all at once allocates all at once, faster than the GC
+	// collects; a fixed cap lets work in only as other work ends.
+	if p.lastLimit > 0 && r.Now.Sub(p.slewAt) < slewEvery {
+		d.Limit = min(d.Limit, p.slewBase)
+	} else {
+		p.slewAt, p.slewBase = r.Now, d.Limit
+		if p.lastLimit > 0 {
+			p.slewBase = min(d.Limit, p.lastLimit+max(cfg.MinInFlight, p.lastLimit/16))
+			d.Limit = p.slewBase
+		}
 	}
 	d.SheddableLimit = min(d.SheddableLimit, d.Limit)
 	p.lastLimit = d.Limit

@@ -154,6 +154,16 @@ func (m *costModel) spread() float64 {
 }
 
 // mean is the bytes one unit of work in flight holds, at least floor.
+//
+// The window not yet closed counts only until the first closes: from cold,
+// a ramp must be seen at once; after that, a window of a unit or two is
+// noise (a shed storm's own allocation over one admitted request read as
+// 26 MiB a request), and a cost that jumps makes the bound swing and the
+// work it lets back in allocate all at once.
 func (m *costModel) mean(inFlight int64, floor float64) float64 {
-	return math.Max(floor, math.Max(m.heap, m.pendingHeap())+m.offHeap())
+	heap := m.heap
+	if m.heapShare == 0 {
+		heap = m.pendingHeap()
+	}
+	return math.Max(floor, heap+m.offHeap())
 }
