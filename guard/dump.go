@@ -27,6 +27,8 @@ const (
 	// maxPending bounds the queue of profiles waiting for the writer; past
 	// it the oldest request is dropped.
 	maxPending = 4
+	// criticalPerClimb bounds the profiles taken while Critical lasts.
+	criticalPerClimb = 8
 	// lastMomentsTTL and lastMomentsPressure trigger the last-moments
 	// profiles, each once per climb.
 	lastMomentsTTL      = 2 * time.Second
@@ -50,6 +52,8 @@ type dumper struct {
 	hwm       int64
 	hwmAt     time.Time
 	hwmCount  int
+	critCount int
+	critAt    time.Time // the last profile at Critical
 	ttlFired  bool
 	last      [2]bool     // the last-moments profiles of this climb: limit under 2s away, usage past 0.98
 	crossed   [4]bool     // levels whose crossing was profiled in this climb
@@ -112,7 +116,7 @@ func (d *dumper) close() {
 func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	now := snap.Time
 	if snap.Level == LevelNormal {
-		d.hwmCount, d.ttlFired, d.crossed, d.last = 0, false, [4]bool{}, [2]bool{}
+		d.hwmCount, d.critCount, d.ttlFired, d.crossed, d.last = 0, 0, false, [4]bool{}, [2]bool{}
 		d.mu.Lock()
 		d.climbFirst = ""
 		d.mu.Unlock()
@@ -138,6 +142,9 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 		d.crossed[snap.Level] = true
 		reason, force = "level "+snap.Level.String(), true
 		critical = snap.Level == LevelCritical
+		if critical {
+			d.critAt = now
+		}
 	case snap.Level >= LevelHigh && !d.last[0] && snap.TimeToLimit >= 0 && snap.TimeToLimit < lastMomentsTTL:
 		// The last moments before a kill: the evidence closest to it.
 		// Writing one allocates about 1.4 MB, which the limit may not
@@ -147,6 +154,14 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	case snap.Level >= LevelHigh && !d.last[1] && snap.Pressure() >= lastMomentsPressure:
 		d.last[1] = true
 		reason, force = fmt.Sprintf("last moments: %.3f of the limit", snap.Pressure()), true
+	case snap.Level >= LevelCritical && d.critCount < criticalPerClimb && now.Sub(d.critAt) >= g.cfg.DumpMinInterval:
+		// At Critical the kill may come at any moment, and the working set
+		// may sit still while the kernel's count of the cgroup's pages
+		// rises: a profile every DumpMinInterval, so that the last is at
+		// most about that old when the kernel strikes.
+		d.critCount++
+		d.critAt = now
+		reason = "still critical"
 	case snap.Level >= LevelElevated && snap.Usage > d.hwm+step && d.hwmCount < hwmPerClimb:
 		d.hwmCount++
 		reason = "high-water mark"

@@ -99,6 +99,11 @@ func (d *dumper) recall(g *Guard, oomKills int64) *PostMortem {
 		g.log.Warn("state record of the previous run unreadable", slog.String("dir", g.cfg.DumpDir), slog.Any("error", err))
 		return nil
 	}
+	// The record is written at most once a second: a profile the last run
+	// wrote after it is newer evidence.
+	if m, ok := d.store.Latest(); ok && !m.Time.Before(rec.Started) && m.Time.After(rec.LastProfileT) {
+		rec.LastProfile, rec.LastProfileT = m.Name, m.Time
+	}
 	pm := &PostMortem{
 		PID: rec.PID, Started: rec.Started, LastSeen: rec.LastSeen, Ended: "clean",
 		LastLevel: rec.Level, LastUsageBytes: rec.Usage, LimitBytes: rec.Limit,
