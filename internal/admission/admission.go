@@ -273,15 +273,12 @@ func (p *Policy) OnSample(r Reading) Decision {
 	c := p.cost.mean(n, costFloor)
 	if r.GCCycles != prev.GCCycles || r.HeapLive != prev.HeapLive {
 		// A cycle ended: the live heap is exact, and what the work in
-		// flight does not explain of it is base. Base rises at once and
-		// falls over baseFallTau: work admitted just before the cycle
-		// marked may not have allocated yet, and reading its declared
-		// bytes as room would let a burst in twice.
-		// The cycle marked at some moment since the previous one ended:
-		// the least work in flight over that span is what it surely saw.
-		// Work admitted in a burst after the mark has not allocated into
-		// the live heap; counting it read as room, and the room let in
-		// more of the burst.
+		// flight does not explain of it is base. The cycle marked at some
+		// moment since the previous one ended: the least work in flight
+		// over that span is what it surely saw, since work admitted in a
+		// burst after the mark has not allocated into the live heap, and
+		// counting it read as room that let in more of the burst. For the
+		// same reason base rises at once and falls over baseFallTau.
 		marked := min(n, p.nSinceGC)
 		b := float64(r.HeapLive-r.Declared) - float64(marked)*math.Max(p.cost.heap, p.cost.pendingHeap())
 		if b >= p.heapBase {
