@@ -23,6 +23,8 @@ type notifier struct {
 	psi        *notify.Pressure     // v2 memory.pressure trigger
 	systemd    *notify.Systemd      // $MEMORY_PRESSURE_WATCH
 	freedAt    time.Time            // the last FreeOSMemory for systemd
+	joined     string               // sources, joined; see names
+	named      bool
 }
 
 const (
@@ -92,7 +94,7 @@ func (n *notifier) arm(g *Guard, dir string, limit int64, try func(string, func(
 			n.thresholds[i] = t
 		}
 	}
-	n.armedAt = limit
+	n.armedAt, n.named = limit, false
 }
 
 // rearm moves the v1 thresholds after a change of the limit.
@@ -125,6 +127,18 @@ func (n *notifier) sources() []string {
 		s = append(s, "systemd memory pressure")
 	}
 	return s
+}
+
+// names is sources joined for the Snapshot, made once: every sample
+// carries it.
+func (n *notifier) names() string {
+	if n == nil {
+		return ""
+	}
+	if !n.named {
+		n.joined, n.named = strings.Join(n.sources(), ", "), true
+	}
+	return n.joined
 }
 
 // chans returns the channels to wait on; nil for a source that is off, so

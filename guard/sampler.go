@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -209,7 +208,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		GrowthRate:       s.rate,
 		TimeToLimit:      ttl,
 		OOMKills:         s.oomKills,
-		Notifications:    strings.Join(g.notify.sources(), ", "),
+		Notifications:    g.notify.names(),
 		MemoryEvents:     s.events,
 		MemoryPressure:   s.pressure,
 		Interval:         s.interval,
