@@ -23,33 +23,42 @@ func growForPostmortem() {
 	}
 }
 
-// TestPostMortemOfAnUncleanRun: a state record left by a run that ended
-// without Stop at High, with two profiles of its climb, gives an ERROR line
-// at start that names the function that grew, and /postmortem says the same.
-func TestPostMortemOfAnUncleanRun(t *testing.T) {
-	dir := t.TempDir()
+// killedRun leaves in dir what a run likely OOM-killed leaves: two heap
+// profiles of its climb, with growForPostmortem's 32 MiB between them, and
+// a state record that ended at High without Stop, a minute ago, as pid
+// 4242 at 243 of 256 MiB. It returns the two profiles and the record's
+// last sighting.
+func killedRun(t *testing.T, dir string) (first, last profile.Meta, seen time.Time) {
+	t.Helper()
 	s, err := profile.Open(profile.Options{Dir: dir, MinInterval: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runtime.GC()
-	first, err := s.Write(profile.Meta{Reason: "level elevated", Level: "elevated"})
-	if err != nil {
+	if first, err = s.Write(profile.Meta{Reason: "level elevated", Level: "elevated"}); err != nil {
 		t.Fatal(err)
 	}
 	growForPostmortem()
+	t.Cleanup(func() { postmortemSink = nil })
 	runtime.GC()
-	last, err := s.Write(profile.Meta{Reason: "level high", Level: "high"})
-	if err != nil {
+	if last, err = s.Write(profile.Meta{Reason: "level high", Level: "high"}); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { postmortemSink = nil }()
-	seen := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	seen = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	rec, _ := json.Marshal(stateRecord{PID: 4242, Started: seen.Add(-time.Hour), LastSeen: seen, Level: LevelHigh,
 		Usage: 243 << 20, Limit: 256 << 20, TimeToLimit: 1.5, OOMKills: -1, ClimbProfile: first.Name, LastProfile: last.Name, LastProfileT: last.Time})
 	if err := s.WriteRecord(stateName, rec); err != nil {
 		t.Fatal(err)
 	}
+	return first, last, seen
+}
+
+// TestPostMortemOfAnUncleanRun: a state record left by a run that ended
+// without Stop at High, with two profiles of its climb, gives an ERROR line
+// at start that names the function that grew, and /postmortem says the same.
+func TestPostMortemOfAnUncleanRun(t *testing.T) {
+	dir := t.TempDir()
+	_, last, seen := killedRun(t, dir)
 
 	var logs bytes.Buffer
 	g, err := Start(context.Background(), Config{DumpDir: dir, Limit: 1 << 40, MemoryLimitRatio: -1,
