@@ -36,8 +36,9 @@ type Snapshot struct {
 	// Committed is Usage minus the Go heap the GC and scavenger can reclaim
 	// without the program freeing anything (garbage since the last GC cycle,
 	// free heap not yet returned to the OS). Under GOMEMLIMIT the working
-	// set sits near the limit by design; Committed is what the work in
-	// flight really holds, and admission judges it.
+	// set sits near the limit by design; Committed is closer to what the
+	// program holds. Admission uses its own model of it (see Guard.Enter):
+	// between GC cycles this figure misses the heap new work allocated.
 	Committed int64
 
 	HeapLive   int64 // heap marked live by the last GC cycle
