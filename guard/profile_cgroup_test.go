@@ -89,13 +89,21 @@ func TestCgroupLeakLeavesEvidence(t *testing.T) {
 			}
 		}
 
-		// The diff of the first and last profiles names the leak as the growth.
-		q := url.Values{"base": {metas[0].Name}, "target": {metas[len(metas)-1].Name}}
+		// The diff of the first and last heap profiles names the leak as
+		// the growth. (A goroutine profile is written at Critical too.)
+		var heaps []profile.Meta
+		for _, m := range metas {
+			if m.Kind == "" || m.Kind == profile.KindHeap {
+				heaps = append(heaps, m)
+			}
+		}
+		first, last := heaps[0], heaps[len(heaps)-1]
+		q := url.Values{"base": {first.Name}, "target": {last.Name}}
 		top = topAllocators(t, base+"/heap/diff?"+q.Encode())
 		if top[0].Function != "main.leakMemory" {
 			t.Errorf("top growth %+v, want main.leakMemory first", top)
 		}
-		t.Logf("top growth from %s to %s: %s +%.1f MiB", metas[0].Name, metas[len(metas)-1].Name, top[0].Function, float64(top[0].Bytes)/mib)
+		t.Logf("top growth from %s to %s: %s +%.1f MiB", first.Name, last.Name, top[0].Function, float64(top[0].Bytes)/mib)
 
 		var s guard.Snapshot
 		getJSON(t, base+"/status", &s)
