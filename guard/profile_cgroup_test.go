@@ -97,13 +97,13 @@ func TestCgroupLeakLeavesEvidence(t *testing.T) {
 				heaps = append(heaps, m)
 			}
 		}
-		first, last := heaps[0], heaps[len(heaps)-1]
-		q := url.Values{"base": {first.Name}, "target": {last.Name}}
+		oldest, newest := heaps[0], heaps[len(heaps)-1]
+		q := url.Values{"base": {oldest.Name}, "target": {newest.Name}}
 		top = topAllocators(t, base+"/heap/diff?"+q.Encode())
 		if top[0].Function != "main.leakMemory" {
 			t.Errorf("top growth %+v, want main.leakMemory first", top)
 		}
-		t.Logf("top growth from %s to %s: %s +%.1f MiB", first.Name, last.Name, top[0].Function, float64(top[0].Bytes)/mib)
+		t.Logf("top growth from %s to %s: %s +%.1f MiB", oldest.Name, newest.Name, top[0].Function, float64(top[0].Bytes)/mib)
 
 		var s guard.Snapshot
 		getJSON(t, base+"/status", &s)
