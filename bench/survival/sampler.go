@@ -26,6 +26,10 @@ type sample struct {
 	HeapLive      int64   // the guard's reading of the live Go heap
 	GrowthRate    float64 // the guard's smoothed usage growth, bytes/s
 	Shed          int64   // requests the guard refused so far
+	Target        int64   // the guard's admission target, bytes
+	HeapGoal      int64   // the Go runtime's heap goal, bytes
+	GCCPU         float64 // the GC's share of the CPU
+	Thrashing     bool    // the guard counts the GC as thrashing
 }
 
 // guardStatus is the part of the guard's /debug/guard/status (a
@@ -40,6 +44,10 @@ type guardStatus struct {
 	ProfilesWritten int64
 	HeapLive        int64
 	GrowthRate      float64
+	AdmissionTarget int64
+	HeapGoal        int64
+	GCCPUFraction   float64
+	GCThrashing     bool
 	Shed            struct{ Sheddable, Default, Critical int64 }
 }
 
@@ -99,6 +107,7 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 	sm.InFlight, sm.InFlightLimit, sm.Profiles = st.InFlight, st.InFlightLimit, st.ProfilesWritten
 	sm.WorkCost, sm.Reserved = st.WorkCost, st.Reserved
 	sm.HeapLive, sm.GrowthRate = st.HeapLive, st.GrowthRate
+	sm.Target, sm.HeapGoal, sm.GCCPU, sm.Thrashing = st.AdmissionTarget, st.HeapGoal, st.GCCPUFraction, st.GCThrashing
 	sm.Shed = st.Shed.Sheddable + st.Shed.Default + st.Shed.Critical
 	return sm
 }
@@ -107,10 +116,10 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 // with -keep).
 func writeSeries(path string, samples []sample) error {
 	var b strings.Builder
-	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,work_cost_bytes,reserved_bytes,profiles,heap_live_bytes,growth_bytes_per_s,shed\n")
+	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,work_cost_bytes,reserved_bytes,profiles,heap_live_bytes,growth_bytes_per_s,shed,target_bytes,heap_goal_bytes,gc_cpu,gc_thrashing\n")
 	for _, s := range samples {
-		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d,%d,%d,%d,%.0f,%d\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit,
-			s.WorkCost, s.Reserved, s.Profiles, s.HeapLive, s.GrowthRate, s.Shed)
+		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d,%d,%d,%d,%.0f,%d,%d,%d,%.3f,%t\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit,
+			s.WorkCost, s.Reserved, s.Profiles, s.HeapLive, s.GrowthRate, s.Shed, s.Target, s.HeapGoal, s.GCCPU, s.Thrashing)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write series: %w", err)

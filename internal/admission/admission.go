@@ -330,7 +330,10 @@ func (p *Policy) OnSample(r Reading) Decision {
 			runway = 1 + gcThrashRunway
 		}
 	}
-	base := p.heapBase + float64(r.OffHeap) - float64(n)*p.cost.offHeap() + float64(r.GoOther)
+	// Neither part of the base is below zero. The heap's is when the cost
+	// errs high: the model then fits the live heap at today's work with a
+	// negative base, and lets the work grow by the error again.
+	base := math.Max(0, p.heapBase) + math.Max(0, float64(r.OffHeap)-float64(n)*p.cost.offHeap()) + float64(r.GoOther)
 
 	// Large declared requests refused: keep room for the largest, for a while.
 	if r.LargeWaiting > 0 {
