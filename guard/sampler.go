@@ -80,8 +80,9 @@ type sampler struct {
 	// It follows a rise at once and a fall over offHeapTau, because Go
 	// counts a fresh allocation before the program touches its pages and
 	// the kernel after.
-	fullUsage int64
-	offHeap   float64
+	fullUsage  int64
+	offHeap    float64
+	offHeapNow int64 // the same at the last full reading, unsmoothed
 
 	thrash   bool // the GC thrashing at the last full sample
 	leakSaid bool // the leak in progress was logged
@@ -259,6 +260,7 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 		Usage:       usage,
 		Fresh:       fresh,
 		OffHeap:     int64(s.offHeap),
+		OffHeapNow:  s.offHeapNow,
 		GoOther:     max(0, rs.GoResident()-rs.HeapObjects-rs.HeapFree),
 		HeapLive:    rs.HeapLive,
 		GCCycles:    rs.GCCycles,
@@ -288,6 +290,7 @@ func (s *sampler) pace(now time.Time) time.Duration {
 // step of the Go heap counts at once, before its pages are touched.
 func (s *sampler) withGo(kernel int64, rs runtimestats.Stats, now time.Time) int64 {
 	goRes := rs.GoResident()
+	s.offHeapNow = max(0, kernel-goRes)
 	if raw := float64(kernel - goRes); raw >= s.offHeap || s.last.IsZero() {
 		s.offHeap = max(0, raw)
 	} else if dt := now.Sub(s.last).Seconds(); dt > 0 {

@@ -89,7 +89,12 @@ type Reading struct {
 	Usage   int64
 	Fresh   bool
 	OffHeap int64 // memory outside the Go runtime: Usage minus Go's resident memory
-	GoOther int64 // Go runtime memory that is neither heap objects nor free heap
+	// OffHeapNow is the kernel's figure less Go's at this fresh reading,
+	// unsmoothed, where OffHeap may follow a fall slowly: the cost model
+	// regresses it on the work in flight, and a slow fall would flatten
+	// the slope. 0 means OffHeap.
+	OffHeapNow int64
+	GoOther    int64 // Go runtime memory that is neither heap objects nor free heap
 
 	HeapLive    int64  // heap marked live by the last GC cycle
 	GCCycles    uint64 // completed GC cycles
@@ -203,7 +208,8 @@ type Policy struct {
 	// flight then.
 	heapBase float64
 	gcAt     time.Time
-	nSinceGC int64 // the least work in flight since the last cycle ended
+	freshAt  time.Time // the last reading with the kernel's figures
+	nSinceGC int64     // the least work in flight since the last cycle ended
 
 	window         int64 // slow-start bound
 	grownAt        time.Time
@@ -268,7 +274,18 @@ func (p *Policy) OnSample(r Reading) Decision {
 	}
 	p.cost.observeHeap(r.Now, math.Max(0, alloc), float64(sub(r.Admitted, prev.Admitted)), done, n)
 	if r.Fresh {
-		p.cost.observeOffHeap(dt, n, float64(r.OffHeap))
+		off := r.OffHeapNow
+		if off == 0 {
+			off = r.OffHeap
+		}
+		// The regression weighs by the time since the last kernel reading,
+		// not the last reading.
+		var fdt time.Duration
+		if !p.freshAt.IsZero() {
+			fdt = max(0, r.Now.Sub(p.freshAt))
+		}
+		p.freshAt = r.Now
+		p.cost.observeOffHeap(fdt, n, float64(off))
 	}
 	c := p.cost.mean(n, costFloor)
 	if r.GCCycles != prev.GCCycles || r.HeapLive != prev.HeapLive {
@@ -292,14 +309,16 @@ func (p *Policy) OnSample(r Reading) Decision {
 
 	limit := float64(r.Limit)
 	// The margin: room for the largest requests seen, for the GC's runway,
-	// and what readings past the warning line taught. Under GOMEMLIMIT the
-	// working set sits at GOMEMLIMIT while the program allocates; past it,
-	// halfway to Critical, the GC is losing.
-	warnLine := cfg.Critical*limit - marginFloor*limit
+	// and what readings past a warning line taught. One line is for the
+	// whole working set: halfway from the least margin to Critical. The
+	// other is for Go's own memory: under GOMEMLIMIT it sits at GOMEMLIMIT
+	// while the program allocates; past it, halfway to Critical, the GC is
+	// losing. Memory outside Go does not count there: GOMEMLIMIT does not
+	// bound it, and work that holds it may fill the room to the first line.
+	warn := r.Critical || float64(r.Usage) >= cfg.Critical*limit-marginFloor*limit/2
 	if g := float64(r.GoMemLimit); g > 0 && g < cfg.Critical*limit {
-		warnLine = (g + cfg.Critical*limit) / 2
+		warn = warn || float64(r.Usage-r.OffHeap) >= (g+cfg.Critical*limit)/2
 	}
-	warn := r.Critical || float64(r.Usage) >= warnLine
 	if warn && !p.wasWarn {
 		p.penalty = math.Min(penaltyMax, p.penalty+penaltyStep)
 	} else if !warn {
@@ -333,7 +352,11 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// Neither part of the base is below zero. The heap's is when the cost
 	// errs high: the model then fits the live heap at today's work with a
 	// negative base, and lets the work grow by the error again.
-	base := math.Max(0, p.heapBase) + math.Max(0, float64(r.OffHeap)-float64(n)*p.cost.offHeap()) + float64(r.GoOther)
+	goBase := math.Max(0, p.heapBase) + float64(r.GoOther)
+	base := goBase + math.Max(0, float64(r.OffHeap)-float64(n)*p.cost.offHeap())
+	// GOMEMLIMIT bounds the Go runtime's memory alone: the soft budget
+	// holds the base and the work's heap, not what either holds outside Go.
+	ch := math.Max(costFloor, c-p.cost.offHeap())
 
 	// Large declared requests refused: keep room for the largest, for a while.
 	if r.LargeWaiting > 0 {
@@ -379,12 +402,12 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// declared bytes.
 	bound := func(gap float64, floor int64) int64 {
 		crit := (target - gap - base - float64(r.Declared) - reserve) / c
-		soft := (gml - gap - base - runway*(float64(r.Declared)+reserve)) / (runway * c)
+		soft := (gml - gap - goBase - runway*(float64(r.Declared)+reserve)) / (runway * ch)
 		return clamp(min(int64(math.Floor(math.Min(crit, soft))), p.window), floor, math.MaxInt32)
 	}
 	roomFor := func(gap float64) int64 {
 		crit := target - gap - base - float64(n)*c
-		soft := (gml-gap-base)/runway - float64(n)*c
+		soft := (gml-gap-goBase)/runway - float64(n)*ch
 		return clampBytes(math.Min(crit, soft))
 	}
 	// Default work always has MinInFlight: a service whose memory is full

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -307,5 +308,34 @@ func TestBaseNotBelowZero(t *testing.T) {
 	}
 	if d.Limit*d.Cost > d.Target {
 		t.Errorf("limit %d units of %d KiB: %d MiB, past the target %d MiB", d.Limit, d.Cost>>10, d.Limit*d.Cost/mib, d.Target/mib)
+	}
+}
+
+// TestOffHeapCostFromRawReadings: the caller smooths the off-heap figure's
+// fall (for its usage between kernel readings); the slope of memory outside
+// Go on the work comes from the unsmoothed figure, or it reads flat.
+func TestOffHeapCostFromRawReadings(t *testing.T) {
+	p := New(Config{})
+	now := time.Unix(1e9, 0)
+	var smooth float64
+	var d Decision
+	for i := range 2500 { // 5 s at 2 ms; a kernel reading every 10 ms
+		now = now.Add(2 * time.Millisecond)
+		n := int64(200 + 50*((i/50)%2)) // 200 or 250 in flight, 100 ms each
+		raw := float64(n * mib)
+		if a := 1 - math.Exp(-0.002); raw >= smooth {
+			smooth = raw
+		} else {
+			smooth += a * (raw - smooth)
+		}
+		k := uint64(i)
+		d = p.OnSample(Reading{
+			Now: now, Limit: 1 << 30, GoMemLimit: 900 * mib, Usage: int64(smooth), Fresh: i%5 == 0,
+			OffHeap: int64(smooth), OffHeapNow: n * mib,
+			Alloc: k * (8 << 10), Admitted: k + uint64(n), Done: k,
+		})
+	}
+	if d.Cost < 9*mib/10 {
+		t.Errorf("cost %d KiB of work holding 1 MiB outside Go, want about 1024", d.Cost>>10)
 	}
 }
