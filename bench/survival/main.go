@@ -74,7 +74,7 @@ type config struct {
 func main() {
 	var c config
 	limitMiB := flag.Int64("limit-mib", 256, "memory limit of the service's cgroup, in MiB")
-	modes := flag.String("modes", strings.Join(modeNames, ","), "comma-separated modes to run, in order")
+	modes := flag.String("modes", strings.Join(defaultModes, ","), "comma-separated modes to run, in order; "+modeOomguardTrace+" (oomguard with the flight recorder) runs only when named")
 	shapes := flag.String("shapes", "", "comma-separated shapes, names or numbers 1-7 (default all; with -quick, 1-3)")
 	flag.BoolVar(&c.quick, "quick", false, "shapes 1-3 with short phases, for CI: a few minutes")
 	flag.BoolVar(&c.check, "check", false, "exit 1 if oomguard or oomguard+cost is OOM-killed in shapes 1-5 or 7, or serves less than -check-goodput of the reference")

@@ -47,6 +47,9 @@ type Result struct {
 	PeakUsageBytes   int64        `json:"peak_usage_bytes"`
 	LimitBytes       int64        `json:"limit_bytes"`
 	Profiles         int64        `json:"profiles"` // heap profiles the guard wrote
+	// CPUSeconds is the service's CPU time, user and system, over its
+	// whole life; 0 when unknown.
+	CPUSeconds float64 `json:"cpu_seconds"`
 	// RecoverySeconds is the time from the end of the spike to the last
 	// request that was shed or failed; 0 if none was, -1 if requests
 	// still failed in the last second of the run; null without a recovery
@@ -386,7 +389,7 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 		"large / small: served/sent of the largest size class over that of the smallest. " +
 		"shed: 503 responses over the run (share of all requests sent). peak: highest working set sampled every 100 ms. " +
 		"in flight: the guard's in-flight count (max) and in-flight limit (median) in the measured phase, from its status. " +
-		"recovery: seconds from the end of the spike to the last shed or failed request.\n")
+		"recovery: seconds from the end of the spike to the last shed or failed request. CPU s: the service's CPU time, user and system, over its life.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -421,8 +424,8 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 		fmt.Fprintf(b, " **The reference (%s) died**: ratios against it overstate the others.", s.Reference)
 	}
 	b.WriteString("\n\n")
-	b.WriteString("| mode | OOM-killed | exit | goodput | vs ref | p50 ms | p99 ms | p99 vs ref | large / small | shed | peak | profiles | in flight | recovery s |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| mode | OOM-killed | exit | goodput | vs ref | p50 ms | p99 ms | p99 vs ref | large / small | shed | peak | profiles | in flight | recovery s | CPU s |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, run := range sr.Runs {
 		r := run.Result
 		mode := r.Mode
@@ -448,9 +451,9 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 				recovery = "not recovered"
 			}
 		}
-		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %s | %s | %s | %s | %d (%.1f%%) | %s | %d | %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %s | %s | %s | %s | %d (%.1f%%) | %s | %d | %s | %s | %s |\n",
 			mode, killed, r.ExitCode, r.GoodputRatio, fmtRatio(r.GoodputVsReference), fmtMs(r.P50Ms), fmtMs(r.P99Ms),
-			fmtRatio(r.P99VsReference), classes, r.Shed, 100*r.ShedShare, mib(r.PeakUsageBytes), r.Profiles, inFlight, recovery)
+			fmtRatio(r.P99VsReference), classes, r.Shed, 100*r.ShedShare, mib(r.PeakUsageBytes), r.Profiles, inFlight, recovery, fmtFloat(r.CPUSeconds))
 	}
 }
 

@@ -163,7 +163,7 @@ func TestJSONFields(t *testing.T) {
 	if rep.Kind != "full" || len(rep.Shapes) != 1 || rep.Shapes[0].Shape != shapeUniform || rep.Shapes[0].Oracle_cap != 200 {
 		t.Fatalf("latest.json = %s", buf.Bytes())
 	}
-	want := []string{"calibration_p99_ms", "classes", "died_at_seconds", "exit_code", "goodput_ratio", "goodput_vs_reference",
+	want := []string{"calibration_p99_ms", "classes", "cpu_seconds", "died_at_seconds", "exit_code", "goodput_ratio", "goodput_vs_reference",
 		"guard", "in_flight_cap", "large_vs_small", "limit_bytes", "mode", "oom_killed", "p50_ms", "p99_ms", "p99_vs_reference",
 		"peak_usage_bytes", "profiles", "recovery_seconds", "sent", "served", "served_share_large", "served_share_small", "shed", "shed_share"}
 	modes := rep.Shapes[0].Modes

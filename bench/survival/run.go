@@ -25,12 +25,23 @@ const (
 	modeOracle       = "oracle"
 	modeOomguard     = "oomguard"
 	modeOomguardCost = "oomguard+cost"
+	// modeOomguardTrace is oomguard with the execution-trace flight
+	// recorder on: not in the matrix by default, named with -modes to
+	// measure what the recorder costs.
+	modeOomguardTrace = "oomguard+trace"
 )
 
-var modeNames = []string{modeBare, modeAutomemlimit, modeOracle, modeOomguard, modeOomguardCost}
+// modeNames is every mode, in the reports' order; defaultModes those the
+// matrix runs unless -modes says otherwise.
+var (
+	modeNames    = []string{modeBare, modeAutomemlimit, modeOracle, modeOomguard, modeOomguardCost, modeOomguardTrace}
+	defaultModes = modeNames[:5]
+)
 
 // guarded reports whether mode runs the guard.
-func guarded(mode string) bool { return mode == modeOomguard || mode == modeOomguardCost }
+func guarded(mode string) bool {
+	return mode == modeOomguard || mode == modeOomguardCost || mode == modeOomguardTrace
+}
 
 // serviceArgs are the example service's flags for mode; maxInFlight is
 // the oracle's cap.
@@ -40,6 +51,8 @@ func serviceArgs(mode string, maxInFlight int) []string {
 		return []string{"-mode", modeAutomemlimit, "-max-inflight", strconv.Itoa(maxInFlight)}
 	case modeOomguardCost:
 		return []string{"-mode", modeOomguard, "-cost"}
+	case modeOomguardTrace:
+		return []string{"-mode", modeOomguard, "-flight-recorder"}
 	}
 	return []string{"-mode", mode}
 }
@@ -173,8 +186,10 @@ type modeRun struct {
 func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInFlight int, name string, sched schedule) (modeRun, error) {
 	s := sr.Shape
 	run := modeRun{Schedule: sched, DiedAt: -1}
+	var cpu float64
 	finish := func(code int, sigkill bool, oomKills int64) {
 		run.Result = summarize(mode, s, sched, sr.BaseRate, sr.Calibration.P99, run.Hits, run.Samples, h.cfg.limit)
+		run.Result.CPUSeconds = round(cpu, 2)
 		run.Result.InFlightCap = maxInFlight
 		run.Result.ExitCode = code
 		run.Result.OOMKilled = sigkill && oomKills > 0
@@ -203,6 +218,9 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInF
 	code, sigkill, oomKills := in.stop()
 	if err := ctx.Err(); err != nil {
 		return modeRun{}, err
+	}
+	if st := in.svc.state; st != nil {
+		cpu = (st.UserTime() + st.SystemTime()).Seconds()
 	}
 	if err := writeSeries(filepath.Join(h.dir, name+"-series.csv"), run.Samples); err != nil {
 		fmt.Println("warning:", err)

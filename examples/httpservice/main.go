@@ -70,6 +70,7 @@ type options struct {
 	work            workConfig
 	maxInFlight     int
 	cost            bool
+	flightRecorder  bool
 	cacheFrac       float64
 	leakRate        int64
 	limit           int64
@@ -87,6 +88,7 @@ func main() {
 	flag.DurationVar(&o.work.hold, "work-hold", 300*time.Millisecond, "how long each /work request holds its memory")
 	flag.BoolVar(&o.work.offHeap, "offheap", false, "hold /work memory in anonymous mmap, outside the Go heap (Linux; the heap elsewhere)")
 	flag.IntVar(&o.maxInFlight, "max-inflight", 0, "at most this many /work requests at once, the rest 503 at once; 0 = no cap")
+	flag.BoolVar(&o.flightRecorder, "flight-recorder", false, "oomguard mode: keep an execution trace in memory (Config.FlightRecorder, defaults) and write it at Critical")
 	flag.BoolVar(&o.cost, "cost", false, "oomguard mode: declare each request's bytes (Content-Length, bytes=N or -work-bytes) as Config.Cost")
 	flag.Float64Var(&o.cacheFrac, "cache-frac", 0, "keep a live cache of this fraction of the memory limit from start-up; 0 = none")
 	flag.Int64Var(&o.leakRate, "leak-rate", 0, "leak this many bytes per second into a global slice; 0 = none")
@@ -143,6 +145,9 @@ func run(o options, logger *slog.Logger) error {
 		cfg := guard.Config{Limit: o.limit, DumpDir: o.dumpDir, Logger: logger}
 		if o.cost {
 			cfg.Cost = declaredCost(o.work.bytes)
+		}
+		if o.flightRecorder {
+			cfg.FlightRecorder = &guard.FlightRecorderConfig{}
 		}
 		g, err := guard.Start(context.Background(), cfg)
 		if err != nil {
