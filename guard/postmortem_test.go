@@ -137,3 +137,24 @@ func TestPostMortemOfACleanRun(t *testing.T) {
 		t.Errorf("ERROR logged after a clean Stop:\n%s", logs.String())
 	}
 }
+
+// BenchmarkStateRecord is one write of the state record as the guard makes
+// it at a level change, and at most once a second at High and above: the
+// record marshalled, written to a temporary file, synced, renamed over the
+// old one and the directory synced.
+func BenchmarkStateRecord(b *testing.B) {
+	g, err := Start(context.Background(), Config{DumpDir: b.TempDir(), Limit: 1 << 40, MemoryLimitRatio: -1,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Stop()
+	s := g.Snapshot()
+	b.ReportAllocs()
+	for b.Loop() {
+		g.dumper.writeState(g, g.record(&s, false))
+	}
+	if n := g.dumper.stateFailed.Load(); n > 0 {
+		b.Fatalf("%d state records not written", n)
+	}
+}
