@@ -65,6 +65,17 @@ func (g *Guard) take(p Priority) bool {
 func (g *Guard) untake(p Priority) {
 	g.admitted.Add(^uint64(0))
 	g.shed[p.index()].Add(1)
+	// Work refused while the sampler reads at its idle pace (a burst from
+	// idle, past the slow start's first window): read now, so that the
+	// window grows with the work and not with the idle pace. While busy
+	// the sampler reads every quickEvery anyway: no kick, so that a shed
+	// storm does not drive it.
+	if g.idlePace.Load() {
+		select {
+		case g.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // declare adds n declared bytes to the work in flight and reports whether

@@ -271,3 +271,27 @@ func BenchmarkAdmit(b *testing.B) {
 		g.Admit(PriorityDefault)
 	}
 }
+
+// TestRefusalWakesAnIdleSampler: work refused while the sampler reads at
+// its idle pace wakes it at once (a burst from idle must not wait out the
+// idle pace for its window to grow); refused while it is busy, it does not,
+// so that a shed storm does not drive the sampler.
+func TestRefusalWakesAnIdleSampler(t *testing.T) {
+	g := quietGuard(t, Config{})
+	g.decide(bound(0, 0, 0), LevelNormal, time.Now())
+	for _, idle := range []bool{false, true} {
+		g.idlePace.Store(idle)
+		for range 3 {
+			if _, _, ok := g.Enter(context.Background(), PriorityDefault); ok {
+				t.Fatal("admitted past a bound of 0")
+			}
+		}
+		woken := len(g.kick) == 1
+		if woken != idle {
+			t.Errorf("refusals at the idle pace %v: sampler woken %v, want %v", idle, woken, idle)
+		}
+		for len(g.kick) > 0 {
+			<-g.kick
+		}
+	}
+}

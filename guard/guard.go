@@ -78,6 +78,8 @@ type Guard struct {
 	stopped bool
 
 	done      chan struct{}
+	kick      chan struct{} // a refusal at the idle pace: read at once
+	idlePace  atomic.Bool   // the sampler reads at idleQuickEvery
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
 	stopMu    sync.Mutex
@@ -112,6 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 		subs:        map[*subscriber]struct{}{},
 		cancellable: cancellable{entries: map[*inflightEntry]struct{}{}},
 		done:        make(chan struct{}),
+		kick:        make(chan struct{}, 1),
 		startedAt:   time.Now(),
 	}
 	if g.log == nil {
@@ -275,6 +278,7 @@ func (g *Guard) run() {
 		case <-timer.C:
 		case <-g.gcWatch.c:
 			gc = true
+		case <-g.kick:
 		case <-th[0]:
 			kernel = true
 		case <-th[1]:
@@ -305,6 +309,8 @@ func (g *Guard) run() {
 			s.sample(now, gc)
 			gc = false
 		}
-		timer.Reset(max(0, min(s.pace(now), time.Until(s.nextFull))))
+		pace := s.pace(now)
+		g.idlePace.Store(pace > quickEvery)
+		timer.Reset(max(0, min(pace, time.Until(s.nextFull))))
 	}
 }

@@ -32,10 +32,13 @@ const (
 	quickEvery = 2 * time.Millisecond
 	// idleQuickEvery is the quick reading's pace when no work is in flight
 	// and the heap has not grown for busyFor: a timer wake-up costs tens of
-	// microseconds on a virtual machine, 2ms of them 4% of a core. A step
-	// of the heap while idle still shows at once: past the heap goal it
-	// starts a GC cycle, and the guard samples after every cycle.
-	idleQuickEvery = 50 * time.Millisecond
+	// microseconds on a virtual machine, and each wakes the runtime's
+	// sysmon from its idle sleep: 2ms of them took 4% of a core, 50ms
+	// 0.6%, 100ms 0.3% (BenchmarkIdleCPU). A step of the heap while idle
+	// still shows at once: past the
+	// heap goal it starts a GC cycle, and the guard samples after every
+	// cycle; work refused at the idle pace wakes the sampler (see untake).
+	idleQuickEvery = 100 * time.Millisecond
 	busyFor        = time.Second
 	busyAlloc      = 1 << 20
 	// offHeapTau is how slowly the memory outside Go may fall (see
