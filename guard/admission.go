@@ -79,39 +79,48 @@ func (g *Guard) untake(p Priority) {
 }
 
 // declare adds n declared bytes to the work in flight and reports whether
-// they fit the room the sampler published for p. Requests smaller than the
-// large reserve must leave it free. A refused large request records its
-// size, so that the next decision keeps room for it.
-func (g *Guard) declare(n int64, p Priority) bool {
+// they fit the room the sampler published for p, and whether they count as
+// large. Requests smaller than the large size must leave free what the
+// large reserve holds beyond the large requests already in flight. A
+// refused large request records its size, so that the next decision keeps
+// room for it.
+func (g *Guard) declare(n int64, p Priority) (large, ok bool) {
 	if n <= 0 {
-		return true
+		return false, true
 	}
 	d := g.declared.Add(n)
 	if p >= PriorityCritical {
 		g.declaredTotal.Add(uint64(n))
-		return true
+		return false, true
 	}
 	room := g.room.Load()
 	if p <= PrioritySheddable {
 		room = g.sheddableRoom.Load()
 	}
-	if res := g.largeReserve.Load(); n < res {
-		room -= res
+	size := g.largeSize.Load()
+	large = size > 0 && n >= size
+	if large {
+		g.largeDeclared.Add(n)
+	} else {
+		room -= max(0, g.largeReserve.Load()-g.largeDeclared.Load())
 	}
 	if d <= room && d > 0 { // d > 0: a huge n must not wrap around
 		g.declaredTotal.Add(uint64(n))
-		return true
+		return large, true
 	}
-	g.declared.Add(-n)
+	g.undeclare(n, large)
 	for w := g.largeWaiting.Load(); n > w && !g.largeWaiting.CompareAndSwap(w, n); w = g.largeWaiting.Load() {
 	}
-	return false
+	return false, false
 }
 
-// undeclare ends n declared bytes of work.
-func (g *Guard) undeclare(n int64) {
+// undeclare ends n declared bytes of work; large is what declare said.
+func (g *Guard) undeclare(n int64, large bool) {
 	if n > 0 {
 		g.declared.Add(-n)
+		if large {
+			g.largeDeclared.Add(-n)
+		}
 	}
 }
 
@@ -125,6 +134,7 @@ type ticketState struct {
 	g        *Guard
 	e        *inflightEntry // Sheddable work the guard may cancel
 	declared int64
+	large    bool // declared counted as large (see declare)
 	done     atomic.Bool
 }
 
@@ -134,7 +144,7 @@ func (t Ticket) Done() {
 		return
 	}
 	g := t.s.g
-	g.undeclare(t.s.declared)
+	g.undeclare(t.s.declared, t.s.large)
 	g.finished.Add(1)
 	if t.s.e != nil {
 		g.unregister(t.s.e)
@@ -169,11 +179,12 @@ func (g *Guard) enter(ctx context.Context, p Priority, declared int64) (context.
 		g.untake(p)
 		return ctx, Ticket{}, false
 	}
-	if !g.declare(declared, p) {
+	large, ok := g.declare(declared, p)
+	if !ok {
 		g.untake(p)
 		return ctx, Ticket{}, false
 	}
-	ts := &ticketState{g: g, declared: declared}
+	ts := &ticketState{g: g, declared: declared, large: large}
 	if p <= PrioritySheddable && g.Level() > LevelNormal {
 		ctx, ts.e = g.register(ctx)
 	}

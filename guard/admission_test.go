@@ -41,6 +41,7 @@ func (g *Guard) decide(d admission.Decision, l Level, now time.Time) {
 	g.room.Store(d.Room)
 	g.sheddableRoom.Store(d.SheddableRoom)
 	g.largeReserve.Store(d.LargeReserve)
+	g.largeSize.Store(d.LargeSize)
 	g.limits.Store(uint64(packLimits(d)))
 	s := *g.snap.Load()
 	s.Level, s.Time, s.InFlightLimit = l, now, d.Limit
@@ -192,7 +193,7 @@ func TestLargeReserve(t *testing.T) {
 	}
 	first.Done()
 	d := bound(100, 100, 100<<20)
-	d.LargeReserve = 50 << 20
+	d.LargeReserve, d.LargeSize = 50<<20, 25<<20
 	g.decide(d, LevelNormal, time.Now())
 	var small []Ticket
 	for {

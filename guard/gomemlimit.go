@@ -25,6 +25,8 @@ type goMemLimit struct {
 	source  GoMemLimitSource
 	why     string // for the start line
 	applied bool   // setGoMemLimit ran once
+	full    int64  // ratio × the limit, as setGoMemLimit last set it
+	value   int64  // what the guard last set: full, or lower for the tail
 }
 
 // claim decides who sets GOMEMLIMIT: the environment variable always wins,
@@ -77,13 +79,57 @@ func (g *Guard) setGoMemLimit(l effectiveLimit) {
 		v = g.gml.prev
 		g.gml.source, g.gml.why = GoMemLimitUnchanged, "left alone: no cgroup limits memory (Config.MachineGoMemLimit opts in)"
 	}
+	if g.gml.applied && v == g.gml.full {
+		return // unchanged; fitGoMemLimit keeps any cut for the tail
+	}
 	old := debug.SetMemoryLimit(v)
 	if old != v && g.gml.applied {
 		// At Start the start line says it; later, a resize moved it.
 		g.log.Info(fmt.Sprintf("GOMEMLIMIT %s → %s: %s", limitText(old), limitText(v), g.gml.why),
 			slog.Int64("bytes", v), slog.Int64("limit_bytes", l.bytes))
 	}
-	g.gml.applied = true
+	g.gml.applied, g.gml.full, g.gml.value = true, v, v
+}
+
+// fitGoMemLimit lowers a GOMEMLIMIT the guard set while single requests
+// allocate tail bytes at once, and raises it back as the tail fades.
+//
+// The GC lets garbage fill the heap up to GOMEMLIMIT, and a large
+// allocation lands at once, before any cycle can free that garbage: with
+// GOMEMLIMIT at 0.9 of a 256 MiB limit, two 32 MiB requests arriving
+// together took the working set past the limit (an OOM kill in the
+// heavy-tailed shape), whatever admission did. So GOMEMLIMIT stays two of
+// the largest allocations below the Critical threshold, but no lower than
+// half of what the ratio gives. It moves by at least 1% of the limit down
+// and 2% up, so that a tail that fades slowly does not set it every sample.
+func (g *Guard) fitGoMemLimit(tail int64) {
+	m := &g.gml
+	if !m.owned || m.source != GoMemLimitFromGuard || m.full <= 0 {
+		return
+	}
+	l := g.sampler.limit.bytes
+	want := m.full
+	if c := int64(g.cfg.Thresholds.Critical*float64(l)) - 2*tail; tail > 0 && c < want {
+		want = max(c, m.full/2)
+	}
+	switch {
+	case want == m.value:
+		return
+	case want < m.value && m.value-want < l/100:
+		return
+	case want > m.value && want < m.full && want-m.value < l/50:
+		return
+	}
+	debug.SetMemoryLimit(want)
+	was := m.value
+	m.value = want
+	switch {
+	case was == m.full:
+		g.log.Info(fmt.Sprintf("GOMEMLIMIT lowered %s → %s while single requests allocate up to %s at once: the GC keeps room for two of them below the Critical threshold",
+			mib(was), mib(want), mib(tail)), slog.Int64("bytes", want), slog.Int64("tail_bytes", tail))
+	case want == m.full:
+		g.log.Info(fmt.Sprintf("GOMEMLIMIT back to %s: %s", mib(want), m.why), slog.Int64("bytes", want))
+	}
 }
 
 // limitText formats a GOMEMLIMIT for people.

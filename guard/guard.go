@@ -58,7 +58,9 @@ type Guard struct {
 	declaredTotal atomic.Uint64 // declared bytes ever admitted
 	room          atomic.Int64  // bytes declared work may hold, Default priority
 	sheddableRoom atomic.Int64
-	largeReserve  atomic.Int64    // room only declared requests at least this large may use
+	largeReserve  atomic.Int64 // room only declared requests of largeSize or more may use
+	largeSize     atomic.Int64
+	largeDeclared atomic.Int64    // declared bytes in flight of requests counted as large
 	largeWaiting  atomic.Int64    // the largest declared request refused since the last reading
 	shed          [3]atomic.Int64 // by Priority.index
 	cancelled     atomic.Int64
@@ -206,6 +208,7 @@ func (g *Guard) admitAll() {
 	g.room.Store(math.MaxInt64 / 2)
 	g.sheddableRoom.Store(math.MaxInt64 / 2)
 	g.largeReserve.Store(0)
+	g.largeSize.Store(0)
 	g.level.Store(int32(LevelNormal))
 	g.readyAfter.Store(0)
 }

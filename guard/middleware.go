@@ -58,13 +58,14 @@ func (g *Guard) serveCounted(w http.ResponseWriter, r *http.Request, next http.H
 	if g.cfg.Cost != nil {
 		declared = max(declared, g.cfg.Cost(r))
 	}
-	if !g.declare(declared, p) {
+	large, ok := g.declare(declared, p)
+	if !ok {
 		g.untake(p)
 		g.refuse(w, "request does not fit in memory headroom")
 		return
 	}
 	defer g.finished.Add(1)
-	defer g.undeclare(declared)
+	defer g.undeclare(declared, large)
 	if p <= PrioritySheddable && g.Level() > LevelNormal {
 		ctx, e := g.register(r.Context())
 		defer g.unregister(e)

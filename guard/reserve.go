@@ -28,7 +28,8 @@ func (g *Guard) Reserve(ctx context.Context, n int64) (release func(), err error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !g.declare(n, PriorityFrom(ctx)) {
+	large, ok := g.declare(n, PriorityFrom(ctx))
+	if !ok {
 		return nil, ErrNoHeadroom
 	}
 	e, _ := ctx.Value(inflightKey{}).(*inflightEntry)
@@ -38,7 +39,7 @@ func (g *Guard) Reserve(ctx context.Context, n int64) (release func(), err error
 	var done atomic.Bool
 	return func() {
 		if done.CompareAndSwap(false, true) {
-			g.undeclare(n)
+			g.undeclare(n, large)
 			if e != nil {
 				e.reserved.Add(-n)
 			}

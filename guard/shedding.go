@@ -55,6 +55,7 @@ func (d *shedder) apply(g *Guard, r admission.Reading) {
 	g.room.Store(dec.Room)
 	g.sheddableRoom.Store(dec.SheddableRoom)
 	g.largeReserve.Store(dec.LargeReserve)
+	g.largeSize.Store(dec.LargeSize)
 	g.limits.Store(uint64(packLimits(dec)))
 	if dec.RefreshGC {
 		g.background(runtime.GC, "forced a GC cycle to measure the live heap afresh while refusing work")

@@ -40,9 +40,15 @@ func TestShapes(t *testing.T) {
 	}{
 		{"uniform, 3x overload", func(s *sim) { s.rate = 3 * 275 }, 0.9},
 		{"uniform, closed loop from idle", func(s *sim) { s.conns = 400 }, 0.85},
+		{"uniform, declared", func(s *sim) { s.rate = 3 * 275; s.declare = true }, 0.85},
 		{"heavy-tailed sizes", func(s *sim) { s.rate = 2000; s.size = heavy }, 0},
 		{"off-heap per request", func(s *sim) {
 			s.rate = 3 * 275
+			s.size = func(*rand.Rand) (int64, int64) { return 8 << 10, mib }
+		}, 0.85},
+		{"off-heap per request, declared", func(s *sim) {
+			s.rate = 3 * 275
+			s.declare = true
 			s.size = func(*rand.Rand) (int64, int64) { return 8 << 10, mib }
 		}, 0.85},
 		{"declared uploads", func(s *sim) {

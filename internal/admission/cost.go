@@ -12,13 +12,20 @@ import (
 type costModel struct {
 	// Heap: bytes allocated per unit of work, over a window that closes
 	// once enough work has started and ended (see observeHeap).
-	accAlloc  float64
-	accSq     float64 // sum of squared sizes of the large allocations
-	accUnits  float64 // the mean of units started and ended
-	accStart  time.Time
-	heap      float64 // bytes per unit; 0 = not learned yet
-	heapSq    float64 // mean square of the bytes per unit, from large allocations
-	heapShare float64 // weight of the estimate learned so far, 0 to 1
+	accAlloc float64 // heap bytes allocated, declared or not
+	accDecl  float64 // declared bytes of the work admitted
+	accSq    float64 // sum of squared sizes of the large allocations
+	accUnits float64 // the mean of units started and ended
+	accStart time.Time
+	heap     float64 // bytes per unit; 0 = not learned yet
+	heapAll  float64 // all the heap bytes a unit allocates, declared or not: what the large allocations' sizes spread around
+	// declHeap is the share of declared bytes that lands on the Go heap
+	// (uploads read into a buffer: 1) rather than outside it (mmap: 0); 1
+	// until declared work has been seen.
+	declHeap    float64
+	declHeapSet bool
+	heapSq      float64 // mean square of the bytes per unit, from large allocations
+	heapShare   float64 // weight of the estimate learned so far, 0 to 1
 
 	// Off-heap: the slope of memory outside the Go runtime (mmap, cgo,
 	// other processes' pages) on the work in flight, by exponentially
@@ -61,7 +68,12 @@ const (
 // units started and ended: in a steady state both are the work's rate, and
 // while work ramps up from idle, few end, so the estimate errs high, the
 // safe side, by at most twice.
-func (m *costModel) observeHeap(now time.Time, alloc, admitted, done float64, inFlight int64) {
+//
+// alloc is every heap byte allocated, declared the declared bytes of the
+// work admitted: those are reserved exactly, and the rest of the
+// allocation is the undeclared cost. Declared bytes may not be on the heap
+// at all (mmap): the share that is, is learned here too.
+func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done float64, inFlight int64) {
 	if inFlight <= 0 && done <= 0 && admitted <= 0 {
 		return
 	}
@@ -69,31 +81,52 @@ func (m *costModel) observeHeap(now time.Time, alloc, admitted, done float64, in
 		m.accStart = now
 	}
 	m.accAlloc += alloc
+	m.accDecl += declared
 	m.accUnits += (admitted + done) / 2
 	if m.accUnits < heapWindowUnits && (m.accUnits == 0 || now.Sub(m.accStart) < heapWindowTime) {
 		return
 	}
-	sample, sq := m.accAlloc/m.accUnits, m.accSq/m.accUnits
+	if m.accDecl > 0 {
+		f := math.Min(1, m.accAlloc/m.accDecl)
+		if !m.declHeapSet {
+			m.declHeap, m.declHeapSet = f, true
+		} else {
+			m.declHeap += 0.25 * (f - m.declHeap)
+		}
+	}
+	all, sq := m.accAlloc/m.accUnits, m.accSq/m.accUnits
+	sample := math.Max(0, m.accAlloc-m.declHeapShare()*m.accDecl) / m.accUnits
 	// Each window weighs by its units, and at least heapMinWeight: one
 	// odd window must not hold the estimate for thousands of units.
 	w := math.Max(heapMinWeight, 1-math.Exp2(-m.accUnits/heapHalfLife))
 	if m.heapShare == 0 {
-		m.heap, m.heapSq = sample, sq
+		m.heap, m.heapAll, m.heapSq = sample, all, sq
 	} else {
 		m.heap += w * (sample - m.heap)
+		m.heapAll += w * (all - m.heapAll)
 		m.heapSq += w * (sq - m.heapSq)
 	}
 	m.heapShare = math.Min(1, m.heapShare+w)
-	m.accAlloc, m.accSq, m.accUnits, m.accStart = 0, 0, 0, time.Time{}
+	m.accAlloc, m.accDecl, m.accSq, m.accUnits, m.accStart = 0, 0, 0, 0, time.Time{}
 }
 
 // pendingHeap is the heap cost of the window not yet closed, so that a
 // ramp of work that allocates before any of it ends is seen at once.
 func (m *costModel) pendingHeap() float64 {
-	if m.accAlloc <= 0 {
+	a := m.accAlloc - m.declHeapShare()*m.accDecl
+	if a <= 0 {
 		return 0
 	}
-	return m.accAlloc / math.Max(1, m.accUnits)
+	return a / math.Max(1, m.accUnits)
+}
+
+// declHeapShare is the share of declared bytes on the Go heap: 1 until
+// learned, the safe side for GOMEMLIMIT's budget.
+func (m *costModel) declHeapShare() float64 {
+	if !m.declHeapSet {
+		return 1
+	}
+	return m.declHeap
 }
 
 // observeOffHeap feeds one fresh reading of memory outside the Go runtime.
@@ -149,8 +182,18 @@ func (m *costModel) observeLarge(now time.Time, count, bytes float64) {
 // spread is the standard deviation of the bytes one unit of work holds,
 // from the large allocations: what makes the sum over the work in flight
 // swing above its mean.
+//
+// The large allocations' sizes spread around the mean of all the bytes a
+// unit allocates, declared or not; only the undeclared share of that spread
+// is a risk, since declared bytes are reserved exactly. Measured against
+// the undeclared mean alone, work that declared its 1 MiB read as a spread
+// of 1 MiB a unit, and the margin took 42 MiB of a 256 MiB limit.
 func (m *costModel) spread() float64 {
-	return math.Sqrt(math.Max(0, m.heapSq-m.heap*m.heap))
+	if m.heapAll <= 0 {
+		return 0
+	}
+	sd := math.Sqrt(math.Max(0, m.heapSq-m.heapAll*m.heapAll))
+	return sd * math.Min(1, m.heap/m.heapAll)
 }
 
 // mean is the bytes one unit of work in flight holds, at least floor.

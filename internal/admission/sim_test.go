@@ -45,6 +45,7 @@ type sim struct {
 	done      uint64
 	declTotal uint64
 	declared  int64
+	largeDecl int64 // declared bytes in flight counted as large
 	largeWait int64
 	refused   bool
 
@@ -60,6 +61,7 @@ type job struct {
 	end       time.Time
 	heap, off int64
 	declared  int64
+	large     bool
 }
 
 func newSim(limit int64) *sim {
@@ -105,10 +107,12 @@ func (s *sim) arrive() {
 		bound, room = s.dec.SheddableLimit, s.dec.SheddableRoom
 	}
 	var decl int64
+	bigDecl := false
 	if s.declare {
 		decl = heap + off
-		if decl < s.dec.LargeReserve {
-			room -= s.dec.LargeReserve
+		bigDecl = s.dec.LargeSize > 0 && decl >= s.dec.LargeSize
+		if !bigDecl {
+			room -= max(0, s.dec.LargeReserve-s.largeDecl)
 		}
 	}
 	if !s.critical && (n+1 > bound || s.declared+decl > room) {
@@ -126,13 +130,16 @@ func (s *sim) arrive() {
 	}
 	s.declared += decl
 	s.declTotal += uint64(decl)
+	if bigDecl {
+		s.largeDecl += decl
+	}
 	s.alloc += uint64(heap)
 	if heap > 32<<10 {
 		s.large++
 		s.largeB += uint64(heap)
 	}
 	s.heapObj += heap
-	s.inflight = append(s.inflight, job{end: s.now.Add(s.hold), heap: heap, off: off, declared: decl})
+	s.inflight = append(s.inflight, job{end: s.now.Add(s.hold), heap: heap, off: off, declared: decl, large: bigDecl})
 }
 
 // run advances the simulation by d.
@@ -149,6 +156,9 @@ func (s *sim) run(d time.Duration) {
 			}
 			s.done++
 			s.declared -= j.declared
+			if j.large {
+				s.largeDecl -= j.declared
+			}
 		}
 		s.inflight = kept
 		// Arrivals.
