@@ -214,6 +214,31 @@ func TestLargeReserve(t *testing.T) {
 	for _, tk := range small {
 		tk.Done()
 	}
+
+	// A large request in flight uses the reserve: small ones leave free
+	// only the rest of it, 20 of 50 MiB with 30 MiB in flight.
+	_, large, ok = g.EnterBytes(ctx, PriorityDefault, 30<<20)
+	if !ok {
+		t.Fatal("a 30 MiB request, past the large size, was refused with 100 MiB free")
+	}
+	small = small[:0]
+	for {
+		_, tk, ok := g.EnterBytes(ctx, PriorityDefault, 20<<20)
+		if !ok {
+			break
+		}
+		small = append(small, tk)
+	}
+	if len(small) != 2 {
+		t.Errorf("%d small requests of 20 MiB admitted beside a large one of 30, want 2: 30 + 40 + the reserve's free 20 fill 100 MiB", len(small))
+	}
+	large.Done()
+	for _, tk := range small {
+		tk.Done()
+	}
+	if d := g.largeDeclared.Load(); d != 0 {
+		t.Errorf("large declared bytes in flight %d after all ended, want 0", d)
+	}
 }
 
 func TestTicketDoneTwice(t *testing.T) {
