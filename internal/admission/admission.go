@@ -228,6 +228,7 @@ type Policy struct {
 	slewAt         time.Time // the bound may rise again slewEvery after this
 	thrashAt       time.Time // the last reading with the GC thrashing
 	slewBase       int64
+	declPerUnit    float64 // declared bytes per unit of work admitted, smoothed
 	leak           leakWatch
 
 	// Little's law: the time work spends in flight is n / throughput.
@@ -444,11 +445,22 @@ func (p *Policy) OnSample(r Reading) Decision {
 	if r.Critical {
 		shedFloor = 0
 	}
+	// The floors hold for declared work too, at the bytes a unit usually
+	// declares: with Config.Cost, a leak's base left no room and 11% of
+	// the light requests were shed.
+	if a := float64(sub(r.Admitted, prev.Admitted)); a > 0 {
+		m := float64(sub(r.DeclaredTotal, prev.DeclaredTotal)) / a
+		if p.declPerUnit == 0 {
+			p.declPerUnit = m
+		} else {
+			p.declPerUnit += 0.05 * (m - p.declPerUnit)
+		}
+	}
 	d := Decision{
 		Limit:          bound(0, floor),
 		SheddableLimit: bound(gap, shedFloor),
-		Room:           roomFor(0),
-		SheddableRoom:  roomFor(gap),
+		Room:           max(roomFor(0), int64(float64(floor)*p.declPerUnit)),
+		SheddableRoom:  max(roomFor(gap), int64(float64(shedFloor)*p.declPerUnit)),
 		LargeReserve:   int64(reserve),
 		LargeSize:      p.largest / 2,
 		Cost:           int64(c),
