@@ -129,8 +129,10 @@ type Decision struct {
 	// Default and Sheddable priority. Critical work is never bounded.
 	Limit, SheddableLimit int64
 	// Room and SheddableRoom bound the declared bytes in flight. Declared
-	// requests smaller than LargeSize must leave LargeReserve of Room
-	// free, so that the largest are not starved by a stream of small ones.
+	// requests of LargeSize bytes or more may use all of it; smaller ones
+	// must leave free what LargeReserve holds beyond the large requests
+	// already in flight, so that the largest are not starved by a stream
+	// of small ones. LargeSize 0: no reserve.
 	Room, SheddableRoom int64
 	LargeReserve        int64
 	LargeSize           int64
@@ -356,9 +358,11 @@ func (p *Policy) OnSample(r Reading) Decision {
 			runway = 1 + gcThrashRunway
 		}
 	}
-	// Neither part of the base is below zero. The heap's is when the cost
-	// errs high: the model then fits the live heap at today's work with a
-	// negative base, and lets the work grow by the error again.
+	// Neither part of the base is below zero. The heap's reads negative
+	// when the last cycle marked less than the work in flight times its
+	// cost (work admitted after the mark had not allocated yet); taken as
+	// room, it let a closed-loop burst's bound rise to 232 units with a
+	// base of -24 MiB, and the service was killed.
 	goBase := math.Max(0, p.heapBase) + float64(r.GoOther)
 	base := goBase + math.Max(0, float64(r.OffHeap)-float64(n)*p.cost.offHeap()-declOff)
 	// GOMEMLIMIT bounds the Go runtime's memory alone: the soft budget
