@@ -50,6 +50,44 @@ func TestCgroupEnvGoMemLimitWins(t *testing.T) {
 	}
 }
 
+// TestCgroupResizeFollowed: a limit changed in place, as Kubernetes
+// resizes a pod, moves the guard's limit and GOMEMLIMIT within a second,
+// down and back up.
+func TestCgroupResizeFollowed(t *testing.T) {
+	child := cgrouptest.New(t, 256*mib)
+	var changes []time.Time
+	lines := runService(t, child, "limit-watch", nil, func(helperLine) {
+		for _, l := range []int64{192 * mib, 256 * mib} {
+			time.Sleep(300 * time.Millisecond)
+			changes = append(changes, time.Now())
+			if err := child.SetLimit(l); err != nil {
+				t.Errorf("resize to %d MiB: %v", l/mib, err)
+				return
+			}
+			time.Sleep(1500 * time.Millisecond)
+		}
+	})
+	var seen []helperLine
+	for _, l := range lines {
+		if l.Kind == "limit" {
+			seen = append(seen, l)
+		}
+	}
+	if len(seen) != len(changes) {
+		t.Fatalf("%d limit changes seen, want %d: %+v", len(seen), len(changes), seen)
+	}
+	for i, want := range []int64{192 * mib, 256 * mib} {
+		s, took := seen[i].Snapshot, seen[i].At.Sub(changes[i])
+		t.Logf("resize to %d MiB seen after %v; GOMEMLIMIT %.1f MiB", want/mib, took.Round(time.Millisecond), float64(s.GoMemLimit)/mib)
+		if s.Limit != want || s.GoMemLimit != want*9/10 {
+			t.Errorf("after the resize to %d MiB: limit %d, GOMEMLIMIT %d; want %d and %d", want/mib, s.Limit, s.GoMemLimit, want, want*9/10)
+		}
+		if took > time.Second {
+			t.Errorf("resize to %d MiB seen after %v, want within 1s", want/mib, took)
+		}
+	}
+}
+
 func TestCgroupInheritedLimit(t *testing.T) {
 	parent := cgrouptest.New(t, 300*mib)
 	child := cgrouptest.NewIn(t, parent, 0)

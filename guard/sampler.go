@@ -13,11 +13,12 @@ import (
 )
 
 const (
-	// limitRefresh is how often the limit is read again, so that a pod
-	// resized in place gets a new GOMEMLIMIT and new thresholds within a
-	// second (Kubernetes resizes in place since 1.35). It reads a few
-	// small files: tens of microseconds a second.
-	limitRefresh = time.Second
+	// limitRefresh is how often, at most, the limit is read again, so that
+	// a pod resized in place gets a new GOMEMLIMIT and new thresholds
+	// within a second (Kubernetes resizes in place since 1.35): at idle,
+	// at every full sample (500ms apart). It reads a few small files: tens
+	// of microseconds each time.
+	limitRefresh = 400 * time.Millisecond
 	// oomRefresh is how often the cgroup's OOM-kill counter is read: it
 	// only tells of past kills, and reading it costs as much as a sample.
 	oomRefresh = time.Second

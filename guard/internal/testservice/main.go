@@ -10,6 +10,7 @@
 //	offheap-steps   the same with anonymous mmap pages outside the Go heap
 //	http-service    serve a guarded handler that reserves and holds 1 MiB for 300ms, until stdin closes
 //	leak            serve the debug endpoint, leak through leakMemory until Critical, hold until stdin closes
+//	limit-watch     print the Snapshot, then again each time its limit changes, until stdin closes
 //
 // The environment variable OOMGUARD_DUMP_DIR sets Config.DumpDir.
 package main
@@ -41,6 +42,7 @@ type Line struct {
 	Addr     string        `json:",omitempty"`
 	Latency  time.Duration `json:",omitempty"` // "latency": from a step's start to its level event
 	Touch    time.Duration `json:",omitempty"` // "latency": how long the step took to allocate and touch
+	At       time.Time     `json:",omitzero"`  // "limit": when the new limit was first seen
 
 	PostMortem *guard.PostMortem `json:",omitempty"` // "postmortem": the guard's conclusion about the previous run
 }
@@ -91,6 +93,9 @@ func main() {
 		}
 	case "postmortem":
 		emit(Line{Kind: "postmortem", PostMortem: g.PostMortem()})
+	case "limit-watch":
+		snapshot()
+		watchLimit(g, func(s guard.Snapshot, at time.Time) { emit(Line{Kind: "limit", Snapshot: &s, At: at}) })
 	case "http-service":
 		err = serveUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
 		snapshot()
@@ -251,4 +256,25 @@ func leakUntilStdinCloses(g *guard.Guard, listening func(addr string)) error {
 	}
 	io.Copy(io.Discard, os.Stdin)
 	return srv.Close()
+}
+
+// watchLimit reports each change of the guard's limit, with when it was
+// first seen, until stdin closes.
+func watchLimit(g *guard.Guard, report func(s guard.Snapshot, at time.Time)) {
+	closed := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(closed) }()
+	last := g.Snapshot().Limit
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-closed:
+			return
+		case now := <-t.C:
+			if s := g.Snapshot(); s.Limit != last {
+				last = s.Limit
+				report(s, now)
+			}
+		}
+	}
 }
