@@ -1,9 +1,11 @@
 package guard
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,7 +167,9 @@ func TestProfileWriteFailureIsCounted(t *testing.T) {
 // cycle writes its pair.
 func TestTriggersWriteAPairPerLevel(t *testing.T) {
 	dir := t.TempDir()
-	g := quietGuard(t, Config{DumpDir: dir, DumpMinInterval: time.Hour, FlightRecorder: &FlightRecorderConfig{MinAge: time.Second}})
+	var logs syncBuffer
+	g := quietGuard(t, Config{DumpDir: dir, DumpMinInterval: time.Hour, FlightRecorder: &FlightRecorderConfig{MinAge: time.Second},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	d := g.dumper
 	if d.flight == nil {
 		t.Fatal("the flight recorder did not start")
@@ -191,6 +196,12 @@ func TestTriggersWriteAPairPerLevel(t *testing.T) {
 		d.mu.Unlock()
 		for _, m := range pending {
 			d.write(g, m)
+		}
+	}
+	// Each file's log line says what it holds.
+	for _, what := range []string{"heap profile written (level critical)", "goroutine profile written (level critical)", "execution trace written (level critical)"} {
+		if !strings.Contains(logs.String(), what) {
+			t.Errorf("no %q in the logs:\n%s", what, logs.String())
 		}
 	}
 	var reasons []string
@@ -455,4 +466,22 @@ func TestStatusDurationsInSeconds(t *testing.T) {
 	if m := get(); m["time_to_limit_seconds"] != -1.0 {
 		t.Errorf("not growing: time_to_limit_seconds %v, want -1", m["time_to_limit_seconds"])
 	}
+}
+
+// syncBuffer is a bytes.Buffer that goroutines may log into at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -293,7 +293,14 @@ func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 		d.climbFirst = got.Name
 	}
 	d.mu.Unlock()
-	g.log.Info(fmt.Sprintf("heap profile written (%s) at %s of %s: %s", got.Reason, mib(got.Usage), mib(got.Limit), got.Name),
+	what := "heap profile"
+	switch m.Kind {
+	case profile.KindGoroutine:
+		what = "goroutine profile"
+	case profile.KindTrace:
+		what = "execution trace"
+	}
+	g.log.Info(fmt.Sprintf("%s written (%s) at %s of %s: %s", what, got.Reason, mib(got.Usage), mib(got.Limit), got.Name),
 		slog.String("level", got.Level), slog.Int64("usage_bytes", got.Usage), slog.Int64("bytes", got.Size),
 		slog.Duration("took", time.Since(start)))
 	s := g.Snapshot()
