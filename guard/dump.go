@@ -181,16 +181,11 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
 	if critical {
 		// Leaked goroutines are a common cause of slow growth; and what
 		// ran just before, when the flight recorder is on.
-		d.requestKind(g, snap, reason, profile.KindGoroutine)
+		d.queue(g, snap, reason, true, profile.KindGoroutine)
 		if d.flight != nil {
-			d.requestKind(g, snap, reason, profile.KindTrace)
+			d.queue(g, snap, reason, true, profile.KindTrace)
 		}
 	}
-}
-
-// requestKind queues a goroutine profile or a trace snapshot.
-func (d *dumper) requestKind(g *Guard, snap *Snapshot, reason, kind string) {
-	d.queue(g, snap, reason, true, kind)
 }
 
 // request queues a heap profile. Level crossings and pairs bypass the
@@ -200,6 +195,7 @@ func (d *dumper) request(g *Guard, snap *Snapshot, reason string, force bool) {
 	d.queue(g, snap, reason, force, "")
 }
 
+// queue queues a file of kind (see profile.Meta.Kind).
 func (d *dumper) queue(g *Guard, snap *Snapshot, reason string, force bool, kind string) {
 	m := profile.Meta{
 		Kind:   kind,

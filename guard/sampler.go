@@ -36,9 +36,9 @@ const (
 	// microseconds on a virtual machine, and each wakes the runtime's
 	// sysmon from its idle sleep: 2ms of them took 4% of a core, 50ms
 	// 0.6%, 100ms 0.3% (BenchmarkIdleCPU). A step of the heap while idle
-	// still shows at once: past the
-	// heap goal it starts a GC cycle, and the guard samples after every
-	// cycle; work refused at the idle pace wakes the sampler (see untake).
+	// still shows at once: past the heap goal it starts a GC cycle, and the
+	// guard samples after every cycle; work refused at the idle pace wakes
+	// the sampler (see untake).
 	idleQuickEvery = 100 * time.Millisecond
 	busyFor        = time.Second
 	busyAlloc      = 1 << 20

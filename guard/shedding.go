@@ -29,7 +29,6 @@ const (
 type shedder struct {
 	policy     *admission.Policy
 	decision   admission.Decision
-	lastShed   int64 // refusals counted at the last reading
 	lastCancel time.Time
 	lastFree   time.Time
 }
@@ -42,10 +41,7 @@ func (g *Guard) workReading(r *admission.Reading) {
 	r.DeclaredTotal = g.declaredTotal.Load()
 	r.Declared = g.declared.Load()
 	r.LargeWaiting = g.largeWaiting.Swap(0)
-	shed := g.shed[0].Load() + g.shed[1].Load()
-	r.Refusals = uint64(shed)
-	r.Refused = shed != g.sampler.shed.lastShed
-	g.sampler.shed.lastShed = shed
+	r.Refusals = uint64(g.shed[0].Load() + g.shed[1].Load())
 }
 
 // apply runs the policy on r and publishes its decision to the hot path.

@@ -107,7 +107,6 @@ type Reading struct {
 	DeclaredTotal uint64 // declared bytes of the work admitted, in flight or done
 	Declared      int64  // declared bytes of the work in flight
 	LargeWaiting  int64  // the largest declared request refused since the previous reading; 0 = none
-	Refused       bool   // work was refused since the previous reading
 	Refusals      uint64 // units of work refused
 
 	// Critical reports the working set at or past the Critical threshold
@@ -219,7 +218,6 @@ type Policy struct {
 	peak, peakPrev int64 // most in flight in this and the previous Quiet/2
 	peakAt         time.Time
 	penalty        float64 // extra margin after Critical, fraction of the limit
-	wasCritical    bool
 	wasWarn        bool
 	reserve        float64 // bytes of large declared requests refused, decaying over reserveHold
 	largest        int64   // the largest of them
@@ -416,7 +414,6 @@ func (p *Policy) OnSample(r Reading) Decision {
 		// Past the warning line: stop the work from growing, and ease it.
 		p.window, p.lastCut = max(cfg.MinInFlight, min(p.window, n*9/10)), r.Now
 	}
-	p.wasCritical = r.Critical
 
 	// The work that fits both budgets, less gap, in units and in
 	// declared bytes. The reserve for a large declared request is kept in
@@ -489,7 +486,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	}
 	d.SheddableLimit = min(d.SheddableLimit, d.Limit)
 	p.lastLimit = d.Limit
-	if r.Refused && r.Now.Sub(p.gcAt) >= cfg.RefreshEvery && r.Now.Sub(p.lastRefresh) >= cfg.RefreshEvery {
+	if r.Refusals != prev.Refusals && r.Now.Sub(p.gcAt) >= cfg.RefreshEvery && r.Now.Sub(p.lastRefresh) >= cfg.RefreshEvery {
 		d.RefreshGC, p.lastRefresh = true, r.Now
 	}
 	return d

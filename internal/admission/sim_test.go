@@ -47,7 +47,7 @@ type sim struct {
 	declared  int64
 	largeDecl int64 // declared bytes in flight counted as large
 	largeWait int64
-	refused   bool
+	refusals  uint64 // refused since the start, unlike shed
 
 	// results
 	arrived, served, shed int64
@@ -117,7 +117,7 @@ func (s *sim) arrive() {
 	}
 	if !s.critical && (n+1 > bound || s.declared+decl > room) {
 		s.shed++
-		s.refused = true
+		s.refusals++
 		if decl > 0 && s.declared+decl > room && decl > s.largeWait {
 			s.largeWait = decl
 		}
@@ -205,10 +205,10 @@ func (s *sim) run(d time.Duration) {
 			DeclaredTotal: s.declTotal,
 			Declared:      s.declared,
 			LargeWaiting:  s.largeWait,
-			Refused:       s.refused,
+			Refusals:      s.refusals,
 			Critical:      float64(usage) >= 0.95*float64(s.limit),
 		})
-		s.largeWait, s.refused = 0, false
+		s.largeWait = 0
 	}
 }
 
