@@ -187,7 +187,7 @@ func TestTriggersWriteAPairPerLevel(t *testing.T) {
 		gc bool
 	}{{0.5, LevelNormal, false}, {0.72, LevelElevated, false}, {0.73, LevelElevated, true}, {0.86, LevelHigh, false}, {0.87, LevelHigh, true}, {0.96, LevelCritical, false}} {
 		now = now.Add(10 * time.Millisecond)
-		d.triggers(g, prev, snap(st.p, st.l), st.gc)
+		d.triggers(g, prev, snap(st.p, st.l), now, st.gc)
 		prev = st.l
 		// Let the writer finish before the next reading, as a real GC cycle would.
 		d.mu.Lock()

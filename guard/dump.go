@@ -67,11 +67,14 @@ type dumper struct {
 
 	// The state record: the latest waiting for the writer (under mu), when
 	// the sampler last asked for one, and the first profile of the climb.
-	state          *stateRecord
-	stateAt        time.Time
-	climbFirst     string
-	stateFailed    atomic.Int64
-	stateErrLogged bool // writer-owned
+	state       *stateRecord
+	stateAt     time.Time
+	climbFirst  string
+	stateFailed atomic.Int64
+	stateFault  fault // writer-owned
+	// The profiles' writes: the writer's, and DebugHandler's on demand.
+	faultMu sync.Mutex
+	fault   fault
 }
 
 func newDumper(g *Guard) (*dumper, error) {
@@ -88,6 +91,10 @@ func newDumper(g *Guard) (*dumper, error) {
 		return nil, fmt.Errorf("guard: Config.DumpDir = %q: %w", g.cfg.DumpDir, err)
 	}
 	d := &dumper{store: s, wake: make(chan struct{}, 1)}
+	// A full or read-only disk fails every write until it is fixed: an
+	// ERROR when that starts, and an INFO when it ends.
+	d.fault = fault{what: "heap profile write", level: slog.LevelError}
+	d.stateFault = fault{what: "state record write", level: slog.LevelError}
 	if fc := g.cfg.FlightRecorder; fc != nil {
 		fr := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: fc.MinAge, MaxBytes: fc.MaxBytes})
 		if err := fr.Start(); err != nil {
@@ -113,8 +120,9 @@ func (d *dumper) close() {
 
 // triggers runs after every sample and asks for a profile when pressure
 // rose a level, usage set a new high-water mark, or the limit is near.
-func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, afterGC bool) {
-	now := snap.Time
+//
+// now is the sampler's steady clock (snap.Time is the wall clock's).
+func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, now time.Time, afterGC bool) {
 	if snap.Level == LevelNormal {
 		d.hwmCount, d.critCount, d.ttlFired, d.crossed, d.last = 0, 0, false, [4]bool{}, [2]bool{}
 		d.mu.Lock()
@@ -277,9 +285,14 @@ func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 		return got, err
 	case err != nil:
 		d.failed.Add(1)
-		g.log.Error("heap profile not written", slog.String("reason", m.Reason), slog.Any("error", err))
+		d.faultMu.Lock()
+		d.fault.fail(g.log, time.Now(), err, fmt.Sprintf("the %s profile is lost; the guard goes on", m.Reason))
+		d.faultMu.Unlock()
 		return got, err
 	}
+	d.faultMu.Lock()
+	d.fault.ok(g.log, time.Now())
+	d.faultMu.Unlock()
 	d.written.Add(1)
 	if !pair && m.Kind == "" {
 		d.pairAfter.Store(true)

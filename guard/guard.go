@@ -87,6 +87,7 @@ type Guard struct {
 	dumper  *dumper // nil without Config.DumpDir
 
 	eventsDropped atomic.Int64
+	readErrors    atomic.Int64
 
 	subMu   sync.Mutex
 	subs    map[*subscriber]struct{}
@@ -114,6 +115,12 @@ type Guard struct {
 // sampling. The guard runs until Stop, or until ctx is done. A bad Config
 // returns a *ConfigError naming the field and its value.
 func Start(ctx context.Context, cfg Config) (*Guard, error) {
+	return start(ctx, cfg, cgroup.Self)
+}
+
+// start is Start with the way to find the process's memory cgroup, which
+// the sampler calls again when the cgroup's files stop answering.
+func start(ctx context.Context, cfg Config, find func() (*cgroup.Group, error)) (*Guard, error) {
 	if ctx == nil {
 		return nil, errors.New("guard: nil context")
 	}
@@ -147,11 +154,11 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 	if g.dumper, err = newDumper(g); err != nil {
 		return nil, err
 	}
-	group, err := cgroup.Self()
+	group, err := find()
 	if err != nil && !errors.Is(err, cgroup.ErrNoMemoryController) {
 		g.log.Warn("memory cgroup unreadable; using process memory", slog.Any("error", err))
 	}
-	if err := g.sampler.init(g, group); err != nil {
+	if err := g.sampler.init(g, group, find); err != nil {
 		g.dumper.close()
 		return nil, err
 	}
@@ -266,6 +273,7 @@ func (g *Guard) Snapshot() Snapshot {
 	s.Reserved = g.declared.Load()
 	s.Cancelled = g.cancelled.Load()
 	s.EventsDropped = g.eventsDropped.Load()
+	s.ReadErrors = g.readErrors.Load()
 	s.PreviousRunOOMKilled = g.postmortem != nil && g.postmortem.LikelyOOMKilled
 	if d := g.dumper; d != nil {
 		s.ProfilesWritten = d.written.Load()
@@ -325,6 +333,10 @@ func (g *Guard) run() {
 		if full {
 			s.sample(now, gc)
 			gc = false
+		}
+		if s.regrouped {
+			s.regrouped = false
+			th, events, local, psi, systemd = g.notify.chans()
 		}
 		pace := s.pace(now)
 		g.idlePace.Store(pace > quickEvery)

@@ -31,8 +31,8 @@ type point struct {
 // history is the ring of points the status page draws. The sampler adds to
 // it at most once a second; the debug handler reads it, hence the mutex.
 type history struct {
-	last     int64 // the newest point's time; sampler-owned
-	lastShed int64 // the shed count at the newest point; sampler-owned
+	lastAt   time.Time // the newest point's steady time; sampler-owned
+	lastShed int64     // the shed count at the newest point; sampler-owned
 
 	mu     sync.Mutex
 	ring   [historyLen]point
@@ -43,11 +43,14 @@ type history struct {
 // add records s when at least historyEvery passed since the last point,
 // with the guard's request counters as of now (the sampler's Snapshot
 // leaves them zero).
-func (h *history) add(g *Guard, s *Snapshot) {
-	t := s.Time.UnixNano()
-	if h.filled > 0 && t-h.last < int64(historyEvery) {
+//
+// now is the sampler's steady clock, which spaces the points; a point's time
+// is the wall clock's, for people.
+func (h *history) add(g *Guard, s *Snapshot, now time.Time) {
+	if h.filled > 0 && now.Sub(h.lastAt) < historyEvery {
 		return
 	}
+	t := s.Time.UnixNano()
 	shed := g.shed[0].Load() + g.shed[1].Load() + g.shed[2].Load()
 	p := point{
 		t: t, usage: s.Usage, committed: s.Committed, heap: s.HeapLive,
@@ -55,9 +58,9 @@ func (h *history) add(g *Guard, s *Snapshot) {
 		inFlight: int32(min(max(0, g.inFlight()), 1<<31-1)), level: s.Level,
 	}
 	if h.filled > 0 {
-		p.shedRate = float32(float64(shed-h.lastShed) / (float64(t-h.last) / 1e9))
+		p.shedRate = float32(float64(shed-h.lastShed) / now.Sub(h.lastAt).Seconds())
 	}
-	h.last, h.lastShed = t, shed
+	h.lastAt, h.lastShed = now, shed
 	h.mu.Lock()
 	h.ring[h.next] = p
 	h.next = (h.next + 1) % historyLen

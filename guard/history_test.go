@@ -15,9 +15,9 @@ func TestHistoryWrapsAndStaysBounded(t *testing.T) {
 	const n = 1500
 	for i := range n {
 		at := t0.Add(time.Duration(i) * time.Second)
-		h.add(g, &Snapshot{Time: at, Usage: int64(i), Limit: 1 << 30, Level: LevelElevated})
+		h.add(g, &Snapshot{Time: at, Usage: int64(i), Limit: 1 << 30, Level: LevelElevated}, at)
 		// Within the second: ignored.
-		h.add(g, &Snapshot{Time: at.Add(999 * time.Millisecond), Usage: -1})
+		h.add(g, &Snapshot{Time: at.Add(999 * time.Millisecond), Usage: -1}, at.Add(999*time.Millisecond))
 	}
 	got := h.points(nil)
 	if len(got) != historyLen {
@@ -41,11 +41,11 @@ func TestHistoryShedRate(t *testing.T) {
 	var h history
 	t0 := time.Unix(1_700_000_000, 0)
 	g.shed[0].Add(100) // before the first point: not a rate
-	h.add(g, &Snapshot{Time: t0})
+	h.add(g, &Snapshot{Time: t0}, t0)
 	g.shed[0].Add(6)
 	g.shed[1].Add(4)
-	h.add(g, &Snapshot{Time: t0.Add(2 * time.Second)})
-	h.add(g, &Snapshot{Time: t0.Add(3 * time.Second)})
+	h.add(g, &Snapshot{Time: t0.Add(2 * time.Second)}, t0.Add(2*time.Second))
+	h.add(g, &Snapshot{Time: t0.Add(3 * time.Second)}, t0.Add(3*time.Second))
 	got := h.points(nil)
 	if len(got) != 3 || got[0].shedRate != 0 || got[1].shedRate != 5 || got[2].shedRate != 0 {
 		t.Errorf("shed rates %v, want 0, 5, 0", got)

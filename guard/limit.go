@@ -30,8 +30,8 @@ type effectiveLimit struct {
 }
 
 // detectLimit finds the effective limit as docs/design.md defines it: the
-// smallest of cfgLimit, the cgroup hard limit (minimum over ancestors) and
-// v2 memory.high; the machine's memory where no cgroup limits memory.
+// smallest of cfgLimit, the cgroup hard limit (minimum over ancestors), v2
+// memory.high and the machine's memory.
 func detectLimit(cfgLimit int64, group *cgroup.Group) (effectiveLimit, error) {
 	var best effectiveLimit
 	if group != nil {
@@ -47,14 +47,14 @@ func detectLimit(cfgLimit int64, group *cgroup.Group) (effectiveLimit, error) {
 			}
 		}
 	}
-	if best.bytes == 0 {
-		m, err := memlimit.FromSystem()
-		if err != nil && !errors.Is(err, memlimit.ErrNoLimit) {
-			return effectiveLimit{}, fmt.Errorf("guard: machine memory: %w", err)
-		}
-		if m > 0 {
-			best = effectiveLimit{bytes: int64(min(m, math.MaxInt64)), source: LimitFromMachine, detail: "machine memory"}
-		}
+	// A cgroup limit above the machine's memory (a limit written as a
+	// huge number rather than "max") does not bind: the machine does.
+	m, err := memlimit.FromSystem()
+	if err != nil && !errors.Is(err, memlimit.ErrNoLimit) {
+		return effectiveLimit{}, fmt.Errorf("guard: machine memory: %w", err)
+	}
+	if m > 0 && (best.bytes == 0 || uint64(best.bytes) > m) {
+		best = effectiveLimit{bytes: int64(min(m, math.MaxInt64)), source: LimitFromMachine, detail: "machine memory"}
 	}
 	if cfgLimit > 0 && (best.bytes == 0 || cfgLimit < best.bytes) {
 		best = effectiveLimit{bytes: cfgLimit, source: LimitFromConfig, detail: "Config.Limit"}

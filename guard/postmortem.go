@@ -191,13 +191,10 @@ func (d *dumper) writeState(g *Guard, rec stateRecord) {
 	}
 	if err != nil {
 		d.stateFailed.Add(1)
-		if !d.stateErrLogged {
-			d.stateErrLogged = true
-			g.log.Error("state record not written", slog.String("dir", g.cfg.DumpDir), slog.Any("error", err))
-		}
+		d.stateFault.fail(g.log, time.Now(), err, "a post-mortem after a kill reads an older record until it works")
 		return
 	}
-	d.stateErrLogged = false
+	d.stateFault.ok(g.log, time.Now())
 }
 
 // record makes the state record of snapshot s.

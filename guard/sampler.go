@@ -1,11 +1,14 @@
 package guard
 
 import (
+	"fmt"
 	"log/slog"
 	"math"
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 
 	"github.com/oomguard/oomguard/internal/admission"
 	"github.com/oomguard/oomguard/internal/cgroup"
@@ -22,6 +25,12 @@ const (
 	// oomRefresh is how often the cgroup's OOM-kill counter is read: it
 	// only tells of past kills, and reading it costs as much as a sample.
 	oomRefresh = time.Second
+	// refindEvery is how often, while the cgroup's files fail, the guard
+	// looks for the process's memory cgroup again: a cgroup removed
+	// under a process answers ENODEV from then on, and the process has
+	// moved to another (a runtime that rebuilt its hierarchy, a systemd
+	// reload). Looking reads /proc/self/cgroup and mountinfo.
+	refindEvery = time.Second
 	// growthTau is the time constant of the smoothed growth rate that the
 	// Snapshot reports; burstTau that of the fast one that paces sampling.
 	growthTau = time.Second
@@ -57,8 +66,10 @@ const (
 // sampler goroutine touches it after Start.
 type sampler struct {
 	g           *Guard
+	find        func() (*cgroup.Group, error)
 	group       *cgroup.Group
 	cg          *cgroup.Reader // nil without a memory cgroup
+	clock       steadyClock
 	rt          *runtimestats.Reader
 	gcCPU       runtimestats.GCCPU
 	levels      levels
@@ -71,7 +82,6 @@ type sampler struct {
 	lastUsage int64
 	rate      float64 // bytes per second, smoothed
 	interval  time.Duration
-	cgErrOnce bool
 	oomKills  int64     // -1 = unknown
 	kernelAt  time.Time // when the OOM kills, events and pressure were last read
 	events    MemoryEvents
@@ -102,10 +112,22 @@ type sampler struct {
 
 	gcCycles uint64    // GC cycles seen at the last sample
 	lastGC   time.Time // when a sample first saw the newest cycle
+
+	// Faults of the cgroup's files; while either lasts, the cgroup is
+	// looked for again every refindEvery.
+	usageFault, limitFault fault
+	refindAt               time.Time
+	machine                int64 // the machine's memory in bytes; 0 = unknown
+	regrouped              bool  // the notifier changed: run takes its channels again
 }
 
-func (s *sampler) init(g *Guard, group *cgroup.Group) error {
-	s.g = g
+func (s *sampler) init(g *Guard, group *cgroup.Group, find func() (*cgroup.Group, error)) error {
+	s.g, s.find = g, find
+	s.usageFault = fault{what: "memory cgroup usage", level: slog.LevelWarn}
+	s.limitFault = fault{what: "memory limit", level: slog.LevelWarn}
+	if m, err := memlimit.FromSystem(); err == nil {
+		s.machine = int64(min(m, math.MaxInt64))
+	}
 	s.rt = runtimestats.NewReader()
 	s.levels = newLevels(g.cfg.Thresholds, g.cfg.Hysteresis, g.cfg.Dwell)
 	s.shed.policy = admission.New(admission.Config{Critical: g.cfg.Thresholds.Critical})
@@ -133,7 +155,7 @@ func (s *sampler) init(g *Guard, group *cgroup.Group) error {
 		return err
 	}
 	s.limit, s.limitAt = l, time.Now()
-	s.usage(s.rt.Read()) // sets usageSource
+	s.usage(s.rt.Read(), s.limitAt) // sets usageSource
 	return nil
 }
 
@@ -146,13 +168,14 @@ func (s *sampler) close() {
 
 // sample takes one reading of every signal, moves the level, publishes the
 // Snapshot and picks the next interval.
-func (s *sampler) sample(now time.Time, afterGC bool) {
+func (s *sampler) sample(wall time.Time, afterGC bool) {
 	g := s.g
+	now := s.clock.at(wall)
 	if now.Sub(s.limitAt) >= limitRefresh {
 		s.refreshLimit(now)
 	}
 	rs := s.rt.Read()
-	usage := s.withGo(s.usage(rs), rs, now)
+	usage := s.withGo(s.usage(rs, now), rs, now)
 	if rs.GCCycles != s.gcCycles || s.lastGC.IsZero() {
 		s.gcCycles, s.lastGC = rs.GCCycles, now
 	}
@@ -195,7 +218,7 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		}
 	}
 	snap := &Snapshot{
-		Time:             now,
+		Time:             wall,
 		Level:            lvl,
 		Limit:            s.limit.bytes,
 		LimitSource:      s.limit.source,
@@ -233,20 +256,21 @@ func (s *sampler) sample(now time.Time, afterGC bool) {
 		s.shed.atCritical(g, now)
 	}
 	if g.dumper != nil {
-		g.dumper.triggers(g, prev, snap, afterGC)
+		g.dumper.triggers(g, prev, snap, now, afterGC)
 	}
 	if lvl != prev {
 		g.sayLevel(prev, snap)
 		g.publish(Event{Type: EventLevel, Level: lvl, Previous: prev, Snapshot: *snap})
 	}
-	g.history.add(g, snap)
+	g.history.add(g, snap, now)
 }
 
 // quick takes the quick reading between full samples: the Go runtime's
 // figures alone, with the kernel's carried from the last full sample. It
 // reports whether the level would rise on them, when a full sample must
 // follow at once.
-func (s *sampler) quick(now time.Time) (levelUp bool) {
+func (s *sampler) quick(wall time.Time) (levelUp bool) {
+	now := s.clock.at(wall)
 	rs := s.rt.Read()
 	usage := max(s.fullUsage, rs.GoResident()+int64(s.offHeap))
 	s.admit(now, rs, usage, false)
@@ -324,17 +348,19 @@ func (s *sampler) limiterEngaged(rs runtimestats.Stats, now time.Time) bool {
 // usage is the memory measured against the limit: the cgroup's working
 // set where a cgroup sets the limit, else this process's resident set, else
 // what the Go runtime holds. It sets s.usageSource to the one it used.
-func (s *sampler) usage(rs runtimestats.Stats) int64 {
+func (s *sampler) usage(rs runtimestats.Stats, now time.Time) int64 {
 	if s.cg != nil && (s.limit.source == LimitFromCgroup || s.limit.source == LimitFromCgroupHigh) {
 		u, err := s.cg.Usage()
 		if err == nil {
+			err = believable(u, s.machine)
+		}
+		if err == nil {
+			s.usageFault.ok(s.g.log, now)
 			s.usageSource = UsageFromCgroup
 			return u.WorkingSet()
 		}
-		if !s.cgErrOnce {
-			s.cgErrOnce = true
-			s.g.log.Warn("memory cgroup usage unreadable; using process memory", slog.Any("error", err))
-		}
+		s.g.readErrors.Add(1)
+		s.usageFault.fail(s.g.log, now, err, "using this process's resident memory until it works")
 	}
 	if rss, ok := processRSS(); ok {
 		s.usageSource = UsageFromRSS
@@ -345,10 +371,21 @@ func (s *sampler) usage(rs runtimestats.Stats) int64 {
 }
 
 // refreshLimit reads the limit again; a change moves GOMEMLIMIT with it.
+// A limit that cannot be read keeps its last value.
 func (s *sampler) refreshLimit(now time.Time) {
 	s.limitAt = now
+	if (s.usageFault.failing || s.limitFault.failing) && now.Sub(s.refindAt) >= refindEvery {
+		s.refindAt = now
+		s.refind()
+	}
 	l, err := detectLimit(s.g.cfg.Limit, s.group)
-	if err != nil || l == s.limit {
+	if err != nil {
+		s.g.readErrors.Add(1)
+		s.limitFault.fail(s.g.log, now, err, "keeping the last one, "+mib(s.limit.bytes)+" from "+string(s.limit.source))
+		return
+	}
+	s.limitFault.ok(s.g.log, now)
+	if l == s.limit {
 		return
 	}
 	old := s.limit
@@ -361,6 +398,63 @@ func (s *sampler) refreshLimit(now time.Time) {
 		e.Limit, e.LimitSource, e.LimitDetail = l.bytes, l.source, l.detail
 		s.g.publish(Event{Type: EventLimit, Level: e.Level, Previous: e.Level, Snapshot: e})
 	}
+}
+
+// refind looks for the process's memory cgroup again, and takes it when its
+// usage reads: the same directory made again, or another.
+func (s *sampler) refind() {
+	group, err := s.find()
+	if err != nil || group == nil {
+		return
+	}
+	r, err := group.NewReader()
+	if err != nil {
+		return
+	}
+	if u, err := r.Usage(); err != nil || believable(u, s.machine) != nil {
+		r.Close()
+		return
+	}
+	if s.cg != nil {
+		s.cg.Close()
+	}
+	s.group, s.cg = group, r
+	s.oomKills = -1 // a new counter: its kills are not new
+	s.g.log.Info("memory cgroup found again", slog.String("cgroup", group.Dir))
+	s.g.notify.close()
+	s.g.notify = s.g.startNotify(group)
+	s.regrouped = true
+}
+
+// believable checks a cgroup's usage against the machine's memory in bytes
+// (0 = unknown): no cgroup holds more than the machine has, and a file that
+// says so is broken.
+func believable(u cgroup.Usage, machine int64) error {
+	if machine <= 0 || u.Current <= machine {
+		return nil
+	}
+	return fmt.Errorf("cgroup usage %d bytes is more than the machine's memory, %d", u.Current, machine)
+}
+
+// steadyClock turns the readings of a clock that may step back into times
+// that never do: a step back becomes an offset, and time goes on from where
+// it was. time.Now's monotonic reading never steps back, so in a running
+// guard this changes nothing; a clock without one (a wall clock set back,
+// a test's) would otherwise hold every "at least d since" for the length
+// of the step: the level stuck above Normal, the limit never read again.
+type steadyClock struct {
+	last   time.Time
+	offset time.Duration
+}
+
+func (c *steadyClock) at(now time.Time) time.Time {
+	t := now.Add(c.offset)
+	if !c.last.IsZero() && t.Before(c.last) {
+		c.offset += c.last.Sub(t)
+		t = c.last
+	}
+	c.last = t
+	return t
 }
 
 // nextInterval shortens the base interval as pressure rises past half the

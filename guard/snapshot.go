@@ -108,6 +108,14 @@ type Snapshot struct {
 	// ProfileErrors counts the heap profile writes that failed since Start.
 	ProfileErrors int64
 
+	// ReadErrors counts the readings of the memory cgroup (usage, limit)
+	// that failed or gave a value past belief since Start: a file that
+	// vanished with its cgroup, could not be read or parsed, or a usage
+	// above the machine's memory. Meanwhile usage falls back to the
+	// process's resident set and the limit keeps its last value; the log
+	// says when a fault starts and when it ends.
+	ReadErrors int64
+
 	// ProfileDiskBytes is the total size, in bytes, of the heap profiles
 	// the store holds on disk now.
 	ProfileDiskBytes int64

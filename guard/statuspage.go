@@ -192,6 +192,9 @@ func writeSummary(b *strings.Builder, s *Snapshot, profiles bool) {
 		oom = strconv.FormatInt(s.OOMKills, 10)
 	}
 	row("OOM kills in this cgroup", oom)
+	if s.ReadErrors > 0 {
+		row("cgroup readings failed", fmt.Sprintf("%d since start (usage falls back to the process's own, the limit keeps its last value)", s.ReadErrors))
+	}
 	if profiles {
 		row("heap profiles", fmt.Sprintf("%d written, %d failed, %s on disk", s.ProfilesWritten, s.ProfileErrors, bytesHuman(s.ProfileDiskBytes)))
 	}

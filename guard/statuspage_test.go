@@ -40,7 +40,7 @@ func climbHistory(g *Guard, n int) {
 	// Forget Start's point: it measured this test process, whose memory
 	// depends on the tests that ran before.
 	g.history.mu.Lock()
-	g.history.next, g.history.filled, g.history.last = 0, 0, 0
+	g.history.next, g.history.filled, g.history.lastAt = 0, 0, time.Time{}
 	g.history.mu.Unlock()
 	t0 := time.Now().Add(time.Second)
 	for i := range n {
@@ -52,9 +52,10 @@ func climbHistory(g *Guard, n int) {
 			lvl = LevelElevated
 		}
 		g.shed[0].Add(3)
-		g.history.add(g, &Snapshot{Time: t0.Add(time.Duration(i) * time.Second), Level: lvl,
+		at := t0.Add(time.Duration(i) * time.Second)
+		g.history.add(g, &Snapshot{Time: at, Level: lvl,
 			Usage: int64(f * (256 << 20)), Committed: int64(f * (200 << 20)), HeapLive: int64(f * (150 << 20)),
-			GoMemLimit: 230 << 20, Limit: 256 << 20})
+			GoMemLimit: 230 << 20, Limit: 256 << 20}, at)
 	}
 }
 
@@ -100,7 +101,7 @@ func TestStatusPageLimitFarAbove(t *testing.T) {
 	g := quietGuard(t, Config{})
 	t0 := time.Now().Add(time.Second)
 	for i := range 10 {
-		g.history.add(g, &Snapshot{Time: t0.Add(time.Duration(i) * time.Second), Usage: int64(10+i) << 20, Limit: 64 << 30, GoMemLimit: 1<<63 - 1})
+		g.history.add(g, &Snapshot{Time: t0.Add(time.Duration(i) * time.Second), Usage: int64(10+i) << 20, Limit: 64 << 30, GoMemLimit: 1<<63 - 1}, t0.Add(time.Duration(i)*time.Second))
 	}
 	page := getPage(t, &statusPage{g: g})
 	if !strings.Contains(page, "Off the chart, far above the usage: limit 64.00 GiB, critical 60.80 GiB, high 54.40 GiB, elevated 44.80 GiB.") {

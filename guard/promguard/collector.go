@@ -119,6 +119,11 @@ var (
 		"Heap profile writes that failed since the guard started.",
 		nil, nil)
 
+	// readErrorsTotal is Snapshot.ReadErrors.
+	readErrorsTotal = prometheus.NewDesc("oomguard_cgroup_read_errors_total",
+		"Readings of the memory cgroup's usage or limit that failed or gave a value past belief since the guard started; meanwhile usage is the process's resident memory and the limit its last value.",
+		nil, nil)
+
 	// profilesDiskBytes is Snapshot.ProfileDiskBytes.
 	profilesDiskBytes = prometheus.NewDesc("oomguard_profiles_disk_bytes",
 		"Total size of the heap profiles kept on disk, in bytes.",
@@ -137,7 +142,7 @@ var descs = []*prometheus.Desc{
 	limitBytes, goMemLimitBytes, usageBytes, committedBytes, heapLiveBytes, level,
 	timeToLimitSeconds, gcCPUFraction,
 	requestsShedTotal, requestsAdmittedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, reservedBytes,
-	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes,
+	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes, readErrorsTotal,
 	cgroupOOMKillsTotal, previousRunOOMKilled,
 }
 
@@ -194,6 +199,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(profilesWrittenTotal, s.ProfilesWritten)
 	counter(profileWriteErrorsTotal, s.ProfileErrors)
 	gauge(profilesDiskBytes, float64(s.ProfileDiskBytes))
+	counter(readErrorsTotal, s.ReadErrors)
 
 	if s.OOMKills >= 0 {
 		counter(cgroupOOMKillsTotal, s.OOMKills)

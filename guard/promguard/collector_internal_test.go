@@ -32,6 +32,7 @@ var fixed = guard.Snapshot{
 	Cancelled:            3,
 	ProfilesWritten:      5,
 	ProfileErrors:        1,
+	ReadErrors:           3,
 	ProfileDiskBytes:     123456,
 }
 
@@ -39,6 +40,9 @@ const fixedText = `
 # HELP oomguard_cgroup_oom_kills_total Processes the kernel OOM killer killed in this memory cgroup, from the cgroup's own oom_kill counter; non-zero means the container was killed before. Absent where unknown.
 # TYPE oomguard_cgroup_oom_kills_total counter
 oomguard_cgroup_oom_kills_total 2
+# HELP oomguard_cgroup_read_errors_total Readings of the memory cgroup's usage or limit that failed or gave a value past belief since the guard started; meanwhile usage is the process's resident memory and the limit its last value.
+# TYPE oomguard_cgroup_read_errors_total counter
+oomguard_cgroup_read_errors_total 3
 # HELP oomguard_gc_cpu_fraction Share of the process's CPU the garbage collector took over recent cycles, from 0 to 1.
 # TYPE oomguard_gc_cpu_fraction gauge
 oomguard_gc_cpu_fraction 0.125

@@ -210,6 +210,7 @@ func expected(s guard.Snapshot) map[string][]want {
 		"oomguard_profile_write_errors_total": {{typ: counter, value: float64(s.ProfileErrors)}},
 		"oomguard_profiles_disk_bytes":        {{typ: gauge, value: float64(s.ProfileDiskBytes)}},
 		"oomguard_cgroup_oom_kills_total":     {{typ: counter, value: float64(s.OOMKills), absentWhen: s.OOMKills < 0}},
+		"oomguard_cgroup_read_errors_total":   {{typ: counter, value: float64(s.ReadErrors)}},
 	}
 	return w
 }

@@ -27,7 +27,13 @@ type Limit struct {
 // minimum of memory.max and memory.high over g and its ancestors up to the
 // mount; on v1 the minimum of memory.limit_in_bytes and the
 // hierarchical_memory_limit of memory.stat (which covers the ancestors).
+//
+// A group whose directory is gone (removed, or its hierarchy unmounted) is
+// an error, not a group without a limit: its limit is unknown, not absent.
 func (g *Group) Limit() (Limit, error) {
+	if _, err := os.Stat(g.Dir); err != nil {
+		return Limit{}, fmt.Errorf("cgroup: %w", err)
+	}
 	if g.Version == 2 {
 		return g.limitV2()
 	}

@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"strconv"
@@ -84,4 +85,16 @@ func FuzzParseV1Value(f *testing.F) {
 			t.Fatalf("parseV1Value(%q) = %d, %v; want %d", in, v, err, want)
 		}
 	})
+}
+
+// TestLimitOfAGoneGroup: a group whose directory was removed has an unknown
+// limit, an error, and not no limit, on both versions.
+func TestLimitOfAGoneGroup(t *testing.T) {
+	for _, v := range []Version{1, 2} {
+		mount := t.TempDir()
+		g := Group{Version: v, Dir: mount + "/gone", Mount: mount}
+		if l, err := g.Limit(); err == nil || !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("v%d: Limit of a removed group = %+v, %v; want an error wrapping ErrNotExist", v, l, err)
+		}
+	}
 }

@@ -1,0 +1,246 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oomguard/oomguard/internal/cgroup"
+)
+
+// TestFaultSaysStartAndEndOnce: a hundred failures are one line when they
+// start and one when they end, with the count.
+func TestFaultSaysStartAndEndOnce(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	f := fault{what: "memory cgroup usage", level: slog.LevelWarn}
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := range 100 {
+		f.fail(log, t0.Add(time.Duration(i)*time.Millisecond), os.ErrNotExist, "using process memory")
+	}
+	f.ok(log, t0.Add(time.Second))
+	f.ok(log, t0.Add(2*time.Second))
+	f.fail(log, t0.Add(3*time.Second), os.ErrNotExist, "using process memory")
+	out := logs.String()
+	if n := strings.Count(out, "level=WARN msg=\"memory cgroup usage failed; using process memory\""); n != 2 {
+		t.Errorf("%d start lines, want 2 (one per fault):\n%s", n, out)
+	}
+	if n := strings.Count(out, "works again"); n != 1 || !strings.Contains(out, "failures=100") {
+		t.Errorf("%d end lines, want 1 with failures=100:\n%s", n, out)
+	}
+}
+
+// fakeGroup is a directory laid out as a v2 memory cgroup, whose files a
+// test rewrites in place under a running guard: the kernel cannot be made
+// to answer garbage, and this is the guard's view of a kernel that does.
+type fakeGroup struct {
+	t   *testing.T
+	dir string
+}
+
+func newFakeGroup(t *testing.T, limit, usage string) *fakeGroup {
+	f := &fakeGroup{t: t, dir: t.TempDir()}
+	f.write("memory.max", limit)
+	f.write("memory.current", usage)
+	f.write("memory.stat", "anon 0\nfile 0\ninactive_file 0\n")
+	f.write("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n")
+	return f
+}
+
+// write replaces the file's contents in place: the guard keeps its control
+// files open, as it does a cgroup's.
+func (f *fakeGroup) write(name, value string) {
+	f.t.Helper()
+	file, err := os.OpenFile(filepath.Join(f.dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err == nil {
+		_, err = file.WriteString(value + "\n")
+		err = errors.Join(err, file.Close())
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fakeGroup) group() *cgroup.Group {
+	return &cgroup.Group{Version: 2, Dir: f.dir, Mount: f.dir}
+}
+
+// startWith starts a guard that finds its cgroup with find and logs into
+// logs; the test stops it.
+func startWith(t *testing.T, cfg Config, logs *syncBuffer, find func() (*cgroup.Group, error)) *Guard {
+	t.Helper()
+	if cfg.MemoryLimitRatio == 0 {
+		cfg.MemoryLimitRatio = -1
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval, cfg.MinInterval = 20*time.Millisecond, 2*time.Millisecond
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	g, err := start(context.Background(), cfg, find)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Stop() })
+	return g
+}
+
+// waitFor polls the guard's Snapshot until ok holds, for up to 10s: the
+// sampler reads every 20ms, and a busy machine may delay it a little.
+func waitFor(t *testing.T, g *Guard, what string, ok func(Snapshot) bool) Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := g.Snapshot()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s; last snapshot: limit %d (%s), usage %d (%s), %d read errors",
+				what, s.Limit, s.LimitSource, s.Usage, s.UsageSource, s.ReadErrors)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// serves checks that the guard's middleware still admits a request.
+func serves(t *testing.T, g *Guard, when string) {
+	t.Helper()
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("%s: a request got %d, want 200", when, rec.Code)
+	}
+}
+
+// TestCgroupFilesAnswerGarbage: usage and limit files that answer garbage,
+// or a value past belief, under a running guard. Usage falls back to the
+// process's resident set and the limit keeps its last value; each fault is
+// counted at every reading and said once when it starts and once when it
+// ends; the guard serves throughout, and the cgroup's figures come back
+// with the files.
+func TestCgroupFilesAnswerGarbage(t *testing.T) {
+	const limit, usage = 256 << 20, 100 << 20
+	f := newFakeGroup(t, "268435456", "104857600")
+	var logs syncBuffer
+	g := startWith(t, Config{}, &logs, func() (*cgroup.Group, error) { return f.group(), nil })
+	s := g.Snapshot()
+	if s.Limit != limit || s.LimitSource != LimitFromCgroup || s.Usage < usage || s.UsageSource != UsageFromCgroup {
+		t.Fatalf("at start: limit %d (%s), usage %d (%s); want %d from the cgroup, %d from the cgroup",
+			s.Limit, s.LimitSource, s.Usage, s.UsageSource, limit, usage)
+	}
+
+	f.write("memory.current", "garbage")
+	s = waitFor(t, g, "usage from the process after garbage", func(s Snapshot) bool {
+		return s.UsageSource != UsageFromCgroup && s.ReadErrors >= 5
+	})
+	serves(t, g, "usage file answering garbage")
+	f.write("memory.current", "9223372036854775807") // more than any machine
+	errs := s.ReadErrors
+	waitFor(t, g, "a huge usage counted as a failure", func(s Snapshot) bool {
+		return s.UsageSource != UsageFromCgroup && s.ReadErrors >= errs+5 && s.Level == LevelNormal
+	})
+	f.write("memory.current", "125829120")
+	s = waitFor(t, g, "usage from the cgroup again", func(s Snapshot) bool { return s.UsageSource == UsageFromCgroup })
+	if s.Usage < 120<<20 {
+		t.Errorf("usage %d after recovery, want the file's 120 MiB", s.Usage)
+	}
+
+	f.write("memory.max", "garbage")
+	errs = g.Snapshot().ReadErrors
+	s = waitFor(t, g, "the limit failing", func(s Snapshot) bool { return s.ReadErrors >= errs+3 })
+	if s.Limit != limit || s.LimitSource != LimitFromCgroup {
+		t.Errorf("limit %d (%s) while its file answers garbage, want the last one, %d from the cgroup", s.Limit, s.LimitSource, limit)
+	}
+	serves(t, g, "limit file answering garbage")
+	f.write("memory.max", "1152921504606846976") // 1 EiB: the machine binds
+	waitFor(t, g, "a limit above the machine's memory taken as the machine's", func(s Snapshot) bool { return s.LimitSource == LimitFromMachine })
+	f.write("memory.max", "201326592")
+	waitFor(t, g, "the new limit", func(s Snapshot) bool { return s.Limit == 192<<20 && s.LimitSource == LimitFromCgroup })
+
+	out := logs.String()
+	for _, want := range []struct {
+		line string
+		n    int
+	}{
+		{`level=WARN msg="memory cgroup usage failed; using this process's resident memory until it works"`, 1},
+		{`msg="memory cgroup usage works again"`, 1},
+		{`level=WARN msg="memory limit failed; keeping the last one, 256.0 MiB from cgroup"`, 1},
+		{`msg="memory limit works again"`, 1},
+	} {
+		if n := strings.Count(out, want.line); n != want.n {
+			t.Errorf("%d lines %s, want %d; the log:\n%s", n, want.line, want.n, out)
+		}
+	}
+}
+
+// TestClockSteps drives the sampler with a clock that steps back an hour and
+// then forward two: the limit is read again, the level comes down after
+// its dwell and goes up again, and the history goes on, each within
+// seconds of the clock's time and not an hour.
+func TestClockSteps(t *testing.T) {
+	g := quietGuard(t, Config{Dwell: time.Second, Interval: 100 * time.Millisecond, MinInterval: 10 * time.Millisecond})
+	s := &g.sampler
+	rss := g.Snapshot().Usage
+	now := time.Now().Round(0) // no monotonic reading: it may step
+	run := func(d time.Duration) {
+		for end := now.Add(d); now.Before(end); now = now.Add(50 * time.Millisecond) {
+			s.sample(now, false)
+		}
+	}
+	points := func() int { return len(g.history.points(nil)) }
+
+	g.cfg.Limit = int64(float64(rss) / 0.9) // High, or Critical if the process grew
+	run(time.Second)
+	if l := g.Level(); l < LevelHigh {
+		sn := g.Snapshot()
+		t.Fatalf("level %v at 0.9 of the limit, want high or above (usage %d %s, limit %d %s)", l, sn.Usage, sn.UsageSource, sn.Limit, sn.LimitSource)
+	}
+
+	now = now.Add(-time.Hour)
+	g.cfg.Limit = 100 * rss
+	before := points()
+	run(4 * time.Second)
+	if snap := g.Snapshot(); snap.Limit != 100*rss || g.Level() != LevelNormal {
+		t.Errorf("4s after the clock stepped back an hour: limit %d, level %v; want %d, normal", snap.Limit, g.Level(), 100*rss)
+	}
+	if snap := g.Snapshot(); !snap.Time.Equal(now.Add(-50 * time.Millisecond)) {
+		t.Errorf("Snapshot.Time %v, want the clock's own %v", snap.Time, now.Add(-50*time.Millisecond))
+	}
+	if n := points() - before; n < 3 {
+		t.Errorf("%d history points in the 4s after the step back, want 3 or more", n)
+	}
+
+	now = now.Add(2 * time.Hour)
+	g.cfg.Limit = int64(float64(rss) / 0.9)
+	run(time.Second)
+	if snap := g.Snapshot(); g.Level() < LevelHigh || snap.Interval < g.cfg.MinInterval || snap.Interval > g.cfg.Interval {
+		t.Errorf("after the step forward: level %v, interval %v; want high or above, within [%v, %v]", g.Level(), snap.Interval, g.cfg.MinInterval, g.cfg.Interval)
+	}
+}
+
+// TestSteadyClock: a step back becomes an offset, and the clock goes on
+// from where it was at the pace of the clock it reads.
+func TestSteadyClock(t *testing.T) {
+	var c steadyClock
+	t0 := time.Unix(1_700_000_000, 0)
+	if got := c.at(t0); !got.Equal(t0) {
+		t.Fatalf("first reading %v, want %v", got, t0)
+	}
+	if got := c.at(t0.Add(-time.Hour)); !got.Equal(t0) {
+		t.Errorf("a step back of an hour reads %v, want %v", got, t0)
+	}
+	if got := c.at(t0.Add(-time.Hour + time.Second)); !got.Equal(t0.Add(time.Second)) {
+		t.Errorf("a second later reads %v, want %v", got, t0.Add(time.Second))
+	}
+	if got := c.at(t0.Add(time.Hour)); !got.Equal(t0.Add(2 * time.Hour)) {
+		t.Errorf("a step forward reads %v, want %v (forward steps pass)", got, t0.Add(2*time.Hour))
+	}
+}
