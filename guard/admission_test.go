@@ -11,30 +11,6 @@ import (
 	"github.com/oomguard/oomguard/internal/admission"
 )
 
-// quietGuard starts a guard and stops its sampler goroutine, so that the
-// test drives the admission state alone, through decide.
-func quietGuard(t testing.TB, cfg Config) *Guard {
-	t.Helper()
-	if cfg.Limit == 0 {
-		cfg.Limit = 1 << 40
-	}
-	if cfg.MemoryLimitRatio == 0 {
-		cfg.MemoryLimitRatio = -1
-	}
-	g, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.gcWatch.stop()
-	close(g.done)
-	g.wg.Wait()
-	g.done = make(chan struct{})
-	t.Cleanup(func() { g.Stop() })
-	// Forget the first sample's decision: it saw the real process.
-	g.decide(admission.Decision{Limit: math.MaxInt32, SheddableLimit: math.MaxInt32, Room: math.MaxInt64 / 2, SheddableRoom: math.MaxInt64 / 2}, LevelNormal, time.Now())
-	return g
-}
-
 // decide publishes decision d and level l as the sampler would, and runs
 // the Critical level's actions when l is Critical.
 func (g *Guard) decide(d admission.Decision, l Level, now time.Time) {

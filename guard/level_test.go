@@ -96,3 +96,17 @@ func TestLevelText(t *testing.T) {
 		t.Error("unknown level name accepted")
 	}
 }
+
+func TestLevelsFromConfigLimit(t *testing.T) {
+	// A limit below what the container uses puts the guard at Critical at once.
+	probe := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1})
+	usage := probe.Snapshot().Usage
+	probe.Stop()
+
+	// Half of the container's usage: pressure near 2, however the other
+	// processes in the container move meanwhile.
+	g := startGuard(t, Config{Limit: usage / 2, MemoryLimitRatio: -1})
+	if l := g.Level(); l != LevelCritical {
+		t.Errorf("level %v at pressure %.2f, want critical", l, g.Snapshot().Pressure())
+	}
+}

@@ -190,7 +190,9 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 	s.last, s.lastUsage = now, usage
 
 	ttl := timeTo(s.limit.bytes-usage, s.rate)
-	burstTTL := timeTo(s.limit.bytes-usage, s.burstRate)
+	// The time to the limit at the growth rate smoothed over burstTau, which
+	// a burst moves within milliseconds: it paces sampling, not the Snapshot.
+	fastTTL := timeTo(s.limit.bytes-usage, s.burstRate)
 	gcFrac := s.gcCPU.Update(rs, now)
 	// A sustained full stall on memory (v2 PSI) is thrashing too.
 	thrash := s.limiterEngaged(rs, now) || gcFrac >= g.cfg.GCThrashFraction || s.pressure.FullAvg10 >= fullStallThrash
@@ -199,7 +201,7 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 	pressure := float64(usage) / float64(s.limit.bytes)
 	prev := Level(g.level.Load())
 	lvl := s.levels.next(pressure, thrash, now)
-	s.interval = s.nextInterval(pressure, minTTL(ttl, burstTTL))
+	s.interval = s.nextInterval(pressure, minTTL(ttl, fastTTL))
 	s.nextFull = now.Add(s.interval)
 
 	if s.cg != nil && now.Sub(s.kernelAt) >= oomRefresh {

@@ -192,3 +192,18 @@ func TestDiffAndTopGrowthErrors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDiff measures Diff of two real heap profiles of this process,
+// parsed beforehand, between which leakyFunction grew.
+func BenchmarkDiff(b *testing.B) {
+	leak(b, 1<<10)
+	base := parse(b, heapProfile(b))
+	leak(b, 4<<10)
+	target := parse(b, heapProfile(b))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Diff(base, target); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

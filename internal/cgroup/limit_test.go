@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,5 +97,64 @@ func TestLimitOfAGoneGroup(t *testing.T) {
 		if l, err := g.Limit(); err == nil || !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("v%d: Limit of a removed group = %+v, %v; want an error wrapping ErrNotExist", v, l, err)
 		}
+	}
+}
+
+func TestLimitV2HighAndMaxAcrossLevels(t *testing.T) {
+	tree := func(files map[string]string) string {
+		base := map[string]string{
+			"proc/self/cgroup":                         "0::/pod/ctr\n",
+			"proc/self/mountinfo":                      miV2,
+			"sys/fs/cgroup/pod/ctr/cgroup.controllers": "cpu io memory pids\n",
+		}
+		for k, v := range files {
+			base[k] = v
+		}
+		return writeTree(t, base)
+	}
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  Limit // Dir relative to sys/fs/cgroup
+	}{
+		{"equal high and max: max wins", map[string]string{
+			"sys/fs/cgroup/pod/ctr/memory.max":  "268435456\n",
+			"sys/fs/cgroup/pod/ctr/memory.high": "268435456\n",
+		}, Limit{Bytes: 256 * mib, File: "memory.max", Dir: "pod/ctr"}},
+		{"high on the ancestor", map[string]string{
+			"sys/fs/cgroup/pod/ctr/memory.max":  "536870912\n",
+			"sys/fs/cgroup/pod/ctr/memory.high": "max\n",
+			"sys/fs/cgroup/pod/memory.max":      "max\n",
+			"sys/fs/cgroup/pod/memory.high":     "402653184\n",
+		}, Limit{Bytes: 384 * mib, File: "memory.high", Dir: "pod"}},
+		{"own max tighter than the ancestor's", map[string]string{
+			"sys/fs/cgroup/pod/ctr/memory.max": "104857600\n",
+			"sys/fs/cgroup/pod/memory.max":     "268435456\n",
+		}, Limit{Bytes: 100 * mib, File: "memory.max", Dir: "pod/ctr"}},
+		{"equal max on both levels: the nearest", map[string]string{
+			"sys/fs/cgroup/pod/ctr/memory.max": "268435456\n",
+			"sys/fs/cgroup/pod/memory.max":     "268435456\n",
+		}, Limit{Bytes: 256 * mib, File: "memory.max", Dir: "pod/ctr"}},
+		{"files missing (controller enabled, kernel without memory.high)", map[string]string{
+			"sys/fs/cgroup/pod/memory.max": "268435456\n",
+		}, Limit{Bytes: 256 * mib, File: "memory.max", Dir: "pod"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := tree(tt.files)
+			g, err := Find(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := g.Limit()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tt.want
+			want.Dir = filepath.Join(root, "sys/fs/cgroup", want.Dir)
+			if got != want {
+				t.Errorf("Limit = %+v, want %+v", got, want)
+			}
+		})
 	}
 }

@@ -1,0 +1,140 @@
+package guard
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oomguard/oomguard/profile"
+)
+
+// TestProfileWriteFailureIsCounted removes the profile directory under a
+// running guard: the write fails, is counted and logged, and the guard goes on.
+func TestProfileWriteFailureIsCounted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "profiles")
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir, DebugWrite: true})
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	base := debugServer(t, g).URL + "/debug/guard"
+	if resp, _ := do(t, "POST", base+"/heap"); resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("POST /heap into a removed directory: %s, want 500", resp.Status)
+	}
+	if s := g.Snapshot(); s.ProfileErrors != 1 || s.ProfilesWritten != 0 {
+		t.Errorf("%d errors, %d written; want 1 error", s.ProfileErrors, s.ProfilesWritten)
+	}
+	if resp, _ := do(t, "GET", base+"/status"); resp.StatusCode != 200 {
+		t.Errorf("guard not serving after a failed write: %s", resp.Status)
+	}
+}
+
+// TestTriggersWriteAPairPerLevel drives the dump triggers with synthetic
+// readings: each upward level crossing writes a profile, and the next GC
+// cycle writes its pair.
+func TestTriggersWriteAPairPerLevel(t *testing.T) {
+	dir := t.TempDir()
+	var logs syncBuffer
+	g := quietGuard(t, Config{DumpDir: dir, DumpMinInterval: time.Hour, FlightRecorder: &FlightRecorderConfig{MinAge: time.Second},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	d := g.dumper
+	if d.flight == nil {
+		t.Fatal("the flight recorder did not start")
+	}
+	now := time.Now()
+	snap := func(p float64, l Level) *Snapshot {
+		s := *g.snap.Load()
+		s.Usage, s.Level, s.Time, s.TimeToLimit = int64(p*float64(s.Limit)), l, now, -1
+		return &s
+	}
+	prev := LevelNormal
+	for _, st := range []struct {
+		p  float64
+		l  Level
+		gc bool
+	}{{0.5, LevelNormal, false}, {0.72, LevelElevated, false}, {0.73, LevelElevated, true}, {0.86, LevelHigh, false}, {0.87, LevelHigh, true}, {0.96, LevelCritical, false}} {
+		now = now.Add(10 * time.Millisecond)
+		d.triggers(g, prev, snap(st.p, st.l), now, st.gc)
+		prev = st.l
+		// Let the writer finish before the next reading, as a real GC cycle would.
+		d.mu.Lock()
+		pending := d.pending
+		d.pending = nil
+		d.mu.Unlock()
+		for _, m := range pending {
+			d.write(g, m)
+		}
+	}
+	// Each file's log line says what it holds.
+	for _, what := range []string{"heap profile written (level critical)", "goroutine profile written (level critical)", "execution trace written (level critical)"} {
+		if !strings.Contains(logs.String(), what) {
+			t.Errorf("no %q in the logs:\n%s", what, logs.String())
+		}
+	}
+	var reasons []string
+	var trace string
+	for _, m := range d.store.List() {
+		r := m.Reason
+		if m.Kind != "" {
+			r += " (" + m.Kind + ")"
+		}
+		if m.Kind == "trace" {
+			trace = filepath.Join(dir, m.Name)
+		}
+		reasons = append(reasons, r)
+	}
+	want := "level elevated,next GC cycle,level high,next GC cycle,level critical,level critical (goroutine),level critical (trace)"
+	if got := strings.Join(reasons, ","); got != want {
+		t.Errorf("profiles %q, want %q", got, want)
+	}
+	// The trace snapshot opens with go tool trace, where there is a Go
+	// toolchain (a VM guest has none).
+	gobin, err := exec.LookPath("go")
+	if err != nil || trace == "" {
+		t.Logf("go tool trace not run: %v", err)
+		return
+	}
+	out, err := exec.Command(gobin, "tool", "trace", "-d=parsed", trace).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "GoStart") && !strings.Contains(string(out), "Go") {
+		t.Errorf("go tool trace -d=parsed %s: %v\n%.2000s", trace, err, out)
+	}
+}
+
+// TestRetentionThroughTheGuard: with DumpMaxCount 3, ten triggered
+// profiles leave the three newest, no temporary file, and a guard started
+// again on the directory lists them.
+func TestRetentionThroughTheGuard(t *testing.T) {
+	dir := t.TempDir()
+	g := quietGuard(t, Config{DumpDir: dir, DumpMaxCount: 3})
+	var names []string
+	for i := 0; i < 10; i++ {
+		m, err := g.dumper.write(g, profile.Meta{Reason: "level critical", Force: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, m.Name)
+	}
+	list := g.dumper.store.List()
+	if len(list) != 3 || list[0].Name != names[7] || list[2].Name != names[9] {
+		t.Fatalf("kept %v, want the three newest of %v", list, names)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp") {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+	g.Stop()
+
+	g2 := quietGuard(t, Config{DumpDir: dir, DumpMaxCount: 3})
+	if got := g2.dumper.store.List(); len(got) != 3 || got[2].Name != names[9] {
+		t.Errorf("after a restart the guard lists %v", got)
+	}
+	if s := g2.Snapshot(); s.ProfileDiskBytes <= 0 {
+		t.Errorf("disk bytes after restart = %d", s.ProfileDiskBytes)
+	}
+}
