@@ -21,9 +21,12 @@ import (
 // guard serves, falls back to the process's memory and the last limit,
 // says so once, and counts every failed reading; when the process's cgroup
 // is found again (here, another with another limit) the guard reads it.
+// The limits are large, so that the level stays Normal whatever this test
+// process holds when usage falls back to it.
 func TestCgroupVanishes(t *testing.T) {
-	first := cgrouptest.New(t, 256<<20)
-	second := cgrouptest.New(t, 192<<20)
+	const limit, limit2 = 4 << 30, 3 << 30
+	first := cgrouptest.New(t, limit)
+	second := cgrouptest.New(t, limit2)
 	var current atomic.Pointer[cgroup.Group]
 	current.Store(&first.Group)
 	find := func() (*cgroup.Group, error) {
@@ -34,8 +37,8 @@ func TestCgroupVanishes(t *testing.T) {
 	}
 	var logs syncBuffer
 	g := startWith(t, Config{}, &logs, find)
-	if s := g.Snapshot(); s.Limit != 256<<20 || s.UsageSource != UsageFromCgroup {
-		t.Fatalf("at start: limit %d, usage from %s; want 256 MiB, the cgroup", s.Limit, s.UsageSource)
+	if s := g.Snapshot(); s.Limit != limit || s.UsageSource != UsageFromCgroup {
+		t.Fatalf("at start: limit %d, usage from %s; want %d, the cgroup", s.Limit, s.UsageSource, limit)
 	}
 
 	current.Store(nil) // the process is in no memory cgroup we can find
@@ -45,20 +48,20 @@ func TestCgroupVanishes(t *testing.T) {
 	s := waitFor(t, g, "usage from the process, the limit's failure said", func(s Snapshot) bool {
 		return s.UsageSource != UsageFromCgroup && s.ReadErrors >= 10 && strings.Contains(logs.String(), "memory limit failed")
 	})
-	if s.Limit != 256<<20 || s.Level != LevelNormal {
-		t.Errorf("with the cgroup gone: limit %d, level %v; want the last limit, 256 MiB, and normal", s.Limit, s.Level)
+	if s.Limit != limit || s.Level != LevelNormal {
+		t.Errorf("with the cgroup gone: limit %d, level %v; want the last limit, %d, and normal", s.Limit, s.Level, limit)
 	}
 	serves(t, g, "cgroup gone")
 
 	current.Store(&second.Group)
 	s = waitFor(t, g, "the cgroup found again", func(s Snapshot) bool {
-		return s.UsageSource == UsageFromCgroup && s.Limit == 192<<20
+		return s.UsageSource == UsageFromCgroup && s.Limit == limit2
 	})
 	serves(t, g, "cgroup found again")
 	out := logs.String()
 	for _, want := range []string{
 		`level=WARN msg="memory cgroup usage failed; using this process's resident memory until it works"`,
-		`level=WARN msg="memory limit failed; keeping the last one, 256.0 MiB from cgroup"`,
+		`level=WARN msg="memory limit failed; keeping the last one, ` + mib(limit) + ` from cgroup"`,
 		`msg="memory cgroup found again"`,
 		`msg="memory cgroup usage works again"`,
 		`msg="memory limit works again"`,

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,9 +127,13 @@ func serves(t *testing.T, g *Guard, when string) {
 // counted at every reading and said once when it starts and once when it
 // ends; the guard serves throughout, and the cgroup's figures come back
 // with the files.
+//
+// The limit is large, so that the level stays Normal whatever this test
+// process holds when usage falls back to it (under -count=20 and the race
+// detector, 200 MiB and more).
 func TestCgroupFilesAnswerGarbage(t *testing.T) {
-	const limit, usage = 256 << 20, 100 << 20
-	f := newFakeGroup(t, "268435456", "104857600")
+	const limit, usage = 4 << 30, 1 << 30
+	f := newFakeGroup(t, strconv.Itoa(limit), strconv.Itoa(usage))
 	var logs syncBuffer
 	g := startWith(t, Config{}, &logs, func() (*cgroup.Group, error) { return f.group(), nil })
 	s := g.Snapshot()
@@ -147,10 +152,10 @@ func TestCgroupFilesAnswerGarbage(t *testing.T) {
 	waitFor(t, g, "a huge usage counted as a failure", func(s Snapshot) bool {
 		return s.UsageSource != UsageFromCgroup && s.ReadErrors >= errs+5 && s.Level == LevelNormal
 	})
-	f.write("memory.current", "125829120")
+	f.write("memory.current", strconv.Itoa(usage+usage/4))
 	s = waitFor(t, g, "usage from the cgroup again", func(s Snapshot) bool { return s.UsageSource == UsageFromCgroup })
-	if s.Usage < 120<<20 {
-		t.Errorf("usage %d after recovery, want the file's 120 MiB", s.Usage)
+	if s.Usage < usage+usage/4 {
+		t.Errorf("usage %d after recovery, want the file's %d", s.Usage, usage+usage/4)
 	}
 
 	f.write("memory.max", "garbage")
@@ -162,8 +167,8 @@ func TestCgroupFilesAnswerGarbage(t *testing.T) {
 	serves(t, g, "limit file answering garbage")
 	f.write("memory.max", "1152921504606846976") // 1 EiB: the machine binds
 	waitFor(t, g, "a limit above the machine's memory taken as the machine's", func(s Snapshot) bool { return s.LimitSource == LimitFromMachine })
-	f.write("memory.max", "201326592")
-	waitFor(t, g, "the new limit", func(s Snapshot) bool { return s.Limit == 192<<20 && s.LimitSource == LimitFromCgroup })
+	f.write("memory.max", strconv.Itoa(3<<30))
+	waitFor(t, g, "the new limit", func(s Snapshot) bool { return s.Limit == 3<<30 && s.LimitSource == LimitFromCgroup })
 
 	out := logs.String()
 	for _, want := range []struct {
@@ -172,7 +177,7 @@ func TestCgroupFilesAnswerGarbage(t *testing.T) {
 	}{
 		{`level=WARN msg="memory cgroup usage failed; using this process's resident memory until it works"`, 1},
 		{`msg="memory cgroup usage works again"`, 1},
-		{`level=WARN msg="memory limit failed; keeping the last one, 256.0 MiB from cgroup"`, 1},
+		{`level=WARN msg="memory limit failed; keeping the last one, ` + mib(limit) + ` from cgroup"`, 1},
 		{`msg="memory limit works again"`, 1},
 	} {
 		if n := strings.Count(out, want.line); n != want.n {

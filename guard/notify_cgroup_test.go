@@ -21,14 +21,18 @@ import (
 func TestCgroupStepSeenByNotification(t *testing.T) {
 	child := cgrouptest.New(t, 200*mib)
 	lines := runHelperIn(t, child, "offheap-step-latency")
-	var lat, touch []time.Duration
+	var lat, touch, crossed []time.Duration
 	for _, l := range lines {
 		if l.Kind == "latency" {
 			lat = append(lat, l.Latency)
 			touch = append(touch, l.Touch)
+			if l.Crossed >= 0 {
+				crossed = append(crossed, l.Crossed)
+			}
 		}
 	}
 	slices.Sort(touch)
+	slices.Sort(crossed)
 	if len(lat) != 12 {
 		t.Fatalf("%d step latencies, want 12", len(lat))
 	}
@@ -43,6 +47,11 @@ func TestCgroupStepSeenByNotification(t *testing.T) {
 	}
 	t.Logf("cgroup v%d, notifications %v: from the start of a 20 MiB step to its level event median %v, max of 12 %v; the step's own allocation and touching took median %v; all %v",
 		child.Version, first.Notifications, med, p99, touch[len(touch)/2], lat)
+	if len(crossed) < len(lat)/2 {
+		t.Fatalf("the crossing of Elevated located in %d steps of %d", len(crossed), len(lat))
+	}
+	t.Logf("from the touch that took the cgroup's usage past Elevated (to 256 KiB) to the level event: median %v, max %v; all %v",
+		crossed[len(crossed)/2], crossed[len(crossed)-1], crossed)
 	if child.Version == 1 {
 		if !strings.Contains(first.Notifications, "eventfd") {
 			t.Errorf("notifications %v, want the v1 usage thresholds", first.Notifications)

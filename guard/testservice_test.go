@@ -36,6 +36,7 @@ type helperLine struct {
 	Addr     string
 	Latency  time.Duration
 	Touch    time.Duration
+	Crossed  time.Duration
 	At       time.Time
 
 	PostMortem *guard.PostMortem

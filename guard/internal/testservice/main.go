@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/oomguard/oomguard/guard"
+	"github.com/oomguard/oomguard/internal/cgroup"
 )
 
 // Line is one line the program prints.
@@ -42,6 +43,7 @@ type Line struct {
 	Addr     string        `json:",omitempty"`
 	Latency  time.Duration `json:",omitempty"` // "latency": from a step's start to its level event
 	Touch    time.Duration `json:",omitempty"` // "latency": how long the step took to allocate and touch
+	Crossed  time.Duration `json:",omitempty"` // "latency": from the touch that took the cgroup's usage past Elevated to the level event; -1 if unknown
 	At       time.Time     `json:",omitzero"`  // "limit": when the new limit was first seen
 
 	PostMortem *guard.PostMortem `json:",omitempty"` // "postmortem": the guard's conclusion about the previous run
@@ -80,7 +82,9 @@ func main() {
 	case "offheap-steps":
 		err = climbAndRelease(g, growOffHeap, snapshot)
 	case "offheap-step-latency":
-		err = stepLatencies(g, growOffHeap, func(d, touch time.Duration) { emit(Line{Kind: "latency", Latency: d, Touch: touch}) })
+		err = stepLatencies(g, func(d, touch, crossed time.Duration) {
+			emit(Line{Kind: "latency", Latency: d, Touch: touch, Crossed: crossed})
+		})
 	case "leak":
 		err = leakUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
 		snapshot()
@@ -108,14 +112,28 @@ func main() {
 	time.Sleep(50 * time.Millisecond) // let the subscriber print
 }
 
-// stepLatencies fills memory to 0.62 of the limit, then 12 times steps it
-// by 0.1 of the limit past Elevated from idle, and reports how long each
-// step took to reach the level event; it releases the step and waits for
-// Normal between them.
-func stepLatencies(g *guard.Guard, grow func(n int) (release func()), report func(d, touch time.Duration)) error {
+// touchChunk is the resolution of a timed step: the time after each 256 KiB
+// touched is recorded. The kernel checks v1 thresholds every 128 pages
+// charged (512 KiB), so a finer one would add nothing.
+const touchChunk = 256 << 10
+
+// stepLatencies fills memory outside the Go heap to 0.62 of the limit, then
+// 12 times steps it by 0.1 of the limit past Elevated from idle, and
+// reports how long each step took to reach the level event, from its start
+// and from the touch that took the cgroup's usage past Elevated; it
+// releases the step and waits for Normal between them.
+func stepLatencies(g *guard.Guard, report func(d, touch, crossed time.Duration)) error {
 	limit := g.Snapshot().Limit
-	base := grow(int(0.62*float64(limit)) - int(g.Snapshot().Usage))
+	base := growOffHeap(int(0.62*float64(limit)) - int(g.Snapshot().Usage))
 	defer base()
+	// The kernel's own usage, which the v1 thresholds watch: where it
+	// crosses Elevated is where the step could first be seen.
+	var cg *cgroup.Reader
+	if grp, err := cgroup.Self(); err == nil {
+		if cg, err = grp.NewReader(); err == nil {
+			defer cg.Close()
+		}
+	}
 	up := make(chan time.Time, 16)
 	cancel := g.Subscribe(func(e guard.Event) {
 		if e.Type == guard.EventLevel && e.Level > e.Previous {
@@ -128,12 +146,23 @@ func stepLatencies(g *guard.Guard, grow func(n int) (release func()), report fun
 		for len(up) > 0 {
 			<-up
 		}
+		var u0 int64 = -1
+		if cg != nil {
+			if u, err := cg.Usage(); err == nil {
+				u0 = u.Current
+			}
+		}
+		var touched []time.Time
 		start := time.Now()
-		release := grow(int(0.1 * float64(limit)))
-		touched := time.Since(start)
+		release := growOffHeapTimed(int(0.1*float64(limit)), &touched)
+		touch := time.Since(start)
 		select {
 		case at := <-up:
-			report(at.Sub(start), touched)
+			crossed := time.Duration(-1)
+			if k := (int64(0.70*float64(limit)) - u0) / touchChunk; u0 >= 0 && k >= 0 && k < int64(len(touched)) {
+				crossed = at.Sub(touched[k])
+			}
+			report(at.Sub(start), touch, crossed)
 		case <-time.After(5 * time.Second):
 			release()
 			return fmt.Errorf("no level event within 5s of a step: %+v", g.Snapshot())
