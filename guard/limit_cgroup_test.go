@@ -1,6 +1,8 @@
 package guard_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -101,6 +103,14 @@ func TestCgroupHighIsTheLimit(t *testing.T) {
 	}
 	if s.GoMemLimit != 135*mib {
 		t.Errorf("GOMEMLIMIT %d, want %d", s.GoMemLimit, 135*mib)
+	}
+	// Every v2 memory cgroup has memory.events; memory.pressure where the
+	// kernel has PSI on.
+	if !s.HasMemoryEvents {
+		t.Error("Snapshot.HasMemoryEvents false on cgroup v2")
+	}
+	if _, err := os.Stat(filepath.Join(child.Dir, "memory.pressure")); err == nil && !s.HasMemoryPressure {
+		t.Error("Snapshot.HasMemoryPressure false with memory.pressure in the cgroup")
 	}
 }
 

@@ -86,6 +86,8 @@ type sampler struct {
 	kernelAt  time.Time // when the OOM kills, events and pressure were last read
 	events    MemoryEvents
 	pressure  MemoryPressure
+	hasEvents bool // the kernel gave memory.events
+	hasPSI    bool // and memory.pressure
 
 	burstRate float64 // bytes per second, smoothed over burstTau
 
@@ -207,10 +209,10 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 	if s.cg != nil && now.Sub(s.kernelAt) >= oomRefresh {
 		s.kernelAt = now
 		if e, ok := s.cg.Events(); ok {
-			s.events = MemoryEvents{High: e.High, Max: e.Max, OOM: e.OOM, OOMKill: e.OOMKill}
+			s.events, s.hasEvents = MemoryEvents{High: e.High, Max: e.Max, OOM: e.OOM, OOMKill: e.OOMKill}, true
 		}
 		if p, ok := s.cg.Pressure(); ok {
-			s.pressure = MemoryPressure{SomeAvg10: p.Some.Avg10, FullAvg10: p.Full.Avg10, Some: p.Some.Total, Full: p.Full.Total}
+			s.pressure, s.hasPSI = MemoryPressure{SomeAvg10: p.Some.Avg10, FullAvg10: p.Full.Avg10, Some: p.Some.Total, Full: p.Full.Total}, true
 		}
 		if n, ok := s.cg.OOMKills(); ok {
 			if s.oomKills >= 0 && n > s.oomKills {
@@ -220,28 +222,30 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 		}
 	}
 	snap := &Snapshot{
-		Time:             wall,
-		Level:            lvl,
-		Limit:            s.limit.bytes,
-		LimitSource:      s.limit.source,
-		LimitDetail:      s.limit.detail,
-		GoMemLimit:       rs.GoMemLimit,
-		GoMemLimitSource: g.gml.source,
-		Usage:            usage,
-		UsageSource:      s.usageSource,
-		Committed:        min(usage, max(0, usage-rs.Reclaimable())),
-		HeapLive:         rs.HeapLive,
-		HeapGoal:         rs.HeapGoal,
-		GoResident:       rs.GoResident(),
-		GCCPUFraction:    gcFrac,
-		GCThrashing:      thrash,
-		GrowthRate:       s.rate,
-		TimeToLimit:      ttl,
-		OOMKills:         s.oomKills,
-		Notifications:    g.notify.names(),
-		MemoryEvents:     s.events,
-		MemoryPressure:   s.pressure,
-		Interval:         s.interval,
+		Time:              wall,
+		Level:             lvl,
+		Limit:             s.limit.bytes,
+		LimitSource:       s.limit.source,
+		LimitDetail:       s.limit.detail,
+		GoMemLimit:        rs.GoMemLimit,
+		GoMemLimitSource:  g.gml.source,
+		Usage:             usage,
+		UsageSource:       s.usageSource,
+		Committed:         min(usage, max(0, usage-rs.Reclaimable())),
+		HeapLive:          rs.HeapLive,
+		HeapGoal:          rs.HeapGoal,
+		GoResident:        rs.GoResident(),
+		GCCPUFraction:     gcFrac,
+		GCThrashing:       thrash,
+		GrowthRate:        s.rate,
+		TimeToLimit:       ttl,
+		OOMKills:          s.oomKills,
+		Notifications:     g.notify.names(),
+		MemoryEvents:      s.events,
+		MemoryPressure:    s.pressure,
+		HasMemoryEvents:   s.hasEvents,
+		HasMemoryPressure: s.hasPSI,
+		Interval:          s.interval,
 	}
 	s.admit(now, rs, usage, true)
 	d := s.shed.decision

@@ -68,9 +68,12 @@ type Snapshot struct {
 
 	// MemoryEvents are a v2 cgroup's memory.events counters, and
 	// MemoryPressure its memory.pressure stall information; zero on v1 and
-	// where the kernel offers none.
-	MemoryEvents   MemoryEvents
-	MemoryPressure MemoryPressure
+	// where the kernel offers none, which HasMemoryEvents and
+	// HasMemoryPressure tell apart from a true zero.
+	MemoryEvents      MemoryEvents
+	MemoryPressure    MemoryPressure
+	HasMemoryEvents   bool
+	HasMemoryPressure bool
 
 	// Interval is the sampling interval in force after this reading.
 	Interval time.Duration

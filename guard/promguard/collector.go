@@ -124,6 +124,20 @@ var (
 		"Readings of the memory cgroup's usage or limit that failed or gave a value past belief since the guard started; meanwhile usage is the process's resident memory and the limit its last value.",
 		nil, nil)
 
+	// memoryEventsTotal is Snapshot.MemoryEvents, on cgroup v2.
+	memoryEventsTotal = prometheus.NewDesc("oomguard_cgroup_memory_events_total",
+		"What the memory cgroup's limits did since it was made (v2 memory.events): event is high (throttled over memory.high), max (reclaim at memory.max), oom (reclaim failed) or oom_kill. Absent on cgroup v1.",
+		[]string{"event"}, nil)
+
+	// memoryPressureRatio and memoryPressureSeconds are
+	// Snapshot.MemoryPressure, on cgroup v2.
+	memoryPressureRatio = prometheus.NewDesc("oomguard_cgroup_memory_pressure_avg10_ratio",
+		"Share of the last 10 seconds in which some task (kind=some) or every task (kind=full) of the memory cgroup waited for memory (v2 memory.pressure avg10), from 0 to 1. Absent where the kernel offers none.",
+		[]string{"kind"}, nil)
+	memoryPressureSeconds = prometheus.NewDesc("oomguard_cgroup_memory_pressure_seconds_total",
+		"Time some task (kind=some) or every task (kind=full) of the memory cgroup waited for memory since it was made (v2 memory.pressure total), in seconds. Absent where the kernel offers none.",
+		[]string{"kind"}, nil)
+
 	// profilesDiskBytes is Snapshot.ProfileDiskBytes.
 	profilesDiskBytes = prometheus.NewDesc("oomguard_profiles_disk_bytes",
 		"Total size of the heap profiles kept on disk, in bytes.",
@@ -144,6 +158,7 @@ var descs = []*prometheus.Desc{
 	requestsShedTotal, requestsAdmittedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, reservedBytes,
 	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes, readErrorsTotal,
 	cgroupOOMKillsTotal, previousRunOOMKilled,
+	memoryEventsTotal, memoryPressureRatio, memoryPressureSeconds,
 }
 
 // collector exports the Snapshot that snapshot returns.
@@ -203,6 +218,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 	if s.OOMKills >= 0 {
 		counter(cgroupOOMKillsTotal, s.OOMKills)
+	}
+	if e := s.MemoryEvents; s.HasMemoryEvents {
+		counter(memoryEventsTotal, e.High, "high")
+		counter(memoryEventsTotal, e.Max, "max")
+		counter(memoryEventsTotal, e.OOM, "oom")
+		counter(memoryEventsTotal, e.OOMKill, "oom_kill")
+	}
+	if p := s.MemoryPressure; s.HasMemoryPressure {
+		gauge(memoryPressureRatio, p.SomeAvg10/100, "some")
+		gauge(memoryPressureRatio, p.FullAvg10/100, "full")
+		ch <- prometheus.MustNewConstMetric(memoryPressureSeconds, prometheus.CounterValue, p.Some.Seconds(), "some")
+		ch <- prometheus.MustNewConstMetric(memoryPressureSeconds, prometheus.CounterValue, p.Full.Seconds(), "full")
 	}
 	killed := 0.0
 	if s.PreviousRunOOMKilled {

@@ -33,10 +33,28 @@ var fixed = guard.Snapshot{
 	ProfilesWritten:      5,
 	ProfileErrors:        1,
 	ReadErrors:           3,
+	MemoryEvents:         guard.MemoryEvents{High: 12, Max: 3, OOM: 1, OOMKill: 1},
+	MemoryPressure:       guard.MemoryPressure{SomeAvg10: 12.5, FullAvg10: 2.5, Some: 1500 * time.Millisecond, Full: 250 * time.Millisecond},
+	HasMemoryEvents:      true,
+	HasMemoryPressure:    true,
 	ProfileDiskBytes:     123456,
 }
 
 const fixedText = `
+# HELP oomguard_cgroup_memory_events_total What the memory cgroup's limits did since it was made (v2 memory.events): event is high (throttled over memory.high), max (reclaim at memory.max), oom (reclaim failed) or oom_kill. Absent on cgroup v1.
+# TYPE oomguard_cgroup_memory_events_total counter
+oomguard_cgroup_memory_events_total{event="high"} 12
+oomguard_cgroup_memory_events_total{event="max"} 3
+oomguard_cgroup_memory_events_total{event="oom"} 1
+oomguard_cgroup_memory_events_total{event="oom_kill"} 1
+# HELP oomguard_cgroup_memory_pressure_avg10_ratio Share of the last 10 seconds in which some task (kind=some) or every task (kind=full) of the memory cgroup waited for memory (v2 memory.pressure avg10), from 0 to 1. Absent where the kernel offers none.
+# TYPE oomguard_cgroup_memory_pressure_avg10_ratio gauge
+oomguard_cgroup_memory_pressure_avg10_ratio{kind="full"} 0.025
+oomguard_cgroup_memory_pressure_avg10_ratio{kind="some"} 0.125
+# HELP oomguard_cgroup_memory_pressure_seconds_total Time some task (kind=some) or every task (kind=full) of the memory cgroup waited for memory since it was made (v2 memory.pressure total), in seconds. Absent where the kernel offers none.
+# TYPE oomguard_cgroup_memory_pressure_seconds_total counter
+oomguard_cgroup_memory_pressure_seconds_total{kind="full"} 0.25
+oomguard_cgroup_memory_pressure_seconds_total{kind="some"} 1.5
 # HELP oomguard_cgroup_oom_kills_total Processes the kernel OOM killer killed in this memory cgroup, from the cgroup's own oom_kill counter; non-zero means the container was killed before. Absent where unknown.
 # TYPE oomguard_cgroup_oom_kills_total counter
 oomguard_cgroup_oom_kills_total 2
@@ -122,8 +140,8 @@ func TestLintAll(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
-	if n := testutil.CollectAndCount(fixedCollector(fixed)); n != len(descs)+2 {
-		t.Errorf("collected %d samples, want %d (one per metric, three for shed)", n, len(descs)+2)
+	if n := testutil.CollectAndCount(fixedCollector(fixed)); n != len(descs)+7 {
+		t.Errorf("collected %d samples, want %d (one per metric, three for shed, four for memory events, two for each pressure)", n, len(descs)+7)
 	}
 }
 

@@ -211,6 +211,20 @@ func expected(s guard.Snapshot) map[string][]want {
 		"oomguard_profiles_disk_bytes":        {{typ: gauge, value: float64(s.ProfileDiskBytes)}},
 		"oomguard_cgroup_oom_kills_total":     {{typ: counter, value: float64(s.OOMKills), absentWhen: s.OOMKills < 0}},
 		"oomguard_cgroup_read_errors_total":   {{typ: counter, value: float64(s.ReadErrors)}},
+		"oomguard_cgroup_memory_events_total": {
+			{typ: counter, label: "event", lv: "high", value: float64(s.MemoryEvents.High), absentWhen: !s.HasMemoryEvents},
+			{typ: counter, label: "event", lv: "max", value: float64(s.MemoryEvents.Max)},
+			{typ: counter, label: "event", lv: "oom", value: float64(s.MemoryEvents.OOM)},
+			{typ: counter, label: "event", lv: "oom_kill", value: float64(s.MemoryEvents.OOMKill)},
+		},
+		"oomguard_cgroup_memory_pressure_avg10_ratio": {
+			{typ: gauge, label: "kind", lv: "some", value: s.MemoryPressure.SomeAvg10 / 100, absentWhen: !s.HasMemoryPressure},
+			{typ: gauge, label: "kind", lv: "full", value: s.MemoryPressure.FullAvg10 / 100},
+		},
+		"oomguard_cgroup_memory_pressure_seconds_total": {
+			{typ: counter, label: "kind", lv: "some", value: s.MemoryPressure.Some.Seconds(), absentWhen: !s.HasMemoryPressure},
+			{typ: counter, label: "kind", lv: "full", value: s.MemoryPressure.Full.Seconds()},
+		},
 	}
 	return w
 }
