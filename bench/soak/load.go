@@ -11,9 +11,10 @@ import (
 
 // load is an open-loop load that swings, every period, through four
 // phases of a quarter each: calm; busy, near what the limit holds; an
-// overload of twice that, with a twentieth of the requests 24 MiB, which
-// the guard must shed to survive; and calm again, so that the level falls
-// back to Normal.
+// overload of three times that, which the guard must shed to survive; and
+// calm again, when a ballast process in the cgroup takes the service to
+// Critical for a moment (see ballast), and lets the level fall back to
+// Normal.
 type load struct {
 	addr     string
 	period   time.Duration
@@ -36,18 +37,17 @@ func newLoad(addr string, limit int64, period time.Duration) *load {
 	}
 }
 
-// phase returns the request rate and the share of large requests at
-// elapsed.
-func (l *load) phase(elapsed time.Duration) (rate, large float64) {
+// phase returns the request rate at elapsed.
+func (l *load) phase(elapsed time.Duration) float64 {
 	switch q := 4 * (elapsed % l.period) / l.period; q {
 	case 0:
-		return 20, 0
+		return 20
 	case 1:
-		return 0.8 * l.capacity, 0
+		return 0.8 * l.capacity
 	case 2:
-		return 2 * l.capacity, 0.05
+		return 3 * l.capacity
 	default:
-		return 5, 0
+		return 5
 	}
 }
 
@@ -58,21 +58,17 @@ func (l *load) run(ctx context.Context, d time.Duration) {
 	sem := make(chan struct{}, 2048) // the client's own bound
 	start := time.Now()
 	next := start
-	for n := uint64(0); ; n++ {
+	for {
 		elapsed := time.Since(start)
 		if elapsed >= d || ctx.Err() != nil {
 			return
 		}
-		rate, large := l.phase(elapsed)
+		rate := l.phase(elapsed)
 		next = next.Add(time.Duration(float64(time.Second) / rate))
 		if wait := time.Until(next); wait > 0 {
 			time.Sleep(wait)
 		} else if wait < -time.Second {
 			next = time.Now() // fell behind: no catch-up burst
-		}
-		bytes := 1 << 20
-		if large > 0 && n%uint64(1/large) == 0 {
-			bytes = 24 << 20
 		}
 		select {
 		case sem <- struct{}{}:
@@ -84,7 +80,7 @@ func (l *load) run(ctx context.Context, d time.Duration) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			l.one(ctx, bytes)
+			l.one(ctx, 1<<20)
 		}()
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -40,6 +41,13 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == ballastFlag {
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil || n <= 0 {
+			fatalf("%s %q: want a positive byte count", ballastFlag, os.Args[2])
+		}
+		runBallast(n)
+	}
 	var c config
 	flag.DurationVar(&c.duration, "duration", 10*time.Minute, "how long the load runs")
 	flag.DurationVar(&c.period, "period", time.Minute, "one swing of the load: calm, busy, overload, calm")
@@ -108,6 +116,9 @@ func run(ctx context.Context, c config) int {
 	began := time.Now()
 	loadDone := make(chan struct{})
 	go func() { l.run(ctx, c.duration); close(loadDone) }()
+	ballasts := 0
+	ballastDone := make(chan struct{})
+	go func() { ballast(ctx, cg, c.limitMiB<<20, c.period, c.duration, &ballasts); close(ballastDone) }()
 	tick := time.NewTicker(c.probeEvery)
 	defer tick.Stop()
 wait:
@@ -123,6 +134,7 @@ wait:
 			}
 		}
 	}
+	<-ballastDone
 	if svc.exited() {
 		fmt.Printf("soak: FAIL: the service exited: %v (cgroup OOM kills: %s); the end of its log:\n%s\n", svc.state, oomKills(cg), readTail(svc.log))
 		return 1
@@ -134,7 +146,7 @@ wait:
 	}
 	probes = append(probes, end)
 
-	rep := report{config: c, probes: probes, levels: w.entered(), load: l.counts(), cycles: int(c.duration / c.period)}
+	rep := report{config: c, probes: probes, levels: w.entered(), load: l.counts(), cycles: int(c.duration / c.period), ballasts: ballasts, oomKills: oomKills(cg)}
 	text := rep.String()
 	fmt.Print(text)
 	if c.out != "" {
@@ -181,11 +193,13 @@ func oomKills(cg *cgrouptest.Child) string {
 
 // report is what the soak saw.
 type report struct {
-	config config
-	probes []probe
-	levels map[string]int // times each level was entered
-	load   loadCounts
-	cycles int
+	config   config
+	probes   []probe
+	levels   map[string]int // times each level was entered
+	load     loadCounts
+	cycles   int
+	ballasts int    // ballast processes that ran their course
+	oomKills string // the cgroup's count: a ballast may be killed, not the service
 }
 
 func (r report) String() string {
@@ -203,7 +217,8 @@ func (r report) String() string {
 		kib(first.guardHeap), kib(last.guardHeap), mib(first.heapLive), mib(last.heapLive))
 	fmt.Fprintf(&b, "levels entered: elevated %d, high %d, critical %d, normal %d (over %d swings)\n",
 		r.levels["elevated"], r.levels["high"], r.levels["critical"], r.levels["normal"], r.cycles)
-	fmt.Fprintf(&b, "requests: %d sent, %d served, %d shed (503), %d failed\n", r.load.sent, r.load.ok, r.load.shed, r.load.failed)
+	fmt.Fprintf(&b, "requests: %d sent, %d served, %d shed (503), %d failed; ballasts to %.3f of the limit: %d ran; cgroup OOM kills: %s\n",
+		r.load.sent, r.load.ok, r.load.shed, r.load.failed, ballastTo, r.ballasts, r.oomKills)
 	return b.String()
 }
 
