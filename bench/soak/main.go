@@ -42,9 +42,9 @@ type config struct {
 
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == ballastFlag {
-		n, err := strconv.Atoi(os.Args[2])
+		n, err := strconv.ParseInt(os.Args[2], 10, 64)
 		if err != nil || n <= 0 {
-			fatalf("%s %q: want a positive byte count", ballastFlag, os.Args[2])
+			fatalf("%s %q: want the cgroup's limit in bytes", ballastFlag, os.Args[2])
 		}
 		runBallast(n)
 	}
