@@ -40,12 +40,9 @@ type costModel struct {
 	offIdleSet bool
 	offBound   float64
 
-	// Tail: the size of the largest allocation (over 32 KiB) in one short
-	// interval, kept as a maximum that halves every tailHalfLife. small is
-	// the smallest seen alone in an interval, where its size is exact; it
-	// doubles every tailHalfLife, so that it follows the sizes up.
+	// Tail: the mean size of the large allocations (over 32 KiB) in one
+	// short interval, kept as a maximum that halves every tailHalfLife.
 	tail   float64
-	small  float64
 	tailAt time.Time
 }
 
@@ -171,31 +168,15 @@ func (m *costModel) offHeap() float64 {
 }
 
 // observeLarge feeds the large allocations of the last interval: count and
-// bytes. The runtime gives only those two, so within one short interval
-// the sizes are taken as equal for the spread; for the tail, the largest is
-// the total less the others at the smallest size seen alone. Taken as the
-// mean, one 24 MiB request among ten of 1 MiB read as 3 MiB, GOMEMLIMIT
-// left room for two of 12.5 MiB, and the kernel killed the service at
-// Critical (bench/soak, 5% of requests 24 MiB).
+// bytes. Within one short interval they are taken as equal in size.
 func (m *costModel) observeLarge(now time.Time, count, bytes float64) {
 	size := bytes / count
 	m.accSq += count * size * size
 	if !m.tailAt.IsZero() {
-		dt := now.Sub(m.tailAt).Seconds() / tailHalfLife.Seconds()
-		m.tail *= math.Exp2(-dt)
-		m.small *= math.Exp2(dt)
+		m.tail *= math.Exp2(-now.Sub(m.tailAt).Seconds() / tailHalfLife.Seconds())
 	}
 	m.tailAt = now
-	largest := size
-	switch {
-	case count == 1:
-		if m.small == 0 || size < m.small {
-			m.small = size
-		}
-	case m.small > 0:
-		largest = math.Max(size, bytes-(count-1)*m.small)
-	}
-	m.tail = math.Max(m.tail, largest)
+	m.tail = math.Max(m.tail, size)
 }
 
 // spread is the standard deviation of the bytes one unit of work holds,
