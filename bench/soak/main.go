@@ -195,7 +195,7 @@ func oomKills(cg *cgrouptest.Child) string {
 type report struct {
 	config   config
 	probes   []probe
-	levels   map[string]int // times each level was entered
+	levels   map[string]int // times each level was crossed upward; "normal": returns to it
 	load     loadCounts
 	cycles   int
 	ballasts int    // ballast processes that ran their course
@@ -215,7 +215,7 @@ func (r report) String() string {
 	fmt.Fprintf(&b, "start → end (idle both): guard goroutines %d → %d, guard fds %d → %d, all fds %d → %d, guard heap %s → %s, heap live %s → %s\n",
 		first.guardGoroutines, last.guardGoroutines, first.guardFDs, last.guardFDs, first.fds, last.fds,
 		kib(first.guardHeap), kib(last.guardHeap), mib(first.heapLive), mib(last.heapLive))
-	fmt.Fprintf(&b, "levels entered: elevated %d, high %d, critical %d, normal %d (over %d swings)\n",
+	fmt.Fprintf(&b, "levels crossed upward: elevated %d, high %d, critical %d; back to normal %d (over %d swings)\n",
 		r.levels["elevated"], r.levels["high"], r.levels["critical"], r.levels["normal"], r.cycles)
 	fmt.Fprintf(&b, "requests: %d sent, %d served, %d shed (503), %d failed; ballasts to %.3f of the limit: %d ran; cgroup OOM kills: %s\n",
 		r.load.sent, r.load.ok, r.load.shed, r.load.failed, ballastTo, r.ballasts, r.oomKills)
@@ -225,7 +225,7 @@ func (r report) String() string {
 // check returns the bounds the soak broke. The guard's goroutines and files
 // must be the same at the idle end as at the idle start; its heap may grow
 // by what fills once (the profile index, at most Config's count of
-// profiles); every level must be entered at least once a swing, up to
+// profiles); every level must be crossed at least once a swing, up to
 // three times.
 func (r report) check() []string {
 	var out []string
@@ -245,7 +245,7 @@ func (r report) check() []string {
 	want := min(3, max(1, r.cycles))
 	for _, l := range []string{"elevated", "high", "critical"} {
 		if r.levels[l] < want {
-			out = append(out, fmt.Sprintf("level %s entered %d times, want %d or more", l, r.levels[l], want))
+			out = append(out, fmt.Sprintf("level %s crossed %d times, want %d or more", l, r.levels[l], want))
 		}
 	}
 	if r.load.ok == 0 {

@@ -44,7 +44,7 @@ type watcher struct {
 
 	mu     sync.Mutex
 	last   string
-	counts map[string]int // times each level was entered
+	counts map[string]int // see watchLevels
 }
 
 func (w *watcher) probe(ctx context.Context, at time.Duration) (probe, error) {
@@ -187,7 +187,13 @@ func allocator(s *profile.Sample) string {
 	return ""
 }
 
-// watchLevels reads the level every 100ms and counts each level entered.
+var (
+	levelNames = []string{"normal", "elevated", "high", "critical"}
+	levelRank  = map[string]int{"normal": 0, "elevated": 1, "high": 2, "critical": 3}
+)
+
+// watchLevels reads the level every 100ms and counts each level crossed
+// upward, and each return to Normal.
 func (w *watcher) watchLevels(ctx context.Context) {
 	w.mu.Lock()
 	w.counts = map[string]int{}
@@ -206,9 +212,17 @@ func (w *watcher) watchLevels(ctx context.Context) {
 		if err != nil {
 			continue
 		}
+		// A level is crossed when the level rises to it or past it: a
+		// climb from Normal straight to High between two readings crosses
+		// Elevated too. Normal is entered when the level falls to it.
 		w.mu.Lock()
-		if s.Level != w.last && w.last != "" {
-			w.counts[s.Level]++
+		if from, to := levelRank[w.last], levelRank[s.Level]; w.last != "" && to != from {
+			for r := from + 1; r <= to; r++ {
+				w.counts[levelNames[r]]++
+			}
+			if to == 0 {
+				w.counts["normal"]++
+			}
 		}
 		w.last = s.Level
 		w.mu.Unlock()
