@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	pprofile "github.com/google/pprof/profile"
-
 	"github.com/oomguard/oomguard/guard"
 	"github.com/oomguard/oomguard/internal/cgrouptest"
 	"github.com/oomguard/oomguard/profile"
@@ -125,7 +123,7 @@ func topAllocators(t *testing.T, url string) []profile.Growth {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
-	p, err := pprofile.Parse(resp.Body)
+	p, err := profile.Parse(resp.Body)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

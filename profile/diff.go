@@ -7,32 +7,134 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/pprof/profile"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Diff returns target minus base as a profile: the values of base are
-// negated and merged with target, so stacks with equal values in both cancel
-// out and positive values are growth. It is what "go tool pprof -diff_base"
-// shows, as one profile that any pprof tool can read. Neither argument is
-// modified. The two must have the same sample and period types, as heap
+// Diff returns target minus base as a profile: target's samples, then
+// base's with their values negated, so stacks with equal values in both
+// cancel out and positive values are growth. It is what "go tool pprof
+// -diff_base" shows, as one profile that any pprof tool reads. Neither
+// argument is modified. The two must have the same sample types, as heap
 // profiles of the same program do.
-func Diff(base, target *profile.Profile) (*profile.Profile, error) {
+func Diff(base, target *Profile) (*Profile, error) {
 	if base == nil || target == nil {
 		return nil, errors.New("profile: Diff of a nil profile")
 	}
-	neg := base.Copy()
-	neg.Scale(-1)
-	// target first: Merge takes the main mapping and most headers from the
-	// first profile.
-	d, err := profile.Merge([]*profile.Profile{target, neg})
+	if !slices.Equal(base.SampleTypes, target.SampleTypes) {
+		return nil, fmt.Errorf("profile: diff of profiles with different sample types, %v and %v", base.SampleTypes, target.SampleTypes)
+	}
+	out := make([]byte, 0, len(target.data)+len(base.data)+16)
+	err := walk(target.data, func(f field) error {
+		if f.num != fDurationNanos { // set below
+			out = append(out, f.raw...)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("profile: diff: %w", err)
 	}
-	// Merge keeps the earliest time and sums durations, which for a
-	// difference is wrong: it describes the span from base to target.
-	d.TimeNanos, d.DurationNanos = target.TimeNanos, 0
+	// The base's samples, locations, functions, mappings and strings are
+	// numbered past the target's; its headers and sample types are the
+	// target's already.
+	strs := uint64(target.strings)
+	text := func(n protowire.Number) uint64 {
+		if n == fLabelKey || n == fLabelStr || n == fLabelNumUnit {
+			return strs
+		}
+		return 0
+	}
+	err = walk(base.data, func(f field) error {
+		if f.typ != protowire.BytesType {
+			return nil
+		}
+		var msg []byte
+		var err error
+		switch f.num {
+		case fSample:
+			err = walk(f.bytes, func(s field) error {
+				switch s.num {
+				case fSampleLocation:
+					return s.varints(func(v uint64) {
+						msg = protowire.AppendTag(msg, fSampleLocation, protowire.VarintType)
+						msg = protowire.AppendVarint(msg, v+target.maxLocation)
+					})
+				case fSampleValue:
+					return s.varints(func(v uint64) {
+						msg = protowire.AppendTag(msg, fSampleValue, protowire.VarintType)
+						msg = protowire.AppendVarint(msg, uint64(-int64(v)))
+					})
+				case fSampleLabel:
+					label, err := renumber(nil, s.bytes, text)
+					msg = protowire.AppendTag(msg, fSampleLabel, protowire.BytesType)
+					msg = protowire.AppendBytes(msg, label)
+					return err
+				}
+				msg = append(msg, s.raw...)
+				return nil
+			})
+		case fMapping:
+			msg, err = renumber(nil, f.bytes, func(n protowire.Number) uint64 {
+				switch n {
+				case fMappingID:
+					return target.maxMapping
+				case fMappingFilename, fMappingBuildID:
+					return strs
+				}
+				return 0
+			})
+		case fLocation:
+			err = walk(f.bytes, func(l field) error {
+				switch l.num {
+				case fLocationID:
+					msg, _ = renumber(msg, l.raw, func(protowire.Number) uint64 { return target.maxLocation })
+				case fLocationMapping:
+					msg, _ = renumber(msg, l.raw, func(protowire.Number) uint64 { return target.maxMapping })
+				case fLocationLine:
+					line, err := renumber(nil, l.bytes, func(n protowire.Number) uint64 {
+						if n == fLineFunction {
+							return target.maxFunction
+						}
+						return 0
+					})
+					msg = protowire.AppendTag(msg, fLocationLine, protowire.BytesType)
+					msg = protowire.AppendBytes(msg, line)
+					return err
+				default:
+					msg = append(msg, l.raw...)
+				}
+				return nil
+			})
+		case fFunction:
+			msg, err = renumber(nil, f.bytes, func(n protowire.Number) uint64 {
+				switch n {
+				case fFunctionID:
+					return target.maxFunction
+				case fFunctionName, fFunctionSystemName, fFunctionFilename:
+					return strs
+				}
+				return 0
+			})
+		case fStringTable:
+			out = append(out, f.raw...)
+			return nil
+		default:
+			return nil
+		}
+		out = protowire.AppendTag(out, f.num, protowire.BytesType)
+		out = protowire.AppendBytes(out, msg)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("profile: diff: %w", err)
+	}
+	// The difference covers the span from base to target.
 	if base.TimeNanos != 0 && target.TimeNanos > base.TimeNanos {
-		d.DurationNanos = target.TimeNanos - base.TimeNanos
+		out = protowire.AppendTag(out, fDurationNanos, protowire.VarintType)
+		out = protowire.AppendVarint(out, uint64(target.TimeNanos-base.TimeNanos))
+	}
+	d, err := decode(out)
+	if err != nil {
+		return nil, fmt.Errorf("profile: diff: %w", err)
 	}
 	return d, nil
 }
@@ -56,7 +158,7 @@ type Growth struct {
 // sampleType is what to rank by: "inuse_space" (the default when empty),
 // "inuse_objects", "alloc_space" or "alloc_objects". Functions whose value
 // for it did not grow are left out.
-func TopGrowth(diff *profile.Profile, n int, sampleType string) ([]Growth, error) {
+func TopGrowth(diff *Profile, n int, sampleType string) ([]Growth, error) {
 	if diff == nil {
 		return nil, errors.New("profile: TopGrowth of a nil profile")
 	}
@@ -83,15 +185,15 @@ func TopGrowth(diff *profile.Profile, n int, sampleType string) ([]Growth, error
 	}
 
 	byFunc := make(map[string]*Growth)
-	for _, s := range diff.Sample {
+	for _, s := range diff.samples {
 		fn := allocator(s)
 		g := byFunc[fn]
 		if g == nil {
 			g = &Growth{Function: fn}
 			byFunc[fn] = g
 		}
-		g.Bytes += s.Value[bi]
-		g.Objects += s.Value[oi]
+		g.Bytes += s.values[bi]
+		g.Objects += s.values[oi]
 	}
 	rank := func(g *Growth) int64 {
 		if byObjects {
@@ -99,75 +201,52 @@ func TopGrowth(diff *profile.Profile, n int, sampleType string) ([]Growth, error
 		}
 		return g.Bytes
 	}
-	var top []Growth
+	var grew []*Growth
 	for _, g := range byFunc {
 		if rank(g) > 0 {
-			top = append(top, *g)
+			grew = append(grew, g)
 		}
 	}
-	slices.SortFunc(top, func(a, b Growth) int {
-		if c := cmp.Compare(rank(&b), rank(&a)); c != 0 {
+	// Pointers: a sort of Growth values would compile a copy of the sort
+	// for the struct, 20 KB in every service's binary.
+	slices.SortFunc(grew, func(a, b *Growth) int {
+		if c := cmp.Compare(rank(b), rank(a)); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Function, b.Function)
 	})
-	if n > 0 && len(top) > n {
-		top = top[:n]
+	if n > 0 && len(grew) > n {
+		grew = grew[:n]
+	}
+	top := make([]Growth, len(grew))
+	for i, g := range grew {
+		top[i] = *g
 	}
 	return top, nil
 }
 
 // sampleIndex returns the index of the sample type called name in p.
-func sampleIndex(p *profile.Profile, name string) (int, error) {
-	for i, st := range p.SampleType {
+func sampleIndex(p *Profile, name string) (int, error) {
+	types := make([]string, len(p.SampleTypes))
+	for i, st := range p.SampleTypes {
 		if st.Type == name {
 			return i, nil
 		}
-	}
-	types := make([]string, len(p.SampleType))
-	for i, st := range p.SampleType {
 		types[i] = st.Type
 	}
 	return 0, fmt.Errorf("profile: no sample type %q in the profile, which has %v", name, types)
 }
 
-// allocator returns the name of the innermost function of s outside the
-// runtime, or of the innermost function if all are in the runtime.
-func allocator(s *profile.Sample) string {
-	var leaf string
-	for _, loc := range s.Location {
-		for _, line := range loc.Line { // innermost first, inlined calls included
-			if line.Function == nil {
-				continue
-			}
-			name := line.Function.Name
-			if !strings.HasPrefix(name, "runtime.") && !strings.HasPrefix(name, "internal/runtime/") {
-				return name
-			}
-			if leaf == "" {
-				leaf = name
-			}
-		}
-	}
-	switch {
-	case leaf != "":
-		return leaf
-	case len(s.Location) > 0:
-		return fmt.Sprintf("%#x", s.Location[0].Address) // not symbolized
-	}
-	return "(unknown)"
-}
-
 // Parse reads and parses the stored profile called name.
-func (s *Store) Parse(name string) (*profile.Profile, error) {
+func (s *Store) Parse(name string) (*Profile, error) {
 	f, _, err := s.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	p, err := profile.Parse(f)
+	p, err := Parse(f)
 	if err != nil {
-		return nil, fmt.Errorf("profile: parse %s: %w", name, err)
+		return nil, fmt.Errorf("%w (%s)", err, name)
 	}
 	return p, nil
 }

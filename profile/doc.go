@@ -13,7 +13,7 @@
 // Opening an existing directory indexes the profiles already there, so
 // profiles written before a crash or restart stay listed and served.
 //
-// [Diff] and [TopGrowth] compare two profiles with github.com/google/pprof/profile,
+// [Diff] and [TopGrowth] compare two profiles, read with protowire (see [Profile]),
 // and [Handler] serves the store so that "go tool pprof URL" works.
 //
 // Profile names are made by the store. Names from callers and HTTP requests

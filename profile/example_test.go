@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	pprofile "github.com/google/pprof/profile"
-
 	"github.com/oomguard/oomguard/profile"
 )
 
@@ -91,20 +89,16 @@ func ExampleDiff() {
 	if len(list) < 2 {
 		return
 	}
-	read := func(name string) *pprofile.Profile {
-		f, _, err := store.Open(name)
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer f.Close()
-		p, err := pprofile.Parse(f)
-		if err != nil {
-			log.Fatal(err)
-		}
-		return p
-	}
 	// What grew between the oldest profile and the newest?
-	d, err := profile.Diff(read(list[0].Name), read(list[len(list)-1].Name))
+	base, err := store.Parse(list[0].Name)
+	if err != nil {
+		log.Fatal(err)
+	}
+	target, err := store.Parse(list[len(list)-1].Name)
+	if err != nil {
+		log.Fatal(err)
+	}
+	d, err := profile.Diff(base, target)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/google/pprof/profile"
 )
 
 // Handler returns an http.Handler that serves the profiles in s, which must
@@ -104,7 +102,7 @@ func (h handler) diff(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad query: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	var profs [2]*profile.Profile
+	var profs [2]*Profile
 	for i, param := range [2]string{"base", "target"} {
 		name := q.Get(param)
 		if name == "" {

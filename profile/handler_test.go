@@ -161,7 +161,11 @@ func TestHandlerDiff(t *testing.T) {
 		if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/octet-stream" {
 			t.Fatalf("GET %s/heap/diff: %d %q %s", prefix, w.Code, w.Header().Get("Content-Type"), w.Body)
 		}
-		d, err := profile.Parse(w.Body)
+		// Readable by pprof's own parser, which checks it is valid.
+		if _, err := profile.ParseData(w.Body.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		d, err := ParseData(w.Body.Bytes())
 		if err != nil {
 			t.Fatal(err)
 		}
