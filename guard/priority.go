@@ -38,6 +38,10 @@ func ParsePriority(s string) (Priority, error) {
 	case "critical":
 		return PriorityCritical, nil
 	}
+	// The value may come from a client: the error quotes its start only.
+	if len(s) > 32 {
+		s = s[:32] + "..."
+	}
 	return PriorityDefault, fmt.Errorf("guard: unknown priority %q (want sheddable, default or critical)", s)
 }
 

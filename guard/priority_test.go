@@ -13,12 +13,16 @@ func FuzzParsePriority(f *testing.F) {
 		f.Add(s, int8(1))
 	}
 	f.Add("x", int8(-128))
+	f.Add(strings.Repeat("critical", 1000), int8(0))
 	f.Add("x", int8(127))
 	f.Fuzz(func(t *testing.T, s string, n int8) {
 		p, err := ParsePriority(s)
 		if err != nil {
 			if p != PriorityDefault || !strings.Contains(err.Error(), "unknown priority") {
 				t.Fatalf("ParsePriority(%q) = %v, %v; want Default and an error", s, p, err)
+			}
+			if len(err.Error()) > 256 {
+				t.Fatalf("ParsePriority of %d bytes: an error of %d bytes", len(s), len(err.Error()))
 			}
 		} else if p.String() != s && !(s == "" && p == PriorityDefault) {
 			t.Fatalf("ParsePriority(%q) = %v, a priority of another name", s, p)
