@@ -20,103 +20,65 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
-// variant is one program: its name and the body of its main package.
+// variant is one program: the hello world, with the guard started and its
+// middleware in front of the mux when guarded, and lines (with their
+// imports) added after the mux is made.
 type variant struct {
-	name, label, src string
+	name, label string
+	guarded     bool
+	imports     []string
+	lines       []string
 }
 
-const hello = `mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello\n") })`
+// handlers mounts the guard's readiness and debug handlers.
+var handlers = []string{
+	`mux.Handle("/ready", g.ReadyHandler())`,
+	`mux.Handle("/debug/guard/", http.StripPrefix("/debug/guard", g.DebugHandler()))`,
+}
 
 var variants = []variant{
-	{"bare", "net/http hello world", `package main
-
-import (
-	"io"
-	"net/http"
-)
-
-func main() {
-	` + hello + `
-	http.ListenAndServe("localhost:8080", mux)
+	{name: "bare", label: "net/http hello world"},
+	{name: "start", label: "+ guard: Start, Middleware", guarded: true},
+	{name: "wired", label: "+ ReadyHandler, DebugHandler", guarded: true, lines: handlers},
+	{name: "promguard", label: "+ promguard and promhttp on /metrics", guarded: true,
+		imports: []string{
+			"github.com/oomguard/oomguard/guard/promguard",
+			"github.com/prometheus/client_golang/prometheus",
+			"github.com/prometheus/client_golang/prometheus/promhttp",
+		},
+		lines: append(slices.Clip(handlers),
+			`reg := prometheus.NewRegistry()`,
+			`reg.MustRegister(promguard.NewCollector(g))`,
+			`mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))`,
+		)},
 }
-`},
-	{"start", "+ guard: Start, Middleware", `package main
 
-import (
-	"context"
-	"io"
-	"log"
-	"net/http"
-
-	"github.com/oomguard/oomguard/guard"
-)
-
-func main() {
-	g, err := guard.Start(context.Background(), guard.Config{})
-	if err != nil {
-		log.Fatal(err)
+// source returns v's main package.
+func (v variant) source() string {
+	imports := []string{"io", "net/http"}
+	var b strings.Builder
+	start, handler := "", "mux"
+	if v.guarded {
+		imports = append(imports, "context", "log", "github.com/oomguard/oomguard/guard")
+		start = "\tg, err := guard.Start(context.Background(), guard.Config{})\n\tif err != nil {\n\t\tlog.Fatal(err)\n\t}\n\tdefer g.Stop()\n"
+		handler = "g.Middleware(mux)"
 	}
-	defer g.Stop()
-	` + hello + `
-	http.ListenAndServe("localhost:8080", g.Middleware(mux))
-}
-`},
-	{"wired", "+ ReadyHandler, DebugHandler", `package main
-
-import (
-	"context"
-	"io"
-	"log"
-	"net/http"
-
-	"github.com/oomguard/oomguard/guard"
-)
-
-func main() {
-	g, err := guard.Start(context.Background(), guard.Config{})
-	if err != nil {
-		log.Fatal(err)
+	b.WriteString("package main\n\nimport (\n")
+	for _, p := range append(imports, v.imports...) {
+		fmt.Fprintf(&b, "\t%q\n", p)
 	}
-	defer g.Stop()
-	` + hello + `
-	mux.Handle("/ready", g.ReadyHandler())
-	mux.Handle("/debug/guard/", http.StripPrefix("/debug/guard", g.DebugHandler()))
-	http.ListenAndServe("localhost:8080", g.Middleware(mux))
-}
-`},
-	{"promguard", "+ promguard and promhttp on /metrics", `package main
-
-import (
-	"context"
-	"io"
-	"log"
-	"net/http"
-
-	"github.com/oomguard/oomguard/guard"
-	"github.com/oomguard/oomguard/guard/promguard"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
-
-func main() {
-	g, err := guard.Start(context.Background(), guard.Config{})
-	if err != nil {
-		log.Fatal(err)
+	b.WriteString(")\n\nfunc main() {\n" + start)
+	b.WriteString("\tmux := http.NewServeMux()\n")
+	b.WriteString("\tmux.HandleFunc(\"/\", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, \"hello\\n\") })\n")
+	for _, l := range v.lines {
+		b.WriteString("\t" + l + "\n")
 	}
-	defer g.Stop()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(promguard.NewCollector(g))
-	` + hello + `
-	mux.Handle("/ready", g.ReadyHandler())
-	mux.Handle("/debug/guard/", http.StripPrefix("/debug/guard", g.DebugHandler()))
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	http.ListenAndServe("localhost:8080", g.Middleware(mux))
-}
-`},
+	fmt.Fprintf(&b, "\thttp.ListenAndServe(\"localhost:8080\", %s)\n}\n", handler)
+	return b.String()
 }
 
 // wired is the variant the check bounds: the guard with its handlers, and
@@ -167,7 +129,7 @@ func run(maxGrowth float64) error {
 		if err := os.Mkdir(filepath.Join(dir, v.name), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dir, v.name, "main.go"), []byte(v.src), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, v.name, "main.go"), []byte(v.source()), 0o644); err != nil {
 			return err
 		}
 		if sizes[i], err = measure(dir, v.name); err != nil {
