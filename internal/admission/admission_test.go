@@ -118,23 +118,35 @@ func TestBurstFromIdle(t *testing.T) {
 }
 
 // TestCacheIsNotShed: a large, stable live set with churn that holds
-// little is not shed for memory the churn does not hold. At 0.88 of the
-// limit the cache alone is within 2.5% of GOMEMLIMIT, and the runway kept
-// for the GC sheds some of the churn at its peaks: at most a fifth.
+// little is not shed for memory the churn does not hold, up to a cache
+// past GOMEMLIMIT (0.9 of the limit) with the runtime's memory on top: a GC
+// that keeps up holds Go's memory there by itself. While the GC is behind,
+// the work must fit under GOMEMLIMIT too, and a cache that leaves no room
+// there sheds the churn.
 func TestCacheIsNotShed(t *testing.T) {
-	for _, tt := range []struct{ frac, maxShed float64 }{{0.78, 0.01}, {0.84, 0.01}, {0.88, 0.2}} {
-		frac := tt.frac
+	for _, tt := range []struct {
+		frac             float64
+		thrash           bool
+		minShed, maxShed float64
+	}{
+		{0.78, false, 0, 0.01},
+		{0.84, false, 0, 0.01},
+		{0.88, false, 0, 0.01},
+		{0.78, true, 0, 0.01},
+		{0.88, true, 0.1, 1},
+	} {
 		s := newSim(256 * mib)
-		s.base = int64(frac * 256 * mib)
+		s.base = int64(tt.frac * 256 * mib)
 		s.rate = 3000
 		s.hold = 5 * time.Millisecond
+		s.thrash = tt.thrash
 		s.size = func(*rand.Rand) (int64, int64) { return 256 << 10, 0 }
 		s.run(10 * time.Second)
 		sh := 1 - s.servedShare()
-		t.Logf("cache at %.2f of the limit: %.1f%% of the churn shed", frac, 100*sh)
-		if sh > tt.maxShed {
-			t.Errorf("cache at %.2f of the limit: %.1f%% of the churn shed, want at most %.0f%% (cost %d KiB, base %d MiB, target %d MiB, limit %d)",
-				frac, 100*sh, 100*tt.maxShed, s.dec.Cost>>10, s.dec.Base/mib, s.dec.Target/mib, s.dec.Limit)
+		t.Logf("cache at %.2f of the limit, GC thrashing %v: %.1f%% of the churn shed", tt.frac, tt.thrash, 100*sh)
+		if sh < tt.minShed || sh > tt.maxShed {
+			t.Errorf("cache at %.2f of the limit, GC thrashing %v: %.1f%% of the churn shed, want %.0f%% to %.0f%% (cost %d KiB, base %d MiB, target %d MiB, limit %d)",
+				tt.frac, tt.thrash, 100*sh, 100*tt.minShed, 100*tt.maxShed, s.dec.Cost>>10, s.dec.Base/mib, s.dec.Target/mib, s.dec.Limit)
 		}
 	}
 }

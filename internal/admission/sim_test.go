@@ -28,6 +28,7 @@ type sim struct {
 	declare   bool // the work declares its heap bytes
 	critical  bool // every arrival is Critical priority
 	sheddable bool // every arrival is Sheddable priority
+	thrash    bool // the GC is behind: its CPU limiter engaged
 
 	rng      *rand.Rand
 	due      float64
@@ -192,6 +193,7 @@ func (s *sim) run(d time.Duration) {
 			Now:           s.now,
 			Limit:         s.limit,
 			GoMemLimit:    s.limit * 9 / 10,
+			GCThrashing:   s.thrash,
 			Usage:         usage,
 			Fresh:         true,
 			OffHeap:       s.offHeap(),
