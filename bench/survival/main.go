@@ -89,6 +89,7 @@ func main() {
 	leakMiB := flag.Float64("leak-mib-per-s", 8, "the leak shape's leak, MiB per second")
 	cacheFracs := flag.String("cache-fracs", "0.78,0.84", "the cache shape's live set, as fractions of the limit")
 	cacheRates := flag.String("cache-rates", "1500,3000", "the cache shape's request rates, per second")
+	flag.IntVar(&c.matrix.cacheRounds, "cache-rounds", 3, "rounds of every mode on each cache load; each round compares with its own reference, and the summary gives the median")
 	flag.Parse()
 
 	c.limit = *limitMiB << 20
@@ -116,8 +117,8 @@ func main() {
 	if c.matrix.cacheRates, err = parseFloats(*cacheRates, maxRate); err != nil {
 		fatalf("-cache-rates: %v", err)
 	}
-	if *leakMiB <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 {
-		fatalf("-leak-mib-per-s, -burst-conns, -work-bytes and -work-hold must be positive")
+	if *leakMiB <= 0 || c.matrix.cacheRounds <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 {
+		fatalf("-leak-mib-per-s, -cache-rounds, -burst-conns, -work-bytes and -work-hold must be positive")
 	}
 	c.matrix.leakRate = int64(*leakMiB * (1 << 20))
 

@@ -49,29 +49,40 @@ func (h *harness) runMatrix(ctx context.Context, rep *report) error {
 		}
 		sr.BaseRate = sr.Calibration.Rate
 		sr.Schedule = s.schedule(c.durations, sr.BaseRate, c.limit)
-		for _, mode := range s.modesFor(c.modes) {
-			if mode == modeOracle {
-				if err := h.findOracleCap(ctx, sr); err != nil {
+		for round := 1; round <= max(1, s.Rounds); round++ {
+			for _, mode := range s.modesFor(c.modes) {
+				if mode == modeOracle && sr.OracleCap == 0 {
+					if err := h.findOracleCap(ctx, sr); err != nil {
+						return err
+					}
+				}
+				name := mode
+				if s.Rounds > 1 {
+					name = fmt.Sprintf("%s (round %d)", mode, round)
+				}
+				fmt.Printf("  %s: %s\n", name, sr.Schedule)
+				var r modeRun
+				var err error
+				if mode == modeOracle {
+					r, err = h.runOracle(ctx, sr, round)
+				} else {
+					r, err = h.runMode(ctx, sr, mode, round)
+				}
+				if err != nil {
 					return err
 				}
+				if s.Rounds > 1 {
+					r.Result.Round = round
+				}
+				sr.Runs = append(sr.Runs, r)
+				res := r.Result
+				died := "lived"
+				if res.DiedAtSeconds != nil {
+					died = fmt.Sprintf("died at %.1fs (exit %d, oom_killed=%v)", *res.DiedAtSeconds, res.ExitCode, res.OOMKilled)
+				}
+				fmt.Printf("  %s: %s goodput=%.3f p50=%.1fms p99=%.1fms sent=%d served=%d shed=%d peak=%s\n",
+					name, died, res.GoodputRatio, res.P50Ms, res.P99Ms, res.Sent, res.Served, res.Shed, mib(res.PeakUsageBytes))
 			}
-			fmt.Printf("  %s: %s\n", mode, sr.Schedule)
-			run := h.runMode
-			if mode == modeOracle {
-				run = func(ctx context.Context, sr *shapeRun, _ string) (modeRun, error) { return h.runOracle(ctx, sr) }
-			}
-			r, err := run(ctx, sr, mode)
-			if err != nil {
-				return err
-			}
-			sr.Runs = append(sr.Runs, r)
-			res := r.Result
-			died := "lived"
-			if res.DiedAtSeconds != nil {
-				died = fmt.Sprintf("died at %.1fs (exit %d, oom_killed=%v)", *res.DiedAtSeconds, res.ExitCode, res.OOMKilled)
-			}
-			fmt.Printf("  %s: %s goodput=%.3f p50=%.1fms p99=%.1fms sent=%d served=%d shed=%d peak=%s\n",
-				mode, died, res.GoodputRatio, res.P50Ms, res.P99Ms, res.Sent, res.Served, res.Shed, mib(res.PeakUsageBytes))
 		}
 		sr.compare()
 		rep.Shapes = append(rep.Shapes, sr)
@@ -101,12 +112,16 @@ func (rep *report) check(minGoodput float64) []string {
 		if sr.Shape.Name == shapeLeak {
 			continue // a kill is expected
 		}
-		for _, mode := range []string{modeOomguard, modeOomguardCost} {
-			r := sr.result(mode)
-			if r == nil {
+		for i := range sr.Runs {
+			r := &sr.Runs[i].Result
+			mode := r.Mode
+			if mode != modeOomguard && mode != modeOomguardCost {
 				continue
 			}
 			ran = true
+			if r.Round > 0 {
+				mode = fmt.Sprintf("%s (round %d)", mode, r.Round)
+			}
 			where := fmt.Sprintf("%d %s, %s:", sr.Shape.Number, sr.Shape.Label, mode)
 			switch {
 			case r.OOMKilled:

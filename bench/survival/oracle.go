@@ -118,9 +118,9 @@ func (h *harness) findOracleCap(ctx context.Context, sr *shapeRun) error {
 // survive at a cap that the full load then kills: that run joins the
 // probes as a killed one, and the next lower cap (lowerCap) gets the full
 // load, oracleRetries times at most. The last run stands, killed or not.
-func (h *harness) runOracle(ctx context.Context, sr *shapeRun) (modeRun, error) {
+func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeRun, error) {
 	for try := 0; ; try++ {
-		r, err := h.runMode(ctx, sr, modeOracle)
+		r, err := h.runMode(ctx, sr, modeOracle, round)
 		if err != nil || r.DiedAt < 0 || try == oracleRetries {
 			return r, err
 		}

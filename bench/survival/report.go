@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,10 +16,13 @@ import (
 // phase (the spike, the burst, or the steady load) unless they say
 // otherwise. Pointers are null where a figure does not apply.
 type Result struct {
-	Mode        string `json:"mode"`
-	InFlightCap int    `json:"in_flight_cap,omitempty"` // the oracle's fixed cap
-	OOMKilled   bool   `json:"oom_killed"`              // SIGKILL and the cgroup's oom_kill counter rose
-	ExitCode    int    `json:"exit_code"`               // 128+signal when a signal ended it
+	Mode string `json:"mode"`
+	// Round is the round of a shape whose modes run several times, from 1;
+	// 0 where they run once.
+	Round       int  `json:"round,omitempty"`
+	InFlightCap int  `json:"in_flight_cap,omitempty"` // the oracle's fixed cap
+	OOMKilled   bool `json:"oom_killed"`              // SIGKILL and the cgroup's oom_kill counter rose
+	ExitCode    int  `json:"exit_code"`               // 128+signal when a signal ended it
 	// DiedAtSeconds is when the process died, since the load started; null
 	// if it lived to the end. For the leak, the time to kill.
 	DiedAtSeconds *float64 `json:"died_at_seconds"`
@@ -175,10 +179,10 @@ func summarizeGuard(samples []sample, from, to time.Duration) *guardSummary {
 // compare fills in each result's figures against the shape's reference
 // mode, if it ran.
 func (sr *shapeRun) compare() {
-	ref := sr.result(sr.Shape.Reference)
 	for i := range sr.Runs {
 		r := &sr.Runs[i].Result
 		r.GoodputVsReference, r.P99VsReference = nil, nil
+		ref := sr.roundResult(sr.Shape.Reference, r.Round)
 		if ref == nil {
 			continue
 		}
@@ -191,7 +195,8 @@ func (sr *shapeRun) compare() {
 	}
 }
 
-// result is the named mode's result; nil if it did not run.
+// result is the named mode's result, of its first round; nil if it did
+// not run.
 func (sr *shapeRun) result(mode string) *Result {
 	for i := range sr.Runs {
 		if sr.Runs[i].Result.Mode == mode {
@@ -199,6 +204,68 @@ func (sr *shapeRun) result(mode string) *Result {
 		}
 	}
 	return nil
+}
+
+// roundResult is the named mode's result in round (0 where the modes ran
+// once); nil if it did not run.
+func (sr *shapeRun) roundResult(mode string, round int) *Result {
+	for i := range sr.Runs {
+		if r := &sr.Runs[i].Result; r.Mode == mode && r.Round == round {
+			return r
+		}
+	}
+	return nil
+}
+
+// summary is the named mode's figures over its rounds, for the summary
+// table: its one result where the modes ran once; else the medians of its
+// ratios to the reference, each taken against the reference of its own
+// round, and dead (with the first death's figures) if any round died. Nil
+// if it did not run.
+func (sr *shapeRun) summary(mode string) *Result {
+	var runs []Result
+	for _, run := range sr.Runs {
+		if run.Result.Mode == mode {
+			runs = append(runs, run.Result)
+		}
+	}
+	switch len(runs) {
+	case 0:
+		return nil
+	case 1:
+		return &runs[0]
+	}
+	out := runs[0]
+	out.Round = 0
+	for _, r := range runs {
+		if r.DiedAtSeconds != nil && out.DiedAtSeconds == nil {
+			out.DiedAtSeconds, out.ExitCode = r.DiedAtSeconds, r.ExitCode
+		}
+		out.OOMKilled = out.OOMKilled || r.OOMKilled
+	}
+	out.GoodputVsReference = medianOf(runs, func(r Result) *float64 { return r.GoodputVsReference })
+	out.P99VsReference = medianOf(runs, func(r Result) *float64 { return r.P99VsReference })
+	return &out
+}
+
+// medianOf is the median of the figure f over the runs that have it (the
+// mean of the middle two for an even count); nil if none has.
+func medianOf(runs []Result, f func(Result) *float64) *float64 {
+	var vs []float64
+	for _, r := range runs {
+		if v := f(r); v != nil {
+			vs = append(vs, *v)
+		}
+	}
+	if len(vs) == 0 {
+		return nil
+	}
+	slices.Sort(vs)
+	m := vs[len(vs)/2]
+	if len(vs)%2 == 0 {
+		m = (vs[len(vs)/2-1] + m) / 2
+	}
+	return ptr(round(m, 3))
 }
 
 // quantile returns the q-quantile of ds by nearest rank; 0 for none. It
@@ -299,7 +366,18 @@ type jsonShape struct {
 	Phases       []jsonPhase     `json:"phases"`
 	OracleCap    int             `json:"oracle_cap,omitempty"`
 	OracleProbes []capProbe      `json:"oracle_probes,omitempty"`
-	Modes        []Result        `json:"modes"`
+	// Rounds and Medians: where every mode ran in several rounds, the
+	// median of each mode's ratios to the reference over them.
+	Rounds  int          `json:"rounds,omitempty"`
+	Medians []jsonMedian `json:"medians,omitempty"`
+	Modes   []Result     `json:"modes"`
+}
+
+type jsonMedian struct {
+	Mode               string   `json:"mode"`
+	Died               bool     `json:"died"` // in any round
+	GoodputVsReference *float64 `json:"goodput_vs_reference"`
+	P99VsReference     *float64 `json:"p99_vs_reference"`
 }
 
 func toJSONCalibration(c calibration) jsonCalibration {
@@ -331,6 +409,14 @@ func (rep *report) writeJSON(w io.Writer) error {
 		}
 		for _, r := range sr.Runs {
 			js.Modes = append(js.Modes, r.Result)
+		}
+		if sr.Shape.Rounds > 1 {
+			js.Rounds = sr.Shape.Rounds
+			for _, m := range sr.modes() {
+				r := sr.summary(m)
+				js.Medians = append(js.Medians, jsonMedian{Mode: m, Died: r.DiedAtSeconds != nil,
+					GoodputVsReference: r.GoodputVsReference, P99VsReference: r.P99VsReference})
+			}
 		}
 		out.Shapes = append(out.Shapes, js)
 	}
@@ -365,13 +451,14 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 
 	modes := rep.modes()
 	b.WriteString("\nGoodput as a fraction of the reference mode's (the oracle; automemlimit for cache); " +
-		"✕ OOM-killed, † died otherwise, – no reference.\n\n")
+		"where a shape ran in rounds, the median of the rounds, each against its own round's reference; " +
+		"✕ OOM-killed (in any round), † died otherwise, – no reference.\n\n")
 	b.WriteString("| shape | " + strings.Join(modes, " | ") + " |\n")
 	b.WriteString("|---" + strings.Repeat("|---", len(modes)) + "|\n")
 	for _, sr := range rep.Shapes {
 		fmt.Fprintf(&b, "| %d %s |", sr.Shape.Number, sr.Shape.Label)
 		for _, m := range modes {
-			r := sr.result(m)
+			r := sr.summary(m)
 			if r == nil {
 				b.WriteString(" |")
 				continue
@@ -420,7 +507,17 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 		fmt.Fprintf(b, "; reference: %s", s.Reference)
 	}
 	b.WriteString(".")
-	if ref := sr.result(s.Reference); ref != nil && ref.DiedAtSeconds != nil {
+	var refDied []string
+	for _, run := range sr.Runs {
+		if r := run.Result; r.Mode == s.Reference && r.DiedAtSeconds != nil {
+			refDied = append(refDied, strconv.Itoa(r.Round))
+		}
+	}
+	switch {
+	case len(refDied) == 0:
+	case s.Rounds > 1:
+		fmt.Fprintf(b, " **The reference (%s) died in round %s**: ratios against it there overstate the others.", s.Reference, strings.Join(refDied, ", "))
+	default:
 		fmt.Fprintf(b, " **The reference (%s) died**: ratios against it overstate the others.", s.Reference)
 	}
 	b.WriteString("\n\n")
@@ -431,6 +528,9 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 		mode := r.Mode
 		if r.InFlightCap > 0 {
 			mode = fmt.Sprintf("%s (cap %d)", mode, r.InFlightCap)
+		}
+		if r.Round > 0 {
+			mode = fmt.Sprintf("%s, round %d", mode, r.Round)
 		}
 		killed := yesNo(r.OOMKilled)
 		if r.DiedAtSeconds != nil {
@@ -455,6 +555,28 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 			mode, killed, r.ExitCode, r.GoodputRatio, fmtRatio(r.GoodputVsReference), fmtMs(r.P50Ms), fmtMs(r.P99Ms),
 			fmtRatio(r.P99VsReference), classes, r.Shed, 100*r.ShedShare, mib(r.PeakUsageBytes), r.Profiles, inFlight, recovery, fmtFloat(r.CPUSeconds))
 	}
+	if s.Rounds > 1 {
+		var parts []string
+		for _, m := range sr.modes() {
+			if m == s.Reference {
+				continue
+			}
+			r := sr.summary(m)
+			parts = append(parts, fmt.Sprintf("%s%s goodput %s, p99 %s", deathMark(*r), m, fmtRatio(r.GoodputVsReference), fmtRatio(r.P99VsReference)))
+		}
+		fmt.Fprintf(b, "\nMedian of %d rounds, each against its own round's %s: %s.\n", s.Rounds, s.Reference, strings.Join(parts, "; "))
+	}
+}
+
+// modes is the modes that ran on the shape, in the order they first ran.
+func (sr *shapeRun) modes() []string {
+	var out []string
+	for _, run := range sr.Runs {
+		if !slices.Contains(out, run.Result.Mode) {
+			out = append(out, run.Result.Mode)
+		}
+	}
+	return out
 }
 
 // modes is every mode that ran, in the canonical order.

@@ -291,3 +291,42 @@ func TestSVGWellFormed(t *testing.T) {
 		}
 	}
 }
+
+// TestRounds: a shape run in rounds compares each run with the reference
+// of its own round; the summary is the median over the rounds, dead if any
+// round died; -check sees every round.
+func TestRounds(t *testing.T) {
+	s := shape{Name: shapeCache, Number: 7, Label: "cache 0.84, 1500 rps", Reference: modeAutomemlimit, Rounds: 3}
+	sr := &shapeRun{Shape: s}
+	for i, f := range []struct{ ref, guard, refP99, guardP99 float64 }{
+		{1, 0.99, 10, 30}, // a noisy round: the guard's p99 3× the reference's
+		{1, 1, 20, 20},
+		{0.98, 0.98, 40, 44},
+	} {
+		sr.Runs = append(sr.Runs,
+			modeRun{Result: Result{Mode: modeAutomemlimit, Round: i + 1, GoodputRatio: f.ref, P99Ms: f.refP99, Served: 1}},
+			modeRun{Result: Result{Mode: modeOomguard, Round: i + 1, GoodputRatio: f.guard, P99Ms: f.guardP99, Served: 1}})
+	}
+	sr.compare()
+	if got := *sr.roundResult(modeOomguard, 1).P99VsReference; got != 3 {
+		t.Errorf("round 1's p99 vs its own reference = %v, want 3", got)
+	}
+	sum := sr.summary(modeOomguard)
+	if *sum.P99VsReference != 1.1 || *sum.GoodputVsReference != 1 || sum.DiedAtSeconds != nil {
+		t.Errorf("summary: p99 %v, goodput %v, died %v; want the medians 1.1 and 1, alive", *sum.P99VsReference, *sum.GoodputVsReference, sum.DiedAtSeconds)
+	}
+	g := sr.roundResult(modeOomguard, 3)
+	g.OOMKilled, g.DiedAtSeconds, g.ExitCode = true, ptr(1.5), 137
+	if sum := sr.summary(modeOomguard); !sum.OOMKilled || deathMark(*sum) == "" {
+		t.Errorf("summary with round 3 killed: %+v, want it marked killed", sum)
+	}
+	rep := &report{Shapes: []*shapeRun{sr}}
+	if got := rep.check(0.5); len(got) != 1 || !strings.Contains(got[0], "oomguard (round 3): OOM-killed at 1.5 s") {
+		t.Errorf("check = %q, want round 3's kill", got)
+	}
+	var b strings.Builder
+	sr.writeMarkdown(&b)
+	if !strings.Contains(b.String(), "oomguard, round 2") || !strings.Contains(b.String(), "Median of 3 rounds") {
+		t.Errorf("markdown lacks the rounds:\n%s", b.String())
+	}
+}

@@ -233,12 +233,16 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInF
 }
 
 // runMode is one mode's run of sr's full schedule.
-func (h *harness) runMode(ctx context.Context, sr *shapeRun, mode string) (modeRun, error) {
+func (h *harness) runMode(ctx context.Context, sr *shapeRun, mode string, round int) (modeRun, error) {
 	maxInFlight := 0
 	if mode == modeOracle {
 		maxInFlight = sr.OracleCap
 	}
-	return h.runOnce(ctx, sr, mode, maxInFlight, sr.Shape.key()+"-"+strings.ReplaceAll(mode, "+", "-"), sr.Schedule)
+	name := sr.Shape.key() + "-" + strings.ReplaceAll(mode, "+", "-")
+	if round > 1 {
+		name += "-" + strconv.Itoa(round)
+	}
+	return h.runOnce(ctx, sr, mode, maxInFlight, name, sr.Schedule)
 }
 
 // loadOptionsFor bounds the generator for a peak rate: enough workers to keep

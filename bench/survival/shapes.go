@@ -60,6 +60,11 @@ type shape struct {
 	Conns     int     // closed-loop connections of the burst; 0: open loop
 	FixedRate float64 // the rate of the leak and cache shapes; 0: calibrated
 	Reference string  // the mode the others are compared with; "" none
+	// Rounds is how many times every mode runs, one round of all the modes
+	// after another; each compares with the reference of its own round.
+	// The cache's p99 moves by half between two runs of one mode: one run
+	// cannot tell a 1.2× from the noise. 0 means 1.
+	Rounds int
 }
 
 // key names the shape's files: its label with dashes.
@@ -172,13 +177,14 @@ func leakRateOf(args []string) int64 {
 
 // matrixOptions are the command line's say on the shapes.
 type matrixOptions struct {
-	shapes     []string // names, in order
-	workBytes  int
-	workHold   time.Duration
-	conns      int
-	leakRate   int64 // bytes per second
-	cacheFracs []float64
-	cacheRates []float64
+	shapes      []string // names, in order
+	workBytes   int
+	workHold    time.Duration
+	conns       int
+	leakRate    int64 // bytes per second
+	cacheFracs  []float64
+	cacheRates  []float64
+	cacheRounds int
 }
 
 // matrix returns the shapes to run, in the order of o.shapes.
@@ -203,7 +209,7 @@ func matrix(o matrixOptions) []shape {
 			for _, f := range o.cacheFracs {
 				for _, r := range o.cacheRates {
 					out = append(out, shape{Name: name, Number: 7, Label: fmt.Sprintf("cache %.2f, %.0f rps", f, r),
-						Bytes: cacheBytes, Hold: cacheHold, FixedRate: r, Reference: modeAutomemlimit,
+						Bytes: cacheBytes, Hold: cacheHold, FixedRate: r, Reference: modeAutomemlimit, Rounds: o.cacheRounds,
 						Args: []string{"-cache-frac", strconv.FormatFloat(f, 'f', -1, 64)}})
 				}
 			}
