@@ -101,6 +101,7 @@ type sampler struct {
 	offHeapNow int64 // the same at the last full reading, unsmoothed
 
 	thrash   bool // the GC thrashing at the last full sample
+	behind   bool // and unable to keep up: its CPU limiter engaged
 	leakSaid bool // the leak in progress was logged
 
 	// Activity, for the quick reading's pace.
@@ -196,8 +197,10 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 	// a burst moves within milliseconds: it paces sampling, not the Snapshot.
 	fastTTL := timeTo(s.limit.bytes-usage, s.burstRate)
 	gcFrac := s.gcCPU.Update(rs, now)
-	// A sustained full stall on memory (v2 PSI) is thrashing too.
-	thrash := s.limiterEngaged(rs, now) || gcFrac >= g.cfg.GCThrashFraction || s.pressure.FullAvg10 >= fullStallThrash
+	// A sustained full stall on memory (v2 PSI) is thrashing too, and
+	// like the limiter a sign that the GC is behind, not only busy.
+	s.behind = s.limiterEngaged(rs, now) || s.pressure.FullAvg10 >= fullStallThrash
+	thrash := s.behind || gcFrac >= g.cfg.GCThrashFraction
 	s.thrash = thrash
 
 	pressure := float64(usage) / float64(s.limit.bytes)
@@ -304,6 +307,7 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 		LargeBytes:  rs.LargeBytes,
 		Critical:    float64(usage) >= g.cfg.Thresholds.Critical*float64(s.limit.bytes),
 		GCThrashing: s.thrash,
+		GCBehind:    s.behind,
 	}
 	g.workReading(&r)
 	s.shed.apply(g, r)

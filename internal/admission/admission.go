@@ -117,6 +117,12 @@ type Reading struct {
 	// share of the CPU. Alone it is no reason to shed: only when the work
 	// slows down with it (see Policy.OnSample).
 	GCThrashing bool
+
+	// GCBehind reports the GC unable to keep up: its CPU limiter engaged
+	// (the GC wants more of the CPU than it may take, and Go's memory
+	// passes GOMEMLIMIT while it waits), or the memory stalling on the
+	// kernel. Then the work must fit under GOMEMLIMIT too.
+	GCBehind bool
 }
 
 // InFlight is the work in flight at the reading.
@@ -344,16 +350,16 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// gcRunway on the work's own heap: what it allocates during a GC cycle
 	// piles on top, in proportion to the work, not to a cache that sits
 	// still. GOMEMLIMIT bounds the work too, but only while the GC is
-	// behind (thrashing, or was within thrashHold): then the work's heap
-	// must fit below it with gcThrashRunway on top. A GC that keeps up
-	// holds Go's memory at GOMEMLIMIT by itself, and a budget at GOMEMLIMIT
-	// then shed a healthy service whose cache sat a few MiB under it: 3% to
-	// 8% of its requests at 0.84 of the limit, where GOMEMLIMIT alone
-	// served them all.
+	// behind or the work spirals (or did within thrashHold): then the
+	// work's heap must fit below it with gcThrashRunway on top. A GC that
+	// keeps up holds Go's memory at GOMEMLIMIT by itself, however much CPU
+	// it takes, and a budget at GOMEMLIMIT then shed a healthy service
+	// whose cache sat a few MiB under it: 3% to 8% of its requests at 0.84
+	// of the limit, where GOMEMLIMIT alone served them all.
 	target := cfg.Critical*limit - margin
 	gml, runway := math.Inf(1), 1.0
 	if g := float64(r.GoMemLimit); g > 0 && g < cfg.Critical*limit {
-		if r.GCThrashing {
+		if r.GCBehind || p.spiraling(r) {
 			p.thrashAt = r.Now
 		}
 		if !p.thrashAt.IsZero() && r.Now.Sub(p.thrashAt) < thrashHold {

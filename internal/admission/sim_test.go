@@ -28,7 +28,8 @@ type sim struct {
 	declare   bool // the work declares its heap bytes
 	critical  bool // every arrival is Critical priority
 	sheddable bool // every arrival is Sheddable priority
-	thrash    bool // the GC is behind: its CPU limiter engaged
+	gcBusy    bool // the GC past its share of the CPU
+	gcBehind  bool // the GC's CPU limiter engaged
 
 	rng      *rand.Rand
 	due      float64
@@ -193,7 +194,8 @@ func (s *sim) run(d time.Duration) {
 			Now:           s.now,
 			Limit:         s.limit,
 			GoMemLimit:    s.limit * 9 / 10,
-			GCThrashing:   s.thrash,
+			GCThrashing:   s.gcBusy || s.gcBehind,
+			GCBehind:      s.gcBehind,
 			Usage:         usage,
 			Fresh:         true,
 			OffHeap:       s.offHeap(),
