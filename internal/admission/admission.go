@@ -170,11 +170,13 @@ const (
 	// gcRunway is the share of the work's heap kept for the garbage it
 	// makes during a GC cycle; gcThrashRunway the same while the GC is
 	// behind, when the work must also fit under GOMEMLIMIT.
-	penaltyStep    = 0.02
-	penaltyMax     = 0.3
-	penaltyDecay   = 0.01 // per second
-	gcRunway       = 0.05
-	gcThrashRunway = 0.3
+	penaltyStep = 0.02
+	// penaltyWorkShare bounds a step by the work's memory (see OnSample).
+	penaltyWorkShare = 0.1
+	penaltyMax       = 0.3
+	penaltyDecay     = 0.01 // per second
+	gcRunway         = 0.05
+	gcThrashRunway   = 0.3
 	// refusalBytes is what one refused request allocates, about: the HTTP
 	// server's request and the 503 (measured: 2 to 5 KiB); the low end,
 	// so that the cost of admitted work errs high.
@@ -323,19 +325,34 @@ func (p *Policy) OnSample(r Reading) Decision {
 	p.nSinceGC = min(p.nSinceGC, n)
 
 	limit := float64(r.Limit)
+	// The GC is behind, or the work spirals, or either did within
+	// thrashHold: it toggles from cycle to cycle, and each toggle moved the
+	// bound.
+	if r.GCBehind || p.spiraling(r) {
+		p.thrashAt = r.Now
+	}
+	behind := !p.thrashAt.IsZero() && r.Now.Sub(p.thrashAt) < thrashHold
 	// The margin: room for the largest requests seen, for the GC's runway,
 	// and what readings past a warning line taught. One line is for the
 	// whole working set: halfway from the least margin to Critical. The
-	// other is for Go's own memory: under GOMEMLIMIT it sits at GOMEMLIMIT
-	// while the program allocates; past it, halfway to Critical, the GC is
-	// losing. Memory outside Go does not count there: GOMEMLIMIT does not
-	// bound it, and work that holds it may fill the room to the first line.
+	// other, while the GC is behind, is for Go's own memory: past
+	// GOMEMLIMIT, halfway to Critical, the GC is losing. A GC that keeps up
+	// may hold a cache and its garbage there for good: the line then read a
+	// healthy cache at 0.84 of the limit as a warning every second or so,
+	// and shed a fifth of its requests. Memory outside Go does not count
+	// there: GOMEMLIMIT does not bound it, and work that holds it may fill
+	// the room to the first line.
 	warn := r.Critical || float64(r.Usage) >= cfg.Critical*limit-marginFloor*limit/2
-	if g := float64(r.GoMemLimit); g > 0 && g < cfg.Critical*limit {
+	if g := float64(r.GoMemLimit); behind && g > 0 && g < cfg.Critical*limit {
 		warn = warn || float64(r.Usage-r.OffHeap) >= (g+cfg.Critical*limit)/2
 	}
 	if warn && !p.wasWarn {
-		p.penalty = math.Min(penaltyMax, p.penalty+penaltyStep)
+		// The model erred in what the work holds, not in the base it
+		// measures: the penalty takes at most a tenth of the work's memory
+		// a step. A step of 2% of the limit took all the room of work that
+		// held 5 MiB beside a cache, which shedding could not move.
+		work := float64(n)*p.cost.mean(n, costFloor) + float64(r.Declared)
+		p.penalty = math.Min(penaltyMax, p.penalty+math.Min(penaltyStep, penaltyWorkShare*work/limit))
 	} else if !warn {
 		p.penalty = math.Max(0, p.penalty-penaltyDecay*dt.Seconds())
 	}
@@ -358,13 +375,8 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// of the limit, where GOMEMLIMIT alone served them all.
 	target := cfg.Critical*limit - margin
 	gml, runway := math.Inf(1), 1.0
-	if g := float64(r.GoMemLimit); g > 0 && g < cfg.Critical*limit {
-		if r.GCBehind || p.spiraling(r) {
-			p.thrashAt = r.Now
-		}
-		if !p.thrashAt.IsZero() && r.Now.Sub(p.thrashAt) < thrashHold {
-			gml, runway = g-p.penalty*limit, 1+gcThrashRunway
-		}
+	if g := float64(r.GoMemLimit); behind && g > 0 && g < cfg.Critical*limit {
+		gml, runway = g-p.penalty*limit, 1+gcThrashRunway
 	}
 	// Neither part of the base is below zero. The heap's reads negative
 	// when the last cycle marked less than the work in flight times its

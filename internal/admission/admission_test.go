@@ -118,11 +118,12 @@ func TestBurstFromIdle(t *testing.T) {
 }
 
 // TestCacheIsNotShed: a large, stable live set with churn that holds
-// little is not shed for memory the churn does not hold, up to a cache
-// past GOMEMLIMIT (0.9 of the limit) with the runtime's memory on top: a GC
-// that keeps up holds Go's memory there by itself, however busy it is.
-// While the GC is behind (its CPU limiter engaged), the work must fit under
-// GOMEMLIMIT too, and a cache that leaves no room there sheds the churn.
+// little is not shed for memory the churn does not hold, though the cache,
+// the runtime and the garbage between cycles hold Go's memory past
+// GOMEMLIMIT (0.9 of the limit): a GC that keeps up holds it there by
+// itself, however busy it is. While the GC is behind (its CPU limiter
+// engaged), the work must fit under GOMEMLIMIT too, and sheds. (Before
+// these rules, every case here shed three quarters of the churn.)
 func TestCacheIsNotShed(t *testing.T) {
 	for _, tt := range []struct {
 		frac             float64
@@ -131,13 +132,16 @@ func TestCacheIsNotShed(t *testing.T) {
 	}{
 		{0.78, false, false, 0, 0.01},
 		{0.84, false, false, 0, 0.01},
-		{0.88, false, false, 0, 0.01},
-		{0.88, true, false, 0, 0.01},
-		{0.78, true, true, 0, 0.01},
-		{0.88, true, true, 0.1, 1},
+		{0.84, true, false, 0, 0.01},
+		{0.84, true, true, 0.1, 1},
 	} {
 		s := newSim(256 * mib)
 		s.base = int64(tt.frac * 256 * mib)
+		// The runtime's own memory, as measured beside a real cache: with
+		// the garbage between cycles it takes Go's memory past the line
+		// halfway from GOMEMLIMIT to Critical, which is no warning while
+		// the GC keeps up.
+		s.runtime = 8 * mib
 		s.rate = 3000
 		s.hold = 5 * time.Millisecond
 		s.gcBusy, s.gcBehind = tt.busy, tt.behind

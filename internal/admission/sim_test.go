@@ -18,6 +18,7 @@ type sim struct {
 	step  time.Duration
 
 	base     int64 // long-lived heap: a cache
+	runtime  int64 // the Go runtime's own memory: stacks, metadata
 	leakRate int64 // bytes per second added to base
 
 	// shape
@@ -189,11 +190,12 @@ func (s *sim) run(d time.Duration) {
 		c := s.committed()
 		s.peak = max(s.peak, c)
 		s.peakInFlight = max(s.peakInFlight, int64(len(s.inflight)))
-		usage := s.heapObj + s.offHeap()
+		usage := s.heapObj + s.offHeap() + s.runtime
 		s.dec = s.p.OnSample(Reading{
 			Now:           s.now,
 			Limit:         s.limit,
 			GoMemLimit:    s.limit * 9 / 10,
+			GoOther:       s.runtime,
 			GCThrashing:   s.gcBusy || s.gcBehind,
 			GCBehind:      s.gcBehind,
 			Usage:         usage,
