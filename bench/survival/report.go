@@ -220,8 +220,9 @@ func (sr *shapeRun) roundResult(mode string, round int) *Result {
 // summary is the named mode's figures over its rounds, for the summary
 // table: its one result where the modes ran once; else the medians of its
 // ratios to the reference, each taken against the reference of its own
-// round, and dead (with the first death's figures) if any round died. Nil
-// if it did not run.
+// round, over the rounds where that reference lived (a ratio to a killed
+// reference says nothing: nil if it died in every round), and dead (with
+// the first death's figures) if any round died. Nil if it did not run.
 func (sr *shapeRun) summary(mode string) *Result {
 	var runs []Result
 	for _, run := range sr.Runs {
@@ -243,8 +244,14 @@ func (sr *shapeRun) summary(mode string) *Result {
 		}
 		out.OOMKilled = out.OOMKilled || r.OOMKilled
 	}
-	out.GoodputVsReference = medianOf(runs, func(r Result) *float64 { return r.GoodputVsReference })
-	out.P99VsReference = medianOf(runs, func(r Result) *float64 { return r.P99VsReference })
+	var fair []Result
+	for _, r := range runs {
+		if ref := sr.roundResult(sr.Shape.Reference, r.Round); ref != nil && ref.DiedAtSeconds == nil {
+			fair = append(fair, r)
+		}
+	}
+	out.GoodputVsReference = medianOf(fair, func(r Result) *float64 { return r.GoodputVsReference })
+	out.P99VsReference = medianOf(fair, func(r Result) *float64 { return r.P99VsReference })
 	return &out
 }
 

@@ -315,6 +315,15 @@ func TestRounds(t *testing.T) {
 	if *sum.P99VsReference != 1.1 || *sum.GoodputVsReference != 1 || sum.DiedAtSeconds != nil {
 		t.Errorf("summary: p99 %v, goodput %v, died %v; want the medians 1.1 and 1, alive", *sum.P99VsReference, *sum.GoodputVsReference, sum.DiedAtSeconds)
 	}
+	// A round whose reference died says nothing of the ratio.
+	ref := sr.roundResult(modeAutomemlimit, 2)
+	ref.DiedAtSeconds, ref.GoodputRatio = ptr(0.5), 0.01
+	sr.compare()
+	if sum := sr.summary(modeOomguard); *sum.GoodputVsReference != 0.995 {
+		t.Errorf("summary with round 2's reference dead: goodput %v, want 0.995, the median of rounds 1 and 3", *sum.GoodputVsReference)
+	}
+	ref.DiedAtSeconds, ref.GoodputRatio = nil, 1
+	sr.compare()
 	g := sr.roundResult(modeOomguard, 3)
 	g.OOMKilled, g.DiedAtSeconds, g.ExitCode = true, ptr(1.5), 137
 	if sum := sr.summary(modeOomguard); !sum.OOMKilled || deathMark(*sum) == "" {
