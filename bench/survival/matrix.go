@@ -58,7 +58,7 @@ func (h *harness) runMatrix(ctx context.Context, rep *report) error {
 				}
 				name := mode
 				if s.Rounds > 1 {
-					name = fmt.Sprintf("%s (round %d)", mode, round)
+					name = roundName(mode, round)
 				}
 				fmt.Printf("  %s: %s\n", name, sr.Schedule)
 				var r modeRun
@@ -88,6 +88,11 @@ func (h *harness) runMatrix(ctx context.Context, rep *report) error {
 		rep.Shapes = append(rep.Shapes, sr)
 	}
 	return nil
+}
+
+// roundName names a mode's run in a round, for the log and -check.
+func roundName(mode string, round int) string {
+	return fmt.Sprintf("%s (round %d)", mode, round)
 }
 
 // checked lists the shapes that -check judges: those where a guard mode ran,
@@ -120,7 +125,7 @@ func (rep *report) check(minGoodput float64) []string {
 			}
 			ran = true
 			if r.Round > 0 {
-				mode = fmt.Sprintf("%s (round %d)", mode, r.Round)
+				mode = roundName(mode, r.Round)
 			}
 			where := fmt.Sprintf("%d %s, %s:", sr.Shape.Number, sr.Shape.Label, mode)
 			switch {

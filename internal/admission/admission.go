@@ -332,6 +332,10 @@ func (p *Policy) OnSample(r Reading) Decision {
 		p.thrashAt = r.Now
 	}
 	behind := !p.thrashAt.IsZero() && r.Now.Sub(p.thrashAt) < thrashHold
+	// GOMEMLIMIT binds while the GC is behind, where one is set below
+	// Critical.
+	g := float64(r.GoMemLimit)
+	bounded := behind && g > 0 && g < cfg.Critical*limit
 	// The margin: room for the largest requests seen, for the GC's runway,
 	// and what readings past a warning line taught. One line is for the
 	// whole working set: halfway from the least margin to Critical. The
@@ -343,7 +347,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// there: GOMEMLIMIT does not bound it, and work that holds it may fill
 	// the room to the first line.
 	warn := r.Critical || float64(r.Usage) >= cfg.Critical*limit-marginFloor*limit/2
-	if g := float64(r.GoMemLimit); behind && g > 0 && g < cfg.Critical*limit {
+	if bounded {
 		warn = warn || float64(r.Usage-r.OffHeap) >= (g+cfg.Critical*limit)/2
 	}
 	if warn && !p.wasWarn {
@@ -351,7 +355,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 		// measures: the penalty takes at most a tenth of the work's memory
 		// a step. A step of 2% of the limit took all the room of work that
 		// held 5 MiB beside a cache, which shedding could not move.
-		work := float64(n)*p.cost.mean(n, costFloor) + float64(r.Declared)
+		work := float64(n)*c + float64(r.Declared)
 		p.penalty = math.Min(penaltyMax, p.penalty+math.Min(penaltyStep, penaltyWorkShare*work/limit))
 	} else if !warn {
 		p.penalty = math.Max(0, p.penalty-penaltyDecay*dt.Seconds())
@@ -375,7 +379,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// of the limit, where GOMEMLIMIT alone served them all.
 	target := cfg.Critical*limit - margin
 	gml, runway := math.Inf(1), 1.0
-	if g := float64(r.GoMemLimit); behind && g > 0 && g < cfg.Critical*limit {
+	if bounded {
 		gml, runway = g-p.penalty*limit, 1+gcThrashRunway
 	}
 	// Neither part of the base is below zero. The heap's reads negative
