@@ -68,7 +68,9 @@ type dumper struct {
 	// The state record: the latest waiting for the writer (under mu), when
 	// the sampler last asked for one, and the first profile of the climb.
 	state       *stateRecord
-	stateAt     time.Time
+	stateSync   bool        // the waiting record must reach the disk: it tells of a new level
+	stateAt     time.Time   // when the sampler last looked at the record (sampler-owned)
+	stateLast   stateRecord // the record it last queued (sampler-owned)
 	climbFirst  string
 	stateFailed atomic.Int64
 	stateFault  fault // writer-owned
@@ -131,11 +133,14 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, now time.Time, a
 	}
 	if snap.Level != prev || snap.Level >= LevelHigh && now.Sub(d.stateAt) >= stateEvery {
 		d.stateAt = now
-		rec := g.record(snap, false)
-		d.mu.Lock()
-		d.state = &rec
-		d.mu.Unlock()
-		d.poke()
+		if rec := g.record(snap, false); snap.Level != prev || d.stateLast.news(rec) {
+			d.stateLast = rec
+			d.mu.Lock()
+			d.state = &rec
+			d.stateSync = d.stateSync || snap.Level != prev
+			d.mu.Unlock()
+			d.poke()
+		}
 	}
 	if !d.hwmAt.IsZero() && now.Sub(d.hwmAt) >= hwmReset {
 		d.hwm, d.hwmAt = 0, time.Time{}
@@ -244,8 +249,8 @@ func (d *dumper) run(g *Guard) {
 		// profile's 1.4 MB may be what the kernel kills for.
 		for {
 			d.mu.Lock()
-			st := d.state
-			d.state = nil
+			st, sync := d.state, d.stateSync
+			d.state, d.stateSync = nil, false
 			var m *profile.Meta
 			if st == nil && len(d.pending) > 0 {
 				m = &d.pending[0]
@@ -253,7 +258,7 @@ func (d *dumper) run(g *Guard) {
 			}
 			d.mu.Unlock()
 			if st != nil {
-				d.writeState(g, *st)
+				d.writeState(g, *st, sync)
 				continue
 			}
 			if m == nil {

@@ -175,7 +175,7 @@ func start(ctx context.Context, cfg Config, find func() (*cgroup.Group, error)) 
 		// Before this run's first record replaces the last run's.
 		snap := g.Snapshot()
 		g.postmortem = d.recall(g, snap.OOMKills)
-		d.writeState(g, g.record(&snap, false))
+		d.writeState(g, g.record(&snap, false), true)
 	}
 	g.gcWatch = watchGC()
 	g.wg.Add(1)
@@ -209,7 +209,7 @@ func (g *Guard) Stop() error {
 		g.dumper.close()
 		if d := g.dumper; d != nil {
 			snap := g.Snapshot()
-			d.writeState(g, g.record(&snap, true))
+			d.writeState(g, g.record(&snap, true), true)
 		}
 		g.stopSubscribers()
 		g.sampler.close()

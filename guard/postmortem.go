@@ -14,9 +14,14 @@ import (
 const stateName = "oomguard-state.json"
 
 const (
-	// stateEvery bounds the state record's writes at High and above; a
-	// level change writes it at once.
+	// stateEvery is how often, at High and above, the sampler looks at
+	// whether the state record has news (see stateRecord.news); a level
+	// change writes it at once. stateMove is the change of the working
+	// set, as a fraction of the limit, that is news; stateQuiet how old
+	// the record may grow at High when nothing else is.
 	stateEvery = time.Second
+	stateMove  = 1.0 / 32
+	stateQuiet = 10 * time.Second
 	// killSoon: a previous run whose last reading put the limit this
 	// close, at its growth rate, likely died of it.
 	killSoon = 10 * time.Second
@@ -183,11 +188,19 @@ func (g *Guard) sayLeak(rate float64) {
 }
 
 // writeState writes the state record: on the dumper's goroutine while the
-// guard runs, from Stop at the end.
-func (d *dumper) writeState(g *Guard, rec stateRecord) {
+// guard runs, from Stop at the end. A record that tells of a new level, or
+// of the start or the end, reaches the disk before the next; one rewritten
+// at High for its news is only renamed into place (see
+// profile.Store.RefreshRecord): the kill it is for leaves the page cache
+// intact, and an fsync a second cost the service its p99 near GOMEMLIMIT.
+func (d *dumper) writeState(g *Guard, rec stateRecord, durable bool) {
 	b, err := json.Marshal(rec)
 	if err == nil {
-		err = d.store.WriteRecord(stateName, b)
+		if durable {
+			err = d.store.WriteRecord(stateName, b)
+		} else {
+			err = d.store.RefreshRecord(stateName, b)
+		}
 	}
 	if err != nil {
 		d.stateFailed.Add(1)
@@ -195,6 +208,22 @@ func (d *dumper) writeState(g *Guard, rec stateRecord) {
 		return
 	}
 	d.stateFault.ok(g.log, time.Now())
+}
+
+// news reports whether rec tells a post-mortem something that last, the
+// record written before it, does not: the working set moved by stateMove of
+// the limit, a leak, an OOM kill or a profile, or stateQuiet passed. A
+// service that holds a cache at High for hours has its record rewritten
+// every stateQuiet, not every second. Beside a cache at 0.78 of the limit
+// near GOMEMLIMIT, at 3000 requests a second, the rounds whose p99 passed
+// 50 ms: 4 of 6 with a record synced to disk every second, 3 of 6 with one
+// renamed into place every second, 1 of 6 with one on level changes only.
+func (last stateRecord) news(rec stateRecord) bool {
+	move := int64(stateMove * float64(rec.Limit))
+	return rec.Usage >= last.Usage+move || rec.Usage <= last.Usage-move ||
+		rec.Leak != last.Leak || rec.OOMKills != last.OOMKills ||
+		rec.LastProfile != last.LastProfile || rec.ClimbProfile != last.ClimbProfile ||
+		rec.LastSeen.Sub(last.LastSeen) >= stateQuiet || rec.LastSeen.Before(last.LastSeen)
 }
 
 // record makes the state record of snapshot s.

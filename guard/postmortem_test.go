@@ -152,9 +152,40 @@ func BenchmarkStateRecord(b *testing.B) {
 	s := g.Snapshot()
 	b.ReportAllocs()
 	for b.Loop() {
-		g.dumper.writeState(g, g.record(&s, false))
+		g.dumper.writeState(g, g.record(&s, false), true)
 	}
 	if n := g.dumper.stateFailed.Load(); n > 0 {
 		b.Fatalf("%d state records not written", n)
+	}
+}
+
+// TestStateRecordNews: at a steady High the state record is rewritten for
+// its news, not every second: a move of the working set by stateMove of the
+// limit, a leak, an OOM kill, a profile, or stateQuiet of age.
+func TestStateRecordNews(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	last := stateRecord{LastSeen: t0, Usage: 200 << 20, Limit: 256 << 20, OOMKills: 0, LastProfile: "heap-1.pb.gz"}
+	move := int64(stateMove * float64(last.Limit))
+	for _, tt := range []struct {
+		name string
+		edit func(r *stateRecord)
+		news bool
+	}{
+		{"a second later, the same", func(r *stateRecord) { r.LastSeen = t0.Add(time.Second) }, false},
+		{"usage up by less than stateMove", func(r *stateRecord) { r.Usage += move - 1 }, false},
+		{"usage up by stateMove", func(r *stateRecord) { r.Usage += move }, true},
+		{"usage down by stateMove", func(r *stateRecord) { r.Usage -= move }, true},
+		{"a leak", func(r *stateRecord) { r.Leak = true }, true},
+		{"an OOM kill", func(r *stateRecord) { r.OOMKills = 1 }, true},
+		{"a new profile", func(r *stateRecord) { r.LastProfile = "heap-2.pb.gz" }, true},
+		{"stateQuiet later", func(r *stateRecord) { r.LastSeen = t0.Add(stateQuiet) }, true},
+		{"the clock went back", func(r *stateRecord) { r.LastSeen = t0.Add(-time.Second) }, true},
+	} {
+		rec := last
+		rec.LastSeen = t0.Add(time.Second)
+		tt.edit(&rec)
+		if got := last.news(rec); got != tt.news {
+			t.Errorf("%s: news %v, want %v", tt.name, got, tt.news)
+		}
 	}
 }

@@ -15,13 +15,29 @@ import (
 const recordMaxBytes = 1 << 20
 
 // WriteRecord replaces the record name in the store's directory with data,
-// atomically: a reader, or the next process after a crash, sees the old
-// record or the new one, never a mix. Records are small files the store
-// keeps beside the profiles, such as the guard's state record; they are
-// not profiles, are not listed or served, and do not count against
-// MaxCount or MaxBytes. name must be a plain file name ending in ".json"
-// and not starting with "heap-".
+// atomically and durably: a reader, or the next process after a crash of
+// the process or of the machine, sees the old record or the new one, never
+// a mix. Records are small files the store keeps beside the profiles, such
+// as the guard's state record; they are not profiles, are not listed or
+// served, and do not count against MaxCount or MaxBytes. name must be a
+// plain file name ending in ".json" and not starting with "heap-".
 func (s *Store) WriteRecord(name string, data []byte) error {
+	return s.writeRecord(name, data, true)
+}
+
+// RefreshRecord is WriteRecord without waiting for the disk, for a record
+// rewritten often: while the machine runs, every reader (the next process
+// after this one is killed included) sees the old record or the new one,
+// never a mix; after a crash of the machine itself, the old one may be
+// found, or none. Each fsync blocks a thread for a flush of the disk,
+// hundreds of milliseconds on a busy one; every second, beside a cache
+// near its GOMEMLIMIT, it took a P from the scheduler until the runtime
+// handed it back, and the work piled up behind the GC.
+func (s *Store) RefreshRecord(name string, data []byte) error {
+	return s.writeRecord(name, data, false)
+}
+
+func (s *Store) writeRecord(name string, data []byte, durable bool) error {
 	if err := checkRecordName(name); err != nil {
 		return err
 	}
@@ -31,13 +47,16 @@ func (s *Store) WriteRecord(name string, data []byte) error {
 	tmp, _, err := s.writeTemp(func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
-	})
+	}, durable)
 	if err != nil {
 		return fmt.Errorf("profile: record %q: %w", name, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("profile: record %q: %w", name, err)
+	}
+	if !durable {
+		return nil
 	}
 	if err := syncDir(s.dir); err != nil {
 		return fmt.Errorf("profile: record %q: %w", name, err)

@@ -17,8 +17,10 @@ func TestRecord(t *testing.T) {
 	if _, err := s.ReadRecord("state.json"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("reading a missing record: %v, want os.ErrNotExist", err)
 	}
-	for _, data := range []string{`{"a":1}`, `{"a":2,"longer":true}`} {
-		if err := s.WriteRecord("state.json", []byte(data)); err != nil {
+	// A durable write, a refresh, and a durable write over the refresh.
+	writes := []func(string, []byte) error{s.WriteRecord, s.RefreshRecord, s.WriteRecord}
+	for i, data := range []string{`{"a":1}`, `{"a":2,"b":3}`, `{"a":2,"longer":true}`} {
+		if err := writes[i]("state.json", []byte(data)); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.ReadRecord("state.json")
@@ -47,11 +49,17 @@ func TestRecord(t *testing.T) {
 		if err := s.WriteRecord(bad, nil); err == nil || !strings.Contains(err.Error(), "bad record name") {
 			t.Errorf("WriteRecord(%q) = %v, want a bad record name", bad, err)
 		}
+		if err := s.RefreshRecord(bad, nil); err == nil || !strings.Contains(err.Error(), "bad record name") {
+			t.Errorf("RefreshRecord(%q) = %v, want a bad record name", bad, err)
+		}
 		if _, err := s.ReadRecord(bad); err == nil {
 			t.Errorf("ReadRecord(%q) succeeded", bad)
 		}
 	}
 	if err := s.WriteRecord("big.json", make([]byte, recordMaxBytes+1)); err == nil {
 		t.Error("a record past the size bound was written")
+	}
+	if err := s.RefreshRecord("big.json", make([]byte, recordMaxBytes+1)); err == nil {
+		t.Error("a record past the size bound was refreshed")
 	}
 }

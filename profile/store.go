@@ -286,7 +286,7 @@ func (s *Store) writeFiles(m Meta, write func(io.Writer) error) (entry, error) {
 	fail := func(err error) (entry, error) {
 		return entry{}, fmt.Errorf("profile: write %s: %w", m.Name, err)
 	}
-	profTemp, size, err := s.writeTemp(write)
+	profTemp, size, err := s.writeTemp(write, true)
 	if err != nil {
 		return fail(err)
 	}
@@ -299,7 +299,7 @@ func (s *Store) writeFiles(m Meta, write func(io.Writer) error) (entry, error) {
 	sideTemp, _, err := s.writeTemp(func(w io.Writer) error {
 		_, err := w.Write(side)
 		return err
-	})
+	}, true)
 	if err != nil {
 		os.Remove(profTemp)
 		return fail(err)
@@ -325,16 +325,17 @@ func (s *Store) writeFiles(m Meta, write func(io.Writer) error) (entry, error) {
 	return entry{meta: m, disk: size + int64(len(side))}, nil
 }
 
-// writeTemp writes a new temporary file in s.dir with write, syncs and
-// closes it, and returns its path and size. On error it removes the file.
-func (s *Store) writeTemp(write func(io.Writer) error) (path string, size int64, err error) {
+// writeTemp writes a new temporary file in s.dir with write, syncs it if
+// sync is set, closes it, and returns its path and size. On error it
+// removes the file.
+func (s *Store) writeTemp(write func(io.Writer) error, sync bool) (path string, size int64, err error) {
 	f, err := os.CreateTemp(s.dir, tempPrefix+"*")
 	if err != nil {
 		return "", 0, err
 	}
 	w := &countingWriter{w: f}
 	err = write(w)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
