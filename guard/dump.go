@@ -249,7 +249,7 @@ func (d *dumper) run(g *Guard) {
 		// profile's 1.4 MB may be what the kernel kills for.
 		for {
 			d.mu.Lock()
-			st, sync := d.state, d.stateSync
+			st, durable := d.state, d.stateSync
 			d.state, d.stateSync = nil, false
 			var m *profile.Meta
 			if st == nil && len(d.pending) > 0 {
@@ -258,7 +258,7 @@ func (d *dumper) run(g *Guard) {
 			}
 			d.mu.Unlock()
 			if st != nil {
-				d.writeState(g, *st, sync)
+				d.writeState(g, *st, durable)
 				continue
 			}
 			if m == nil {

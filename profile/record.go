@@ -29,10 +29,10 @@ func (s *Store) WriteRecord(name string, data []byte) error {
 // rewritten often: while the machine runs, every reader (the next process
 // after this one is killed included) sees the old record or the new one,
 // never a mix; after a crash of the machine itself, the old one may be
-// found, or none. Each fsync blocks a thread for a flush of the disk,
-// hundreds of milliseconds on a busy one; every second, beside a cache
-// near its GOMEMLIMIT, it took a P from the scheduler until the runtime
-// handed it back, and the work piled up behind the GC.
+// found, or none. Each fsync waits for a flush of the disk, hundreds of
+// milliseconds on a busy one; a record synced every second beside a cache
+// near its GOMEMLIMIT raised the service's p99 (see the guard's state
+// record).
 func (s *Store) RefreshRecord(name string, data []byte) error {
 	return s.writeRecord(name, data, false)
 }

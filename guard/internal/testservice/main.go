@@ -119,10 +119,9 @@ const touchChunk = 256 << 10
 
 // stepLatencies fills memory outside the Go heap to 0.62 of the limit, then
 // 12 times steps it by 0.1 of the limit (or to 0.72 of it) past Elevated
-// from idle, and
-// reports how long each step took to reach the level event, from its start
-// and from the touch that took the cgroup's usage past Elevated; it
-// releases the step and waits for Normal between them.
+// from idle, and reports how long each step took to reach the level event,
+// from its start and from the touch that took the cgroup's usage past
+// Elevated; it releases the step and waits for Normal between them.
 func stepLatencies(g *guard.Guard, report func(d, touch, crossed time.Duration)) error {
 	limit := g.Snapshot().Limit
 	base := growOffHeap(int(0.62*float64(limit)) - int(g.Snapshot().Usage))
