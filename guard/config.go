@@ -33,8 +33,9 @@ type Config struct {
 	// after every GC cycle. 0 means 500ms.
 	Interval time.Duration
 
-	// MinInterval is the shortest sampling interval, used near the limit.
-	// 0 means 2ms.
+	// MinInterval is the shortest sampling interval, used near the limit
+	// while memory climbs toward it. Memory that sits still is sampled
+	// every 20ms at most often (or Interval, if shorter). 0 means 2ms.
 	MinInterval time.Duration
 
 	// Thresholds are the levels' entry points as fractions of the

@@ -324,9 +324,11 @@ func (g *Guard) run() {
 		if kernel {
 			s.kernelAt = time.Time{} // read events and pressure now
 		}
-		// A burst of GC cycles must not sample faster than MinInterval;
+		// A burst of GC cycles (a GC pinned at GOMEMLIMIT ends one every
+		// few ms) samples no faster than stillEvery, or the interval if
+		// shorter (memory climbs); a quick reading still sees a step, and
 		// the next full sample still knows a cycle ended.
-		full := kernel || !now.Before(s.nextFull) || (gc && now.Sub(s.last) >= g.cfg.MinInterval)
+		full := kernel || !now.Before(s.nextFull) || (gc && now.Sub(s.last) >= min(s.interval, stillEvery))
 		if !full && s.quick(now) {
 			full = true
 		}

@@ -56,10 +56,21 @@ const (
 	offHeapTau = time.Second
 	// halvingSpan is how much pressure past half the Elevated threshold
 	// halves the interval: with the defaults from 500ms at 0.35 to 31ms at
-	// 0.55 and 2ms from 0.75. A burst can fill the rest of the limit within
-	// one slow interval, and a sample costs about 12µs, so the guard samples
-	// fast long before the levels move: 2ms is 0.6% of one core.
+	// 0.55 and stillEvery from 0.6. A burst can fill the rest of the limit
+	// within one slow interval, so the guard samples fast long before the
+	// levels move.
 	halvingSpan = 0.05
+	// stillEvery is the shortest interval for memory that sits still, and
+	// the closest full samples after GC cycles unless memory climbs: a
+	// process idle at 0.87 of its limit, as one with a cache sized to the
+	// container is, spent 10% of a core on full samples every 2ms and
+	// quick readings held at 2ms by the level (BenchmarkIdleCPU/high; 2.5%
+	// with this), and a GC pinned at GOMEMLIMIT ends a cycle every few ms.
+	// A step there is seen as it happens all the same: in Go's heap by the
+	// quick reading and the GC hook, in the kernel's count by the v1
+	// thresholds. A climb shortens the interval to a tenth of the time to
+	// the limit, down to MinInterval.
+	stillEvery = 20 * time.Millisecond
 )
 
 // sampler owns the readers and the state between readings. Only the
@@ -318,7 +329,7 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 
 // pace is the wait until the next quick reading.
 func (s *sampler) pace(now time.Time) time.Duration {
-	if now.Before(s.busyUntil) || Level(s.g.level.Load()) > LevelNormal {
+	if now.Before(s.busyUntil) {
 		return quickEvery
 	}
 	return idleQuickEvery
@@ -474,7 +485,7 @@ func (s *sampler) nextInterval(pressure float64, ttl time.Duration) time.Duratio
 	cfg := &s.g.cfg
 	iv := cfg.Interval
 	if over := pressure - cfg.Thresholds.Elevated/2; over > 0 {
-		iv = time.Duration(float64(iv) * math.Exp2(-over/halvingSpan))
+		iv = max(stillEvery, time.Duration(float64(iv)*math.Exp2(-over/halvingSpan)))
 	}
 	if ttl >= 0 && ttl/10 < iv {
 		iv = ttl / 10

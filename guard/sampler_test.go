@@ -15,15 +15,25 @@ func TestIntervalShrinksWithHeadroom(t *testing.T) {
 	if prev != cfg.Interval {
 		t.Fatalf("interval at low pressure = %v, want the base %v", prev, cfg.Interval)
 	}
-	for _, p := range []float64{0.4, 0.5, 0.6, 0.7} {
+	for _, p := range []float64{0.4, 0.5, 0.55} {
 		iv := s.nextInterval(p, -1)
 		if iv >= prev {
 			t.Errorf("interval at %.2f = %v, not below %v", p, iv, prev)
 		}
 		prev = iv
 	}
-	if iv := s.nextInterval(0.76, -1); iv != cfg.MinInterval {
-		t.Errorf("interval at 0.76 = %v, want MinInterval %v", iv, cfg.MinInterval)
+	// Memory that sits still is sampled every stillEvery near the limit;
+	// a climb, faster, down to MinInterval.
+	for _, p := range []float64{0.76, 0.9, 1} {
+		if iv := s.nextInterval(p, -1); iv != stillEvery {
+			t.Errorf("interval at %.2f, still = %v, want %v", p, iv, stillEvery)
+		}
+	}
+	if iv := s.nextInterval(0.9, 100*time.Millisecond); iv != 10*time.Millisecond {
+		t.Errorf("interval at 0.9 with 100ms to the limit = %v, want 10ms", iv)
+	}
+	if iv := s.nextInterval(0.9, time.Millisecond); iv != cfg.MinInterval {
+		t.Errorf("interval at 0.9 with 1ms to the limit = %v, want MinInterval %v", iv, cfg.MinInterval)
 	}
 	if iv := s.nextInterval(0.2, time.Second); iv != 100*time.Millisecond {
 		t.Errorf("interval with 1s to the limit = %v, want 100ms", iv)
