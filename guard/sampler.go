@@ -319,6 +319,9 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 		Critical:    float64(usage) >= g.cfg.Thresholds.Critical*float64(s.limit.bytes),
 		GCThrashing: s.thrash,
 		GCBehind:    s.behind,
+		// The runtime keeps the goal at least at the live heap; within
+		// 1/128 of it, GOMEMLIMIT has taken the GC's room.
+		GCPinned: rs.HeapLive > 0 && rs.HeapGoal <= rs.HeapLive+rs.HeapLive/128,
 	}
 	g.workReading(&r)
 	s.shed.apply(g, r)

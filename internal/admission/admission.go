@@ -123,6 +123,11 @@ type Reading struct {
 	// passes GOMEMLIMIT while it waits), or the memory stalling on the
 	// kernel. Then the work must fit under GOMEMLIMIT too.
 	GCBehind bool
+
+	// GCPinned reports the heap goal at the live heap: GOMEMLIMIT leaves
+	// the GC no room, and it starts a cycle as soon as one ends. Like
+	// GCThrashing, alone it is no reason to shed.
+	GCPinned bool
 }
 
 // InFlight is the work in flight at the reading.
@@ -188,12 +193,19 @@ const (
 	// cutEvery paces the cuts while the working set stays at Critical:
 	// work in flight takes time to end and give its memory back.
 	cutEvery = 100 * time.Millisecond
-	// thruTau and calmTau smooth the throughput and the calm time in
-	// flight; spiralWait is how many times the calm time in flight the work
-	// must take, with the GC thrashing, before the window is cut.
-	thruTau    = time.Second
-	calmTau    = 10 * time.Second
-	spiralWait = 2.0
+	// thruTau smooths the throughput the leak watch compares. waitTau
+	// smooths the work in flight and its admission rate, whose ratio is
+	// the time work spends in flight (Little's law): both over one span, so
+	// that a step of the load moves both and not the ratio. spiralEvents
+	// is the least work admitted over waitTau for that ratio to count.
+	// calmTau smooths the calm time in flight; spiralWait is how many
+	// times the calm time the work must take, with the GC in trouble,
+	// before the window is cut.
+	thruTau      = time.Second
+	waitTau      = 250 * time.Millisecond
+	spiralEvents = 25
+	calmTau      = 10 * time.Second
+	spiralWait   = 2.0
 	// slewEvery paces the bounds' rise (see OnSample).
 	slewEvery = 20 * time.Millisecond
 	// thrashHold keeps the thrashing runway after the GC caught up: it
@@ -241,11 +253,13 @@ type Policy struct {
 	declPerUnit    float64 // declared bytes per unit of work admitted, smoothed
 	leak           leakWatch
 
-	// Little's law: the time work spends in flight is n / throughput.
-	thru      float64 // units done per second, smoothed over thruTau
-	thruSince time.Time
-	wait      float64 // seconds in flight now
-	calmWait  float64 // seconds in flight while the GC is not thrashing, smoothed over calmTau
+	thru float64 // units done per second, smoothed over thruTau
+	// Little's law: the time work spends in flight is n / admission rate.
+	nAvg, admRate float64   // smoothed over waitTau from 0, by the same weight
+	waitWeight    float64   // that weight: the smoothing's share of the true mean
+	waitSince     time.Time // since when enough work came to judge the ratio
+	wait          float64   // seconds in flight now
+	calmWait      float64   // seconds in flight while the work did not spiral
 }
 
 // New returns a policy with cfg's zero fields set to their defaults.
@@ -325,10 +339,14 @@ func (p *Policy) OnSample(r Reading) Decision {
 	p.nSinceGC = min(p.nSinceGC, n)
 
 	limit := float64(r.Limit)
-	// The GC is behind, or the work spirals, or either did within
-	// thrashHold: it toggles from cycle to cycle, and each toggle moved the
-	// bound.
-	if r.GCBehind || p.spiraling(r) {
+	// The GC is behind, or the work spirals with it thrashing, or either
+	// did within thrashHold: it toggles from cycle to cycle, and each
+	// toggle moved the bound. A spiral with the goal pinned alone only cuts
+	// the window (see spiral): the work then fits the room the goal leaves
+	// as soon as it flows again, and holding it under GOMEMLIMIT on top
+	// for thrashHold shed 7% of a cache's requests (0.78 of the limit,
+	// 3000 a second) in a round where GOMEMLIMIT alone served them all.
+	if r.GCBehind || r.GCThrashing && p.spiraling(r) {
 		p.thrashAt = r.Now
 	}
 	behind := !p.thrashAt.IsZero() && r.Now.Sub(p.thrashAt) < thrashHold
@@ -430,7 +448,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 		p.grownAt = r.Now
 	}
 	p.window = max(init, min(p.window, 2*max(p.peak, p.peakPrev)+init))
-	p.spiral(r, n, done, dt)
+	p.spiral(r, n, float64(sub(r.Admitted, prev.Admitted)), done, dt)
 	switch {
 	case r.Now.Sub(p.lastCut) < cutEvery:
 	case r.Critical:
@@ -519,47 +537,66 @@ func (p *Policy) OnSample(r Reading) Decision {
 	return d
 }
 
-// spiral cuts the window in a GC death spiral: the GC thrashing while the
-// work takes more than spiralWait times as long as when it did not. A GC
-// that takes much CPU while the work goes as fast as before is no reason
-// to shed. The cut follows the gradient of the time in flight, as
+// spiral cuts the window in a GC death spiral: the GC in trouble
+// (thrashing, or pinned at GOMEMLIMIT) while the work takes more than
+// spiralWait times as long as when it did not spiral. A GC that takes much
+// CPU, or runs back to back, while the work goes as fast as before is no
+// reason to shed. The cut follows the gradient of the time in flight, as
 // concurrency limiters do: the window becomes n × calm/now (at least half
-// of n) plus √n, so that it finds the concurrency where the work flows
-// again instead of falling to the floor.
-func (p *Policy) spiral(r Reading, n int64, done float64, dt time.Duration) {
+// of n) plus √n, n averaged over waitTau, so that it finds the concurrency
+// where the work flows again instead of falling to the floor.
+//
+// The calm time is the time in flight whenever the work does not spiral,
+// in whatever state the GC is: a cache whose GC is pinned all the time
+// has a calm time too, measured in that state.
+func (p *Policy) spiral(r Reading, n int64, admitted, done float64, dt time.Duration) {
 	if dt <= 0 {
 		return
 	}
-	a := 1 - math.Exp(-dt.Seconds()/thruTau.Seconds())
-	p.thru += a * (done/dt.Seconds() - p.thru)
-	if p.thruSince.IsZero() {
-		p.thruSince = r.Now
-	}
-	// The throughput needs thruTau of readings before it means anything.
-	if n == 0 || p.thru <= 0 || r.Now.Sub(p.thruSince) < thruTau {
+	secs := dt.Seconds()
+	p.thru += (1 - math.Exp(-secs/thruTau.Seconds())) * (done/secs - p.thru)
+	a := 1 - math.Exp(-secs/waitTau.Seconds())
+	p.nAvg += a * (float64(n) - p.nAvg)
+	p.admRate += a * (admitted/secs - p.admRate)
+	p.waitWeight += a * (1 - p.waitWeight)
+	// Both averages start from 0 with the same weight: their ratio is
+	// unbiased from the start, their levels once divided by the weight.
+	// The ratio holds once the averages span many times the time in
+	// flight: right after a start or an idle spell it reads low.
+	if p.admRate <= 0 || p.admRate/p.waitWeight*waitTau.Seconds() < spiralEvents {
+		p.wait, p.waitSince = 0, time.Time{}
 		return
 	}
-	p.wait = float64(n) / p.thru
-	if !r.GCThrashing {
-		b := 1 - math.Exp(-dt.Seconds()/calmTau.Seconds())
+	if p.waitSince.IsZero() {
+		p.waitSince = r.Now
+	}
+	p.wait = p.nAvg / p.admRate
+	if r.Now.Sub(p.waitSince) < thruTau {
+		return
+	}
+	if !p.spiraling(r) {
+		b := 1 - math.Exp(-secs/calmTau.Seconds())
 		if p.calmWait == 0 {
 			b = 1
 		}
 		p.calmWait += b * (p.wait - p.calmWait)
 		return
 	}
-	if !p.spiraling(r) || r.Now.Sub(p.lastCut) < cutEvery {
+	if r.Now.Sub(p.lastCut) < cutEvery {
 		return
 	}
+	// From the work in flight averaged as the time in flight is: a cut
+	// from a lull between two clumps of arrivals went to the floor.
+	avg := p.nAvg / p.waitWeight
 	grad := math.Max(0.5, p.calmWait/p.wait)
-	cut := int64(float64(n)*grad + math.Sqrt(float64(n)))
+	cut := int64(avg*grad + math.Sqrt(avg))
 	p.window, p.lastCut = max(p.cfg.MinInFlight, min(p.window, cut)), r.Now
 }
 
-// spiraling reports a death spiral: the GC thrashing, and the work taking
-// spiralWait times as long as when it did not.
+// spiraling reports a death spiral: the GC in trouble, and the work taking
+// spiralWait times as long as when it did not spiral.
 func (p *Policy) spiraling(r Reading) bool {
-	return r.GCThrashing && p.calmWait > 0 && p.wait >= spiralWait*p.calmWait
+	return (r.GCThrashing || r.GCPinned) && p.calmWait > 0 && p.wait >= spiralWait*p.calmWait
 }
 
 // trackPeak keeps the most work in flight over the last Quiet, as two

@@ -121,34 +121,46 @@ func TestBurstFromIdle(t *testing.T) {
 // little is not shed for memory the churn does not hold, though the cache,
 // the runtime and the garbage between cycles hold Go's memory past
 // GOMEMLIMIT (0.9 of the limit): a GC that keeps up holds it there by
-// itself, however busy it is. While the GC is behind (its CPU limiter
-// engaged), the work must fit under GOMEMLIMIT too, and sheds. (Before
-// these rules, every case here shed three quarters of the churn.)
+// itself, however busy it is, and so does a GC pinned at GOMEMLIMIT (its
+// goal at the live heap) while the work keeps its pace. While the GC is
+// behind (its CPU limiter engaged), the work must fit under GOMEMLIMIT
+// too, and what does not is shed. (Before these rules, every case here
+// shed three quarters of the churn.)
 func TestCacheIsNotShed(t *testing.T) {
 	for _, tt := range []struct {
 		frac             float64
+		runtime          int64
 		busy, behind     bool
+		pinned           bool // want the goal pinned most of the time
 		minShed, maxShed float64
 	}{
-		{0.78, false, false, 0, 0.01},
-		{0.84, false, false, 0, 0.01},
-		{0.84, true, false, 0, 0.01},
-		{0.84, true, true, 0.1, 1},
+		{0.78, 8 * mib, false, false, false, 0, 0.01},
+		{0.84, 8 * mib, false, false, false, 0, 0.01},
+		{0.84, 8 * mib, true, false, false, 0, 0.01},
+		{0.84, 12 * mib, false, false, true, 0, 0.01},
+		{0.84, 12 * mib, true, false, true, 0, 0.01},
+		{0.84, 8 * mib, true, true, false, 0.01, 1},
 	} {
 		s := newSim(256 * mib)
 		s.base = int64(tt.frac * 256 * mib)
 		// The runtime's own memory, as measured beside a real cache: with
 		// the garbage between cycles it takes Go's memory past the line
 		// halfway from GOMEMLIMIT to Critical, which is no warning while
-		// the GC keeps up.
-		s.runtime = 8 * mib
+		// the GC keeps up. With 12 MiB, GOMEMLIMIT leaves the heap less
+		// than the cache and the churn: the goal sits at the live heap.
+		s.runtime = tt.runtime
 		s.rate = 3000
 		s.hold = 5 * time.Millisecond
 		s.gcBusy, s.gcBehind = tt.busy, tt.behind
 		s.size = func(*rand.Rand) (int64, int64) { return 256 << 10, 0 }
 		s.run(10 * time.Second)
 		sh := 1 - s.servedShare()
-		t.Logf("cache at %.2f of the limit, GC busy %v, behind %v: %.1f%% of the churn shed", tt.frac, tt.busy, tt.behind, 100*sh)
+		pinned := s.pinnedFor.Seconds() / 10
+		t.Logf("cache at %.2f of the limit, runtime %d MiB, GC busy %v, behind %v: goal pinned %.0f%% of the time, %.1f%% of the churn shed",
+			tt.frac, tt.runtime/mib, tt.busy, tt.behind, 100*pinned, 100*sh)
+		if tt.pinned != (pinned > 0.5) {
+			t.Errorf("goal pinned %.0f%% of the time, want pinned %v: the case tests something else", 100*pinned, tt.pinned)
+		}
 		if sh < tt.minShed || sh > tt.maxShed {
 			t.Errorf("cache at %.2f of the limit, GC busy %v, behind %v: %.1f%% of the churn shed, want %.0f%% to %.0f%% (cost %d KiB, base %d MiB, target %d MiB, limit %d)",
 				tt.frac, tt.busy, tt.behind, 100*sh, 100*tt.minShed, 100*tt.maxShed, s.dec.Cost>>10, s.dec.Base/mib, s.dec.Target/mib, s.dec.Limit)
@@ -365,5 +377,41 @@ func TestOffHeapCostFromRawReadings(t *testing.T) {
 	}
 	if d.Cost < 9*mib/10 {
 		t.Errorf("cost %d KiB of work holding 1 MiB outside Go, want about 1024", d.Cost>>10)
+	}
+}
+
+// TestPinnedSpiral: a cache of 200 MiB leaves the heap about 40 requests of room
+// under GOMEMLIMIT, and 3000 requests a second hold 256 KiB for 5 ms
+// each, 15 at a time. A stall, the work 4 times slower for 100 ms, piles
+// up work past that room: the heap goal pins at the live heap, the GC runs back to back, and the work
+// goes 4 times slower, which keeps the heap past the room. The policy that
+// sees the goal pinned and the work slowing cuts the window until the work
+// flows again; the one that does not see it stays in the spiral.
+func TestPinnedSpiral(t *testing.T) {
+	run := func(hide bool) (served, pinned, wait float64) {
+		s := newSim(256 * mib)
+		s.base = 200 * mib
+		s.runtime = 20 * mib
+		s.rate = 3000
+		s.hold = 5 * time.Millisecond
+		s.pinnedSlow = 4
+		s.hidePinned = hide
+		s.size = func(*rand.Rand) (int64, int64) { return 256 << 10, 0 }
+		s.run(3 * time.Second)
+		s.slowUntil = s.now.Add(100 * time.Millisecond)
+		s.reset()
+		s.run(5 * time.Second)
+		return s.servedShare(), s.pinnedFor.Seconds() / 5, s.inFlightS / float64(s.served)
+	}
+	served, pinned, wait := run(true)
+	t.Logf("goal pinned not reported: %.1f%% served, goal pinned %.0f%% of the time, %.1f ms in flight on average", 100*served, 100*pinned, 1000*wait)
+	if pinned < 0.8 {
+		t.Fatalf("without the policy's cut the goal was pinned %.0f%% of the time, want a spiral: the test tests nothing", 100*pinned)
+	}
+	served, pinned, wait = run(false)
+	t.Logf("goal pinned reported: %.1f%% served, goal pinned %.0f%% of the time, %.1f ms in flight on average", 100*served, 100*pinned, 1000*wait)
+	if served < 0.97 || pinned > 0.2 || wait > 7.5e-3 {
+		t.Errorf("%.1f%% served, goal pinned %.0f%% of the time, %.1f ms in flight; want at least 97%%, at most 20%%, at most 7.5 ms (1.5 × the work's 5 ms)",
+			100*served, 100*pinned, 1000*wait)
 	}
 }

@@ -31,6 +31,17 @@ type sim struct {
 	sheddable bool // every arrival is Sheddable priority
 	gcBusy    bool // the GC past its share of the CPU
 	gcBehind  bool // the GC's CPU limiter engaged
+	// pinnedSlow: while GOMEMLIMIT pins the heap goal at the live heap,
+	// the GC runs back to back and the work in flight goes this many times
+	// slower; 0 or 1, not at all. Until slowUntil it goes that much slower
+	// anyway: a stall (the scheduler, a page fault storm, the load
+	// generator) that may set the spiral off.
+	pinnedSlow float64
+	slowUntil  time.Time
+	pinned     bool
+	pinnedFor  time.Duration // how long the goal was pinned, in all
+	hidePinned bool          // the readings do not report the goal pinned
+	inFlightS  float64       // work in flight × seconds, in all
 
 	rng      *rand.Rand
 	due      float64
@@ -153,6 +164,9 @@ func (s *sim) run(d time.Duration) {
 		// Ends.
 		kept := s.inflight[:0]
 		for _, j := range s.inflight {
+			if (s.pinned || s.now.Before(s.slowUntil)) && s.pinnedSlow > 1 {
+				j.end = j.end.Add(time.Duration(float64(s.step) * (1 - 1/s.pinnedSlow)))
+			}
 			if s.now.Before(j.end) {
 				kept = append(kept, j)
 				continue
@@ -179,13 +193,21 @@ func (s *sim) run(d time.Duration) {
 				s.arrive()
 			}
 		}
-		// A GC cycle.
+		// A GC cycle, at the heap goal: GOGC=100, or what GOMEMLIMIT leaves
+		// the heap, but not below the live heap.
 		live := s.committed() - s.offHeap()
-		if s.heapObj >= 2*max(s.heapLive, 4<<20) || s.heapObj >= int64(0.9*float64(s.limit)) {
+		gml := s.limit * 9 / 10
+		if s.heapObj >= min(2*max(s.heapLive, 4<<20), gml-s.runtime) {
 			s.heapLive, s.heapObj = live, live
 			s.cycles++
 			s.lastGC = s.now
 		}
+		goal := max(s.heapLive, min(2*max(s.heapLive, 4<<20), gml-s.runtime))
+		s.pinned = goal <= s.heapLive+s.heapLive/128
+		if s.pinned {
+			s.pinnedFor += s.step
+		}
+		s.inFlightS += float64(len(s.inflight)) * s.step.Seconds()
 		s.alloc += uint64(float64(s.leakRate) * s.step.Seconds())
 		c := s.committed()
 		s.peak = max(s.peak, c)
@@ -194,7 +216,8 @@ func (s *sim) run(d time.Duration) {
 		s.dec = s.p.OnSample(Reading{
 			Now:           s.now,
 			Limit:         s.limit,
-			GoMemLimit:    s.limit * 9 / 10,
+			GoMemLimit:    gml,
+			GCPinned:      s.pinned && !s.hidePinned,
 			GoOther:       s.runtime,
 			GCThrashing:   s.gcBusy || s.gcBehind,
 			GCBehind:      s.gcBehind,
@@ -221,6 +244,7 @@ func (s *sim) run(d time.Duration) {
 // reset clears the results, keeping the state.
 func (s *sim) reset() {
 	s.arrived, s.served, s.shed, s.largeArrived, s.largeServed, s.peak, s.peakInFlight = 0, 0, 0, 0, 0, 0, 0
+	s.pinnedFor, s.inFlightS = 0, 0
 }
 
 func (s *sim) servedShare() float64 { return float64(s.served) / math.Max(1, float64(s.arrived)) }
