@@ -380,13 +380,14 @@ func TestOffHeapCostFromRawReadings(t *testing.T) {
 	}
 }
 
-// TestPinnedSpiral: a cache of 200 MiB leaves the heap about 40 requests of room
-// under GOMEMLIMIT, and 3000 requests a second hold 256 KiB for 5 ms
-// each, 15 at a time. A stall, the work 4 times slower for 100 ms, piles
-// up work past that room: the heap goal pins at the live heap, the GC runs back to back, and the work
-// goes 4 times slower, which keeps the heap past the room. The policy that
-// sees the goal pinned and the work slowing cuts the window until the work
-// flows again; the one that does not see it stays in the spiral.
+// TestPinnedSpiral: a cache of 200 MiB leaves the heap about 40 requests
+// of room under GOMEMLIMIT, and 3000 requests a second hold 256 KiB for
+// 5 ms each, 15 at a time. A stall, the work 4 times slower for 100 ms,
+// piles up work past that room: the heap goal pins at the live heap, the
+// GC runs back to back, and the work goes 4 times slower, which keeps the
+// heap past the room. The policy that sees the goal pinned and the work
+// slowing cuts the window until the work flows again; the one that does
+// not see it stays in the spiral.
 func TestPinnedSpiral(t *testing.T) {
 	run := func(hide bool) (served, pinned, wait float64) {
 		s := newSim(256 * mib)

@@ -10,7 +10,9 @@ import (
 // policy's last decision, holds memory on the Go heap and outside it for a
 // while, and ends. The Go heap's live figure moves only at GC cycles, as
 // the runtime's does; a cycle ends when the heap has grown by the live heap
-// (GOGC=100) or past GOMEMLIMIT. Every step feeds one reading to the policy.
+// (GOGC=100) or past what GOMEMLIMIT leaves it (GOMEMLIMIT less the
+// runtime's own memory), and the goal is pinned when that is no more than
+// the live heap. Every step feeds one reading to the policy.
 type sim struct {
 	p     *Policy
 	now   time.Time
