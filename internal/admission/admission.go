@@ -290,6 +290,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 		dt = 0
 	}
 	done := float64(sub(r.Done, prev.Done))
+	admitted := float64(sub(r.Admitted, prev.Admitted))
 	// Declared work allocates what it declared, about as it starts, on
 	// the heap or outside it: the rest is the cost of the undeclared work.
 	// Refusals allocate a little each: a shed storm must not read as
@@ -299,7 +300,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 		p.cost.observeLarge(r.Now, float64(la), float64(sub(r.LargeBytes, prev.LargeBytes)))
 	}
 	p.cost.observeHeap(r.Now, math.Max(0, alloc), float64(sub(r.DeclaredTotal, prev.DeclaredTotal)),
-		float64(sub(r.Admitted, prev.Admitted)), done, n)
+		admitted, done, n)
 	// The declared bytes in flight, on the heap and outside it.
 	declHeap := p.cost.declHeapShare() * float64(r.Declared)
 	declOff := float64(r.Declared) - declHeap
@@ -448,7 +449,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 		p.grownAt = r.Now
 	}
 	p.window = max(init, min(p.window, 2*max(p.peak, p.peakPrev)+init))
-	p.spiral(r, n, float64(sub(r.Admitted, prev.Admitted)), done, dt)
+	p.spiral(r, n, admitted, dt)
 	switch {
 	case r.Now.Sub(p.lastCut) < cutEvery:
 	case r.Critical:
@@ -481,6 +482,9 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// Default work always has MinInFlight: a service whose memory is full
 	// of other things still answers; during a leak, what it had in flight.
 	// Sheddable work gets none at Critical.
+	if dt > 0 {
+		p.thru += (1 - math.Exp(-dt.Seconds()/thruTau.Seconds())) * (done/dt.Seconds() - p.thru)
+	}
 	leak, leakRate, usual := p.leak.observe(r.Now, base, float64(n), p.thru, limit)
 	floor := cfg.MinInFlight
 	if leak {
@@ -494,8 +498,8 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// The floors hold for declared work too, at the bytes a unit usually
 	// declares: with Config.Cost, a leak's base left no room and 11% of
 	// the light requests were shed.
-	if a := float64(sub(r.Admitted, prev.Admitted)); a > 0 {
-		m := float64(sub(r.DeclaredTotal, prev.DeclaredTotal)) / a
+	if admitted > 0 {
+		m := float64(sub(r.DeclaredTotal, prev.DeclaredTotal)) / admitted
 		if p.declPerUnit == 0 {
 			p.declPerUnit = m
 		} else {
@@ -549,12 +553,11 @@ func (p *Policy) OnSample(r Reading) Decision {
 // The calm time is the time in flight whenever the work does not spiral,
 // in whatever state the GC is: a cache whose GC is pinned all the time
 // has a calm time too, measured in that state.
-func (p *Policy) spiral(r Reading, n int64, admitted, done float64, dt time.Duration) {
+func (p *Policy) spiral(r Reading, n int64, admitted float64, dt time.Duration) {
 	if dt <= 0 {
 		return
 	}
 	secs := dt.Seconds()
-	p.thru += (1 - math.Exp(-secs/thruTau.Seconds())) * (done/secs - p.thru)
 	a := 1 - math.Exp(-secs/waitTau.Seconds())
 	p.nAvg += a * (float64(n) - p.nAvg)
 	p.admRate += a * (admitted/secs - p.admRate)
