@@ -367,7 +367,16 @@ type reporter struct {
 
 	step   string   // running step, "" between steps
 	output []string // its output
+
+	// recap is each failed test's output, printed again at the end: a CI
+	// log that keeps only its tail would otherwise lose it under the
+	// steps that ran after.
+	recap []string
 }
+
+// recapLines bounds the recap of one failed test: its last lines, where
+// t.Error and the test's own summary are.
+const recapLines = 60
 
 var resultLine = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+)`)
 
@@ -405,13 +414,19 @@ func (r *reporter) end(e vmtest.End) {
 	}
 	r.ended[e.Name] = true
 	var passed, skipped []string
-	for _, l := range r.output {
+	run := 0 // where the running test's output starts
+	for i, l := range r.output {
+		if strings.HasPrefix(l, "=== RUN") {
+			run = i
+		}
 		if m := resultLine.FindStringSubmatch(l); m != nil {
 			switch m[1] {
 			case "PASS":
 				passed = append(passed, m[2])
 			case "SKIP":
 				skipped = append(skipped, m[2])
+			case "FAIL":
+				r.addRecap(e.Name, r.output[run:i+1])
 			}
 		}
 	}
@@ -447,6 +462,16 @@ func loadAverage() string {
 	return "?"
 }
 
+func (r *reporter) addRecap(step string, lines []string) {
+	if len(lines) > recapLines {
+		lines = append([]string{"...", fmt.Sprintf("(%d lines left out)", len(lines)-recapLines)}, lines[len(lines)-recapLines:]...)
+	}
+	r.recap = append(r.recap, "in "+step+":")
+	for _, l := range lines {
+		r.recap = append(r.recap, "  | "+l)
+	}
+}
+
 func (r *reporter) failf(format string, args ...any) {
 	r.failures++
 	fmt.Printf("FAIL\t"+format+"\n", args...)
@@ -463,6 +488,12 @@ func (r *reporter) finish() {
 	for _, s := range r.plan.Steps {
 		if !r.ended[s.Name] {
 			r.failf("%s\t(cgroup v2 VM) did not finish", s.Name)
+		}
+	}
+	if len(r.recap) > 0 {
+		fmt.Println("runvm: the failed tests, again:")
+		for _, l := range r.recap {
+			fmt.Println(l)
 		}
 	}
 }
