@@ -208,14 +208,21 @@ func parseInt(b []byte) (int64, bool) {
 	return v, true
 }
 
-// ReadOOMKills is a one-shot read of the group's OOM-kill count.
+// ReadOOMKills is a one-shot read of the group's OOM-kill count. Like
+// Reader, it reads at most maxFileSize bytes of the file: more is not a
+// cgroup file, and the count is then unknown.
 func (g *Group) ReadOOMKills() (int64, bool) {
 	name := "memory.events"
 	if g.Version == 1 {
 		name = "memory.oom_control"
 	}
-	b, err := os.ReadFile(filepath.Join(g.Dir, name))
+	f, err := os.Open(filepath.Join(g.Dir, name))
 	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil || len(b) > maxFileSize {
 		return 0, false
 	}
 	return field(b, oomKillKey)

@@ -60,6 +60,27 @@ func TestReaderFixtures(t *testing.T) {
 	}
 }
 
+// TestReadOOMKillsBounded: a memory.events that is no cgroup file (here
+// 2 MiB of lines before the count) reads as unknown, not as a read without
+// bound.
+func TestReadOOMKillsBounded(t *testing.T) {
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("low 0\n"), 2*mib/6)
+	if err := os.WriteFile(filepath.Join(dir, "memory.events"), append(big, "oom_kill 7\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := &Group{Version: 2, Dir: dir}
+	if n, ok := g.ReadOOMKills(); ok {
+		t.Errorf("ReadOOMKills of a 2 MiB file = %d, true; want unknown", n)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.events"), []byte("low 0\noom_kill 7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := g.ReadOOMKills(); !ok || n != 7 {
+		t.Errorf("ReadOOMKills = %d, %v; want 7, true", n, ok)
+	}
+}
+
 func TestWorkingSetNeverNegative(t *testing.T) {
 	for _, tt := range []struct {
 		u    Usage
