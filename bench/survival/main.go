@@ -89,6 +89,7 @@ func main() {
 	leakMiB := flag.Float64("leak-mib-per-s", 8, "the leak shape's leak, MiB per second")
 	cacheFracs := flag.String("cache-fracs", "0.78,0.84", "the cache shape's live set, as fractions of the limit")
 	cacheRates := flag.String("cache-rates", "1500,3000", "the cache shape's request rates, per second")
+	cacheSteady := flag.Duration("cache-steady", 0, "the cache shape's measured phase; 0 means 8s (5s with -quick). At 3000 a second, a stall of 80ms decides the p99 of 8s")
 	flag.IntVar(&c.matrix.cacheRounds, "cache-rounds", 3, "rounds of every mode on each cache load; each round compares with its own reference, and the summary gives the median")
 	flag.Parse()
 
@@ -117,6 +118,9 @@ func main() {
 	if c.matrix.cacheRates, err = parseFloats(*cacheRates, maxRate); err != nil {
 		fatalf("-cache-rates: %v", err)
 	}
+	if *cacheSteady < 0 {
+		fatalf("-cache-steady: %v is negative", *cacheSteady)
+	}
 	if *leakMiB <= 0 || c.matrix.cacheRounds <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 {
 		fatalf("-leak-mib-per-s, -cache-rounds, -burst-conns, -work-bytes and -work-hold must be positive")
 	}
@@ -129,6 +133,9 @@ func main() {
 		c.probe, c.bisections, c.oracleProbes = 3*time.Second, 2, 3
 		c.durations = durations{warm: 2 * time.Second, spike: 6 * time.Second, recovery: 3 * time.Second,
 			idle: time.Second, cacheWarm: time.Second, steady: 5 * time.Second, oracleProbe: 4 * time.Second}
+	}
+	if *cacheSteady > 0 {
+		c.durations.steady = *cacheSteady
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -572,7 +572,34 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 			parts = append(parts, fmt.Sprintf("%s%s goodput %s, p99 %s", deathMark(*r), m, fmtRatio(r.GoodputVsReference), fmtRatio(r.P99VsReference)))
 		}
 		fmt.Fprintf(b, "\nMedian of %d rounds, each against its own round's %s: %s.\n", s.Rounds, s.Reference, strings.Join(parts, "; "))
+		parts = parts[:0]
+		for _, m := range sr.modes() {
+			mean, died, n := sr.allRounds(m)
+			parts = append(parts, fmt.Sprintf("%s %.3f (died in %d of %d)", m, mean, died, n))
+		}
+		fmt.Fprintf(b, "Over all rounds, deaths included, mean goodput: %s.\n", strings.Join(parts, "; "))
 	}
+}
+
+// allRounds is the mean goodput of the named mode over all its rounds,
+// those it died in included (what it served until it died), with how many
+// rounds it died in and how many it ran. The medians against the
+// reference leave out the rounds where the reference died: at a load
+// where it dies in some, this is the figure that compares the risks.
+func (sr *shapeRun) allRounds(mode string) (mean float64, died, n int) {
+	for _, run := range sr.Runs {
+		if r := run.Result; r.Mode == mode {
+			mean += r.GoodputRatio
+			n++
+			if r.DiedAtSeconds != nil {
+				died++
+			}
+		}
+	}
+	if n > 0 {
+		mean /= float64(n)
+	}
+	return mean, died, n
 }
 
 // modes is the modes that ran on the shape, in the order they first ran.

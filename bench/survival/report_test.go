@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -322,6 +323,11 @@ func TestRounds(t *testing.T) {
 	if sum := sr.summary(modeOomguard); *sum.GoodputVsReference != 0.995 {
 		t.Errorf("summary with round 2's reference dead: goodput %v, want 0.995, the median of rounds 1 and 3", *sum.GoodputVsReference)
 	}
+	// Over all rounds, the dead reference's round counts with what it
+	// served: (1 + 0.01 + 0.98) / 3.
+	if mean, died, n := sr.allRounds(modeAutomemlimit); math.Abs(mean-0.6633) > 1e-3 || died != 1 || n != 3 {
+		t.Errorf("allRounds(reference) = %.4f, %d died, %d rounds; want 0.6633, 1, 3", mean, died, n)
+	}
 	ref.DiedAtSeconds, ref.GoodputRatio = nil, 1
 	sr.compare()
 	g := sr.roundResult(modeOomguard, 3)
@@ -335,7 +341,8 @@ func TestRounds(t *testing.T) {
 	}
 	var b strings.Builder
 	sr.writeMarkdown(&b)
-	if !strings.Contains(b.String(), "oomguard, round 2") || !strings.Contains(b.String(), "Median of 3 rounds") {
+	if !strings.Contains(b.String(), "oomguard, round 2") || !strings.Contains(b.String(), "Median of 3 rounds") ||
+		!strings.Contains(b.String(), "deaths included, mean goodput: automemlimit 0.993 (died in 0 of 3); oomguard 0.990 (died in 1 of 3)") {
 		t.Errorf("markdown lacks the rounds:\n%s", b.String())
 	}
 }
