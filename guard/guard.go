@@ -294,7 +294,10 @@ func (g *Guard) run() {
 	timer := time.NewTimer(quickEvery)
 	defer timer.Stop()
 	gc := false // a GC cycle ended since the last full sample
-	th, events, local, psi, systemd := g.notify.chans()
+	// The channels of the notifier in force; refind replaces it when the
+	// cgroup is found again.
+	taken := g.notify
+	th, events, local, psi, systemd := taken.chans()
 	for {
 		kernel := false // a kernel notification: sample at once
 		select {
@@ -336,9 +339,9 @@ func (g *Guard) run() {
 			s.sample(now, gc)
 			gc = false
 		}
-		if s.regrouped {
-			s.regrouped = false
-			th, events, local, psi, systemd = g.notify.chans()
+		if g.notify != taken {
+			taken = g.notify
+			th, events, local, psi, systemd = taken.chans()
 		}
 		pace := s.pace(now)
 		g.idlePace.Store(pace > quickEvery)

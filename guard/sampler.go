@@ -132,7 +132,6 @@ type sampler struct {
 	usageFault, limitFault fault
 	refindAt               time.Time
 	machine                int64 // the machine's memory in bytes; 0 = unknown
-	regrouped              bool  // the notifier changed: run takes its channels again
 }
 
 func (s *sampler) init(g *Guard, group *cgroup.Group, find func() (*cgroup.Group, error)) error {
@@ -447,7 +446,6 @@ func (s *sampler) refind() {
 	s.g.log.Info("memory cgroup found again", slog.String("cgroup", group.Dir))
 	s.g.notify.close()
 	s.g.notify = s.g.startNotify(group)
-	s.regrouped = true
 }
 
 // believable checks a cgroup's usage against the machine's memory in bytes
