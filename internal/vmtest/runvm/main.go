@@ -35,8 +35,16 @@ import (
 )
 
 // testPackages are the packages that make cgroups, the pattern of their
-// real-cgroup tests, and of the cgroup v1 tests among them, which the VM
-// leaves out. None of the others may skip in the VM.
+// real-cgroup tests, and of the tests the VM leaves out: the cgroup v1
+// tests, and the guard's burst test. None of the others may skip in the VM.
+//
+// The burst test loads the service with 400 connections a wave; on the
+// guest's two emulated CPUs, 10 to 30 times slower than the host's, the
+// service then starves its own sampler for up to 0.94 s, and the test
+// measures that, not admission: its peak reached the limit in 2 of 53 runs
+// there (0.865 to 0.887 of it on the host), and it failed in 2 CI runs.
+// It runs on the host's real cgroup, four times per CI run; the guard's
+// admission under load on v2 is the survival step's, below.
 var testPackages = []struct {
 	pkg, run, skip string
 	timeout        time.Duration
@@ -44,7 +52,7 @@ var testPackages = []struct {
 	{"./internal/cgroup", "^TestReal", "", 4 * time.Minute},
 	{"./internal/cgrouptest", ".", "", 4 * time.Minute},
 	{"./internal/notify", ".", "OnV1$", 4 * time.Minute},
-	{"./guard", "^TestCgroup", "", 8 * time.Minute},
+	{"./guard", "^TestCgroup", "^TestCgroupBurstSurvives$", 8 * time.Minute},
 }
 
 const module = "github.com/oomguard/oomguard"
