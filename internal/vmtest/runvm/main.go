@@ -42,7 +42,7 @@ import (
 // guest's two emulated CPUs, 10 to 30 times slower than the host's, the
 // service then starves its own sampler for up to 0.94 s, and the test
 // measures that, not admission: its peak reached the limit in 2 of 53 runs
-// there (0.865 to 0.887 of it on the host), and it failed in 2 CI runs.
+// there (0.865 to 0.887 of it on the host), and it failed one CI run.
 // It runs on the host's real cgroup, four times per CI run; the guard's
 // admission under load on v2 is the survival step's, below.
 var testPackages = []struct {
