@@ -21,13 +21,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/oomguard/oomguard/bench/internal/exampleservice"
 	"github.com/oomguard/oomguard/internal/cgrouptest"
 )
 
@@ -82,7 +82,7 @@ func run(ctx context.Context, c config) int {
 		return fail(err)
 	}
 	defer os.RemoveAll(work)
-	bin, err := buildService(ctx, work)
+	bin, err := exampleservice.Build(ctx, "", work)
 	if err != nil {
 		return fail(err)
 	}
@@ -104,7 +104,7 @@ func run(ctx context.Context, c config) int {
 	w := &watcher{svc: svc, client: client}
 	go w.watchLevels(ctx)
 
-	fmt.Printf("soak: %v under a load swinging every %v, %d MiB cgroup, service pid %d\n", c.duration, c.period, c.limitMiB, svc.pid())
+	fmt.Printf("soak: %v under a load swinging every %v, %d MiB cgroup, service pid %d\n", c.duration, c.period, c.limitMiB, svc.Pid())
 	idle(ctx, client)
 	start, err := w.probe(ctx, 0)
 	if err != nil {
@@ -126,7 +126,7 @@ wait:
 		select {
 		case <-loadDone:
 			break wait
-		case <-svc.done:
+		case <-svc.Done():
 			break wait
 		case <-tick.C:
 			if p, err := w.probe(ctx, time.Since(began)); err == nil {
@@ -135,8 +135,8 @@ wait:
 		}
 	}
 	<-ballastDone
-	if svc.exited() {
-		fmt.Printf("soak: FAIL: the service exited: %v (cgroup OOM kills: %s); the end of its log:\n%s\n", svc.state, oomKills(cg), readTail(svc.log))
+	if svc.Exited() {
+		fmt.Printf("soak: FAIL: the service exited: %v (cgroup OOM kills: %s); the end of its log:\n%s\n", svc.State(), oomKills(cg), readTail(svc.log))
 		return 1
 	}
 	idle(ctx, client)
@@ -256,16 +256,6 @@ func (r report) check() []string {
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 func kib(b int64) string { return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10)) }
-
-// buildService compiles examples/httpservice into dir.
-func buildService(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "httpservice")
-	out, err := execOutput(ctx, "go", "build", "-o", bin, "github.com/oomguard/oomguard/examples/httpservice")
-	if err != nil {
-		return "", fmt.Errorf("build examples/httpservice: %w\n%s", err, out)
-	}
-	return bin, nil
-}
 
 // get fetches url's body, or fails on a status other than 200.
 func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {

@@ -120,7 +120,7 @@ func (w *watcher) goroutines(ctx context.Context) (all, guard int, err error) {
 // cgroup's control files, eventfds and inotify instances, the dump
 // directory's files.
 func (w *watcher) fds() (all, guard int, err error) {
-	dir := fmt.Sprintf("/proc/%d/fd", w.svc.pid())
+	dir := fmt.Sprintf("/proc/%d/fd", w.svc.Pid())
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, 0, err
@@ -204,7 +204,7 @@ func (w *watcher) watchLevels(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-w.svc.done:
+		case <-w.svc.Done():
 			return
 		case <-t.C:
 		}

@@ -142,7 +142,7 @@ func (h *harness) probe(ctx context.Context, s shape, mode string, rate, maxP99 
 	}
 	sched := schedule{{Name: phaseProbe, Rate: rate, Duration: h.cfg.probe}}
 	hits, samples := h.drive(ctx, in, s, mode, time.Now(), sched)
-	died := in.svc.exited()
+	died := in.svc.Exited()
 	in.stop()
 	if err := ctx.Err(); err != nil {
 		return probe{}, err

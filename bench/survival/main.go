@@ -34,6 +34,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/oomguard/oomguard/bench/internal/exampleservice"
 )
 
 // The load's shape and the calibration's bounds.
@@ -173,7 +175,7 @@ func run(ctx context.Context, c config) int {
 
 	h := &harness{cfg: c, dir: dir, bin: c.service}
 	if h.bin == "" {
-		if h.bin, err = buildService(ctx, root, dir); err != nil {
+		if h.bin, err = exampleservice.Build(ctx, root, dir); err != nil {
 			return fail(err)
 		}
 	}

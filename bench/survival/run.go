@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oomguard/oomguard/bench/internal/exampleservice"
 	"github.com/oomguard/oomguard/internal/cgroup"
 	"github.com/oomguard/oomguard/internal/cgrouptest"
 )
@@ -69,7 +70,7 @@ type harness struct {
 // An instance is the service running in one mode, in its own child cgroup
 // when the limit is enforced.
 type instance struct {
-	svc     *service
+	svc     *exampleservice.Process
 	cg      *cgrouptest.Child // nil without enforcement
 	reader  *cgroup.Reader    // nil without enforcement
 	logPath string
@@ -107,13 +108,16 @@ func (h *harness) launch(ctx context.Context, s shape, mode string, maxInFlight 
 			return nil, fmt.Errorf("read usage of %s: %w", cg.Dir, err)
 		}
 	}
-	svc, err := startService(ctx, cmd, in.logPath)
+	svc, err := exampleservice.Start(ctx, cmd, in.logPath)
 	if err != nil {
-		var early *exitedEarly
-		if errors.As(err, &early) && in.cg != nil {
-			if n, ok := in.cg.ReadOOMKills(); ok {
-				early.oomKills = n
+		if early := (*exampleservice.ExitedEarly)(nil); errors.As(err, &early) {
+			d := &startupDeath{ExitedEarly: early, oomKills: -1}
+			if in.cg != nil {
+				if n, ok := in.cg.ReadOOMKills(); ok {
+					d.oomKills = n
+				}
 			}
+			err = d
 		}
 		in.release()
 		return nil, fmt.Errorf("start %s service: %w", mode, err)
@@ -134,7 +138,7 @@ func (in *instance) sampler(mode string) *sampler {
 // stop ends the service and returns how it ended and the OOM kills its
 // cgroup counted; -1 without a cgroup.
 func (in *instance) stop() (code int, sigkill bool, oomKills int64) {
-	code, sigkill = in.svc.stop(15 * time.Second)
+	code, sigkill = in.svc.Stop(15 * time.Second)
 	oomKills = -1
 	if in.cg != nil {
 		if n, ok := in.cg.ReadOOMKills(); ok {
@@ -201,25 +205,25 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInF
 		}
 	}
 	in, err := h.launch(ctx, s, mode, maxInFlight, name)
-	var early *exitedEarly
-	if errors.As(err, &early) && early.sigkill { // killed at start-up, as while filling a cache
-		fmt.Printf("  %s: the service died before it listened (exit %d); see %s\n", mode, early.code, early.log)
+	var early *startupDeath
+	if errors.As(err, &early) && early.SIGKILL { // killed at start-up, as while filling a cache
+		fmt.Printf("  %s: the service died before it listened (exit %d); see %s\n", mode, early.Code, early.Log)
 		run.DiedAt = 0
-		finish(early.code, early.sigkill, early.oomKills)
+		finish(early.Code, early.SIGKILL, early.oomKills)
 		return run, nil
 	} else if err != nil {
 		return run, err
 	}
 	start := time.Now()
 	run.Hits, run.Samples = h.drive(ctx, in, s, mode, start, sched)
-	if in.svc.exited() {
-		run.DiedAt = in.svc.exitAt.Sub(start)
+	if in.svc.Exited() {
+		run.DiedAt = in.svc.ExitedAt().Sub(start)
 	}
 	code, sigkill, oomKills := in.stop()
 	if err := ctx.Err(); err != nil {
 		return modeRun{}, err
 	}
-	if st := in.svc.state; st != nil {
+	if st := in.svc.State(); st != nil {
 		cpu = (st.UserTime() + st.SystemTime()).Seconds()
 	}
 	if err := writeSeries(filepath.Join(h.dir, name+"-series.csv"), run.Samples); err != nil {
@@ -272,7 +276,7 @@ func (h *harness) drive(ctx context.Context, in *instance, s shape, mode string,
 	defer stopLoad()
 	go func() {
 		select {
-		case <-in.svc.done:
+		case <-in.svc.Done():
 			stopLoad()
 		case <-lctx.Done():
 		}
