@@ -218,9 +218,11 @@ func TestNewSetsTheLimitAndRunsProcessesInside(t *testing.T) {
 }
 
 // TestPeakRemembersWhatWasTouched: a process that touched 32 MiB and
-// exited leaves a peak of at least that, and below the limit.
+// exited leaves a peak of at least that, and below the limit. The limit
+// leaves room for the race detector's shadow memory, which a 64 MiB one
+// did not (the helper was killed under -race).
 func TestPeakRemembersWhatWasTouched(t *testing.T) {
-	c := cgrouptest.New(t, 64*mib)
+	c := cgrouptest.New(t, 256*mib)
 	if out, code := runHelper(t, helperCommand(t, "touch32", c)); code != 0 {
 		t.Fatalf("helper exited %d: %s", code, out)
 	}
@@ -229,8 +231,8 @@ func TestPeakRemembersWhatWasTouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("peak %.1f MiB", float64(peak)/mib)
-	if peak < 32*mib || peak > 64*mib {
-		t.Errorf("peak %d bytes, want from 32 MiB to the 64 MiB limit", peak)
+	if peak < 32*mib || peak > 256*mib {
+		t.Errorf("peak %d bytes, want from 32 MiB to the 256 MiB limit", peak)
 	}
 }
 
