@@ -208,22 +208,42 @@ func parseInt(b []byte) (int64, bool) {
 	return v, true
 }
 
-// ReadOOMKills is a one-shot read of the group's OOM-kill count. Like
-// Reader, it reads at most maxFileSize bytes of the file: more is not a
-// cgroup file, and the count is then unknown.
+// ReadOOMKills is a one-shot read of the group's OOM-kill count.
 func (g *Group) ReadOOMKills() (int64, bool) {
-	name := "memory.events"
+	b, ok := g.readOnce("memory.events", "memory.oom_control")
+	if !ok {
+		return 0, false
+	}
+	return field(b, oomKillKey)
+}
+
+// ReadPeak is a one-shot read of the highest usage the kernel charged to
+// the group, in bytes: v2 memory.peak (Linux 5.19 and later), v1
+// memory.max_usage_in_bytes.
+func (g *Group) ReadPeak() (int64, bool) {
+	b, ok := g.readOnce("memory.peak", "memory.max_usage_in_bytes")
+	if !ok {
+		return 0, false
+	}
+	return parseUsage(b)
+}
+
+// readOnce reads the group's control file, v2 or v1 by its version. Like
+// Reader, it reads at most maxFileSize bytes: more is not a cgroup file,
+// and what it holds is then unknown.
+func (g *Group) readOnce(v2, v1 string) ([]byte, bool) {
+	name := v2
 	if g.Version == 1 {
-		name = "memory.oom_control"
+		name = v1
 	}
 	f, err := os.Open(filepath.Join(g.Dir, name))
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil || len(b) > maxFileSize {
-		return 0, false
+		return nil, false
 	}
-	return field(b, oomKillKey)
+	return b, true
 }

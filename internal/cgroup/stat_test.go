@@ -81,6 +81,32 @@ func TestReadOOMKillsBounded(t *testing.T) {
 	}
 }
 
+// TestReadPeak reads v2 memory.peak and v1 memory.max_usage_in_bytes,
+// and a file that is not a number as unknown.
+func TestReadPeak(t *testing.T) {
+	for _, tt := range []struct {
+		version Version
+		file    string
+		content string
+		want    int64
+		ok      bool
+	}{
+		{2, "memory.peak", "12345\n", 12345, true},
+		{1, "memory.max_usage_in_bytes", "67108864\n", 64 * mib, true},
+		{2, "memory.peak", "max\n", 0, false},
+		{2, "memory.current", "1\n", 0, false}, // no memory.peak: a kernel before 5.19
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, tt.file), []byte(tt.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g := &Group{Version: tt.version, Dir: dir}
+		if got, ok := g.ReadPeak(); got != tt.want || ok != tt.ok {
+			t.Errorf("v%d %s %q: ReadPeak = %d, %v; want %d, %v", tt.version, tt.file, tt.content, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
 func TestWorkingSetNeverNegative(t *testing.T) {
 	for _, tt := range []struct {
 		u    Usage

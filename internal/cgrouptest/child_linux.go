@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -170,26 +169,6 @@ func (c *Child) Command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(c.dir.Fd())}
 	return cmd
-}
-
-// Peak returns the highest usage the kernel charged to the cgroup, in
-// bytes: v2 memory.peak (kernel 5.19 and later), v1
-// memory.max_usage_in_bytes. A test that survived reads from it how close
-// it came to the limit.
-func (c *Child) Peak() (int64, error) {
-	file := "memory.peak"
-	if c.Version == 1 {
-		file = "memory.max_usage_in_bytes"
-	}
-	b, err := os.ReadFile(filepath.Join(c.Dir, file))
-	if err != nil {
-		return 0, fmt.Errorf("cgrouptest: the peak of %s: %w", c.Dir, err)
-	}
-	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("cgrouptest: the peak of %s: %q is not a number of bytes", c.Dir, strings.TrimSpace(string(b)))
-	}
-	return v, nil
 }
 
 // Procs returns the pids in the cgroup itself, not in its children.

@@ -31,9 +31,6 @@ func (c *Child) SetHigh(high int64) error { return errNotLinux }
 // Command returns a plain command.
 func (c *Child) Command(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
 
-// Peak fails: only Linux has cgroups.
-func (c *Child) Peak() (int64, error) { return 0, errNotLinux }
-
 // Procs returns nothing.
 func (c *Child) Procs() []int { return nil }
 
