@@ -86,9 +86,10 @@ func TestRealOOMKill(t *testing.T) {
 			break
 		}
 	}
-	// The helper was killed at the limit: the peak is there.
-	if peak, ok := c.ReadPeak(); !ok || peak < 56*mib || peak > 64*mib {
-		t.Errorf("ReadPeak after a kill at 64 MiB = %d, %v; want 56 to 64 MiB", peak, ok)
+	// The helper was killed at the limit: the peak is there. v2 may count
+	// a page or a charge batch past memory.max (64 MiB + 4 KiB seen).
+	if peak, ok := c.ReadPeak(); !ok || peak < 56*mib || peak > 65*mib {
+		t.Errorf("ReadPeak after a kill at 64 MiB = %d, %v; want 56 to 65 MiB", peak, ok)
 	}
 	if after < before+1 {
 		t.Errorf("oom_kill %d → %d, want an increase", before, after)
