@@ -416,3 +416,41 @@ func TestPinnedSpiral(t *testing.T) {
 			100*served, 100*pinned, 1000*wait)
 	}
 }
+
+// TestClientDips: closed-loop clients that drop to a fraction of their
+// connections for a while and come back. While the work in flight falls,
+// work ends faster than it starts; counted as units of the cost, those
+// ends read as 0.70 of the true cost, the bound rose on it, and the
+// returning clients took the committed memory past the limit (267 MiB of
+// 256 after a dip to 25 connections for 400 ms). The cost does not err
+// low, and the peak stays below Critical.
+func TestClientDips(t *testing.T) {
+	const limit = 256 * mib
+	for _, conns := range []int{25, 50, 100, 200} {
+		for _, dip := range []time.Duration{100 * time.Millisecond, 400 * time.Millisecond, time.Second} {
+			s := newSim(limit)
+			s.base = 8 * mib
+			s.conns = 400
+			s.run(3 * time.Second)
+			s.reset()
+			low := s.dec.Cost
+			for _, phase := range []struct {
+				conns int
+				d     time.Duration
+			}{{conns, dip}, {400, 2 * time.Second}, {conns, dip}, {400, 2 * time.Second}} {
+				s.conns = phase.conns
+				for end := s.now.Add(phase.d); s.now.Before(end); {
+					s.run(s.step)
+					low = min(low, s.dec.Cost)
+				}
+			}
+			t.Logf("dip to %d connections for %v: peak %d MiB, least cost %d KiB", conns, dip, s.peak/mib, low>>10)
+			if s.peak > 95*limit/100 {
+				t.Errorf("dip to %d connections for %v: peak committed %d MiB, past Critical (%d MiB)", conns, dip, s.peak/mib, 95*limit/100/mib)
+			}
+			if low < 95*mib/100 {
+				t.Errorf("dip to %d connections for %v: the cost fell to %d KiB, for work that holds 1024", conns, dip, low>>10)
+			}
+		}
+	}
+}

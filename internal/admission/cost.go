@@ -12,13 +12,14 @@ import (
 type costModel struct {
 	// Heap: bytes allocated per unit of work, over a window that closes
 	// once enough work has started and ended (see observeHeap).
-	accAlloc float64 // heap bytes allocated, declared or not
-	accDecl  float64 // declared bytes of the work admitted
-	accSq    float64 // sum of squared sizes of the large allocations
-	accUnits float64 // the mean of units started and ended
-	accStart time.Time
-	heap     float64 // bytes per unit; 0 = not learned yet
-	heapAll  float64 // all the heap bytes a unit allocates, declared or not: what the large allocations' sizes spread around
+	accAlloc             float64 // heap bytes allocated, declared or not
+	accDecl              float64 // declared bytes of the work admitted
+	accSq                float64 // sum of squared sizes of the large allocations
+	accUnits             float64 // units: the work started, less half what it started beyond what ended
+	accStarted, accEnded float64
+	accStart             time.Time
+	heap                 float64 // bytes per unit; 0 = not learned yet
+	heapAll              float64 // all the heap bytes a unit allocates, declared or not: what the large allocations' sizes spread around
 	// declHeap is the share of declared bytes that lands on the Go heap
 	// (uploads read into a buffer: 1) rather than outside it (mmap: 0); 1
 	// until declared work has been seen.
@@ -65,9 +66,11 @@ const (
 // observeHeap feeds the allocation, admissions and completions since the
 // previous reading. Allocation while no work is in flight or moving is not
 // the work's. The bytes per unit are the allocation over the mean of the
-// units started and ended: in a steady state both are the work's rate, and
-// while work ramps up from idle, few end, so the estimate errs high, the
-// safe side, by at most twice.
+// units started and ended, where ends count only as far as starts match
+// them: in a steady state both are the work's rate; while work ramps up
+// from idle, few end, so the estimate errs high, the safe side, by at most
+// twice; while it ramps down, the units are the work started, whose
+// allocation the window holds.
 //
 // alloc is every heap byte allocated, declared the declared bytes of the
 // work admitted: those are reserved exactly, and the rest of the
@@ -82,8 +85,20 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 	}
 	m.accAlloc += alloc
 	m.accDecl += declared
-	m.accUnits += (admitted + done) / 2
+	m.accStarted += admitted
+	m.accEnded += done
+	// Work that ends faster than work starts allocated in earlier windows:
+	// ends count only as far as starts match them. Counted in full, a
+	// closed-loop client's dip to a sixteenth of its connections read as
+	// 0.7 of the true cost, and the bound it gave let the returning
+	// clients past the limit. Over the window, not each reading: there a
+	// start and an end a reading apart would read as a ramp each way.
+	m.accUnits = (m.accStarted + math.Min(m.accStarted, m.accEnded)) / 2
 	if m.accUnits < heapWindowUnits && (m.accUnits == 0 || now.Sub(m.accStart) < heapWindowTime) {
+		if m.accUnits == 0 && now.Sub(m.accStart) >= heapWindowTime {
+			// Only ends for a while: no new work to charge it to.
+			m.accAlloc, m.accDecl, m.accSq, m.accEnded, m.accStart = 0, 0, 0, 0, time.Time{}
+		}
 		return
 	}
 	if m.accDecl > 0 {
@@ -107,7 +122,7 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 		m.heapSq += w * (sq - m.heapSq)
 	}
 	m.heapShare = math.Min(1, m.heapShare+w)
-	m.accAlloc, m.accDecl, m.accSq, m.accUnits, m.accStart = 0, 0, 0, 0, time.Time{}
+	m.accAlloc, m.accDecl, m.accSq, m.accUnits, m.accStarted, m.accEnded, m.accStart = 0, 0, 0, 0, 0, 0, time.Time{}
 }
 
 // pendingHeap is the heap cost of the window not yet closed, so that a
