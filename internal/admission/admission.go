@@ -170,6 +170,9 @@ const (
 	// marginFloor is the least margin below Critical, as a fraction of the
 	// limit: the GC's runway for garbage between cycles.
 	marginFloor = 0.025
+	// marginRoomShare caps the margin's floor at this share of the room
+	// the base leaves below Critical (see OnSample).
+	marginRoomShare = 0.25
 	// penaltyStep and penaltyDecay move the margin after the working set
 	// passed the warning line: the safe point is lower than the model said.
 	// gcRunway is the share of the work's heap kept for the garbage it
@@ -383,9 +386,24 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// The sum of the work in flight swings above its mean by about
 	// spread × √n; tailZ of those, or two of the largest requests, whichever
 	// is more.
+	// Neither part of the base is below zero. The heap's reads negative
+	// when the last cycle marked less than the work in flight times its
+	// cost (work admitted after the mark had not allocated yet); taken as
+	// room, it let a closed-loop burst's bound rise to 232 units with a
+	// base of -24 MiB, and the service was killed.
+	goBase := math.Max(0, p.heapBase) + float64(r.GoOther)
+	base := goBase + math.Max(0, float64(r.OffHeap)-float64(n)*p.cost.offHeap()-declOff)
 	tail := p.cost.tail
 	swing := tailZ * p.cost.spread() * math.Sqrt(float64(max(n, p.lastLimit)))
-	margin := math.Max(math.Max(2*tail, swing), marginFloor*limit) + p.penalty*limit
+	// The floor is the garbage the work leaves between GC cycles: 2.5% of
+	// the limit, but no more than a quarter of the room the base leaves
+	// below Critical. The garbage is the work's, and the work fits in that
+	// room; a GC whose heap sits near GOMEMLIMIT runs back to back and
+	// leaves little. With the whole floor, a cache at 0.86 to 0.88 of the
+	// limit beside churn that held 4 MiB was shed 8% to 79%, where
+	// GOMEMLIMIT alone lived with its working set at 0.92 to 0.95.
+	mfloor := math.Min(marginFloor*limit, marginRoomShare*math.Max(0, cfg.Critical*limit-base))
+	margin := math.Max(math.Max(2*tail, swing), mfloor) + p.penalty*limit
 	// Below Critical, less the margin, for everything the work holds, with
 	// gcRunway on the work's own heap: what it allocates during a GC cycle
 	// piles on top, in proportion to the work, not to a cache that sits
@@ -401,13 +419,6 @@ func (p *Policy) OnSample(r Reading) Decision {
 	if bounded {
 		gml, runway = g-p.penalty*limit, 1+gcThrashRunway
 	}
-	// Neither part of the base is below zero. The heap's reads negative
-	// when the last cycle marked less than the work in flight times its
-	// cost (work admitted after the mark had not allocated yet); taken as
-	// room, it let a closed-loop burst's bound rise to 232 units with a
-	// base of -24 MiB, and the service was killed.
-	goBase := math.Max(0, p.heapBase) + float64(r.GoOther)
-	base := goBase + math.Max(0, float64(r.OffHeap)-float64(n)*p.cost.offHeap()-declOff)
 	// GOMEMLIMIT bounds the Go runtime's memory alone: the soft budget
 	// holds the base and the work's heap, not what either holds outside Go.
 	// ch is also what the GC's runway is a share of.
