@@ -299,7 +299,11 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// Refusals allocate a little each: a shed storm must not read as
 	// costly work.
 	alloc := float64(sub(r.Alloc, prev.Alloc)) - refusalBytes*float64(sub(r.Refusals, prev.Refusals))
-	if la := sub(r.LargeAllocs, prev.LargeAllocs); la > 0 {
+	// Large allocations while no work is in flight or moving are not the
+	// work's: a cache or an index loaded before the first request, in
+	// chunks of megabytes or in one, would set the margin and lower
+	// GOMEMLIMIT for requests that allocate nothing like it.
+	if la := sub(r.LargeAllocs, prev.LargeAllocs); la > 0 && (n > 0 || admitted > 0 || done > 0) {
 		p.cost.observeLarge(r.Now, float64(la), float64(sub(r.LargeBytes, prev.LargeBytes)))
 	}
 	p.cost.observeHeap(r.Now, math.Max(0, alloc), float64(sub(r.DeclaredTotal, prev.DeclaredTotal)),

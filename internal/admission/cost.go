@@ -78,13 +78,6 @@ const (
 // at all (mmap): the share that is, is learned here too.
 func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done float64, inFlight int64) {
 	if inFlight <= 0 && done <= 0 && admitted <= 0 {
-		if m.accStart.IsZero() {
-			// Nor are its large allocations: a cache filled 1 MiB at a
-			// time before the first request read as a spread of
-			// megabytes a request, and the margin shed the first half
-			// second of the load.
-			m.accSq = 0
-		}
 		return
 	}
 	if m.accStart.IsZero() {
