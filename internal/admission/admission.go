@@ -387,9 +387,6 @@ func (p *Policy) OnSample(r Reading) Decision {
 		p.penalty = math.Max(0, p.penalty-penaltyDecay*dt.Seconds())
 	}
 	p.wasWarn = warn
-	// The sum of the work in flight swings above its mean by about
-	// spread × √n; tailZ of those, or two of the largest requests, whichever
-	// is more.
 	// Neither part of the base is below zero. The heap's reads negative
 	// when the last cycle marked less than the work in flight times its
 	// cost (work admitted after the mark had not allocated yet); taken as
@@ -397,6 +394,9 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// base of -24 MiB, and the service was killed.
 	goBase := math.Max(0, p.heapBase) + float64(r.GoOther)
 	base := goBase + math.Max(0, float64(r.OffHeap)-float64(n)*p.cost.offHeap()-declOff)
+	// The sum of the work in flight swings above its mean by about
+	// spread × √n; tailZ of those, or two of the largest requests, whichever
+	// is more.
 	tail := p.cost.tail
 	swing := tailZ * p.cost.spread() * math.Sqrt(float64(max(n, p.lastLimit)))
 	// The floor is the garbage the work leaves between GC cycles: 2.5% of

@@ -15,8 +15,7 @@ type costModel struct {
 	accAlloc             float64 // heap bytes allocated, declared or not
 	accDecl              float64 // declared bytes of the work admitted
 	accSq                float64 // sum of squared sizes of the large allocations
-	accUnits             float64 // units: the work started, less half what it started beyond what ended
-	accStarted, accEnded float64
+	accStarted, accEnded float64 // units of work started and ended (see accUnits)
 	accStart             time.Time
 	heap                 float64 // bytes per unit; 0 = not learned yet
 	heapAll              float64 // all the heap bytes a unit allocates, declared or not: what the large allocations' sizes spread around
@@ -87,17 +86,11 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 	m.accDecl += declared
 	m.accStarted += admitted
 	m.accEnded += done
-	// Work that ends faster than work starts allocated in earlier windows:
-	// ends count only as far as starts match them. Counted in full, a
-	// closed-loop client's dip to a sixteenth of its connections read as
-	// 0.7 of the true cost, and the bound it gave let the returning
-	// clients past the limit. Over the window, not each reading: there a
-	// start and an end a reading apart would read as a ramp each way.
-	m.accUnits = (m.accStarted + math.Min(m.accStarted, m.accEnded)) / 2
-	if m.accUnits < heapWindowUnits && (m.accUnits == 0 || now.Sub(m.accStart) < heapWindowTime) {
-		if m.accUnits == 0 && now.Sub(m.accStart) >= heapWindowTime {
+	units := m.accUnits()
+	if units < heapWindowUnits && (units == 0 || now.Sub(m.accStart) < heapWindowTime) {
+		if units == 0 && now.Sub(m.accStart) >= heapWindowTime {
 			// Only ends for a while: no new work to charge it to.
-			m.accAlloc, m.accDecl, m.accSq, m.accEnded, m.accStart = 0, 0, 0, 0, time.Time{}
+			m.resetWindow()
 		}
 		return
 	}
@@ -109,11 +102,11 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 			m.declHeap += 0.25 * (f - m.declHeap)
 		}
 	}
-	all, sq := m.accAlloc/m.accUnits, m.accSq/m.accUnits
-	sample := math.Max(0, m.accAlloc-m.declHeapShare()*m.accDecl) / m.accUnits
+	all, sq := m.accAlloc/units, m.accSq/units
+	sample := math.Max(0, m.accAlloc-m.declHeapShare()*m.accDecl) / units
 	// Each window weighs by its units, and at least heapMinWeight: one
 	// odd window must not hold the estimate for thousands of units.
-	w := math.Max(heapMinWeight, 1-math.Exp2(-m.accUnits/heapHalfLife))
+	w := math.Max(heapMinWeight, 1-math.Exp2(-units/heapHalfLife))
 	if m.heapShare == 0 {
 		m.heap, m.heapAll, m.heapSq = sample, all, sq
 	} else {
@@ -122,7 +115,23 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 		m.heapSq += w * (sq - m.heapSq)
 	}
 	m.heapShare = math.Min(1, m.heapShare+w)
-	m.accAlloc, m.accDecl, m.accSq, m.accUnits, m.accStarted, m.accEnded, m.accStart = 0, 0, 0, 0, 0, 0, time.Time{}
+	m.resetWindow()
+}
+
+// accUnits is the units of work of the window so far: the mean of work
+// started and ended, where ends count only as far as starts match them.
+// Work that ends faster than work starts allocated in earlier windows:
+// counted in full, a closed-loop client's dip to a sixteenth of its
+// connections read as 0.7 of the true cost, and the bound it gave let the
+// returning clients past the limit. Over the window, not each reading:
+// there a start and an end a reading apart would read as a ramp each way.
+func (m *costModel) accUnits() float64 {
+	return (m.accStarted + math.Min(m.accStarted, m.accEnded)) / 2
+}
+
+// resetWindow opens a new heap window.
+func (m *costModel) resetWindow() {
+	m.accAlloc, m.accDecl, m.accSq, m.accStarted, m.accEnded, m.accStart = 0, 0, 0, 0, 0, time.Time{}
 }
 
 // pendingHeap is the heap cost of the window not yet closed, so that a
@@ -132,7 +141,7 @@ func (m *costModel) pendingHeap() float64 {
 	if a <= 0 {
 		return 0
 	}
-	return a / math.Max(1, m.accUnits)
+	return a / math.Max(1, m.accUnits())
 }
 
 // declHeapShare is the share of declared bytes on the Go heap: 1 until
