@@ -92,24 +92,25 @@ func (g *Guard) setGoMemLimit(l effectiveLimit) {
 }
 
 // fitGoMemLimit lowers a GOMEMLIMIT the guard set while single requests
-// allocate tail bytes at once, and raises it back as the tail fades.
+// allocate large blocks at once, and raises it back as they fade. room is
+// what admission keeps for them below Critical (Decision.TailRoom).
 //
 // The GC lets garbage fill the heap up to GOMEMLIMIT, and a large
 // allocation lands at once, before any cycle can free that garbage: with
 // GOMEMLIMIT at 0.9 of a 256 MiB limit, two 32 MiB requests arriving
 // together took the working set past the limit (an OOM kill in the
-// heavy-tailed shape), whatever admission did. So GOMEMLIMIT stays two of
-// the largest allocations below the Critical threshold, but no lower than
-// half of what the ratio gives. It moves by at least 1% of the limit down
-// and 2% up, so that a tail that fades slowly does not set it every sample.
-func (g *Guard) fitGoMemLimit(tail int64) {
+// heavy-tailed shape), whatever admission did. So GOMEMLIMIT stays room
+// below the Critical threshold, but no lower than half of what the ratio
+// gives. It moves by at least 1% of the limit down and 2% up, so that a
+// tail that fades slowly does not set it every sample.
+func (g *Guard) fitGoMemLimit(room int64) {
 	m := &g.gml
 	if !m.owned || m.source != GoMemLimitFromGuard || m.full <= 0 {
 		return
 	}
 	l := g.sampler.limit.bytes
 	want := m.full
-	if c := int64(g.cfg.Thresholds.Critical*float64(l)) - 2*tail; tail > 0 && c < want {
+	if c := int64(g.cfg.Thresholds.Critical*float64(l)) - room; room > 0 && c < want {
 		want = max(c, m.full/2)
 	}
 	switch {
@@ -125,8 +126,8 @@ func (g *Guard) fitGoMemLimit(tail int64) {
 	m.value = want
 	switch {
 	case was == m.full:
-		g.log.Info(fmt.Sprintf("GOMEMLIMIT lowered %s → %s while single requests allocate up to %s at once: the GC keeps room for two of them below the Critical threshold",
-			mib(was), mib(want), mib(tail)), slog.Int64("bytes", want), slog.Int64("tail_bytes", tail))
+		g.log.Info(fmt.Sprintf("GOMEMLIMIT lowered %s → %s while single allocations of megabytes land at once: the GC keeps %s for them below the Critical threshold",
+			mib(was), mib(want), mib(room)), slog.Int64("bytes", want), slog.Int64("tail_room_bytes", room))
 	case want == m.full:
 		g.log.Info(fmt.Sprintf("GOMEMLIMIT back to %s: %s", mib(want), m.why), slog.Int64("bytes", want))
 	}

@@ -9,9 +9,9 @@ import (
 )
 
 // TestGoMemLimitLeavesRoomForTheTail: while single requests allocate a
-// large share of the limit at once, GOMEMLIMIT drops to two of them below
-// the Critical threshold (never below half the ratio's value), and comes
-// back as the tail fades; each crossing is logged once.
+// large share of the limit at once, GOMEMLIMIT drops to the room admission
+// keeps for them below the Critical threshold (never below half the ratio's
+// value), and comes back as the tail fades; each crossing is logged once.
 func TestGoMemLimitLeavesRoomForTheTail(t *testing.T) {
 	if _, ok := lookupEnv("GOMEMLIMIT"); ok {
 		t.Skip("GOMEMLIMIT is set in the environment: the guard does not own it")
@@ -21,20 +21,20 @@ func TestGoMemLimitLeavesRoomForTheTail(t *testing.T) {
 	g := quietGuard(t, Config{Limit: 256 * mib, MemoryLimitRatio: 0.9, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	full := int64(256 * mib * 9 / 10)
 	steps := []struct {
-		tail, want int64
+		room, want int64
 	}{
 		{0, full},
-		{1 * mib, full},                      // 0.95 × 256 − 2 = 241.2 MiB: above the ratio's 230.4
-		{32 * mib, 243*mib + mib/5 - 64*mib}, // 0.95 × 256 − 64
-		{31 * mib, 243*mib + mib/5 - 64*mib}, // up by 2 MiB: under 2% of the limit, held
-		{24 * mib, 243*mib + mib/5 - 48*mib},
-		{120 * mib, full / 2},
+		{2 * mib, full},                      // 0.95 × 256 − 2 = 241.2 MiB: above the ratio's 230.4
+		{64 * mib, 243*mib + mib/5 - 64*mib}, // 0.95 × 256 − 64
+		{62 * mib, 243*mib + mib/5 - 64*mib}, // up by 2 MiB: under 2% of the limit, held
+		{48 * mib, 243*mib + mib/5 - 48*mib},
+		{240 * mib, full / 2},
 		{0, full},
 	}
 	for _, s := range steps {
-		g.fitGoMemLimit(s.tail)
+		g.fitGoMemLimit(s.room)
 		if got := debug.SetMemoryLimit(-1); got < s.want-mib/10 || got > s.want+mib/10 {
-			t.Errorf("tail %d MiB: GOMEMLIMIT %.1f MiB, want %.1f", s.tail/mib, float64(got)/mib, float64(s.want)/mib)
+			t.Errorf("room %d MiB: GOMEMLIMIT %.1f MiB, want %.1f", s.room/mib, float64(got)/mib, float64(s.want)/mib)
 		}
 	}
 	if n := strings.Count(logs.String(), "GOMEMLIMIT lowered"); n != 1 {

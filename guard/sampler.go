@@ -262,7 +262,7 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 	}
 	s.admit(now, rs, usage, true)
 	d := s.shed.decision
-	g.fitGoMemLimit(d.Tail)
+	g.fitGoMemLimit(d.TailRoom)
 	snap.InFlightLimit, snap.WorkCost, snap.AdmissionTarget = d.Limit, d.Cost, d.Target
 	snap.LeakSuspected = d.Leak
 	if d.Leak && !s.leakSaid {

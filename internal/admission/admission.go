@@ -152,6 +152,12 @@ type Decision struct {
 	Target int64 // what committed memory is steered below
 	Base   int64 // memory held by what is not work in flight
 	Window int64 // the slow-start bound on work in flight
+	// TailRoom is the room to keep below Critical for the largest
+	// allocations landing at once: one of them, or two while the work
+	// brings them often enough that two may be in flight together.
+	// GOMEMLIMIT leaves it free: the GC lets garbage fill the heap to
+	// GOMEMLIMIT, and a large allocation lands before any cycle frees it.
+	TailRoom int64
 
 	RefreshGC bool // run a GC cycle: work is refused on a stale live heap
 
@@ -395,10 +401,14 @@ func (p *Policy) OnSample(r Reading) Decision {
 	goBase := math.Max(0, p.heapBase) + float64(r.GoOther)
 	base := goBase + math.Max(0, float64(r.OffHeap)-float64(n)*p.cost.offHeap()-declOff)
 	// The sum of the work in flight swings above its mean by about
-	// spread × √n; tailZ of those, or two of the largest requests, whichever
-	// is more.
+	// spread × √n; tailZ of those, or room for as many of the largest
+	// allocations as the work may hold at once (up to two), whichever is
+	// more.
 	tail := p.cost.tail
-	swing := tailZ * p.cost.spread() * math.Sqrt(float64(max(n, p.lastLimit)))
+	nb := float64(max(n, p.lastLimit))
+	swing := tailZ * p.cost.spread() * math.Sqrt(nb)
+	tailN := p.cost.tailCount(nb)
+	tailRoom := tail * tailN
 	// The floor is the garbage the work leaves between GC cycles: 2.5% of
 	// the limit, but no more than a quarter of the room the base leaves
 	// below Critical. The garbage is the work's, and the work fits in that
@@ -407,7 +417,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// limit beside churn that held 4 MiB was shed 8% to 79%, where
 	// GOMEMLIMIT alone lived with its working set at 0.92 to 0.95.
 	mfloor := math.Min(marginFloor*limit, marginRoomShare*math.Max(0, cfg.Critical*limit-base))
-	margin := math.Max(math.Max(2*tail, swing), mfloor) + p.penalty*limit
+	margin := math.Max(math.Max(tailRoom, swing), mfloor) + p.penalty*limit
 	// Below Critical, less the margin, for everything the work holds, with
 	// gcRunway on the work's own heap: what it allocates during a GC cycle
 	// piles on top, in proportion to the work, not to a cache that sits
@@ -530,6 +540,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 		LargeSize:      p.largest / 2,
 		Cost:           int64(c),
 		Tail:           int64(tail),
+		TailRoom:       int64(tail * math.Max(1, tailN)),
 		Target:         int64(math.Min(target, gml)),
 		Base:           max(0, int64(base)),
 		Window:         p.window,

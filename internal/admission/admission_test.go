@@ -216,6 +216,75 @@ func TestCacheFillIsNotWork(t *testing.T) {
 	}
 }
 
+// TestRebuildIsNotWork: beside a cache and light requests (16 KiB for
+// 50 ms, 3000 a second), the service rebuilds part of its data every 5 s: a
+// block of 16 to 48 MiB allocated at once, the old one dropped. The block
+// comes with almost no unit of work, so the margin keeps room for one of
+// it, not for two: shedding the requests could not make that room. Held at
+// two for the tail's half-life, the rebuild shed 83% of the requests beside
+// a cache at 0.6 of the limit (48 MiB), 91% at 0.7 (32 MiB), 80% at 0.7
+// (48 MiB). GOMEMLIMIT still leaves room for one block.
+func TestRebuildIsNotWork(t *testing.T) {
+	for _, tt := range []struct {
+		frac  float64
+		block int64
+	}{{0.6, 48 * mib}, {0.7, 32 * mib}, {0.7, 48 * mib}, {0.78, 16 * mib}} {
+		s := newSim(256 * mib)
+		s.base = int64(tt.frac * 256 * mib)
+		s.runtime = 8 * mib
+		s.rate = 3000
+		s.hold = 50 * time.Millisecond
+		s.size = func(*rand.Rand) (int64, int64) { return 16 << 10, 0 }
+		s.run(3 * time.Second)
+		s.reset()
+		for range 6 {
+			s.alloc += uint64(tt.block)
+			s.large++
+			s.largeB += uint64(tt.block)
+			s.heapObj += tt.block
+			s.run(5 * time.Second)
+		}
+		sh := 1 - s.servedShare()
+		t.Logf("cache at %.2f of the limit, blocks of %d MiB: %.1f%% shed, room for the tail %d MiB",
+			tt.frac, tt.block/mib, 100*sh, s.dec.TailRoom/mib)
+		if sh > 0.02 {
+			t.Errorf("cache at %.2f of the limit, blocks of %d MiB: %.1f%% of the requests shed, want at most 2%%", tt.frac, tt.block/mib, 100*sh)
+		}
+		if s.dec.TailRoom != s.dec.Tail || s.dec.Tail < tt.block/2 {
+			t.Errorf("cache at %.2f of the limit, blocks of %d MiB: room for the tail %d MiB, tail %d MiB: want room for one block",
+				tt.frac, tt.block/mib, s.dec.TailRoom/mib, s.dec.Tail/mib)
+		}
+	}
+}
+
+// TestWorkTailKeepsRoomForTwo: large allocations that come with the
+// requests, often or rarely, keep room for two of them at once.
+func TestWorkTailKeepsRoomForTwo(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		rate float64
+		p    float64 // share of the requests that allocate 24 MiB; the rest 32 KiB
+	}{{"1 in 100, 2000 a second", 2000, 0.01}, {"1 in 1000, 3000 a second", 3000, 0.001}, {"1 in 1000, 300 a second", 300, 0.001}} {
+		s := newSim(256 * mib)
+		s.base = 8 * mib
+		s.rate = tt.rate
+		s.size = func(r *rand.Rand) (int64, int64) {
+			if r.Float64() < tt.p {
+				return 24 * mib, 0
+			}
+			return 32 << 10, 0
+		}
+		s.run(15 * time.Second)
+		t.Logf("%s: tail %d MiB, room %d MiB, peak %d MiB, %.1f%% shed", tt.name, s.dec.Tail/mib, s.dec.TailRoom/mib, s.peak/mib, 100*(1-s.servedShare()))
+		if s.dec.Tail == 0 || s.dec.TailRoom != 2*s.dec.Tail {
+			t.Errorf("%s: tail %d MiB, room %d MiB: want room for two", tt.name, s.dec.Tail/mib, s.dec.TailRoom/mib)
+		}
+		if s.peak > 243*mib {
+			t.Errorf("%s: peak %d MiB, past Critical", tt.name, s.peak/mib)
+		}
+	}
+}
+
 // TestLeakUnderLightLoad: a slow leak with light requests on top. The
 // leak is told apart from load, and the requests are not shed for memory
 // they do not hold, up to the leak filling the memory past the target.

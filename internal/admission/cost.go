@@ -60,6 +60,9 @@ const (
 	// tailHalfLife is how long a large allocation keeps its weight in the
 	// tail: a request size seen once keeps shaping the margin for a while.
 	tailHalfLife = 10 * time.Second
+	// tailOdds is the odds the tail's room may be passed at: about what
+	// tailZ standard deviations leave (one reading in a thousand).
+	tailOdds = 1e-3
 )
 
 // observeHeap feeds the allocation, admissions and completions since the
@@ -218,6 +221,35 @@ func (m *costModel) spread() float64 {
 	}
 	sd := math.Sqrt(math.Max(0, m.heapSq-m.heapAll*m.heapAll))
 	return sd * math.Min(1, m.heap/m.heapAll)
+}
+
+// tailCount is how many of the largest allocations the margin holds room
+// for, with n units of work in flight: as many as the work may hold at once
+// but for odds of tailOdds, at most two. The tail is the largest size seen;
+// how often the work brings it is what the work's mean square says: a
+// class of size S that comes with a share p of the units adds p·S² to it,
+// so n × heapSq / S² bounds the number of them in flight (Poisson). A large
+// allocation that comes with almost no unit of work, such as a service
+// rebuilding an index beside light requests, needs room of its own (one,
+// while it is fresh in the mean square), not room that shedding the work
+// could make: held at two of it for the tail's half-life, one of 32 MiB
+// beside a cache at 0.7 of the limit shed 91% of requests of 16 KiB.
+func (m *costModel) tailCount(n float64) float64 {
+	if m.tail <= 0 {
+		return 0
+	}
+	sq := m.heapSq
+	if m.heapShare == 0 {
+		sq = m.accSq / math.Max(1, m.accUnits())
+	}
+	lambda := n * sq / (m.tail * m.tail)
+	switch {
+	case lambda <= tailOdds: // P(at least one) = 1 - e^-λ ≈ λ
+		return 0
+	case lambda*lambda/2 <= tailOdds: // P(at least two) ≈ λ²/2
+		return 1
+	}
+	return 2
 }
 
 // mean is the bytes one unit of work in flight holds, at least floor.
