@@ -404,6 +404,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// spread × √n; tailZ of those, or room for as many of the largest
 	// allocations as the work may hold at once (up to two), whichever is
 	// more.
+	p.cost.fadeTail(r.Now)
 	tail := p.cost.tail
 	nb := float64(max(n, p.lastLimit))
 	swing := tailZ * p.cost.spread() * math.Sqrt(nb)

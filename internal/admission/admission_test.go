@@ -250,7 +250,7 @@ func TestRebuildIsNotWork(t *testing.T) {
 		if sh > 0.02 {
 			t.Errorf("cache at %.2f of the limit, blocks of %d MiB: %.1f%% of the requests shed, want at most 2%%", tt.frac, tt.block/mib, 100*sh)
 		}
-		if s.dec.TailRoom != s.dec.Tail || s.dec.Tail < tt.block/2 {
+		if s.dec.TailRoom > s.dec.Tail || s.dec.Tail < tt.block/2 {
 			t.Errorf("cache at %.2f of the limit, blocks of %d MiB: room for the tail %d MiB, tail %d MiB: want room for one block",
 				tt.frac, tt.block/mib, s.dec.TailRoom/mib, s.dec.Tail/mib)
 		}
@@ -258,7 +258,10 @@ func TestRebuildIsNotWork(t *testing.T) {
 }
 
 // TestWorkTailKeepsRoomForTwo: large allocations that come with the
-// requests, often or rarely, keep room for two of them at once.
+// requests, often or rarely, keep room for two of them at once; once they
+// stop, the room fades with the tail's half-life, though no large
+// allocation comes to fade it (before, it held for good, and GOMEMLIMIT
+// with it).
 func TestWorkTailKeepsRoomForTwo(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -276,11 +279,16 @@ func TestWorkTailKeepsRoomForTwo(t *testing.T) {
 		}
 		s.run(15 * time.Second)
 		t.Logf("%s: tail %d MiB, room %d MiB, peak %d MiB, %.1f%% shed", tt.name, s.dec.Tail/mib, s.dec.TailRoom/mib, s.peak/mib, 100*(1-s.servedShare()))
-		if s.dec.Tail == 0 || s.dec.TailRoom != 2*s.dec.Tail {
+		if s.dec.Tail == 0 || s.dec.TailRoom < 2*s.dec.Tail-1 {
 			t.Errorf("%s: tail %d MiB, room %d MiB: want room for two", tt.name, s.dec.Tail/mib, s.dec.TailRoom/mib)
 		}
 		if s.peak > 243*mib {
 			t.Errorf("%s: peak %d MiB, past Critical", tt.name, s.peak/mib)
+		}
+		s.size = func(*rand.Rand) (int64, int64) { return 32 << 10, 0 }
+		s.run(60 * time.Second)
+		if s.dec.TailRoom > mib {
+			t.Errorf("%s: room for the tail %d KiB a minute after the large requests stopped, want under 1 MiB", tt.name, s.dec.TailRoom>>10)
 		}
 	}
 }

@@ -199,11 +199,18 @@ func (m *costModel) offHeap() float64 {
 func (m *costModel) observeLarge(now time.Time, count, bytes float64) {
 	size := bytes / count
 	m.accSq += count * size * size
-	if !m.tailAt.IsZero() {
+	m.fadeTail(now)
+	m.tail = math.Max(m.tail, size)
+}
+
+// fadeTail halves the tail every tailHalfLife, whether or not large
+// allocations come: faded only as they came, the tail of a load that had
+// ended held GOMEMLIMIT down for good.
+func (m *costModel) fadeTail(now time.Time) {
+	if !m.tailAt.IsZero() && now.After(m.tailAt) {
 		m.tail *= math.Exp2(-now.Sub(m.tailAt).Seconds() / tailHalfLife.Seconds())
 	}
 	m.tailAt = now
-	m.tail = math.Max(m.tail, size)
 }
 
 // spread is the standard deviation of the bytes one unit of work holds,
