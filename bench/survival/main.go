@@ -93,6 +93,9 @@ func main() {
 	cacheRates := flag.String("cache-rates", "1500,3000", "the cache shape's request rates, per second")
 	cacheSteady := flag.Duration("cache-steady", 0, "the cache shape's measured phase; 0 means 8s (5s with -quick). At 3000 a second, a stall of 80ms decides the p99 of 8s")
 	flag.IntVar(&c.matrix.cacheRounds, "cache-rounds", 3, "rounds of every mode on each cache load; each round compares with its own reference, and the summary gives the median")
+	flag.IntVar(&c.matrix.cacheBytes, "cache-bytes", cacheBytes, "bytes each request of the cache shape holds")
+	flag.DurationVar(&c.matrix.cacheHold, "cache-hold", cacheHold, "how long each request of the cache shape holds its bytes")
+	cacheRebuild := flag.Int64("cache-rebuild-mib", 0, "the cache shape's service also rebuilds a block of this many MiB every 5s, in one allocation (examples/httpservice -rebuild-bytes); 0 none")
 	flag.Parse()
 
 	c.limit = *limitMiB << 20
@@ -123,9 +126,14 @@ func main() {
 	if *cacheSteady < 0 {
 		fatalf("-cache-steady: %v is negative", *cacheSteady)
 	}
-	if *leakMiB <= 0 || c.matrix.cacheRounds <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 {
-		fatalf("-leak-mib-per-s, -cache-rounds, -burst-conns, -work-bytes and -work-hold must be positive")
+	if *leakMiB <= 0 || c.matrix.cacheRounds <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 ||
+		c.matrix.cacheBytes <= 0 || c.matrix.cacheHold <= 0 {
+		fatalf("-leak-mib-per-s, -cache-rounds, -burst-conns, -work-bytes, -work-hold, -cache-bytes and -cache-hold must be positive")
 	}
+	if *cacheRebuild < 0 {
+		fatalf("-cache-rebuild-mib: %d is negative", *cacheRebuild)
+	}
+	c.matrix.cacheRebuild = *cacheRebuild << 20
 	c.matrix.leakRate = int64(*leakMiB * (1 << 20))
 
 	c.probe, c.bisections, c.oracleProbes = 4*time.Second, 3, 4

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strconv"
@@ -185,6 +186,12 @@ type matrixOptions struct {
 	cacheFracs  []float64
 	cacheRates  []float64
 	cacheRounds int
+	// cacheBytes and cacheHold are the cache shape's requests; 0 means
+	// cacheBytes and cacheHold. cacheRebuild is the block its service
+	// rebuilds beside them every 5 s (-rebuild-bytes); 0 none.
+	cacheBytes   int
+	cacheHold    time.Duration
+	cacheRebuild int64
 }
 
 // matrix returns the shapes to run, in the order of o.shapes.
@@ -206,11 +213,20 @@ func matrix(o matrixOptions) []shape {
 			out = append(out, shape{Name: name, Number: 6, Bytes: leakBytes, Hold: leakHold, FixedRate: leakRate,
 				Args: []string{"-leak-rate", strconv.FormatInt(o.leakRate, 10)}})
 		case shapeCache:
+			bytes, hold := cmp.Or(o.cacheBytes, cacheBytes), cmp.Or(o.cacheHold, cacheHold)
 			for _, f := range o.cacheFracs {
 				for _, r := range o.cacheRates {
-					out = append(out, shape{Name: name, Number: 7, Label: fmt.Sprintf("cache %.2f, %.0f rps", f, r),
-						Bytes: cacheBytes, Hold: cacheHold, FixedRate: r, Reference: modeAutomemlimit, Rounds: o.cacheRounds,
-						Args: []string{"-cache-frac", strconv.FormatFloat(f, 'f', -1, 64)}})
+					label := fmt.Sprintf("cache %.2f, %.0f rps", f, r)
+					if bytes != cacheBytes || hold != cacheHold {
+						label += fmt.Sprintf(", %d KiB for %v", bytes>>10, hold)
+					}
+					args := []string{"-cache-frac", strconv.FormatFloat(f, 'f', -1, 64)}
+					if o.cacheRebuild > 0 {
+						label += fmt.Sprintf(", rebuilds %d MiB", o.cacheRebuild>>20)
+						args = append(args, "-rebuild-bytes", strconv.FormatInt(o.cacheRebuild, 10))
+					}
+					out = append(out, shape{Name: name, Number: 7, Label: label,
+						Bytes: bytes, Hold: hold, FixedRate: r, Reference: modeAutomemlimit, Rounds: o.cacheRounds, Args: args})
 				}
 			}
 		}

@@ -39,6 +39,31 @@ func TestMatrix(t *testing.T) {
 	if got := shapes[5].Args; !slices.Equal(got, []string{"-leak-rate", "8388608"}) || shapes[5].Reference != "" {
 		t.Errorf("leak args %v, reference %q", got, shapes[5].Reference)
 	}
+	if s := shapes[6]; s.Bytes != cacheBytes || s.Hold != cacheHold {
+		t.Errorf("cache requests of %d bytes for %v, want the defaults", s.Bytes, s.Hold)
+	}
+}
+
+// TestCacheVariant: the cache shape's requests and its rebuilt block come
+// from the options, and show in the label and the service's flags.
+func TestCacheVariant(t *testing.T) {
+	o := testMatrixOptions
+	o.shapes, o.cacheFracs, o.cacheRates = []string{shapeCache}, []float64{0.7}, []float64{3000}
+	o.cacheBytes, o.cacheHold, o.cacheRebuild = 16<<10, 50*time.Millisecond, 32<<20
+	shapes := matrix(o)
+	if len(shapes) != 1 {
+		t.Fatalf("%d shapes, want 1", len(shapes))
+	}
+	s := shapes[0]
+	if want := "cache 0.70, 3000 rps, 16 KiB for 50ms, rebuilds 32 MiB"; s.Label != want {
+		t.Errorf("label %q, want %q", s.Label, want)
+	}
+	if want := []string{"-cache-frac", "0.7", "-rebuild-bytes", "33554432"}; !slices.Equal(s.Args, want) {
+		t.Errorf("args %q, want %q", s.Args, want)
+	}
+	if s.Bytes != 16<<10 || s.Hold != 50*time.Millisecond {
+		t.Errorf("requests of %d bytes for %v, want 16 KiB for 50ms", s.Bytes, s.Hold)
+	}
 }
 
 func TestShapeSchedules(t *testing.T) {

@@ -45,3 +45,30 @@ func leak(ctx context.Context, perSecond int64) {
 		leaked = append(leaked, fill(perSecond/10)...)
 	}
 }
+
+// rebuilt is the block rebuild keeps; only rebuild touches it.
+var rebuilt []byte
+
+// rebuild builds a block of size bytes every interval, in one allocation
+// with every page written, and drops the one before, until ctx is done: an
+// index or a lookup table rebuilt in the background beside the requests.
+// It returns at once if size is 0.
+func rebuild(ctx context.Context, size int64, every time.Duration) {
+	if size <= 0 || every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b := make([]byte, size)
+		for i := 0; i < len(b); i += pageSize {
+			b[i] = 1
+		}
+		rebuilt = b
+	}
+}

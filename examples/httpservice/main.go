@@ -73,6 +73,8 @@ type options struct {
 	flightRecorder  bool
 	cacheFrac       float64
 	leakRate        int64
+	rebuildBytes    int64
+	rebuildEvery    time.Duration
 	limit           int64
 	dumpDir         string
 	shutdownGrace   time.Duration
@@ -92,6 +94,8 @@ func main() {
 	flag.BoolVar(&o.cost, "cost", false, "oomguard mode: declare each request's bytes (Content-Length, bytes=N or -work-bytes) as Config.Cost")
 	flag.Float64Var(&o.cacheFrac, "cache-frac", 0, "keep a live cache of this fraction of the memory limit from start-up; 0 = none")
 	flag.Int64Var(&o.leakRate, "leak-rate", 0, "leak this many bytes per second into a global slice; 0 = none")
+	flag.Int64Var(&o.rebuildBytes, "rebuild-bytes", 0, "every -rebuild-every, build a block of this many bytes in one allocation and drop the last one, as an index rebuilt in the background; 0 = none")
+	flag.DurationVar(&o.rebuildEvery, "rebuild-every", 5*time.Second, "how often -rebuild-bytes rebuilds its block")
 	flag.Int64Var(&o.limit, "limit", 0, "memory limit in bytes for oomguard (Config.Limit) and automemlimit; 0 = detect from the cgroup")
 	flag.StringVar(&o.dumpDir, "dump-dir", "", "directory for the guard's heap profiles (Config.DumpDir); empty writes none")
 	flag.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
@@ -112,6 +116,10 @@ func run(o options, logger *slog.Logger) error {
 		return fmt.Errorf("-cache-frac = %v: want a fraction of the limit in [0, 1)", o.cacheFrac)
 	case o.leakRate < 0:
 		return fmt.Errorf("-leak-rate = %d: must not be negative", o.leakRate)
+	case o.rebuildBytes < 0:
+		return fmt.Errorf("-rebuild-bytes = %d: must not be negative", o.rebuildBytes)
+	case o.rebuildBytes > 0 && o.rebuildEvery <= 0:
+		return fmt.Errorf("-rebuild-every = %v: must be positive", o.rebuildEvery)
 	case o.cost && o.mode != modeOomguard:
 		return fmt.Errorf("-cost needs -mode %s", modeOomguard)
 	}
@@ -177,6 +185,7 @@ func run(o options, logger *slog.Logger) error {
 		logger.Info("cache filled", slog.Int64("bytes", n), slog.Float64("fraction_of_limit", o.cacheFrac))
 	}
 	go leak(ctx, o.leakRate)
+	go rebuild(ctx, o.rebuildBytes, o.rebuildEvery)
 
 	mux := http.NewServeMux()
 	mux.Handle("/work", capInFlight(o.maxInFlight, work))

@@ -132,3 +132,13 @@ func TestFill(t *testing.T) {
 	leak(ctx, 1<<20) // returns when ctx is done
 	leak(context.Background(), 0)
 }
+
+func TestRebuild(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	rebuild(ctx, 3*chunk, 10*time.Millisecond) // returns when ctx is done
+	if len(rebuilt) != 3*chunk {
+		t.Errorf("rebuilt block of %d bytes, want %d", len(rebuilt), 3*chunk)
+	}
+	rebuild(context.Background(), 0, time.Second)
+}
