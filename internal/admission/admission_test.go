@@ -218,17 +218,24 @@ func TestCacheFillIsNotWork(t *testing.T) {
 
 // TestRebuildIsNotWork: beside a cache and light requests (16 KiB for
 // 50 ms, 3000 a second), the service rebuilds part of its data every 5 s: a
-// block of 16 to 48 MiB allocated at once, the old one dropped. The block
-// comes with almost no unit of work, so the margin keeps room for one of
-// it, not for two: shedding the requests could not make that room. Held at
-// two for the tail's half-life, the rebuild shed 83% of the requests beside
-// a cache at 0.6 of the limit (48 MiB), 91% at 0.7 (32 MiB), 80% at 0.7
-// (48 MiB). GOMEMLIMIT still leaves room for one block.
+// block of 16 to 48 MiB allocated at once, the old one dropped, at once or
+// after a GC cycle marked both. The block comes with almost no unit of
+// work, so the margin keeps room for one of it, not for two: shedding the
+// requests could not make that room. Held at two for the tail's half-life,
+// the rebuild shed 83% of the requests beside a cache at 0.6 of the limit
+// (48 MiB), 91% at 0.7 (32 MiB), 80% at 0.7 (48 MiB), and 13% at 0.78
+// (16 MiB, both blocks marked). GOMEMLIMIT still leaves room for one block.
+// Loads whose two blocks together pass Critical are not here: there the
+// rebuild is a danger of its own.
 func TestRebuildIsNotWork(t *testing.T) {
 	for _, tt := range []struct {
-		frac  float64
-		block int64
-	}{{0.6, 48 * mib}, {0.7, 32 * mib}, {0.7, 48 * mib}, {0.78, 16 * mib}} {
+		frac       float64
+		block      int64
+		markedBoth bool
+	}{
+		{0.6, 48 * mib, false}, {0.7, 32 * mib, false}, {0.7, 48 * mib, false}, {0.78, 16 * mib, false},
+		{0.5, 48 * mib, true}, {0.6, 32 * mib, true}, {0.7, 16 * mib, true}, {0.78, 16 * mib, true},
+	} {
 		s := newSim(256 * mib)
 		s.base = int64(tt.frac * 256 * mib)
 		s.runtime = 8 * mib
@@ -242,13 +249,26 @@ func TestRebuildIsNotWork(t *testing.T) {
 			s.large++
 			s.largeB += uint64(tt.block)
 			s.heapObj += tt.block
+			if tt.markedBoth {
+				// Built while the old one is still live: a cycle
+				// marks both.
+				s.base += tt.block
+				s.run(20 * time.Millisecond)
+				s.base -= tt.block
+				s.run(5*time.Second - 20*time.Millisecond)
+				continue
+			}
 			s.run(5 * time.Second)
 		}
 		sh := 1 - s.servedShare()
-		t.Logf("cache at %.2f of the limit, blocks of %d MiB: %.1f%% shed, room for the tail %d MiB",
-			tt.frac, tt.block/mib, 100*sh, s.dec.TailRoom/mib)
-		if sh > 0.02 {
-			t.Errorf("cache at %.2f of the limit, blocks of %d MiB: %.1f%% of the requests shed, want at most 2%%", tt.frac, tt.block/mib, 100*sh)
+		t.Logf("cache at %.2f of the limit, blocks of %d MiB, both marked %v: %.1f%% shed, room for the tail %d MiB",
+			tt.frac, tt.block/mib, tt.markedBoth, 100*sh, s.dec.TailRoom/mib)
+		// Right after each block its square still reads as the work's
+		// (a new size is not yet told from a new request class): some
+		// shedding remains, about half a second's worth at the worst.
+		if sh > 0.03 {
+			t.Errorf("cache at %.2f of the limit, blocks of %d MiB, both marked %v: %.1f%% of the requests shed, want at most 3%%",
+				tt.frac, tt.block/mib, tt.markedBoth, 100*sh)
 		}
 		if s.dec.TailRoom > s.dec.Tail || s.dec.Tail < tt.block/2 {
 			t.Errorf("cache at %.2f of the limit, blocks of %d MiB: room for the tail %d MiB, tail %d MiB: want room for one block",
