@@ -14,14 +14,20 @@ const chunk = 1 << 20
 func fill(n int64) [][]byte {
 	var out [][]byte
 	for n > 0 {
-		b := make([]byte, min(n, chunk))
-		for i := 0; i < len(b); i += pageSize {
-			b[i] = 1
-		}
+		b := touch(make([]byte, min(n, chunk)))
 		out = append(out, b)
 		n -= int64(len(b))
 	}
 	return out
+}
+
+// touch writes every page of b, so that all of it is resident, and
+// returns b.
+func touch(b []byte) []byte {
+	for i := 0; i < len(b); i += pageSize {
+		b[i] = 1
+	}
+	return b
 }
 
 // leaked is what leak has grown; only leak touches it.
@@ -65,10 +71,6 @@ func rebuild(ctx context.Context, size int64, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		b := make([]byte, size)
-		for i := 0; i < len(b); i += pageSize {
-			b[i] = 1
-		}
-		rebuilt = b
+		rebuilt = touch(make([]byte, size))
 	}
 }
