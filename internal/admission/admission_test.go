@@ -313,6 +313,33 @@ func TestWorkTailKeepsRoomForTwo(t *testing.T) {
 	}
 }
 
+// TestNewLargeSizeKeepsRoomAtOnce: in a service warmed on small requests,
+// the first request of a new, large size gets room for two of it at the
+// next reading, not when its heap window closes (up to 100 ms later, while
+// more may come).
+func TestNewLargeSizeKeepsRoomAtOnce(t *testing.T) {
+	s := newSim(256 * mib)
+	s.base = 8 * mib
+	s.rate = 1000
+	s.size = func(*rand.Rand) (int64, int64) { return 32 << 10, 0 }
+	s.run(3 * time.Second)
+	first := true
+	s.size = func(*rand.Rand) (int64, int64) {
+		if first {
+			first = false
+			return 24 * mib, 0
+		}
+		return 32 << 10, 0
+	}
+	s.run(s.step)
+	if first {
+		t.Fatal("no request arrived in a step")
+	}
+	if s.dec.Tail < 20*mib || s.dec.TailRoom < 2*s.dec.Tail-1 {
+		t.Errorf("the step after the first 24 MiB request: tail %d MiB, room %d MiB; want room for two", s.dec.Tail/mib, s.dec.TailRoom/mib)
+	}
+}
+
 // TestLeakUnderLightLoad: a slow leak with light requests on top. The
 // leak is told apart from load, and the requests are not shed for memory
 // they do not hold, up to the leak filling the memory past the target.

@@ -245,10 +245,10 @@ func (m *costModel) tailCount(n float64) float64 {
 	if m.tail <= 0 {
 		return 0
 	}
-	sq := m.heapSq
-	if m.heapShare == 0 {
-		sq = m.accSq / math.Max(1, m.accUnits())
-	}
+	// The window not yet closed counts as soon as it holds a large
+	// allocation: a size new to the work must not wait for the window to
+	// close (up to heapWindowTime) before room is kept for it.
+	sq := math.Max(m.heapSq, m.accSq/math.Max(1, m.accUnits()))
 	lambda := n * sq / (m.tail * m.tail)
 	switch {
 	case lambda <= tailOdds: // P(at least one) = 1 - e^-λ ≈ λ
