@@ -237,10 +237,10 @@ func (m *costModel) spread() float64 {
 // class of size S that comes with a share p of the units adds p·S² to it,
 // so n × heapSq / S² bounds the number of them in flight (Poisson). A large
 // allocation that comes with almost no unit of work, such as a service
-// rebuilding an index beside light requests, needs room of its own (one,
-// while it is fresh in the mean square), not room that shedding the work
-// could make: held at two of it for the tail's half-life, one of 32 MiB
-// beside a cache at 0.7 of the limit shed 91% of requests of 16 KiB.
+// rebuilding an index beside light requests, needs room of its own
+// (GOMEMLIMIT keeps one: Decision.TailRoom), not room that shedding the
+// work could make: held at two of it for the tail's half-life, a block of
+// 32 MiB beside a cache at 0.7 of the limit shed 91% of requests of 16 KiB.
 func (m *costModel) tailCount(n float64) float64 {
 	if m.tail <= 0 {
 		return 0
