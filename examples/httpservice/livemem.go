@@ -40,7 +40,12 @@ func leak(ctx context.Context, perSecond int64) {
 	if perSecond <= 0 {
 		return
 	}
-	t := time.NewTicker(100 * time.Millisecond)
+	every(ctx, 100*time.Millisecond, func() { leaked = append(leaked, fill(perSecond/10)...) })
+}
+
+// every calls f every d until ctx is done.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -48,7 +53,7 @@ func leak(ctx context.Context, perSecond int64) {
 			return
 		case <-t.C:
 		}
-		leaked = append(leaked, fill(perSecond/10)...)
+		f()
 	}
 }
 
@@ -59,18 +64,9 @@ var rebuilt []byte
 // with every page written, and drops the one before, until ctx is done: an
 // index or a lookup table rebuilt in the background beside the requests.
 // It returns at once if size is 0.
-func rebuild(ctx context.Context, size int64, every time.Duration) {
-	if size <= 0 || every <= 0 {
+func rebuild(ctx context.Context, size int64, interval time.Duration) {
+	if size <= 0 || interval <= 0 {
 		return
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rebuilt = touch(make([]byte, size))
-	}
+	every(ctx, interval, func() { rebuilt = touch(make([]byte, size)) })
 }
