@@ -110,15 +110,38 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 	// Each window weighs by its units, and at least heapMinWeight: one
 	// odd window must not hold the estimate for thousands of units.
 	w := math.Max(heapMinWeight, 1-math.Exp2(-units/heapHalfLife))
-	if m.heapShare == 0 {
-		m.heap, m.heapAll, m.heapSq = sample, all, sq
-	} else {
-		m.heap += w * (sample - m.heap)
-		m.heapAll += w * (all - m.heapAll)
-		m.heapSq += w * (sq - m.heapSq)
+	// A window whose work ramped up (more started than ended) reads high:
+	// by up to twice, if the work allocates as it starts. What it reads
+	// per unit started, f × its reading, is then the cost, and an estimate
+	// between the two stays: read as news, each spike of an open-loop load
+	// raised the cost by a sixth and lowered the bound for a second. An
+	// estimate outside moves to the reading, the safe side from below.
+	// Until the estimate holds a full weight of evidence, such a window
+	// weighs only for the work it saw end: from idle, the first windows
+	// are all ramp, and they held the bound low for seconds.
+	f := units / math.Max(units, m.accStarted)
+	if m.heapShare < 1 {
+		w = math.Max(1e-3, w*math.Min(m.accStarted, m.accEnded)/math.Max(1, m.accStarted))
 	}
-	m.heapShare = math.Min(1, m.heapShare+w)
+	// Until the windows' weights sum to 1, each counts in proportion to
+	// its weight, not as a step of a moving average started from the
+	// first, which held a ramp's reading for seconds.
+	share := math.Min(1, m.heapShare+w)
+	a := w / share
+	m.heap += a * (ramped(m.heap, sample, f) - m.heap)
+	m.heapAll += a * (ramped(m.heapAll, all, f) - m.heapAll)
+	m.heapSq += a * (ramped(m.heapSq, sq, f) - m.heapSq)
+	m.heapShare = share
 	m.resetWindow()
+}
+
+// ramped is what a window that read v moves an estimate est towards, where
+// f × v is the least its work may hold (see observeHeap).
+func ramped(est, v, f float64) float64 {
+	if est >= f*v && est <= v {
+		return est
+	}
+	return v
 }
 
 // accUnits is the units of work of the window so far: the mean of work

@@ -49,3 +49,94 @@ func TestCostThroughRampDown(t *testing.T) {
 		}
 	}
 }
+
+// TestCostThroughRampUp: work of 1 MiB held 300 ms, arriving at a rate that
+// steps up, from idle or from a steady state. While more work starts than
+// ends, a window reads up to twice the cost of work that allocates as it
+// starts; the estimate must not keep that reading once the work has shown
+// its cost, nor take it as news while it agrees with what is known. A
+// costlier class arriving in a ramp must still raise the cost at once, and
+// work that allocates over its life must not read low.
+func TestCostThroughRampUp(t *testing.T) {
+	const (
+		unit = 1 << 20
+		hold = 300 * time.Millisecond
+		step = 2 * time.Millisecond
+	)
+	type run struct {
+		m     costModel
+		now   time.Time
+		ends  []time.Time // when each unit in flight ends, in order
+		ahead float64     // fractional arrivals carried to the next step
+	}
+	// feed runs rate arrivals a second of work that allocates size, all
+	// as it starts or (gradual) evenly over hold, for d; it returns the
+	// highest and lowest cost read after the first `after` of it.
+	feed := func(r *run, d time.Duration, rate, size float64, gradual bool, after time.Duration) (hi, lo float64) {
+		lo = math.Inf(1)
+		from := r.now
+		for end := r.now.Add(d); r.now.Before(end); r.now = r.now.Add(step) {
+			r.ahead += rate * step.Seconds()
+			starts := math.Floor(r.ahead)
+			r.ahead -= starts
+			for range int(starts) {
+				r.ends = append(r.ends, r.now.Add(hold))
+			}
+			ends := 0
+			for len(r.ends) > 0 && !r.ends[0].After(r.now) {
+				r.ends, ends = r.ends[1:], ends+1
+			}
+			alloc := starts * size
+			if gradual {
+				alloc = float64(len(r.ends)) * size * float64(step) / float64(hold)
+			}
+			r.m.observeHeap(r.now, alloc, 0, starts, float64(ends), int64(len(r.ends)))
+			if r.now.Sub(from) >= after {
+				c := r.m.mean(int64(len(r.ends)), 0)
+				hi, lo = max(hi, c), min(lo, c)
+			}
+		}
+		return hi, lo
+	}
+	t.Run("from idle", func(t *testing.T) {
+		for _, gradual := range []bool{false, true} {
+			r := &run{now: time.Unix(1e9, 0)}
+			// The first hold is all starts; by two holds the work has
+			// shown its cost.
+			hi, lo := feed(r, 2*time.Second, 700, unit, gradual, 2*hold)
+			t.Logf("gradual %v: cost %.3f to %.3f MiB after %v", gradual, lo/unit, hi/unit, 2*hold)
+			if hi > 1.1*unit || lo < 0.95*unit {
+				t.Errorf("gradual %v: cost %.3f to %.3f MiB after %v, want within [0.95, 1.1]", gradual, lo/unit, hi/unit, 2*hold)
+			}
+		}
+	})
+	t.Run("a spike of the same work", func(t *testing.T) {
+		r := &run{now: time.Unix(1e9, 0)}
+		feed(r, 3*time.Second, 275, unit, false, 0)
+		hi, lo := feed(r, 2*time.Second, 825, unit, false, 0)
+		t.Logf("cost %.3f to %.3f MiB through the spike", lo/unit, hi/unit)
+		if hi > 1.03*unit || lo < 0.97*unit {
+			t.Errorf("cost %.3f to %.3f MiB through the spike, want within 3%% of 1", lo/unit, hi/unit)
+		}
+	})
+	t.Run("a costlier class in a ramp", func(t *testing.T) {
+		for _, gradual := range []bool{false, true} {
+			r := &run{now: time.Unix(1e9, 0)}
+			feed(r, 3*time.Second, 275, 32<<10, gradual, 0)
+			feed(r, hold, 825, unit, gradual, 0)
+			c := r.m.mean(int64(len(r.ends)), 0)
+			t.Logf("gradual %v: cost %.3f MiB a hold into the ramp", gradual, c/unit)
+			// The moving average's own pace, as fast as before ramps were
+			// read as bounds (0.60 and 0.41 MiB): the rule that keeps an
+			// estimate in a ramp's range must not slow a rise past it.
+			// Large allocations set the margin at once (tailCount).
+			want := 0.55 * unit
+			if gradual {
+				want = 0.35 * unit
+			}
+			if c < want {
+				t.Errorf("gradual %v: cost %.3f MiB a hold into a ramp of 1 MiB work, want at least %.2f", gradual, c/unit, want/unit)
+			}
+		}
+	})
+}
