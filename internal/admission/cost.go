@@ -119,9 +119,10 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 	// Until the estimate holds a full weight of evidence, such a window
 	// weighs only for the work it saw end: from idle, the first windows
 	// are all ramp, and they held the bound low for seconds.
-	f := units / math.Max(units, m.accStarted)
+	// (A window closes with some work started: units > 0.)
+	f := units / m.accStarted
 	if m.heapShare < 1 {
-		w = math.Max(1e-3, w*math.Min(m.accStarted, m.accEnded)/math.Max(1, m.accStarted))
+		w = math.Max(1e-3, w*math.Min(m.accStarted, m.accEnded)/m.accStarted)
 	}
 	// Until the windows' weights sum to 1, each counts in proportion to
 	// its weight, not as a step of a moving average started from the
