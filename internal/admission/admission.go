@@ -332,6 +332,9 @@ func (p *Policy) OnSample(r Reading) Decision {
 		p.freshAt = r.Now
 		p.cost.observeOffHeap(fdt, n, float64(off))
 	}
+	// The large allocations count in the mean as the work the bound may
+	// let in holds them (see costModel.largeMean).
+	p.cost.inFlight = float64(max(n, p.lastLimit))
 	c := p.cost.mean(n, costFloor)
 	if r.GCCycles != prev.GCCycles || r.HeapLive != prev.HeapLive {
 		// A cycle ended: the live heap is exact, and what the work in
@@ -342,7 +345,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 		// counting it read as room that let in more of the burst. For the
 		// same reason base rises at once and falls over baseFallTau.
 		marked := min(n, p.nSinceGC)
-		b := float64(r.HeapLive) - declHeap - float64(marked)*math.Max(p.cost.heap, p.cost.pendingHeap())
+		b := float64(r.HeapLive) - declHeap - float64(marked)*math.Max(p.cost.heapMean(), p.cost.pendingHeap())
 		if b >= p.heapBase {
 			p.heapBase = b
 		} else {
@@ -406,10 +409,9 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// more.
 	p.cost.fadeTail(r.Now)
 	tail := p.cost.tail
-	nb := float64(max(n, p.lastLimit))
-	swing := tailZ * p.cost.spread() * math.Sqrt(nb)
+	nb := p.cost.inFlight
+	spread := p.cost.spread()
 	tailN := p.cost.tailCount(nb)
-	tailRoom := tail * tailN
 	// The floor is the garbage the work leaves between GC cycles: 2.5% of
 	// the limit, but no more than a quarter of the room the base leaves
 	// below Critical. The garbage is the work's, and the work fits in that
@@ -418,7 +420,9 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// limit beside churn that held 4 MiB was shed 8% to 79%, where
 	// GOMEMLIMIT alone lived with its working set at 0.92 to 0.95.
 	mfloor := math.Min(marginFloor*limit, marginRoomShare*math.Max(0, cfg.Critical*limit-base))
-	margin := math.Max(math.Max(tailRoom, swing), mfloor) + p.penalty*limit
+	marginFor := func(tails, n float64) float64 {
+		return math.Max(math.Max(tail*tails, tailZ*spread*math.Sqrt(n)), mfloor) + p.penalty*limit
+	}
 	// Below Critical, less the margin, for everything the work holds, with
 	// gcRunway on the work's own heap: what it allocates during a GC cycle
 	// piles on top, in proportion to the work, not to a cache that sits
@@ -429,7 +433,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// it takes, and a budget at GOMEMLIMIT then shed a healthy service
 	// whose cache sat a few MiB under it: 3% to 8% of its requests at 0.84
 	// of the limit, where GOMEMLIMIT alone served them all.
-	target := cfg.Critical*limit - margin
+	target := cfg.Critical*limit - marginFor(tailN, nb)
 	gml, runway := math.Inf(1), 1.0
 	if bounded {
 		gml, runway = g-p.penalty*limit, 1+gcThrashRunway
@@ -438,6 +442,25 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// holds the base and the work's heap, not what either holds outside Go.
 	// ch is also what the GC's runway is a share of.
 	ch := math.Max(costFloor, c-p.cost.offHeap())
+	// The room for the largest allocations follows the bound, and the
+	// bound the room: room for two where the bound lets in enough work to
+	// hold two leaves a bound too low to hold two. Taken as they came, the
+	// two flipped: beside a cache and a large block kept live, the bound
+	// went from 4 to 28 units and back. Each count below the one the
+	// bound asks for is tried with the work capped where that count
+	// suffices (tailCap); the largest bound wins.
+	capN := math.Inf(1)
+	if tailN > 0 {
+		fits := func(t float64) float64 { return (t - base - float64(r.Declared)) / (c + gcRunway*ch) }
+		best := fits(target)
+		for k, most := 0.0, tailN; k < most; k++ {
+			nk := p.cost.tailCap(k)
+			t := cfg.Critical*limit - marginFor(k, math.Min(nb, nk))
+			if b := math.Min(fits(t), nk); b > best && nk >= float64(cfg.MinInFlight) {
+				best, target, capN, tailN = b, t, nk, k
+			}
+		}
+	}
 
 	// Large declared requests refused: keep room for them, for a while.
 	// The reserve is what was refused over about reserveHold, not the
@@ -496,7 +519,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	bound := func(gap float64, floor int64) int64 {
 		crit := (target - gap - base - float64(r.Declared)) / (c + gcRunway*ch)
 		soft := (gml - gap - goBase - runway*declHeap) / (runway * ch)
-		return clamp(min(int64(math.Floor(math.Min(crit, soft))), p.window), floor, math.MaxInt32)
+		return clamp(min(int64(math.Floor(math.Min(math.Min(crit, soft), capN))), p.window), floor, math.MaxInt32)
 	}
 	roomFor := func(gap float64) int64 {
 		crit := target - gap - base - float64(n)*(c+gcRunway*ch)

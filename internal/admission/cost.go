@@ -14,6 +14,7 @@ type costModel struct {
 	// once enough work has started and ended (see observeHeap).
 	accAlloc             float64 // heap bytes allocated, declared or not
 	accDecl              float64 // declared bytes of the work admitted
+	accLarge             float64 // bytes of the large allocations
 	accSq                float64 // sum of squared sizes of the large allocations
 	accStarted, accEnded float64 // units of work started and ended (see accUnits)
 	accStart             time.Time
@@ -26,6 +27,14 @@ type costModel struct {
 	declHeapSet bool
 	heapSq      float64 // mean square of the bytes per unit, from large allocations
 	heapShare   float64 // weight of the estimate learned so far, 0 to 1
+
+	// The large allocations' part of heap (undeclared), learned as heap
+	// is, and again slowly, with heapSq, over heapSlowHalfLife units (see
+	// largeMean).
+	largeFast, largeSlow, sqSlow float64
+	slowShare                    float64
+	fastUnits                    float64 // the units in the fast estimate's horizon
+	inFlight                     float64 // the work the bound may let in (see largeMean)
 
 	// Off-heap: the slope of memory outside the Go runtime (mmap, cgo,
 	// other processes' pages) on the work in flight, by exponentially
@@ -55,6 +64,11 @@ const (
 	// heap estimate.
 	heapHalfLife  = 256.0
 	heapMinWeight = 0.1
+	// heapSlowHalfLife is the half-life, in units, of the slow estimate of
+	// the large allocations; largeZ is how many standard errors the fast
+	// estimate is discounted by where it holds few of them (see largeMean).
+	heapSlowHalfLife = 4096.0
+	largeZ           = 2
 	// offTau is the time constant of the off-heap regression.
 	offTau = 2 * time.Second
 	// tailHalfLife is how long a large allocation keeps its weight in the
@@ -106,7 +120,11 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 		}
 	}
 	all, sq := m.accAlloc/units, m.accSq/units
-	sample := math.Max(0, m.accAlloc-m.declHeapShare()*m.accDecl) / units
+	dh := m.declHeapShare() * m.accDecl
+	sample := math.Max(0, m.accAlloc-dh) / units
+	// The declared bytes are large buffers, mostly: they come off the
+	// large allocations first.
+	large := math.Min(sample, math.Max(0, m.accLarge-dh)/units)
 	// Each window weighs by its units, and at least heapMinWeight: one
 	// odd window must not hold the estimate for thousands of units.
 	w := math.Max(heapMinWeight, 1-math.Exp2(-units/heapHalfLife))
@@ -121,8 +139,12 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 	// are all ramp, and they held the bound low for seconds.
 	// (A window closes with some work started: units > 0.)
 	f := units / m.accStarted
+	ws := 1 - math.Exp2(-units/heapSlowHalfLife)
 	if m.heapShare < 1 {
 		w = math.Max(1e-3, w*math.Min(m.accStarted, m.accEnded)/m.accStarted)
+	}
+	if m.slowShare < 1 {
+		ws = math.Max(1e-4, ws*math.Min(m.accStarted, m.accEnded)/m.accStarted)
 	}
 	// Until the windows' weights sum to 1, each counts in proportion to
 	// its weight, not as a step of a moving average started from the
@@ -132,8 +154,80 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 	m.heap += a * (ramped(m.heap, sample, f) - m.heap)
 	m.heapAll += a * (ramped(m.heapAll, all, f) - m.heapAll)
 	m.heapSq += a * (ramped(m.heapSq, sq, f) - m.heapSq)
+	m.largeFast += a * (ramped(m.largeFast, large, f) - m.largeFast)
+	m.fastUnits = (1-a)*m.fastUnits + units
 	m.heapShare = share
+	slow := math.Min(1, m.slowShare+ws)
+	as := ws / slow
+	m.largeSlow += as * (ramped(m.largeSlow, large, f) - m.largeSlow)
+	m.sqSlow += as * (ramped(m.sqSlow, sq, f) - m.sqSlow)
+	m.slowShare = slow
 	m.resetWindow()
+}
+
+// largeMean is the bytes per unit of the undeclared large allocations, and
+// the mean square of all of them, as the bound uses them: the fast
+// estimates, unless large allocations are rare both in the work the bound
+// may let in and in the fast estimates' horizon. There one allocation
+// makes most of the fast estimates, and they jump with it: a block of
+// 32 MiB that a service rebuilt every 5 s beside requests of 16 KiB (3000
+// a second) read as a sixth of a MiB a request, and its square asked
+// room for two more blocks, which left the requests none. Then the slow
+// estimates hold, having seen many units between such allocations,
+// unless the fast horizon holds more of them than the slow estimates make
+// likely (at odds under tailOdds, as a Poisson count of allocations of the
+// size they weigh most: mean square over mean). A new class of large
+// requests is news at once; the fast estimates, less largeZ standard
+// errors, stay a floor.
+//
+// Where the work in flight holds more than one of them at once by the
+// fast estimates, the mean must hold them, not the tail's room, and the
+// fast estimates count: a class of 64 MiB in one request in two hundred,
+// new to a service at 2000 requests a second, passed the limit in
+// simulation while the slow estimates held it low.
+func (m *costModel) largeMean() (mean, sq float64) {
+	if m.heapSq <= 0 || m.largeFast <= 0 || m.largeSlow <= 0 || m.sqSlow <= 0 {
+		return m.largeFast, m.heapSq
+	}
+	// How many of them the work in flight holds at once, by the fast
+	// estimate: more than one, and the mean must hold them (the tail's
+	// room holds one or two of the largest only).
+	if m.inFlight*m.largeFast*m.largeFast/m.heapSq > 1 {
+		return m.largeFast, m.heapSq
+	}
+	k := m.fastUnits * m.largeFast * m.largeFast / m.heapSq
+	// As a count of allocations of the size the slow estimate weighs
+	// most (its mean square over its mean), what the fast horizon holds
+	// against what the slow estimate expects there.
+	want := m.fastUnits * m.largeSlow * m.largeSlow / m.sqSlow
+	got := want * m.largeFast / m.largeSlow
+	if poissonAtLeast(got, want) < tailOdds {
+		return m.largeFast, m.heapSq
+	}
+	lcb := math.Max(0, 1-largeZ/math.Sqrt(k))
+	return math.Max(m.largeSlow, lcb*m.largeFast), math.Max(m.sqSlow, lcb*m.heapSq)
+}
+
+// poissonAtLeast is the odds of a Poisson count of mean lambda reaching k,
+// rounded to the nearest whole count.
+func poissonAtLeast(k, lambda float64) float64 {
+	n := int(math.Min(math.Floor(k+0.5), 1000))
+	if n <= 0 {
+		return 1
+	}
+	term := math.Exp(-lambda)
+	below := term
+	for i := 1; i < n; i++ {
+		term *= lambda / float64(i)
+		below += term
+	}
+	return math.Max(0, 1-below)
+}
+
+// heapMean is the undeclared heap bytes a unit of work holds.
+func (m *costModel) heapMean() float64 {
+	large, _ := m.largeMean()
+	return math.Max(0, m.heap-m.largeFast) + large
 }
 
 // ramped is what a window that read v moves an estimate est towards, where
@@ -158,7 +252,7 @@ func (m *costModel) accUnits() float64 {
 
 // resetWindow opens a new heap window.
 func (m *costModel) resetWindow() {
-	m.accAlloc, m.accDecl, m.accSq, m.accStarted, m.accEnded, m.accStart = 0, 0, 0, 0, 0, time.Time{}
+	m.accAlloc, m.accDecl, m.accLarge, m.accSq, m.accStarted, m.accEnded, m.accStart = 0, 0, 0, 0, 0, 0, time.Time{}
 }
 
 // pendingHeap is the heap cost of the window not yet closed, so that a
@@ -223,6 +317,7 @@ func (m *costModel) offHeap() float64 {
 func (m *costModel) observeLarge(now time.Time, count, bytes float64) {
 	size := bytes / count
 	m.accSq += count * size * size
+	m.accLarge += bytes
 	m.fadeTail(now)
 	m.tail = math.Max(m.tail, size)
 }
@@ -247,11 +342,14 @@ func (m *costModel) fadeTail(now time.Time) {
 // the undeclared mean alone, work that declared its 1 MiB read as a spread
 // of 1 MiB a unit, and the margin took 42 MiB of a 256 MiB limit.
 func (m *costModel) spread() float64 {
-	if m.heapAll <= 0 {
+	heap := m.heapMean()
+	all := m.heapAll - m.heap + heap
+	if all <= 0 {
 		return 0
 	}
-	sd := math.Sqrt(math.Max(0, m.heapSq-m.heapAll*m.heapAll))
-	return sd * math.Min(1, m.heap/m.heapAll)
+	_, sq := m.largeMean()
+	sd := math.Sqrt(math.Max(0, sq-all*all))
+	return sd * math.Min(1, heap/all)
 }
 
 // tailCount is how many of the largest allocations the margin holds room
@@ -269,11 +367,7 @@ func (m *costModel) tailCount(n float64) float64 {
 	if m.tail <= 0 {
 		return 0
 	}
-	// The window not yet closed counts as soon as it holds a large
-	// allocation: a size new to the work must not wait for the window to
-	// close (up to heapWindowTime) before room is kept for it.
-	sq := math.Max(m.heapSq, m.accSq/math.Max(1, m.accUnits()))
-	lambda := n * sq / (m.tail * m.tail)
+	lambda := n * m.tailSq() / (m.tail * m.tail)
 	switch {
 	case lambda <= tailOdds: // P(at least one) = 1 - e^-λ ≈ λ
 		return 0
@@ -281,6 +375,29 @@ func (m *costModel) tailCount(n float64) float64 {
 		return 1
 	}
 	return 2
+}
+
+// tailSq is the mean square that tells how often the tail comes. The
+// window not yet closed counts as soon as it holds a large allocation: a
+// size new to the work must not wait for the window to close (up to
+// heapWindowTime) before room is kept for it.
+func (m *costModel) tailSq() float64 {
+	_, sq := m.largeMean()
+	return math.Max(sq, m.accSq/math.Max(1, m.accUnits()))
+}
+
+// tailCap is the most units of work in flight for which tailCount is at
+// most k (0 or 1); +Inf when no tail is known.
+func (m *costModel) tailCap(k float64) float64 {
+	sq := m.tailSq()
+	if m.tail <= 0 || sq <= 0 {
+		return math.Inf(1)
+	}
+	lambda := tailOdds
+	if k >= 1 {
+		lambda = math.Sqrt(2 * tailOdds)
+	}
+	return math.Floor(lambda * m.tail * m.tail / sq)
 }
 
 // mean is the bytes one unit of work in flight holds, at least floor.
@@ -291,7 +408,7 @@ func (m *costModel) tailCount(n float64) float64 {
 // 26 MiB a request), and a cost that jumps makes the bound swing and the
 // work it lets back in allocate all at once.
 func (m *costModel) mean(inFlight int64, floor float64) float64 {
-	heap := m.heap
+	heap := m.heapMean()
 	if m.heapShare == 0 {
 		heap = m.pendingHeap()
 	}
