@@ -255,6 +255,7 @@ type Policy struct {
 	reserveAt      time.Time
 	lastRefresh    time.Time
 	lastCut        time.Time
+	lastHalved     time.Time // the last cut at Critical
 	lastLimit      int64
 	slewAt         time.Time // the bound may rise again slewEvery after this
 	thrashAt       time.Time // the last reading with the GC thrashing
@@ -486,7 +487,11 @@ func (p *Policy) OnSample(r Reading) Decision {
 	if tail > 0 {
 		init = clamp(int64((math.Min(target, gml)-base)/math.Max(tail, c)), cfg.MinInFlight, cfg.InitialWindow)
 	}
-	if 2*n >= p.window && !p.spiraling(r) {
+	// Not past the warning line, nor within proofTime of a cut: a GC
+	// cycle that ended right after a Critical reading doubled the window
+	// the reading had halved, and a costlier class of requests arriving
+	// in a warmed service took memory past the limit.
+	if 2*n >= p.window && !p.spiraling(r) && !warn && r.Now.Sub(p.lastCut) >= proofTime {
 		p.window += int64(done)
 		// Long-lived work (streams, long polls) may not end for a long
 		// time: memory that held the window for a GC cycle, or for
@@ -500,11 +505,16 @@ func (p *Policy) OnSample(r Reading) Decision {
 	p.window = max(init, min(p.window, 2*max(p.peak, p.peakPrev)+init))
 	p.spiral(r, n, admitted, dt)
 	switch {
-	case r.Now.Sub(p.lastCut) < cutEvery:
-	case r.Critical:
+	case r.Critical && r.Now.Sub(p.lastHalved) >= cutEvery:
 		// Past the model: the working set reached Critical. Halve what is
-		// in flight; the penalty keeps the model lower for a while.
-		p.window, p.lastCut = max(cfg.MinInFlight, min(p.window, n/2)), r.Now
+		// in flight; the penalty keeps the model lower for a while. Only
+		// a halving paces the next: paced by a cut at the warning line
+		// too, a costlier class of requests replacing cheaper ones as
+		// they ended went on past the limit under a bound held at the
+		// work in flight.
+		p.window = max(cfg.MinInFlight, min(p.window, n/2))
+		p.lastCut, p.lastHalved = r.Now, r.Now
+	case r.Now.Sub(p.lastCut) < cutEvery:
 	case warn:
 		// Past the warning line: stop the work from growing, and ease it.
 		p.window, p.lastCut = max(cfg.MinInFlight, min(p.window, n*9/10)), r.Now

@@ -384,6 +384,41 @@ func TestNewRareClassHoldsTheLimit(t *testing.T) {
 	}
 }
 
+// TestCostlierClassArrives: a warmed service at 2000 requests a second of
+// 32 KiB; then a tenth of them hold 8 MiB, or a fifth 4 MiB. The learned
+// cost lags (half the new mean 300 ms in), and under a bound held at the
+// work in flight each costlier request replaces a cheap one that ended:
+// memory grows at a steady count. Before, a cut at the warning line kept
+// the Critical halving off for 100 ms, and a GC cycle right after the
+// halving doubled the window back: peaks of 257 and 266 MiB of 256.
+func TestCostlierClassArrives(t *testing.T) {
+	for _, tt := range []struct {
+		p    float64
+		size int64
+	}{{0.1, 8 * mib}, {0.2, 4 * mib}} {
+		for seed := uint64(1); seed <= 8; seed++ {
+			s := newSim(256 * mib)
+			s.rng = rand.New(rand.NewPCG(seed, 9))
+			s.base = 8 * mib
+			s.rate = 2000
+			s.size = func(*rand.Rand) (int64, int64) { return 32 << 10, 0 }
+			s.run(5 * time.Second)
+			s.reset()
+			s.size = func(r *rand.Rand) (int64, int64) {
+				if r.Float64() < tt.p {
+					return tt.size, 0
+				}
+				return 32 << 10, 0
+			}
+			s.run(5 * time.Second)
+			t.Logf("%.0f%% of %d MiB, seed %d: peak %d MiB, %.1f%% shed", 100*tt.p, tt.size/mib, seed, s.peak/mib, 100*(1-s.servedShare()))
+			if s.peak > 99*256*mib/100 {
+				t.Errorf("%.0f%% of %d MiB, seed %d: peak %d MiB, past 0.99 of the limit", 100*tt.p, tt.size/mib, seed, s.peak/mib)
+			}
+		}
+	}
+}
+
 // TestLeakUnderLightLoad: a slow leak with light requests on top. The
 // leak is told apart from load, and the requests are not shed for memory
 // they do not hold, up to the leak filling the memory past the target.
