@@ -362,20 +362,7 @@ func TestNewRareClassHoldsTheLimit(t *testing.T) {
 		size int64
 	}{{0.005, 64 * mib}, {0.02, 24 * mib}} {
 		for seed := uint64(1); seed <= 4; seed++ {
-			s := newSim(256 * mib)
-			s.rng = rand.New(rand.NewPCG(seed, 9))
-			s.base = 8 * mib
-			s.rate = 2000
-			s.size = func(*rand.Rand) (int64, int64) { return 32 << 10, 0 }
-			s.run(5 * time.Second)
-			s.reset()
-			s.size = func(r *rand.Rand) (int64, int64) {
-				if r.Float64() < tt.p {
-					return tt.size, 0
-				}
-				return 32 << 10, 0
-			}
-			s.run(10 * time.Second)
+			s := classArrives(seed, tt.p, tt.size, 10*time.Second)
 			t.Logf("1 in %.0f of %d MiB, seed %d: peak %d MiB, %.1f%% shed", 1/tt.p, tt.size/mib, seed, s.peak/mib, 100*(1-s.servedShare()))
 			if s.peak > 97*256*mib/100 {
 				t.Errorf("1 in %.0f of %d MiB, seed %d: peak %d MiB, past 0.97 of the limit", 1/tt.p, tt.size/mib, seed, s.peak/mib)
@@ -397,20 +384,7 @@ func TestCostlierClassArrives(t *testing.T) {
 		size int64
 	}{{0.1, 8 * mib}, {0.2, 4 * mib}} {
 		for seed := uint64(1); seed <= 8; seed++ {
-			s := newSim(256 * mib)
-			s.rng = rand.New(rand.NewPCG(seed, 9))
-			s.base = 8 * mib
-			s.rate = 2000
-			s.size = func(*rand.Rand) (int64, int64) { return 32 << 10, 0 }
-			s.run(5 * time.Second)
-			s.reset()
-			s.size = func(r *rand.Rand) (int64, int64) {
-				if r.Float64() < tt.p {
-					return tt.size, 0
-				}
-				return 32 << 10, 0
-			}
-			s.run(5 * time.Second)
+			s := classArrives(seed, tt.p, tt.size, 5*time.Second)
 			t.Logf("%.0f%% of %d MiB, seed %d: peak %d MiB, %.1f%% shed", 100*tt.p, tt.size/mib, seed, s.peak/mib, 100*(1-s.servedShare()))
 			if s.peak > 99*256*mib/100 {
 				t.Errorf("%.0f%% of %d MiB, seed %d: peak %d MiB, past 0.99 of the limit", 100*tt.p, tt.size/mib, seed, s.peak/mib)

@@ -243,6 +243,27 @@ func (s *sim) run(d time.Duration) {
 	}
 }
 
+// classArrives warms a service on requests of 32 KiB at 2000 a second for
+// 5 s; then a share p of the requests hold size bytes instead, for d. The
+// results count from the change.
+func classArrives(seed uint64, p float64, size int64, d time.Duration) *sim {
+	s := newSim(256 * mib)
+	s.rng = rand.New(rand.NewPCG(seed, 9))
+	s.base = 8 * mib
+	s.rate = 2000
+	s.size = func(*rand.Rand) (int64, int64) { return 32 << 10, 0 }
+	s.run(5 * time.Second)
+	s.reset()
+	s.size = func(r *rand.Rand) (int64, int64) {
+		if r.Float64() < p {
+			return size, 0
+		}
+		return 32 << 10, 0
+	}
+	s.run(d)
+	return s
+}
+
 // reset clears the results, keeping the state.
 func (s *sim) reset() {
 	s.arrived, s.served, s.shed, s.largeArrived, s.largeServed, s.peak, s.peakInFlight = 0, 0, 0, 0, 0, 0, 0
