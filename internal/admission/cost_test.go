@@ -140,3 +140,20 @@ func TestCostThroughRampUp(t *testing.T) {
 		}
 	})
 }
+
+func TestPoissonAtLeast(t *testing.T) {
+	for _, tt := range []struct {
+		k, lambda, want float64
+	}{
+		{0, 3, 1},
+		{0.4, 3, 1}, // rounds to 0
+		{1, 0, 0},
+		{1, 0.5, 1 - math.Exp(-0.5)},
+		{3, 0.16, 1 - math.Exp(-0.16)*(1+0.16+0.16*0.16/2)},
+		{2.6, 2, 1 - math.Exp(-2)*(1+2+2)}, // rounds to 3
+	} {
+		if got := poissonAtLeast(tt.k, tt.lambda); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("poissonAtLeast(%g, %g) = %g, want %g", tt.k, tt.lambda, got, tt.want)
+		}
+	}
+}
