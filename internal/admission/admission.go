@@ -449,13 +449,13 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// two flipped: beside a cache and a large block kept live, the bound
 	// went from 4 to 28 units and back. Each count below the one the
 	// bound asks for is tried with the work capped where that count
-	// suffices (tailCap); the largest bound wins.
+	// suffices (tailLimit); the largest bound wins.
+	fits := func(t float64) float64 { return (t - base - float64(r.Declared)) / (c + gcRunway*ch) }
 	capN := math.Inf(1)
 	if tailN > 0 {
-		fits := func(t float64) float64 { return (t - base - float64(r.Declared)) / (c + gcRunway*ch) }
 		best := fits(target)
 		for k, most := 0.0, tailN; k < most; k++ {
-			nk := p.cost.tailCap(k)
+			nk := math.Floor(p.cost.tailLimit(k))
 			t := cfg.Critical*limit - marginFor(k, math.Min(nb, nk))
 			if b := math.Min(fits(t), nk); b > best && nk >= float64(cfg.MinInFlight) {
 				best, target, capN, tailN = b, t, nk, k
@@ -527,7 +527,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// declared work), and with the room full of declared work 1 MiB of
 	// reserve cut the bound from 210 units to 103.
 	bound := func(gap float64, floor int64) int64 {
-		crit := (target - gap - base - float64(r.Declared)) / (c + gcRunway*ch)
+		crit := fits(target - gap)
 		soft := (gml - gap - goBase - runway*declHeap) / (runway * ch)
 		return clamp(min(int64(math.Floor(math.Min(math.Min(crit, soft), capN))), p.window), floor, math.MaxInt32)
 	}

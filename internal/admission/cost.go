@@ -192,10 +192,11 @@ func (m *costModel) largeMean() (mean, sq float64) {
 	// How many of them the work in flight holds at once, by the fast
 	// estimate: more than one, and the mean must hold them (the tail's
 	// room holds one or two of the largest only).
-	if m.inFlight*m.largeFast*m.largeFast/m.heapSq > 1 {
+	perUnit := m.largeFast * m.largeFast / m.heapSq
+	if m.inFlight*perUnit > 1 {
 		return m.largeFast, m.heapSq
 	}
-	k := m.fastUnits * m.largeFast * m.largeFast / m.heapSq
+	k := m.fastUnits * perUnit
 	// As a count of allocations of the size the slow estimate weighs
 	// most (its mean square over its mean), what the fast horizon holds
 	// against what the slow estimate expects there.
@@ -364,14 +365,10 @@ func (m *costModel) spread() float64 {
 // work could make: held at two of it for the tail's half-life, a block of
 // 32 MiB beside a cache at 0.7 of the limit shed 91% of requests of 16 KiB.
 func (m *costModel) tailCount(n float64) float64 {
-	if m.tail <= 0 {
-		return 0
-	}
-	lambda := n * m.tailSq() / (m.tail * m.tail)
 	switch {
-	case lambda <= tailOdds: // P(at least one) = 1 - e^-λ ≈ λ
+	case n <= m.tailLimit(0):
 		return 0
-	case lambda*lambda/2 <= tailOdds: // P(at least two) ≈ λ²/2
+	case n <= m.tailLimit(1):
 		return 1
 	}
 	return 2
@@ -386,9 +383,12 @@ func (m *costModel) tailSq() float64 {
 	return math.Max(sq, m.accSq/math.Max(1, m.accUnits()))
 }
 
-// tailCap is the most units of work in flight for which tailCount is at
-// most k (0 or 1); +Inf when no tail is known.
-func (m *costModel) tailCap(k float64) float64 {
+// tailLimit is the most work in flight for which room for k of the
+// largest allocations (0 or 1) suffices: the number of them in flight,
+// λ = n × tailSq / tail², is at least one at odds of about λ and at least
+// two at about λ²/2, and those odds stay within tailOdds. +Inf when no
+// tail is known.
+func (m *costModel) tailLimit(k float64) float64 {
 	sq := m.tailSq()
 	if m.tail <= 0 || sq <= 0 {
 		return math.Inf(1)
@@ -397,7 +397,7 @@ func (m *costModel) tailCap(k float64) float64 {
 	if k >= 1 {
 		lambda = math.Sqrt(2 * tailOdds)
 	}
-	return math.Floor(lambda * m.tail * m.tail / sq)
+	return lambda * m.tail * m.tail / sq
 }
 
 // mean is the bytes one unit of work in flight holds, at least floor.
