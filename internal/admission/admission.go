@@ -191,6 +191,10 @@ const (
 	penaltyDecay     = 0.01 // per second
 	gcRunway         = 0.05
 	gcThrashRunway   = 0.3
+	// runwayTau is how slowly the measured runway may fall back toward
+	// what the readings show (see runwayFor): it rises at once, so the
+	// peak of the garbage's sawtooth between GC cycles decides it.
+	runwayTau = 5 * time.Second
 	// refusalBytes is what one refused request allocates, about: the HTTP
 	// server's request and the 503 (measured: 2 to 5 KiB); the low end,
 	// so that the cost of admitted work errs high.
@@ -260,7 +264,9 @@ type Policy struct {
 	slewAt         time.Time // the bound may rise again slewEvery after this
 	thrashAt       time.Time // the last reading with the GC thrashing
 	slewBase       int64
-	declPerUnit    float64 // declared bytes per unit of work admitted, smoothed
+	runway         float64   // the GC's runway measured, a share of the work's heap; at most gcRunway
+	runwayAt       time.Time // its last fresh reading
+	declPerUnit    float64   // declared bytes per unit of work admitted, smoothed
 	leak           leakWatch
 
 	thru float64 // units done per second, smoothed over thruTau
@@ -275,7 +281,7 @@ type Policy struct {
 // New returns a policy with cfg's zero fields set to their defaults.
 func New(cfg Config) *Policy {
 	cfg = cfg.withDefaults()
-	return &Policy{cfg: cfg, window: cfg.InitialWindow}
+	return &Policy{cfg: cfg, window: cfg.InitialWindow, runway: gcRunway}
 }
 
 // Config returns the policy's configuration, defaults filled in.
@@ -450,7 +456,8 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// went from 4 to 28 units and back. Each count below the one the
 	// bound asks for is tried with the work capped where that count
 	// suffices (tailLimit); the largest bound wins.
-	fits := func(t float64) float64 { return (t - base - float64(r.Declared)) / (c + gcRunway*ch) }
+	rw := p.runwayFor(r, n, c, ch, base, behind)
+	fits := func(t float64) float64 { return (t - base - float64(r.Declared)) / (c + rw*ch) }
 	capN := math.Inf(1)
 	if tailN > 0 {
 		best := fits(target)
@@ -532,7 +539,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 		return clamp(min(int64(math.Floor(math.Min(math.Min(crit, soft), capN))), p.window), floor, math.MaxInt32)
 	}
 	roomFor := func(gap float64) int64 {
-		crit := target - gap - base - float64(n)*(c+gcRunway*ch)
+		crit := target - gap - base - float64(n)*(c+rw*ch)
 		// GOMEMLIMIT's budget holds the declared bytes that land on the
 		// heap.
 		soft := ((gml-gap-goBase)/runway - float64(n)*ch) / math.Max(p.cost.declHeapShare(), 1e-3)
@@ -599,6 +606,40 @@ func (p *Policy) OnSample(r Reading) Decision {
 		d.RefreshGC, p.lastRefresh = true, r.Now
 	}
 	return d
+}
+
+// runwayFor is the share of the work's heap kept for the garbage the work
+// piles up between GC cycles: gcRunway, less where the kernel's readings
+// show less above what the model explains (the base and the work's cost).
+// A GC whose live heap sits at GOMEMLIMIT runs cycle after cycle and
+// leaves the work little garbage: with 210 requests of 1 MiB in flight and
+// a fixed 5%, the working set sat 12 MiB below the target, and the room
+// kept for garbage never made held a twentieth of the work out. The runway rises at once to what a
+// reading shows and falls over runwayTau, so a sawtooth's peaks decide it;
+// it is measured only where the work's heap is large enough to tell from
+// noise (marginFloor of the limit), and returns to gcRunway where it is
+// not, or while the GC is behind.
+func (p *Policy) runwayFor(r Reading, n int64, c, ch, base float64, behind bool) float64 {
+	if !r.Fresh {
+		return p.runway // between the kernel's readings, Usage is carried
+	}
+	var dt time.Duration
+	if !p.runwayAt.IsZero() {
+		dt = r.Now.Sub(p.runwayAt)
+	}
+	p.runwayAt = r.Now
+	work := float64(n) * ch
+	toward := gcRunway
+	if !behind && work >= marginFloor*float64(r.Limit) {
+		resid := float64(r.Usage) - base - float64(n)*c - float64(r.Declared)
+		toward = math.Min(gcRunway, math.Max(0, resid/work))
+	}
+	if toward >= p.runway {
+		p.runway = toward
+	} else if dt > 0 {
+		p.runway += (1 - math.Exp(-dt.Seconds()/runwayTau.Seconds())) * (toward - p.runway)
+	}
+	return p.runway
 }
 
 // spiral cuts the window in a GC death spiral: the GC in trouble

@@ -43,7 +43,11 @@ type sim struct {
 	pinned     bool
 	pinnedFor  time.Duration // how long the goal was pinned, in all
 	hidePinned bool          // the readings do not report the goal pinned
-	inFlightS  float64       // work in flight × seconds, in all
+	// garbage is what the GC leaves above the live heap beyond the
+	// simulated cycles' own, as a share of the work's heap: a GC whose
+	// cycles take long piles up what the work allocates meanwhile.
+	garbage   float64
+	inFlightS float64 // work in flight × seconds, in all
 
 	rng      *rand.Rand
 	due      float64
@@ -70,6 +74,7 @@ type sim struct {
 	largeArrived          int64
 	largeServed           int64
 	peak                  int64 // highest committed memory: live work + base + off-heap
+	peakUsage             int64 // highest working set: committed, garbage and the runtime
 	peakInFlight          int64
 }
 
@@ -214,7 +219,8 @@ func (s *sim) run(d time.Duration) {
 		c := s.committed()
 		s.peak = max(s.peak, c)
 		s.peakInFlight = max(s.peakInFlight, int64(len(s.inflight)))
-		usage := s.heapObj + s.offHeap() + s.runtime
+		usage := s.heapObj + s.offHeap() + s.runtime + int64(s.garbage*float64(c-s.base-s.offHeap()))
+		s.peakUsage = max(s.peakUsage, usage)
 		s.dec = s.p.OnSample(Reading{
 			Now:           s.now,
 			Limit:         s.limit,
@@ -266,7 +272,7 @@ func classArrives(seed uint64, p float64, size int64, d time.Duration) *sim {
 
 // reset clears the results, keeping the state.
 func (s *sim) reset() {
-	s.arrived, s.served, s.shed, s.largeArrived, s.largeServed, s.peak, s.peakInFlight = 0, 0, 0, 0, 0, 0, 0
+	s.arrived, s.served, s.shed, s.largeArrived, s.largeServed, s.peak, s.peakInFlight, s.peakUsage = 0, 0, 0, 0, 0, 0, 0, 0
 	s.pinnedFor, s.inFlightS = 0, 0
 }
 
