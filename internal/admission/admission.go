@@ -449,6 +449,8 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// holds the base and the work's heap, not what either holds outside Go.
 	// ch is also what the GC's runway is a share of.
 	ch := math.Max(costFloor, c-p.cost.offHeap())
+	rw := p.runwayFor(r, n, c, ch, base, behind)
+	fits := func(t float64) float64 { return (t - base - float64(r.Declared)) / (c + rw*ch) }
 	// The room for the largest allocations follows the bound, and the
 	// bound the room: room for two where the bound lets in enough work to
 	// hold two leaves a bound too low to hold two. Taken as they came, the
@@ -456,8 +458,6 @@ func (p *Policy) OnSample(r Reading) Decision {
 	// went from 4 to 28 units and back. Each count below the one the
 	// bound asks for is tried with the work capped where that count
 	// suffices (tailLimit); the largest bound wins.
-	rw := p.runwayFor(r, n, c, ch, base, behind)
-	fits := func(t float64) float64 { return (t - base - float64(r.Declared)) / (c + rw*ch) }
 	capN := math.Inf(1)
 	if tailN > 0 {
 		best := fits(target)
@@ -614,11 +614,11 @@ func (p *Policy) OnSample(r Reading) Decision {
 // A GC whose live heap sits at GOMEMLIMIT runs cycle after cycle and
 // leaves the work little garbage: with 210 requests of 1 MiB in flight and
 // a fixed 5%, the working set sat 12 MiB below the target, and the room
-// kept for garbage never made held a twentieth of the work out. The runway rises at once to what a
-// reading shows and falls over runwayTau, so a sawtooth's peaks decide it;
-// it is measured only where the work's heap is large enough to tell from
-// noise (marginFloor of the limit), and returns to gcRunway where it is
-// not, or while the GC is behind.
+// kept for garbage never made held a twentieth of the work out. The
+// runway rises at once to what a reading shows and falls over runwayTau,
+// so a sawtooth's peaks decide it; it is measured only where the work's
+// heap is large enough to tell from noise (marginFloor of the limit), and
+// returns to gcRunway where it is not, or while the GC is behind.
 func (p *Policy) runwayFor(r Reading, n int64, c, ch, base float64, behind bool) float64 {
 	if !r.Fresh {
 		return p.runway // between the kernel's readings, Usage is carried
