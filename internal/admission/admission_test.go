@@ -23,16 +23,6 @@ func oracleRate(limit, base, size int64, hold time.Duration) float64 {
 // fixed cap would serve.
 func TestShapes(t *testing.T) {
 	const limit = 256 * mib
-	heavy := func(r *rand.Rand) (int64, int64) {
-		switch x := r.Float64(); {
-		case x < 0.01:
-			return 24 * mib, 0
-		case x < 0.05:
-			return 2 * mib, 0
-		default:
-			return 32 << 10, 0
-		}
-	}
 	tests := []struct {
 		name    string
 		setup   func(s *sim)
@@ -41,7 +31,7 @@ func TestShapes(t *testing.T) {
 		{"uniform, 3x overload", func(s *sim) { s.rate = 3 * 275 }, 0.9},
 		{"uniform, closed loop from idle", func(s *sim) { s.conns = 400 }, 0.85},
 		{"uniform, declared", func(s *sim) { s.rate = 3 * 275; s.declare = true }, 0.85},
-		{"heavy-tailed sizes", func(s *sim) { s.rate = 2000; s.size = heavy }, 0},
+		{"heavy-tailed sizes", func(s *sim) { s.rate = 2000; s.size = heavyTailed }, 0},
 		{"off-heap per request", func(s *sim) {
 			s.rate = 3 * 275
 			s.size = func(*rand.Rand) (int64, int64) { return 8 << 10, mib }
@@ -439,6 +429,52 @@ func TestCostlierClassArrives(t *testing.T) {
 			if s.peak > 99*256*mib/100 {
 				t.Errorf("%.0f%% of %d MiB, seed %d: peak %d MiB, past 0.99 of the limit", 100*tt.p, tt.size/mib, seed, s.peak/mib)
 			}
+		}
+	}
+}
+
+// heavyTailed is the benchmark's heavy-tailed mix, about: 1% of the
+// requests hold 24 MiB, 4% 2 MiB, the rest 32 KiB (mean 358 KiB).
+func heavyTailed(r *rand.Rand) (int64, int64) {
+	switch x := r.Float64(); {
+	case x < 0.01:
+		return 24 * mib, 0
+	case x < 0.05:
+		return 2 * mib, 0
+	default:
+		return 32 << 10, 0
+	}
+}
+
+// TestHeavyTailLullKeepsTheCost: under heavy-tailed sizes at 3× overload,
+// a lull in the largest requests does not lower the cost the bound uses.
+// The fast estimates' horizon holds two or three of them; read alone, the
+// cost fell to 0.38 to 0.68 of the mix's mean over eight seeds and the
+// bound rose to 485 to 906 units, ready for the next clump. On the host
+// such a lull let the bound reach 470 and the service was OOM-killed.
+func TestHeavyTailLullKeepsTheCost(t *testing.T) {
+	const mean = 0.01*24*mib + 0.04*2*mib + 0.95*(32<<10)
+	for seed := uint64(1); seed <= 8; seed++ {
+		s := newSim(256 * mib)
+		s.rng = rand.New(rand.NewPCG(seed, 3))
+		s.base = 8 * mib
+		s.size = heavyTailed
+		s.rate = 550
+		s.run(3 * time.Second)
+		s.reset()
+		s.rate = 1650
+		s.run(time.Second) // the slow estimates learn the mix
+		least, most := int64(math.MaxInt64), int64(0)
+		for range 1400 {
+			s.run(10 * time.Millisecond)
+			least, most = min(least, s.dec.Cost), max(most, s.dec.Limit)
+		}
+		t.Logf("seed %d: least cost %.2f of the mean, most bound %d, peak %d MiB, %.1f%% shed", seed, float64(least)/mean, most, s.peak/mib, 100*(1-s.servedShare()))
+		if float64(least) < 0.75*mean {
+			t.Errorf("seed %d: the cost fell to %.2f of the mix's mean (%d KiB)", seed, float64(least)/mean, least>>10)
+		}
+		if s.peak > 97*256*mib/100 {
+			t.Errorf("seed %d: peak %d MiB, past 0.97 of the limit", seed, s.peak/mib)
 		}
 	}
 }
