@@ -70,6 +70,7 @@ type config struct {
 	probe        time.Duration // calibration step
 	bisections   int
 	oracleProbes int
+	oracleCap    int // fixed: no bisection, no retry
 	durations    durations
 }
 
@@ -87,6 +88,7 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory (service logs, heap profiles, samples)")
 	flag.IntVar(&c.matrix.workBytes, "work-bytes", 1<<20, "bytes each request holds in the uniform, burst and offheap shapes")
 	flag.DurationVar(&c.matrix.workHold, "work-hold", 300*time.Millisecond, "how long each request holds its memory (uniform, heavytail, burst, offheap)")
+	flag.IntVar(&c.oracleCap, "oracle-cap", 0, "run the oracle at this in-flight cap: no bisection, and no retry at a lower cap if it is killed (to measure how often a cap lives); 0 bisects")
 	flag.IntVar(&c.matrix.conns, "burst-conns", 400, "closed-loop connections of the burst shape")
 	leakMiB := flag.Float64("leak-mib-per-s", 8, "the leak shape's leak, MiB per second")
 	cacheFracs := flag.String("cache-fracs", "0.78,0.84", "the cache shape's live set, as fractions of the limit")
@@ -125,6 +127,9 @@ func main() {
 	}
 	if *cacheSteady < 0 {
 		fatalf("-cache-steady: %v is negative", *cacheSteady)
+	}
+	if c.oracleCap < 0 {
+		fatalf("-oracle-cap: %d is negative", c.oracleCap)
 	}
 	if *leakMiB <= 0 || c.matrix.cacheRounds <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 ||
 		c.matrix.cacheBytes <= 0 || c.matrix.cacheHold <= 0 {

@@ -121,7 +121,7 @@ func (h *harness) findOracleCap(ctx context.Context, sr *shapeRun) error {
 func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeRun, error) {
 	for try := 0; ; try++ {
 		r, err := h.runMode(ctx, sr, modeOracle, round)
-		if err != nil || r.DiedAt < 0 || try == oracleRetries {
+		if err != nil || r.DiedAt < 0 || try == oracleRetries || h.cfg.oracleCap > 0 {
 			return r, err
 		}
 		sr.OracleProbes = append(sr.OracleProbes, capProbe{Cap: sr.OracleCap, Killed: true, FullLoad: true,
