@@ -167,9 +167,10 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 
 // largeMean is the bytes per unit of the undeclared large allocations, and
 // the mean square of all of them, as the bound uses them: the fast
-// estimates, unless large allocations are rare both in the work the bound
-// may let in and in the fast estimates' horizon. There one allocation
-// makes most of the fast estimates, and they jump with it: a block of
+// estimates (see below for the slow ones' floor under them), unless large
+// allocations are rare both in the work the bound may let in and in the
+// fast estimates' horizon. There one allocation makes most of the fast
+// estimates, and they jump with it: a block of
 // 32 MiB that a service rebuilt every 5 s beside requests of 16 KiB (3000
 // a second) read as a sixth of a MiB a request, and its square asked
 // room for two more blocks, which left the requests none. Then the slow
@@ -189,7 +190,9 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 // horizon holds: with requests of tens of MiB in one of a hundred, 256
 // units hold two or three, and the cost read from 230 to 700 KiB around a
 // mean of 358. Each lull raised the bound to 470 units, the next clump of
-// large requests came, and the service was killed.
+// large requests came, and the service was killed. The price: a class
+// that stops keeps the cost up for the slow half-life, heapSlowHalfLife
+// units of work.
 func (m *costModel) largeMean() (mean, sq float64) {
 	if m.largeSlow <= 0 || m.sqSlow <= 0 {
 		return m.largeFast, m.heapSq
