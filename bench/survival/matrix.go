@@ -51,11 +51,10 @@ func (h *harness) runMatrix(ctx context.Context, rep *report) error {
 		sr.Schedule = s.schedule(c.durations, sr.BaseRate, c.limit)
 		for round := 1; round <= max(1, s.Rounds); round++ {
 			for _, mode := range s.modesFor(c.modes) {
-				if mode == modeOracle && sr.OracleCap == 0 && c.oracleCap > 0 {
-					sr.OracleCap = c.oracleCap
-				}
 				if mode == modeOracle && sr.OracleCap == 0 {
-					if err := h.findOracleCap(ctx, sr); err != nil {
+					if c.oracleCap > 0 {
+						sr.OracleCap = c.oracleCap
+					} else if err := h.findOracleCap(ctx, sr); err != nil {
 						return err
 					}
 				}

@@ -170,10 +170,10 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 // estimates (see below for the slow ones' floor under them), unless large
 // allocations are rare both in the work the bound may let in and in the
 // fast estimates' horizon. There one allocation makes most of the fast
-// estimates, and they jump with it: a block of
-// 32 MiB that a service rebuilt every 5 s beside requests of 16 KiB (3000
-// a second) read as a sixth of a MiB a request, and its square asked
-// room for two more blocks, which left the requests none. Then the slow
+// estimates, and they jump with it: a block of 32 MiB that a service
+// rebuilt every 5 s beside requests of 16 KiB (3000 a second) read as a
+// sixth of a MiB a request, and its square asked room for two more
+// blocks, which left the requests none. Then the slow
 // estimates hold, having seen many units between such allocations,
 // unless the fast horizon holds more of them than the slow estimates make
 // likely (at odds under tailOdds, as a Poisson count of allocations of the
@@ -200,17 +200,17 @@ func (m *costModel) largeMean() (mean, sq float64) {
 	// How many of them the work in flight holds at once: more than one,
 	// and the mean must hold them (the tail's room holds one or two of the
 	// largest only).
-	perUnit := m.largeSlow * m.largeSlow / m.sqSlow
+	fastPerUnit := 0.0
 	if m.heapSq > 0 && m.largeFast > 0 {
-		perUnit = math.Max(perUnit, m.largeFast*m.largeFast/m.heapSq)
+		fastPerUnit = m.largeFast * m.largeFast / m.heapSq
 	}
-	if m.inFlight*perUnit > 1 {
+	if m.inFlight*math.Max(fastPerUnit, m.largeSlow*m.largeSlow/m.sqSlow) > 1 {
 		return math.Max(m.largeFast, m.largeSlow), math.Max(m.heapSq, m.sqSlow)
 	}
-	if m.heapSq <= 0 || m.largeFast <= 0 {
+	if fastPerUnit == 0 {
 		return m.largeFast, m.heapSq
 	}
-	k := m.fastUnits * m.largeFast * m.largeFast / m.heapSq
+	k := m.fastUnits * fastPerUnit
 	// As a count of allocations of the size the slow estimate weighs
 	// most (its mean square over its mean), what the fast horizon holds
 	// against what the slow estimate expects there.
