@@ -71,6 +71,7 @@ type config struct {
 	bisections   int
 	oracleProbes int
 	oracleCap    int // fixed: no bisection, no retry
+	oracleLives  int // full-load runs in a row the oracle's cap must live
 	durations    durations
 }
 
@@ -89,6 +90,7 @@ func main() {
 	flag.IntVar(&c.matrix.workBytes, "work-bytes", 1<<20, "bytes each request holds in the uniform, burst and offheap shapes")
 	flag.DurationVar(&c.matrix.workHold, "work-hold", 300*time.Millisecond, "how long each request holds its memory (uniform, heavytail, burst, offheap)")
 	flag.IntVar(&c.oracleCap, "oracle-cap", 0, "run the oracle at this in-flight cap: no bisection, and no retry at a lower cap if it is killed (to measure how often a cap lives); 0 bisects")
+	flag.IntVar(&c.oracleLives, "oracle-lives", 0, "full-load runs in a row the oracle's cap must live through before it is the reference; a death moves to a lower cap. 0 means 3 (1 with -quick)")
 	flag.IntVar(&c.matrix.conns, "burst-conns", 400, "closed-loop connections of the burst shape")
 	leakMiB := flag.Float64("leak-mib-per-s", 8, "the leak shape's leak, MiB per second")
 	cacheFracs := flag.String("cache-fracs", "0.78,0.84", "the cache shape's live set, as fractions of the limit")
@@ -131,6 +133,9 @@ func main() {
 	if c.oracleCap < 0 {
 		fatalf("-oracle-cap: %d is negative", c.oracleCap)
 	}
+	if c.oracleLives < 0 {
+		fatalf("-oracle-lives: %d is negative", c.oracleLives)
+	}
 	if *leakMiB <= 0 || c.matrix.cacheRounds <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 ||
 		c.matrix.cacheBytes <= 0 || c.matrix.cacheHold <= 0 {
 		fatalf("-leak-mib-per-s, -cache-rounds, -burst-conns, -work-bytes, -work-hold, -cache-bytes and -cache-hold must be positive")
@@ -142,15 +147,20 @@ func main() {
 	c.matrix.leakRate = int64(*leakMiB * (1 << 20))
 
 	c.probe, c.bisections, c.oracleProbes = 4*time.Second, 3, 4
+	lives := 3
 	c.durations = durations{warm: 3 * time.Second, spike: 12 * time.Second, recovery: 5 * time.Second,
 		idle: 2 * time.Second, cacheWarm: 2 * time.Second, steady: 8 * time.Second, oracleProbe: 6 * time.Second}
 	if c.quick {
 		c.probe, c.bisections, c.oracleProbes = 3*time.Second, 2, 3
+		lives = 1
 		c.durations = durations{warm: 2 * time.Second, spike: 6 * time.Second, recovery: 3 * time.Second,
 			idle: time.Second, cacheWarm: time.Second, steady: 5 * time.Second, oracleProbe: 4 * time.Second}
 	}
 	if *cacheSteady > 0 {
 		c.durations.steady = *cacheSteady
+	}
+	if c.oracleLives == 0 {
+		c.oracleLives = lives
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

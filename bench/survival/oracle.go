@@ -14,13 +14,13 @@ const (
 	capLowFactor    = 1.0 / 3
 	capHighFactor   = 1.5
 	goodputTie      = 0.01 // goodputs this close are a tie, which the lower cap wins
-	oracleRetries   = 1    // full runs at a lower cap after the chosen one died
+	oracleStepDowns = 3    // lower caps the full load tries after the chosen one died
 	capStepDown     = 0.8  // the next cap when no surviving probe lies below
 )
 
 // A capProbe is the service under one fixed in-flight cap, fresh, at the
-// spike for a short while, or (FullLoad) the oracle's run on the full load
-// that died.
+// spike for a short while, or (FullLoad) one of the oracle's runs on the
+// full load.
 type capProbe struct {
 	Cap          int     `json:"cap"`
 	Killed       bool    `json:"killed"`
@@ -72,17 +72,24 @@ func bisectCap(lo, hi, n int, probe func(maxInFlight int) (capProbe, error)) (be
 func bestCap(probes []capProbe, below int) int {
 	top := -1.0
 	for _, p := range probes {
-		if !p.Killed && p.Cap < below {
+		if p.comparable(below) {
 			top = max(top, p.GoodputRatio)
 		}
 	}
 	best := 0
 	for _, p := range probes {
-		if !p.Killed && p.Cap < below && p.GoodputRatio >= top*(1-goodputTie) && (best == 0 || p.Cap < best) {
+		if p.comparable(below) && p.GoodputRatio >= top*(1-goodputTie) && (best == 0 || p.Cap < best) {
 			best = p.Cap
 		}
 	}
 	return best
+}
+
+// comparable reports whether p is a short probe that survived at a cap
+// below `below`: a full load's goodput counts its calm phases too, so it is
+// not on the probes' scale.
+func (p capProbe) comparable(below int) bool {
+	return !p.Killed && !p.FullLoad && p.Cap < below
 }
 
 // lowerCap is the cap to try after maxInFlight died on the full load: the
@@ -114,23 +121,64 @@ func (h *harness) findOracleCap(ctx context.Context, sr *shapeRun) error {
 	return err
 }
 
-// runOracle runs the oracle's full load at its cap. A short probe can
-// survive at a cap that the full load then kills: that run joins the
-// probes as a killed one, and the next lower cap (lowerCap) gets the full
-// load, oracleRetries times at most. The last run stands, killed or not.
-func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeRun, error) {
-	for try := 0; ; try++ {
-		r, err := h.runMode(ctx, sr, modeOracle, round)
-		if err != nil || r.DiedAt < 0 || try == oracleRetries || h.cfg.oracleCap > 0 {
-			return r, err
+// settleCap runs the full load at capacity start until one cap has lived
+// through it lives times in a row. A short probe can survive at a cap that
+// the full load then kills, and a heavy-tailed load kills a cap in some
+// runs and not others, by when its clumps of large requests meet a
+// collection: a cap that lives once is not one an operator could set. Each
+// run joins the probes (FullLoad); a death moves to the next lower cap
+// (lowerCap), stepDowns times at most. It returns the cap of the last run,
+// which lived unless the step-downs ran out.
+func settleCap(start, lives, stepDowns int, probes []capProbe, run func(maxInFlight int) (capProbe, error)) (int, []capProbe, error) {
+	c, lived, steps := start, 0, 0
+	for {
+		p, err := run(c)
+		if err != nil {
+			return c, probes, err
 		}
-		sr.OracleProbes = append(sr.OracleProbes, capProbe{Cap: sr.OracleCap, Killed: true, FullLoad: true,
-			GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes})
-		next := lowerCap(sr.OracleProbes, sr.OracleCap)
-		if next < 1 || next >= sr.OracleCap {
-			return r, nil
+		p.Cap, p.FullLoad = c, true
+		probes = append(probes, p)
+		if !p.Killed {
+			if lived++; lived >= lives {
+				return c, probes, nil
+			}
+			continue
 		}
-		fmt.Printf("  oracle: cap %d died on the full load at %.1fs; again at cap %d\n", sr.OracleCap, r.DiedAt.Seconds(), next)
-		sr.OracleCap = next
+		next := lowerCap(probes, c)
+		if steps == stepDowns || next < 1 || next >= c {
+			return c, probes, nil
+		}
+		steps, lived, c = steps+1, 0, next
 	}
+}
+
+// runOracle runs the oracle's full load at its cap, settled (settleCap)
+// in the first round; the last run stands, killed or not. With -oracle-cap
+// the cap is fixed: one run, no step-down.
+func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeRun, error) {
+	lives := h.cfg.oracleLives
+	if h.cfg.oracleCap > 0 || round > 1 {
+		lives = 1
+	}
+	steps := oracleStepDowns
+	if h.cfg.oracleCap > 0 {
+		steps = 0
+	}
+	var last modeRun
+	c, probes, err := settleCap(sr.OracleCap, lives, steps, sr.OracleProbes, func(c int) (capProbe, error) {
+		if c != sr.OracleCap {
+			fmt.Printf("  oracle: cap %d died on the full load at %.1fs; again at cap %d\n", sr.OracleCap, last.DiedAt.Seconds(), c)
+		} else if last.Result.Mode != "" {
+			fmt.Printf("  oracle: cap %d lived (goodput %.3f); again, to live %d times in a row\n", c, last.Result.GoodputRatio, lives)
+		}
+		sr.OracleCap = c
+		r, err := h.runMode(ctx, sr, modeOracle, round)
+		last = r
+		return capProbe{Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}, err
+	})
+	if lives > 1 || steps > 0 {
+		sr.OracleProbes = probes
+	}
+	sr.OracleCap = c
+	return last, err
 }

@@ -129,3 +129,86 @@ func TestCapRange(t *testing.T) {
 		t.Error("lo > hi")
 	}
 }
+
+// fullLoad is the full load at a cap: the runs at each cap, in turn, die
+// (true) or live.
+type fullLoad struct {
+	dies  map[int][]bool
+	tried []int
+}
+
+func (f *fullLoad) run(c int) (capProbe, error) {
+	n := 0
+	for _, t := range f.tried {
+		if t == c {
+			n++
+		}
+	}
+	f.tried = append(f.tried, c)
+	d := f.dies[c]
+	return capProbe{Killed: n < len(d) && d[n], GoodputRatio: float64(c) / 100}, nil
+}
+
+func TestSettleCap(t *testing.T) {
+	// The bisection's probes: 386 survived its probe, 351 and 291 too.
+	probes := []capProbe{{Cap: 291, GoodputRatio: 2.6}, {Cap: 386, GoodputRatio: 2.9}, {Cap: 351, GoodputRatio: 2.8}, {Cap: 466, Killed: true}}
+	for _, tc := range []struct {
+		name             string
+		dies             map[int][]bool
+		lives, stepDowns int
+		tried            []int
+		cap              int
+	}{
+		{name: "lives three times", dies: nil, lives: 3, stepDowns: 3, tried: []int{386, 386, 386}, cap: 386},
+		// A cap that lived once, then died: the next lower probe starts
+		// its count afresh.
+		{name: "a death after a life", dies: map[int][]bool{386: {false, true}}, lives: 3, stepDowns: 3,
+			tried: []int{386, 386, 351, 351, 351}, cap: 351},
+		{name: "below every probe: 0.8 of the cap", dies: map[int][]bool{386: {true}, 351: {true}, 291: {false, false, true}},
+			lives: 3, stepDowns: 3, tried: []int{386, 351, 291, 291, 291, 233, 233, 233}, cap: 233},
+		{name: "step-downs run out: the last run stands", dies: map[int][]bool{386: {true}, 351: {true}},
+			lives: 3, stepDowns: 1, tried: []int{386, 351}, cap: 351},
+		{name: "one life, as -quick", dies: map[int][]bool{386: {true}}, lives: 1, stepDowns: 3, tried: []int{386, 351}, cap: 351},
+		{name: "fixed cap: one run", dies: map[int][]bool{386: {true}}, lives: 1, stepDowns: 0, tried: []int{386}, cap: 386},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fullLoad{dies: tc.dies}
+			c, got, err := settleCap(386, tc.lives, tc.stepDowns, slices.Clone(probes), f.run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(f.tried, tc.tried) {
+				t.Errorf("ran %v, want %v", f.tried, tc.tried)
+			}
+			if c != tc.cap {
+				t.Errorf("cap = %d, want %d", c, tc.cap)
+			}
+			full := got[len(probes):]
+			if len(full) != len(tc.tried) {
+				t.Fatalf("%d full-load probes, want %d", len(full), len(tc.tried))
+			}
+			for i, p := range full {
+				if !p.FullLoad || p.Cap != tc.tried[i] {
+					t.Errorf("probe %d = %+v, want a full load at %d", i, p, tc.tried[i])
+				}
+			}
+		})
+	}
+}
+
+func TestSettleCapError(t *testing.T) {
+	boom := errors.New("boom")
+	c, probes, err := settleCap(100, 3, 3, nil, func(int) (capProbe, error) { return capProbe{}, boom })
+	if !errors.Is(err, boom) || c != 100 || len(probes) != 0 {
+		t.Errorf("cap %d, %d probes, err %v; want 100, none, boom", c, len(probes), err)
+	}
+}
+
+func TestBestCapSkipsFullLoads(t *testing.T) {
+	// A full load's goodput counts its calm phases: not comparable with a
+	// probe's at the spike.
+	probes := []capProbe{{Cap: 200, GoodputRatio: 2.9}, {Cap: 250, GoodputRatio: 1.8, FullLoad: true}}
+	if got := bestCap(probes, 300); got != 200 {
+		t.Errorf("bestCap = %d, want 200, the short probe", got)
+	}
+}
