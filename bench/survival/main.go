@@ -95,7 +95,7 @@ func main() {
 	leakMiB := flag.Float64("leak-mib-per-s", 8, "the leak shape's leak, MiB per second")
 	cacheFracs := flag.String("cache-fracs", "0.78,0.84", "the cache shape's live set, as fractions of the limit")
 	cacheRates := flag.String("cache-rates", "1500,3000", "the cache shape's request rates, per second")
-	cacheSteady := flag.Duration("cache-steady", 0, "the cache shape's measured phase; 0 means 8s (5s with -quick). At 3000 a second, a stall of 80ms decides the p99 of 8s")
+	cacheSteady := flag.Duration("cache-steady", 0, "the cache shape's measured phase; 0 means 16s (5s with -quick). At 3000 a second, the p99 of 16s rests on the slowest 480 requests, 160ms of arrivals: one GC stall decides a shorter one")
 	flag.IntVar(&c.matrix.cacheRounds, "cache-rounds", 3, "rounds of every mode on each cache load; each round compares with its own reference, and the summary gives the median")
 	flag.IntVar(&c.matrix.cacheBytes, "cache-bytes", cacheBytes, "bytes each request of the cache shape holds")
 	flag.DurationVar(&c.matrix.cacheHold, "cache-hold", cacheHold, "how long each request of the cache shape holds its bytes")
@@ -149,7 +149,7 @@ func main() {
 	c.probe, c.bisections, c.oracleProbes = 4*time.Second, 3, 4
 	lives := 3
 	c.durations = durations{warm: 3 * time.Second, spike: 12 * time.Second, recovery: 5 * time.Second,
-		idle: 2 * time.Second, cacheWarm: 2 * time.Second, steady: 8 * time.Second, oracleProbe: 6 * time.Second}
+		idle: 2 * time.Second, cacheWarm: 2 * time.Second, steady: 16 * time.Second, oracleProbe: 6 * time.Second}
 	if c.quick {
 		c.probe, c.bisections, c.oracleProbes = 3*time.Second, 2, 3
 		lives = 1
