@@ -92,11 +92,16 @@ func TestLowerCap(t *testing.T) {
 	// the full load; 163 is the next.
 	probes := []capProbe{{Cap: 163, GoodputRatio: 2.553}, {Cap: 237, GoodputRatio: 3}, {Cap: 286, Killed: true},
 		{Cap: 237, Killed: true, FullLoad: true}}
-	if got := lowerCap(probes, 237); got != 163 {
-		t.Errorf("lowerCap = %d, want 163", got)
+	// The probe below, 163, is far: 0.9 of 237 is tried first.
+	if got := lowerCap(probes, 237); got != 213 {
+		t.Errorf("lowerCap = %d, want 0.9 of 237, 213", got)
 	}
-	if got := lowerCap(probes, 163); got != 130 {
-		t.Errorf("lowerCap below every probe = %d, want 0.8 of 163, 130", got)
+	if got := lowerCap(probes, 163); got != 147 {
+		t.Errorf("lowerCap below every probe = %d, want 0.9 of 163, 147", got)
+	}
+	// A surviving probe above 0.9 of the cap is taken.
+	if got := lowerCap([]capProbe{{Cap: 351, GoodputRatio: 2.1}, {Cap: 386, Killed: true, FullLoad: true}}, 386); got != 351 {
+		t.Errorf("lowerCap = %d, want the probe at 351", got)
 	}
 }
 
@@ -164,8 +169,10 @@ func TestSettleCap(t *testing.T) {
 		// its count afresh.
 		{name: "a death after a life", dies: map[int][]bool{386: {false, true}}, lives: 3, stepDowns: 3,
 			tried: []int{386, 386, 351, 351, 351}, cap: 351},
-		{name: "below every probe: 0.8 of the cap", dies: map[int][]bool{386: {true}, 351: {true}, 291: {false, false, true}},
-			lives: 3, stepDowns: 3, tried: []int{386, 351, 291, 291, 291, 233, 233, 233}, cap: 233},
+		// 351 died: 0.9 of it, 316, is above the probe at 291. Then 291,
+		// and below every probe 0.9 of it.
+		{name: "steps of 0.9 and the probes", dies: map[int][]bool{386: {true}, 351: {true}, 316: {false, false, true}, 291: {true}},
+			lives: 3, stepDowns: 5, tried: []int{386, 351, 316, 316, 316, 291, 262, 262, 262}, cap: 262},
 		{name: "step-downs run out: the last run stands", dies: map[int][]bool{386: {true}, 351: {true}},
 			lives: 3, stepDowns: 1, tried: []int{386, 351}, cap: 351},
 		{name: "one life, as -quick", dies: map[int][]bool{386: {true}}, lives: 1, stepDowns: 3, tried: []int{386, 351}, cap: 351},
