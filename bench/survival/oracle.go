@@ -122,7 +122,7 @@ func (h *harness) findOracleCap(ctx context.Context, sr *shapeRun) error {
 	return err
 }
 
-// settleCap runs the full load at capacity start until one cap has lived
+// settleCap runs the full load at the cap start until one cap has lived
 // through it lives times in a row. A short probe can survive at a cap that
 // the full load then kills, and a heavy-tailed load kills a cap in some
 // runs and not others, by when its clumps of large requests meet a
