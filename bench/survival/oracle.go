@@ -157,13 +157,13 @@ func settleCap(start, lives, stepDowns int, probes []capProbe, run func(maxInFli
 // in the first round; the last run stands, killed or not. With -oracle-cap
 // the cap is fixed: one run, no step-down.
 func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeRun, error) {
-	lives := h.cfg.oracleLives
-	if h.cfg.oracleCap > 0 || round > 1 {
+	fixed := h.cfg.oracleCap > 0
+	lives, steps := h.cfg.oracleLives, oracleStepDowns
+	if round > 1 {
 		lives = 1
 	}
-	steps := oracleStepDowns
-	if h.cfg.oracleCap > 0 {
-		steps = 0
+	if fixed {
+		lives, steps = 1, 0
 	}
 	var last modeRun
 	c, probes, err := settleCap(sr.OracleCap, lives, steps, sr.OracleProbes, func(c int) (capProbe, error) {
@@ -177,7 +177,7 @@ func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeR
 		last = r
 		return capProbe{Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}, err
 	})
-	if lives > 1 || steps > 0 {
+	if !fixed {
 		sr.OracleProbes = probes
 	}
 	sr.OracleCap = c
