@@ -49,11 +49,22 @@ type sim struct {
 	garbage   float64
 	inFlightS float64 // work in flight × seconds, in all
 
+	// fixedCap, if set, admits work up to this many in flight and
+	// ignores the policy's decisions: the benchmark's oracle.
+	fixedCap int64
+
 	rng      *rand.Rand
 	due      float64
 	inflight []job
-	dec      Decision
-	lastGC   time.Time
+	// ordered: the jobs in flight end in the order they started, so the
+	// ends are a prefix. slowed is the slowdown so far (pinnedSlow),
+	// added to every job's end.
+	ordered bool
+	slowed  time.Duration
+	// what the work in flight holds, on the heap and outside it
+	workHeap, workOff int64
+	dec               Decision
+	lastGC            time.Time
 
 	heapLive  int64 // as of the last GC cycle
 	heapObj   int64 // live and garbage since
@@ -87,32 +98,21 @@ type job struct {
 
 func newSim(limit int64) *sim {
 	return &sim{
-		p:     New(Config{}),
-		now:   time.Unix(1e9, 0),
-		limit: limit,
-		step:  2 * time.Millisecond,
-		rng:   rand.New(rand.NewPCG(1, 2)),
-		hold:  300 * time.Millisecond,
-		size:  func(*rand.Rand) (int64, int64) { return 1 << 20, 0 },
+		p:       New(Config{}),
+		ordered: true,
+		now:     time.Unix(1e9, 0),
+		limit:   limit,
+		step:    2 * time.Millisecond,
+		rng:     rand.New(rand.NewPCG(1, 2)),
+		hold:    300 * time.Millisecond,
+		size:    func(*rand.Rand) (int64, int64) { return 1 << 20, 0 },
 	}
 }
 
 // committed is what the work and the base really hold.
-func (s *sim) committed() int64 {
-	m := s.base
-	for _, j := range s.inflight {
-		m += j.heap + j.off
-	}
-	return m
-}
+func (s *sim) committed() int64 { return s.base + s.workHeap + s.workOff }
 
-func (s *sim) offHeap() int64 {
-	var m int64
-	for _, j := range s.inflight {
-		m += j.off
-	}
-	return m
-}
+func (s *sim) offHeap() int64 { return s.workOff }
 
 func (s *sim) arrive() {
 	heap, off := s.size(s.rng)
@@ -126,6 +126,9 @@ func (s *sim) arrive() {
 	room := s.dec.Room
 	if s.sheddable {
 		bound, room = s.dec.SheddableLimit, s.dec.SheddableRoom
+	}
+	if s.fixedCap > 0 {
+		bound, room = s.fixedCap, math.MaxInt64
 	}
 	var decl int64
 	bigDecl := false
@@ -160,7 +163,24 @@ func (s *sim) arrive() {
 		s.largeB += uint64(heap)
 	}
 	s.heapObj += heap
-	s.inflight = append(s.inflight, job{end: s.now.Add(s.hold), heap: heap, off: off, declared: decl, large: bigDecl})
+	s.workHeap += heap
+	s.workOff += off
+	j := job{end: s.now.Add(s.hold - s.slowed), heap: heap, off: off, declared: decl, large: bigDecl}
+	if k := len(s.inflight); k > 0 && j.end.Before(s.inflight[k-1].end) {
+		s.ordered = false
+	}
+	s.inflight = append(s.inflight, j)
+}
+
+// end ends a job.
+func (s *sim) end(j job) {
+	s.done++
+	s.workHeap -= j.heap
+	s.workOff -= j.off
+	s.declared -= j.declared
+	if j.large {
+		s.largeDecl -= j.declared
+	}
 }
 
 // run advances the simulation by d.
@@ -168,23 +188,31 @@ func (s *sim) run(d time.Duration) {
 	for end := s.now.Add(d); s.now.Before(end); {
 		s.now = s.now.Add(s.step)
 		s.base += int64(float64(s.leakRate) * s.step.Seconds())
-		// Ends.
-		kept := s.inflight[:0]
-		for _, j := range s.inflight {
-			if (s.pinned || s.now.Before(s.slowUntil)) && s.pinnedSlow > 1 {
-				j.end = j.end.Add(time.Duration(float64(s.step) * (1 - 1/s.pinnedSlow)))
-			}
-			if s.now.Before(j.end) {
-				kept = append(kept, j)
-				continue
-			}
-			s.done++
-			s.declared -= j.declared
-			if j.large {
-				s.largeDecl -= j.declared
-			}
+		// Ends. A slowdown delays all the work in flight alike: one shift,
+		// added to every job's end.
+		if (s.pinned || s.now.Before(s.slowUntil)) && s.pinnedSlow > 1 {
+			s.slowed += time.Duration(float64(s.step) * (1 - 1/s.pinnedSlow))
 		}
-		s.inflight = kept
+		if s.ordered {
+			i := 0
+			for ; i < len(s.inflight) && !s.now.Before(s.inflight[i].end.Add(s.slowed)); i++ {
+				s.end(s.inflight[i])
+			}
+			s.inflight = s.inflight[i:]
+		} else {
+			kept := s.inflight[:0]
+			for _, j := range s.inflight {
+				if s.now.Before(j.end.Add(s.slowed)) {
+					kept = append(kept, j)
+					continue
+				}
+				s.end(j)
+			}
+			s.inflight = kept
+		}
+		if len(s.inflight) == 0 {
+			s.ordered = true
+		}
 		// Arrivals.
 		if s.conns > 0 {
 			for len(s.inflight) < s.conns {
