@@ -465,17 +465,81 @@ func TestHeavyTailLullKeepsTheCost(t *testing.T) {
 		s.rate = 1650
 		s.run(time.Second) // the slow estimates learn the mix
 		least, most := int64(math.MaxInt64), int64(0)
+		var sumc float64
 		for range 1400 {
 			s.run(10 * time.Millisecond)
 			least, most = min(least, s.dec.Cost), max(most, s.dec.Limit)
+			sumc += float64(s.dec.Cost)
 		}
-		t.Logf("seed %d: least cost %.2f of the mean, most bound %d, peak %d MiB, %.1f%% shed", seed, float64(least)/mean, most, s.peak/mib, 100*(1-s.servedShare()))
+		t.Logf("seed %d: least cost %.2f of the mean, avg %.2f, most bound %d, peak %d MiB, %.1f%% shed", seed, float64(least)/mean, sumc/1400/mean, most, s.peak/mib, 100*(1-s.servedShare()))
 		if float64(least) < 0.75*mean {
 			t.Errorf("seed %d: the cost fell to %.2f of the mix's mean (%d KiB)", seed, float64(least)/mean, least>>10)
 		}
 		if s.peak > 97*256*mib/100 {
 			t.Errorf("seed %d: peak %d MiB, past 0.97 of the limit", seed, s.peak/mib)
 		}
+	}
+}
+
+// TestHeavyTailAgainstFixedCaps: the benchmark's heavy-tailed shape at 3×
+// overload, over many seeds, against the benchmark's oracle, a fixed cap on
+// the work in flight. The guard keeps committed memory under 0.97 of the
+// limit in every seed, and serves more than the best fixed cap that does. A
+// fixed cap that serves as much as the guard passes that line in a fifth of
+// the seeds or more: on the host, such a cap lives through a few full loads
+// or dies, by chance.
+func TestHeavyTailAgainstFixedCaps(t *testing.T) {
+	const seeds = 60
+	line := int64(97 * 256 * mib / 100)
+	run := func(fixedCap int64) (served float64, over int, peak int64) {
+		for seed := uint64(1); seed <= seeds; seed++ {
+			s := newSim(256 * mib)
+			s.rng = rand.New(rand.NewPCG(seed, 3))
+			s.base = 8 * mib
+			s.size = heavyTailed
+			s.fixedCap = fixedCap
+			s.rate = 550
+			s.run(3 * time.Second)
+			s.reset()
+			s.rate = 1650
+			s.run(15 * time.Second)
+			served += float64(s.served) / 15 / seeds
+			peak = max(peak, s.peak)
+			if s.peak > line {
+				over++
+			}
+		}
+		return served, over, peak
+	}
+	guard, over, peak := run(0)
+	t.Logf("guard: %.0f/s, past 0.97 of the limit in %d of %d seeds, peak %d MiB", guard, over, seeds, peak/mib)
+	if over > 0 {
+		t.Errorf("the guard passed 0.97 of the limit in %d of %d seeds (peak %d MiB)", over, seeds, peak/mib)
+	}
+	var best int64
+	var bestServed float64
+	matched := false
+	for c := int64(120); c <= 400; c += 20 {
+		served, over, peak := run(c)
+		t.Logf("fixed cap %d: %.0f/s, past the line in %d of %d seeds, peak %d MiB", c, served, over, seeds, peak/mib)
+		if over == 0 {
+			best, bestServed = c, served
+		}
+		if served >= guard && !matched {
+			matched = true
+			if over < seeds/5 {
+				t.Errorf("fixed cap %d serves as much as the guard (%.0f/s against %.0f/s) and passed the line in only %d of %d seeds", c, served, guard, over, seeds)
+			}
+		}
+		if over > 0 && matched {
+			break
+		}
+	}
+	if best == 0 {
+		t.Fatal("no fixed cap from 120 stayed under the line")
+	}
+	if guard < 0.9*bestServed {
+		t.Errorf("the guard served %.0f/s, %.2f of the best safe fixed cap's (%d, %.0f/s); want at least 0.9", guard, guard/bestServed, best, bestServed)
 	}
 }
 
