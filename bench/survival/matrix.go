@@ -32,7 +32,7 @@ func (h *harness) runMatrix(ctx context.Context, rep *report) error {
 	rep.Calibration = cal
 
 	for _, s := range shapes {
-		sr := &shapeRun{Shape: s}
+		sr, start := &shapeRun{Shape: s}, time.Now()
 		fmt.Printf("\n== %d %s: %s\n", s.Number, s.Label, s.describe())
 		switch {
 		case !s.calibrated():
@@ -87,6 +87,8 @@ func (h *harness) runMatrix(ctx context.Context, rep *report) error {
 			}
 		}
 		sr.compare()
+		sr.Wall = time.Since(start)
+		fmt.Printf("  (%d %s took %v)\n", s.Number, s.Label, sr.Wall.Round(time.Second))
 		rep.Shapes = append(rep.Shapes, sr)
 	}
 	return nil

@@ -19,13 +19,15 @@ const (
 )
 
 // A capProbe is the service under one fixed in-flight cap, fresh, at the
-// spike for a short while, or (FullLoad) one of the oracle's runs on the
-// full load.
+// spike for a short while (the bisection's probes), or one of the oracle's
+// lives (see settleCap): on the spike alone, as long as the full load's
+// (Spike), or on the full load (FullLoad).
 type capProbe struct {
 	Cap          int     `json:"cap"`
 	Killed       bool    `json:"killed"`
 	GoodputRatio float64 `json:"goodput_ratio"`
 	PeakUsage    int64   `json:"peak_usage_bytes"`
+	Spike        bool    `json:"spike,omitempty"`
 	FullLoad     bool    `json:"full_load,omitempty"`
 }
 
@@ -89,7 +91,7 @@ func bestCap(probes []capProbe, below int) int {
 // below `below`: a full load's goodput counts its calm phases too, so it is
 // not on the probes' scale.
 func (p capProbe) comparable(below int) bool {
-	return !p.Killed && !p.FullLoad && p.Cap < below
+	return !p.Killed && !p.FullLoad && !p.Spike && p.Cap < below
 }
 
 // lowerCap is the cap to try after maxInFlight died on the full load: the
@@ -122,22 +124,29 @@ func (h *harness) findOracleCap(ctx context.Context, sr *shapeRun) error {
 	return err
 }
 
-// settleCap runs the full load at the cap start until one cap has lived
+// settleCap runs the load at the cap start until one cap has lived
 // through it lives times in a row. A short probe can survive at a cap that
 // the full load then kills, and a heavy-tailed load kills a cap in some
 // runs and not others, by when its clumps of large requests meet a
-// collection: a cap that lives once is not one an operator could set. Each
-// run joins the probes (FullLoad); a death moves to the next lower cap
-// (lowerCap), stepDowns times at most. It returns the cap of the last run,
-// which lived unless the step-downs ran out.
-func settleCap(start, lives, stepDowns int, probes []capProbe, run func(maxInFlight int) (capProbe, error)) (int, []capProbe, error) {
+// collection: a cap that lives once is not one an operator could set.
+//
+// The last of the lives is the full load (run's full is true): its goodput
+// is the reference. The others are its spike alone, as long as the full
+// load's: a fixed cap lives or dies there, and the base rate's warm-up and
+// recovery around it took 8 s of every 20. Each run joins the probes
+// (Spike or FullLoad); a death moves to the next lower cap (lowerCap),
+// stepDowns times at most. When they run out, the last cap runs the full
+// load once if its last run was not one. It returns the cap of the last
+// run, which lived unless the step-downs ran out.
+func settleCap(start, lives, stepDowns int, probes []capProbe, run func(maxInFlight int, full bool) (capProbe, error)) (int, []capProbe, error) {
 	c, lived, steps := start, 0, 0
 	for {
-		p, err := run(c)
+		full := lived >= lives-1
+		p, err := run(c, full)
 		if err != nil {
 			return c, probes, err
 		}
-		p.Cap, p.FullLoad = c, true
+		p.Cap, p.FullLoad, p.Spike = c, full, !full
 		probes = append(probes, p)
 		if !p.Killed {
 			if lived++; lived >= lives {
@@ -147,6 +156,11 @@ func settleCap(start, lives, stepDowns int, probes []capProbe, run func(maxInFli
 		}
 		next := lowerCap(probes, c)
 		if steps == stepDowns || next < 1 || next >= c {
+			if !full {
+				// The reference is a full load, killed or not.
+				lived = lives - 1
+				continue
+			}
 			return c, probes, nil
 		}
 		steps, lived, c = steps+1, 0, next
@@ -166,16 +180,31 @@ func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeR
 		lives, steps = 1, 0
 	}
 	var last modeRun
-	c, probes, err := settleCap(sr.OracleCap, lives, steps, sr.OracleProbes, func(c int) (capProbe, error) {
-		if c != sr.OracleCap {
-			fmt.Printf("  oracle: cap %d died on the full load at %.1fs; again at cap %d\n", sr.OracleCap, last.DiedAt.Seconds(), c)
-		} else if last.Result.Mode != "" {
-			fmt.Printf("  oracle: cap %d lived (goodput %.3f); again, to live %d times in a row\n", c, last.Result.GoodputRatio, lives)
+	prev, runs := capProbe{}, 0
+	c, probes, err := settleCap(sr.OracleCap, lives, steps, sr.OracleProbes, func(c int, full bool) (capProbe, error) {
+		switch {
+		case runs == 0:
+		case prev.Killed:
+			fmt.Printf("  oracle: cap %d died; again at cap %d\n", sr.OracleCap, c)
+		default:
+			fmt.Printf("  oracle: cap %d lived (goodput %.3f); again, to live %d times in a row\n", c, prev.GoodputRatio, lives)
 		}
+		runs++
 		sr.OracleCap = c
+		if !full {
+			name := fmt.Sprintf("%s-oracle-spike-%d-%d", sr.Shape.key(), c, runs)
+			r, err := h.runOnce(ctx, sr, modeOracle, c, name, sr.Shape.spikeSchedule(h.cfg.durations, sr.BaseRate))
+			if err != nil {
+				return capProbe{}, err
+			}
+			prev = capProbe{Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}
+			fmt.Printf("    cap %5d, the spike alone: goodput %.3f  peak %s  %s\n", c, prev.GoodputRatio, mib(prev.PeakUsage), map[bool]string{true: "killed", false: "survived"}[prev.Killed])
+			return prev, nil
+		}
 		r, err := h.runMode(ctx, sr, modeOracle, round)
 		last = r
-		return capProbe{Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}, err
+		prev = capProbe{Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}
+		return prev, err
 	})
 	if !fixed {
 		sr.OracleProbes = probes

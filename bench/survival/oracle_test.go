@@ -135,14 +135,15 @@ func TestCapRange(t *testing.T) {
 	}
 }
 
-// fullLoad is the full load at a cap: the runs at each cap, in turn, die
-// (true) or live.
+// fullLoad is the load at a cap: the runs at each cap, in turn, die
+// (true) or live, on the spike or the full load alike.
 type fullLoad struct {
 	dies  map[int][]bool
 	tried []int
+	full  []bool
 }
 
-func (f *fullLoad) run(c int) (capProbe, error) {
+func (f *fullLoad) run(c int, full bool) (capProbe, error) {
 	n := 0
 	for _, t := range f.tried {
 		if t == c {
@@ -150,6 +151,7 @@ func (f *fullLoad) run(c int) (capProbe, error) {
 		}
 	}
 	f.tried = append(f.tried, c)
+	f.full = append(f.full, full)
 	d := f.dies[c]
 	return capProbe{Killed: n < len(d) && d[n], GoodputRatio: float64(c) / 100}, nil
 }
@@ -162,9 +164,18 @@ func TestSettleCap(t *testing.T) {
 		dies             map[int][]bool
 		lives, stepDowns int
 		tried            []int
+		full             []bool // the runs on the full load; nil: the last only
 		cap              int
 	}{
 		{name: "lives three times", dies: nil, lives: 3, stepDowns: 3, tried: []int{386, 386, 386}, cap: 386},
+		// A death on the full load after two lives on the spike: the
+		// next cap starts on the spike again.
+		{name: "a death on the full load", dies: map[int][]bool{386: {false, false, true}}, lives: 3, stepDowns: 3,
+			tried: []int{386, 386, 386, 351, 351, 351}, full: []bool{false, false, true, false, false, true}, cap: 351},
+		// Step-downs run out on the spike: the full load still runs once,
+		// and stands.
+		{name: "step-downs run out on the spike", dies: map[int][]bool{386: {true}, 351: {true, true}},
+			lives: 3, stepDowns: 1, tried: []int{386, 351, 351}, full: []bool{false, false, true}, cap: 351},
 		// A cap that lived once, then died: the next lower probe starts
 		// its count afresh.
 		{name: "a death after a life", dies: map[int][]bool{386: {false, true}}, lives: 3, stepDowns: 3,
@@ -172,10 +183,12 @@ func TestSettleCap(t *testing.T) {
 		// 351 died: 0.9 of it, 316, is above the probe at 291. Then 291,
 		// and below every probe 0.9 of it.
 		{name: "steps of 0.9 and the probes", dies: map[int][]bool{386: {true}, 351: {true}, 316: {false, false, true}, 291: {true}},
-			lives: 3, stepDowns: 5, tried: []int{386, 351, 316, 316, 316, 291, 262, 262, 262}, cap: 262},
-		{name: "step-downs run out: the last run stands", dies: map[int][]bool{386: {true}, 351: {true}},
-			lives: 3, stepDowns: 1, tried: []int{386, 351}, cap: 351},
-		{name: "one life, as -quick", dies: map[int][]bool{386: {true}}, lives: 1, stepDowns: 3, tried: []int{386, 351}, cap: 351},
+			lives: 3, stepDowns: 5, tried: []int{386, 351, 316, 316, 316, 291, 262, 262, 262},
+			full: []bool{false, false, false, false, true, false, false, false, true}, cap: 262},
+		{name: "step-downs run out: the last run stands", dies: map[int][]bool{386: {true}, 351: {false, false, true}},
+			lives: 3, stepDowns: 1, tried: []int{386, 351, 351, 351}, cap: 351},
+		{name: "one life, as -quick", dies: map[int][]bool{386: {true}}, lives: 1, stepDowns: 3, tried: []int{386, 351},
+			full: []bool{true, true}, cap: 351},
 		{name: "fixed cap: one run", dies: map[int][]bool{386: {true}}, lives: 1, stepDowns: 0, tried: []int{386}, cap: 386},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,13 +203,21 @@ func TestSettleCap(t *testing.T) {
 			if c != tc.cap {
 				t.Errorf("cap = %d, want %d", c, tc.cap)
 			}
-			full := got[len(probes):]
-			if len(full) != len(tc.tried) {
-				t.Fatalf("%d full-load probes, want %d", len(full), len(tc.tried))
+			want := tc.full
+			if want == nil {
+				want = make([]bool, len(tc.tried))
+				want[len(want)-1] = true
 			}
-			for i, p := range full {
-				if !p.FullLoad || p.Cap != tc.tried[i] {
-					t.Errorf("probe %d = %+v, want a full load at %d", i, p, tc.tried[i])
+			if !slices.Equal(f.full, want) {
+				t.Errorf("full loads %v, want %v", f.full, want)
+			}
+			runs := got[len(probes):]
+			if len(runs) != len(tc.tried) {
+				t.Fatalf("%d runs joined the probes, want %d", len(runs), len(tc.tried))
+			}
+			for i, p := range runs {
+				if p.FullLoad != want[i] || p.Spike == want[i] || p.Cap != tc.tried[i] {
+					t.Errorf("probe %d = %+v, want cap %d, full load %v", i, p, tc.tried[i], want[i])
 				}
 			}
 		})
@@ -205,7 +226,7 @@ func TestSettleCap(t *testing.T) {
 
 func TestSettleCapError(t *testing.T) {
 	boom := errors.New("boom")
-	c, probes, err := settleCap(100, 3, 3, nil, func(int) (capProbe, error) { return capProbe{}, boom })
+	c, probes, err := settleCap(100, 3, 3, nil, func(int, bool) (capProbe, error) { return capProbe{}, boom })
 	if !errors.Is(err, boom) || c != 100 || len(probes) != 0 {
 		t.Errorf("cap %d, %d probes, err %v; want 100, none, boom", c, len(probes), err)
 	}

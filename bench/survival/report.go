@@ -373,6 +373,7 @@ type jsonShape struct {
 	Phases       []jsonPhase     `json:"phases"`
 	OracleCap    int             `json:"oracle_cap,omitempty"`
 	OracleProbes []capProbe      `json:"oracle_probes,omitempty"`
+	WallSeconds  float64         `json:"wall_seconds"` // the shape's whole time: calibration, probes and every run
 	// Rounds and Medians: where every mode ran in several rounds, the
 	// median of each mode's ratios to the reference over them.
 	Rounds  int          `json:"rounds,omitempty"`
@@ -410,6 +411,7 @@ func (rep *report) writeJSON(w io.Writer) error {
 			Shape: sr.Shape.Name, Number: sr.Shape.Number, Label: sr.Shape.Label, Description: sr.Shape.describe(),
 			Reference: sr.Shape.Reference, BaseRate: sr.BaseRate, Calibration: toJSONCalibration(sr.Calibration),
 			Measured: sr.Shape.measured(), OracleCap: sr.OracleCap, OracleProbes: sr.OracleProbes, Modes: []Result{},
+			WallSeconds: round(sr.Wall.Seconds(), 1),
 		}
 		for _, p := range sr.Schedule {
 			js.Phases = append(js.Phases, jsonPhase{Name: p.Name, Rate: p.Rate, Conns: p.Conns, Seconds: p.Duration.Seconds()})
@@ -504,8 +506,11 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 			if p.Killed {
 				verdict = "killed"
 			}
-			if p.FullLoad {
+			switch {
+			case p.FullLoad:
 				verdict += " on the full load"
+			case p.Spike:
+				verdict += " on the spike"
 			}
 			ps = append(ps, fmt.Sprintf("%d %s", p.Cap, verdict))
 		}
@@ -514,6 +519,9 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 		fmt.Fprintf(b, "; reference: %s", s.Reference)
 	}
 	b.WriteString(".")
+	if sr.Wall > 0 {
+		fmt.Fprintf(b, " The shape took %v in all.", sr.Wall.Round(time.Second))
+	}
 	var refDied []string
 	for _, run := range sr.Runs {
 		if r := run.Result; r.Mode == s.Reference && r.DiedAtSeconds != nil {

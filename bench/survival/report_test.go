@@ -27,7 +27,9 @@ func testReport() *report {
 	s := shape{Name: shapeUniform, Number: 1, Label: shapeUniform, Bytes: 1 << 20, Hold: 300 * time.Millisecond, Reference: modeOracle}
 	cal := calibration{Mode: modeBare, Rate: 10, P99: 310 * time.Millisecond, UnloadedP99: 305 * time.Millisecond}
 	sr := &shapeRun{Shape: s, BaseRate: 10, Calibration: cal, Schedule: testSchedule, OracleCap: 200,
-		OracleProbes: []capProbe{{Cap: 150, GoodputRatio: 2.5}, {Cap: 250, Killed: true}, {Cap: 200, GoodputRatio: 3}}}
+		OracleProbes: []capProbe{{Cap: 150, GoodputRatio: 2.5}, {Cap: 250, Killed: true}, {Cap: 200, GoodputRatio: 3},
+			{Cap: 200, GoodputRatio: 2.9, Spike: true}, {Cap: 200, GoodputRatio: 2.8, FullLoad: true}},
+		Wall: 95 * time.Second}
 	var bareHits, oracleHits, guardHits []hit
 	for i := range 70 {
 		at := time.Duration(i) * 100 * time.Millisecond
@@ -150,6 +152,8 @@ func TestJSONFields(t *testing.T) {
 		Shapes []struct {
 			Shape, Reference_mode string
 			Oracle_cap            int
+			Wall_seconds          float64
+			Oracle_probes         []map[string]any
 			Modes                 []map[string]any
 		}
 	}
@@ -163,6 +167,12 @@ func TestJSONFields(t *testing.T) {
 	}
 	if rep.Kind != "full" || len(rep.Shapes) != 1 || rep.Shapes[0].Shape != shapeUniform || rep.Shapes[0].Oracle_cap != 200 {
 		t.Fatalf("latest.json = %s", buf.Bytes())
+	}
+	if w := rep.Shapes[0].Wall_seconds; w != 95 {
+		t.Errorf("the shape's wall_seconds = %v, want 95", w)
+	}
+	if ps := rep.Shapes[0].Oracle_probes; len(ps) != 5 || ps[3]["spike"] != true || ps[4]["full_load"] != true || ps[0]["spike"] != nil {
+		t.Errorf("oracle_probes = %v, want the spike and the full load marked on the last two only", ps)
 	}
 	want := []string{"calibration_p99_ms", "classes", "cpu_seconds", "died_at_seconds", "exit_code", "goodput_ratio", "goodput_vs_reference",
 		"guard", "in_flight_cap", "large_vs_small", "limit_bytes", "mode", "oom_killed", "p50_ms", "p99_ms", "p99_vs_reference",
@@ -211,7 +221,7 @@ func TestMarkdown(t *testing.T) {
 		"| shape | bare | oracle | oomguard |",
 		"| 1 uniform | ✕ 0.50 | 1.00 | 0.35 |",
 		"### 1 uniform",
-		"reference: oracle, cap 200 (probes: 150 2.500, 250 killed, 200 3.000)",
+		"reference: oracle, cap 200 (probes: 150 2.500, 250 killed, 200 3.000, 200 2.900 on the spike, 200 2.800 on the full load). The shape took 1m35s in all.",
 		"| mode | OOM-killed | exit | goodput | vs ref | p50 ms | p99 ms | p99 vs ref | large / small | shed | peak | profiles | in flight | recovery s |",
 		"| bare | **yes** at 3.0 s | 137 | 0.500 | 0.50 |",
 		"| oracle (cap 200) | no | 0 | 1.000 | 1.00 |",

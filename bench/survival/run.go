@@ -172,6 +172,7 @@ type shapeRun struct {
 	OracleCap    int // 0 without the oracle
 	OracleProbes []capProbe
 	Runs         []modeRun
+	Wall         time.Duration // the shape's whole time: calibration, probes and every run
 }
 
 // A modeRun is everything measured for one mode: the summary that goes to

@@ -154,6 +154,14 @@ func (s shape) probeSchedule(d durations, base float64) schedule {
 	return schedule{{Name: phaseProbe, Rate: spikeFactor * base, Duration: d.oracleProbe}}
 }
 
+// spikeSchedule is the full load's spike alone, at its length: the
+// oracle's lives but the last (see settleCap).
+func (s shape) spikeSchedule(d durations, base float64) schedule {
+	sched := s.probeSchedule(d, base)
+	sched[0].Duration = d.spike
+	return sched
+}
+
 // leakDuration is how long the leak runs at most: long enough for the leak
 // to pass the limit.
 func (s shape) leakDuration(limit int64) time.Duration {
