@@ -96,7 +96,7 @@ func main() {
 	cacheFracs := flag.String("cache-fracs", "0.78,0.84", "the cache shape's live set, as fractions of the limit")
 	cacheRates := flag.String("cache-rates", "1500,3000", "the cache shape's request rates, per second")
 	cacheSteady := flag.Duration("cache-steady", 0, "the cache shape's measured phase; 0 means 16s (5s with -quick). At 3000 a second, the p99 of 16s rests on the slowest 480 requests, 160ms of arrivals: one GC stall decides a shorter one")
-	flag.IntVar(&c.matrix.cacheRounds, "cache-rounds", 3, "rounds of every mode on each cache load; each round compares with its own reference, and the summary gives the median")
+	flag.IntVar(&c.matrix.cacheRounds, "cache-rounds", 3, "rounds of the reference (automemlimit) and oomguard on each cache load, the other modes running in the first; each round compares with its own reference, and the summary gives the median")
 	flag.IntVar(&c.matrix.cacheBytes, "cache-bytes", cacheBytes, "bytes each request of the cache shape holds")
 	flag.DurationVar(&c.matrix.cacheHold, "cache-hold", cacheHold, "how long each request of the cache shape holds its bytes")
 	cacheRebuild := flag.Int64("cache-rebuild-mib", 0, "the cache shape's service also rebuilds a block of this many MiB every 5s, in one allocation (examples/httpservice -rebuild-bytes); 0 none")

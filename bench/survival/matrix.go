@@ -51,6 +51,9 @@ func (h *harness) runMatrix(ctx context.Context, rep *report) error {
 		sr.Schedule = s.schedule(c.durations, sr.BaseRate, c.limit)
 		for round := 1; round <= max(1, s.Rounds); round++ {
 			for _, mode := range s.modesFor(c.modes) {
+				if !s.inRound(mode, round) {
+					continue
+				}
 				if mode == modeOracle && sr.OracleCap == 0 {
 					if c.oracleCap > 0 {
 						sr.OracleCap = c.oracleCap

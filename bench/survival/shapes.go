@@ -261,6 +261,15 @@ func (s shape) modesFor(modes []string) []string {
 	return out
 }
 
+// inRound reports whether mode runs in round r of s's rounds. The
+// reference and the guard's middleware run in every round: each round's
+// ratio is to its own reference. The other modes run in the first only:
+// bare dies beside the cache at once, and Config.Cost's rounds took 4 of
+// the full run's 26 minutes for figures no finding rests on.
+func (s shape) inRound(mode string, r int) bool {
+	return r <= 1 || mode == s.Reference || mode == modeOomguard
+}
+
 // parseShapes reads -shapes: names or numbers 1-7, comma-separated.
 func parseShapes(s string) ([]string, error) {
 	var out []string

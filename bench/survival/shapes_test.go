@@ -130,3 +130,23 @@ func TestServiceArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestInRound(t *testing.T) {
+	s := shape{Name: shapeCache, Reference: modeAutomemlimit, Rounds: 3}
+	for _, tc := range []struct {
+		mode  string
+		round int
+		want  bool
+	}{
+		{modeAutomemlimit, 3, true}, {modeOomguard, 2, true},
+		{modeBare, 1, true}, {modeBare, 2, false},
+		{modeOomguardCost, 1, true}, {modeOomguardCost, 3, false},
+	} {
+		if got := s.inRound(tc.mode, tc.round); got != tc.want {
+			t.Errorf("inRound(%s, %d) = %v, want %v", tc.mode, tc.round, got, tc.want)
+		}
+	}
+	if u := (shape{Name: shapeUniform, Reference: modeOracle}); !u.inRound(modeBare, 1) || !u.inRound(modeOomguardCost, 0) {
+		t.Error("a shape without rounds runs every mode")
+	}
+}
