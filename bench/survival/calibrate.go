@@ -141,7 +141,7 @@ func (h *harness) probe(ctx context.Context, s shape, mode string, rate, maxP99 
 		return probe{}, err
 	}
 	sched := schedule{{Name: phaseProbe, Rate: rate, Duration: h.cfg.probe}}
-	hits, samples := h.drive(ctx, in, s, mode, time.Now(), sched)
+	hits, samples := h.drive(ctx, in, s, mode, time.Now(), sched, sizeSeed)
 	died := in.svc.Exited()
 	in.stop()
 	if err := ctx.Err(); err != nil {

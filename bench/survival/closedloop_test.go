@@ -81,16 +81,16 @@ func TestHTTPSender(t *testing.T) {
 	client := closedLoopClient(2)
 	defer client.CloseIdleConnections()
 
-	up := httpSender(client, newRequestGen(srv.URL+"/work", uploadMix, true))(context.Background())
+	up := httpSender(client, newRequestGen(srv.URL+"/work", uploadMix, true, sizeSeed))(context.Background())
 	if up.Code != 200 || up.Err || up.Bytes <= 0 || gotBytes.Load() != up.Bytes {
 		t.Errorf("upload = %+v, server read a body of %d", up, gotBytes.Load())
 	}
-	plain := httpSender(client, newRequestGen(srv.URL+"/work", nil, false))(context.Background())
+	plain := httpSender(client, newRequestGen(srv.URL+"/work", nil, false, sizeSeed))(context.Background())
 	if plain.Code != 503 || plain.Err || plain.Bytes != 0 {
 		t.Errorf("plain GET = %+v, want 503 with no size", plain)
 	}
 	srv.Close()
-	if down := httpSender(client, newRequestGen(srv.URL+"/work", nil, false))(context.Background()); !down.Err {
+	if down := httpSender(client, newRequestGen(srv.URL+"/work", nil, false, sizeSeed))(context.Background()); !down.Err {
 		t.Errorf("to a closed server = %+v, want Err", down)
 	}
 }

@@ -112,7 +112,7 @@ func (h *harness) findOracleCap(ctx context.Context, sr *shapeRun) error {
 	fmt.Printf("  oracle: bisecting the in-flight cap in [%d, %d] with %d probes of %v\n", lo, hi, h.cfg.oracleProbes, h.cfg.durations.oracleProbe)
 	best, probes, err := bisectCap(lo, hi, h.cfg.oracleProbes, func(c int) (capProbe, error) {
 		name := fmt.Sprintf("%s-oracle-probe-%d", sr.Shape.key(), c)
-		run, err := h.runOnce(ctx, sr, modeOracle, c, name, sr.Shape.probeSchedule(h.cfg.durations, sr.BaseRate))
+		run, err := h.runOnce(ctx, sr, modeOracle, c, name, sr.Shape.probeSchedule(h.cfg.durations, sr.BaseRate), sizeSeed)
 		if err != nil {
 			return capProbe{}, err
 		}
@@ -133,16 +133,19 @@ func (h *harness) findOracleCap(ctx context.Context, sr *shapeRun) error {
 // The last of the lives is the full load (run's full is true): its goodput
 // is the reference. The others are its spike alone, as long as the full
 // load's: a fixed cap lives or dies there, and the base rate's warm-up and
-// recovery around it took 8 s of every 20. Each run joins the probes
+// recovery around it took 8 s of every 20. run's life counts the lives so
+// far, from 0: the spikes draw their sizes from other seeds than every
+// mode's (sizeSeed + 1 + life), since a cap bisected on one sequence of
+// sizes is a cap fitted to where its clumps fall. Each run joins the probes
 // (Spike or FullLoad); a death moves to the next lower cap (lowerCap),
 // stepDowns times at most. When they run out, the last cap runs the full
 // load once if its last run was not one. It returns the cap of the last
 // run, which lived unless the step-downs ran out.
-func settleCap(start, lives, stepDowns int, probes []capProbe, run func(maxInFlight int, full bool) (capProbe, error)) (int, []capProbe, error) {
+func settleCap(start, lives, stepDowns int, probes []capProbe, run func(maxInFlight, life int, full bool) (capProbe, error)) (int, []capProbe, error) {
 	c, lived, steps := start, 0, 0
 	for {
 		full := lived >= lives-1
-		p, err := run(c, full)
+		p, err := run(c, lived, full)
 		if err != nil {
 			return c, probes, err
 		}
@@ -181,7 +184,7 @@ func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeR
 	}
 	var last modeRun
 	prev, runs := capProbe{}, 0
-	c, probes, err := settleCap(sr.OracleCap, lives, steps, sr.OracleProbes, func(c int, full bool) (capProbe, error) {
+	c, probes, err := settleCap(sr.OracleCap, lives, steps, sr.OracleProbes, func(c, life int, full bool) (capProbe, error) {
 		switch {
 		case runs == 0:
 		case prev.Killed:
@@ -193,12 +196,13 @@ func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeR
 		sr.OracleCap = c
 		if !full {
 			name := fmt.Sprintf("%s-oracle-spike-%d-%d", sr.Shape.key(), c, runs)
-			r, err := h.runOnce(ctx, sr, modeOracle, c, name, sr.Shape.spikeSchedule(h.cfg.durations, sr.BaseRate))
+			seed := sizeSeed + 1 + uint64(life)
+			r, err := h.runOnce(ctx, sr, modeOracle, c, name, sr.Shape.spikeSchedule(h.cfg.durations, sr.BaseRate), seed)
 			if err != nil {
 				return capProbe{}, err
 			}
 			prev = capProbe{Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}
-			fmt.Printf("    cap %5d, the spike alone: goodput %.3f  peak %s  %s\n", c, prev.GoodputRatio, mib(prev.PeakUsage), map[bool]string{true: "killed", false: "survived"}[prev.Killed])
+			fmt.Printf("    cap %5d, the spike alone (sizes of seed %d): goodput %.3f  peak %s  %s\n", c, seed, prev.GoodputRatio, mib(prev.PeakUsage), map[bool]string{true: "killed", false: "survived"}[prev.Killed])
 			return prev, nil
 		}
 		r, err := h.runMode(ctx, sr, modeOracle, round)

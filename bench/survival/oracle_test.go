@@ -141,9 +141,11 @@ type fullLoad struct {
 	dies  map[int][]bool
 	tried []int
 	full  []bool
+	lives []int // the lives so far, at each run
 }
 
-func (f *fullLoad) run(c int, full bool) (capProbe, error) {
+func (f *fullLoad) run(c, life int, full bool) (capProbe, error) {
+	f.lives = append(f.lives, life)
 	n := 0
 	for _, t := range f.tried {
 		if t == c {
@@ -165,17 +167,19 @@ func TestSettleCap(t *testing.T) {
 		lives, stepDowns int
 		tried            []int
 		full             []bool // the runs on the full load; nil: the last only
+		lifeAt           []int  // the lives so far at each run; nil: not checked
 		cap              int
 	}{
 		{name: "lives three times", dies: nil, lives: 3, stepDowns: 3, tried: []int{386, 386, 386}, cap: 386},
 		// A death on the full load after two lives on the spike: the
 		// next cap starts on the spike again.
 		{name: "a death on the full load", dies: map[int][]bool{386: {false, false, true}}, lives: 3, stepDowns: 3,
-			tried: []int{386, 386, 386, 351, 351, 351}, full: []bool{false, false, true, false, false, true}, cap: 351},
+			tried: []int{386, 386, 386, 351, 351, 351}, full: []bool{false, false, true, false, false, true},
+			lifeAt: []int{0, 1, 2, 0, 1, 2}, cap: 351},
 		// Step-downs run out on the spike: the full load still runs once,
 		// and stands.
 		{name: "step-downs run out on the spike", dies: map[int][]bool{386: {true}, 351: {true, true}},
-			lives: 3, stepDowns: 1, tried: []int{386, 351, 351}, full: []bool{false, false, true}, cap: 351},
+			lives: 3, stepDowns: 1, tried: []int{386, 351, 351}, full: []bool{false, false, true}, lifeAt: []int{0, 0, 2}, cap: 351},
 		// A cap that lived once, then died: the next lower probe starts
 		// its count afresh.
 		{name: "a death after a life", dies: map[int][]bool{386: {false, true}}, lives: 3, stepDowns: 3,
@@ -211,6 +215,9 @@ func TestSettleCap(t *testing.T) {
 			if !slices.Equal(f.full, want) {
 				t.Errorf("full loads %v, want %v", f.full, want)
 			}
+			if tc.lifeAt != nil && !slices.Equal(f.lives, tc.lifeAt) {
+				t.Errorf("lives so far at each run %v, want %v", f.lives, tc.lifeAt)
+			}
 			runs := got[len(probes):]
 			if len(runs) != len(tc.tried) {
 				t.Fatalf("%d runs joined the probes, want %d", len(runs), len(tc.tried))
@@ -226,7 +233,7 @@ func TestSettleCap(t *testing.T) {
 
 func TestSettleCapError(t *testing.T) {
 	boom := errors.New("boom")
-	c, probes, err := settleCap(100, 3, 3, nil, func(int, bool) (capProbe, error) { return capProbe{}, boom })
+	c, probes, err := settleCap(100, 3, 3, nil, func(int, int, bool) (capProbe, error) { return capProbe{}, boom })
 	if !errors.Is(err, boom) || c != 100 || len(probes) != 0 {
 		t.Errorf("cap %d, %d probes, err %v; want 100, none, boom", c, len(probes), err)
 	}

@@ -186,9 +186,10 @@ type modeRun struct {
 }
 
 // runOnce starts a fresh service for sr's shape in mode (maxInFlight:
-// the oracle's cap) and drives sched at it. A service killed before it
-// listens is a run that died at 0; one that exits otherwise is an error.
-func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInFlight int, name string, sched schedule) (modeRun, error) {
+// the oracle's cap) and drives sched at it, the sizes of a mix drawn from
+// seed. A service killed before it listens is a run that died at 0; one
+// that exits otherwise is an error.
+func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInFlight int, name string, sched schedule, seed uint64) (modeRun, error) {
 	s := sr.Shape
 	run := modeRun{Schedule: sched, DiedAt: -1}
 	var cpu float64
@@ -216,7 +217,7 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInF
 		return run, err
 	}
 	start := time.Now()
-	run.Hits, run.Samples = h.drive(ctx, in, s, mode, start, sched)
+	run.Hits, run.Samples = h.drive(ctx, in, s, mode, start, sched, seed)
 	if in.svc.Exited() {
 		run.DiedAt = in.svc.ExitedAt().Sub(start)
 	}
@@ -247,7 +248,7 @@ func (h *harness) runMode(ctx context.Context, sr *shapeRun, mode string, round 
 	if round > 1 {
 		name += "-" + strconv.Itoa(round)
 	}
-	return h.runOnce(ctx, sr, mode, maxInFlight, name, sr.Schedule)
+	return h.runOnce(ctx, sr, mode, maxInFlight, name, sr.Schedule, sizeSeed)
 }
 
 // loadOptionsFor bounds the generator for a peak rate: enough workers to keep
@@ -260,10 +261,10 @@ func loadOptionsFor(peakRate float64) loadOptions {
 }
 
 // drive sends the schedule's load to the instance's work endpoint while
-// sampling its memory, and returns both once the load ends. Open-loop
-// phases go through vegeta, closed-loop phases through closedLoop; the
-// load stops early if the service dies.
-func (h *harness) drive(ctx context.Context, in *instance, s shape, mode string, start time.Time, sched schedule) ([]hit, []sample) {
+// sampling its memory, and returns both once the load ends; a mix's sizes
+// are drawn from seed. Open-loop phases go through vegeta, closed-loop
+// phases through closedLoop; the load stops early if the service dies.
+func (h *harness) drive(ctx context.Context, in *instance, s shape, mode string, start time.Time, sched schedule, seed uint64) ([]hit, []sample) {
 	sctx, stopSampling := context.WithCancel(ctx)
 	var samples []sample
 	var wg sync.WaitGroup
@@ -282,7 +283,7 @@ func (h *harness) drive(ctx context.Context, in *instance, s shape, mode string,
 		case <-lctx.Done():
 		}
 	}()
-	gen := newRequestGen("http://"+in.svc.Addr+"/work", s.Mix, s.Upload)
+	gen := newRequestGen("http://"+in.svc.Addr+"/work", s.Mix, s.Upload, seed)
 	var hits []hit
 	var offset time.Duration
 	for _, seg := range sched.segments() {

@@ -51,8 +51,8 @@ func TestSizeMixDraw(t *testing.T) {
 }
 
 func TestRequestGen(t *testing.T) {
-	g := newRequestGen("http://x/work", heavyTailMix, false)
-	h := newRequestGen("http://x/work", heavyTailMix, false)
+	g := newRequestGen("http://x/work", heavyTailMix, false, sizeSeed)
+	h := newRequestGen("http://x/work", heavyTailMix, false, sizeSeed)
 	large := 0
 	for range 5000 {
 		r := g.next()
@@ -69,11 +69,22 @@ func TestRequestGen(t *testing.T) {
 	if large < 25 || large > 80 {
 		t.Errorf("%d large requests in 5000, want about 1%%", large)
 	}
-	u := newRequestGen("http://x/work", uploadMix, true).next()
+	// Another seed, another sequence: the oracle's spikes draw their own.
+	a, b := newRequestGen("http://x/work", heavyTailMix, false, sizeSeed), newRequestGen("http://x/work", heavyTailMix, false, sizeSeed+1)
+	same := 0
+	for range 100 {
+		if a.next().Bytes == b.next().Bytes {
+			same++
+		}
+	}
+	if same > 10 {
+		t.Errorf("seeds %d and %d drew the same size %d times in 100", sizeSeed, sizeSeed+1, same)
+	}
+	u := newRequestGen("http://x/work", uploadMix, true, sizeSeed).next()
 	if u.Method != "POST" || int64(len(u.Body)) != u.Bytes || !strings.HasSuffix(u.URL, "?bytes="+strconv.FormatInt(u.Bytes, 10)) {
 		t.Errorf("upload %s %s with %d bytes, size %d", u.Method, u.URL, len(u.Body), u.Bytes)
 	}
-	if p := newRequestGen("http://x/work", nil, false).next(); p.URL != "http://x/work" || p.Bytes != 0 {
+	if p := newRequestGen("http://x/work", nil, false, sizeSeed).next(); p.URL != "http://x/work" || p.Bytes != 0 {
 		t.Errorf("uniform request %+v", p)
 	}
 	if requestBytes("http://x/work") != 0 || requestBytes("%%") != 0 {
