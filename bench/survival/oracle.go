@@ -94,7 +94,7 @@ func (p capProbe) comparable(below int) bool {
 	return !p.Killed && !p.FullLoad && !p.Spike && p.Cap < below
 }
 
-// lowerCap is the cap to try after maxInFlight died on the full load: the
+// lowerCap is the cap to try after maxInFlight died in one of its lives: the
 // best surviving probe below it, or capStepDown of it if that is higher.
 // The probes are far apart: in the uniform shape 237 died on the full
 // load, and the probe below it was 163, where the fixed cap of 216 lives
@@ -202,7 +202,11 @@ func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeR
 				return capProbe{}, err
 			}
 			prev = capProbe{Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}
-			fmt.Printf("    cap %5d, the spike alone (sizes of seed %d): goodput %.3f  peak %s  %s\n", c, seed, prev.GoodputRatio, mib(prev.PeakUsage), map[bool]string{true: "killed", false: "survived"}[prev.Killed])
+			sizes := ""
+			if len(sr.Shape.Mix) > 0 {
+				sizes = fmt.Sprintf(" (sizes of seed %d)", seed)
+			}
+			fmt.Printf("    cap %5d, the spike alone%s: goodput %.3f  peak %s  %s\n", c, sizes, prev.GoodputRatio, mib(prev.PeakUsage), map[bool]string{true: "killed", false: "survived"}[prev.Killed])
 			return prev, nil
 		}
 		r, err := h.runMode(ctx, sr, modeOracle, round)
