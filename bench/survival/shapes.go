@@ -264,8 +264,8 @@ func (s shape) modesFor(modes []string) []string {
 // inRound reports whether mode runs in round r of s's rounds. The
 // reference and the guard's middleware run in every round: each round's
 // ratio is to its own reference. The other modes run in the first only:
-// bare dies beside the cache at once, and Config.Cost's rounds took 4 of
-// the full run's 26 minutes for figures no finding rests on.
+// bare dies beside the cache at once, and Config.Cost's later rounds took
+// about 3 of a full run's 26 minutes for figures no finding rests on.
 func (s shape) inRound(mode string, r int) bool {
 	return r <= 1 || mode == s.Reference || mode == modeOomguard
 }
