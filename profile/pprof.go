@@ -174,6 +174,11 @@ func decode(data []byte) (*Profile, error) {
 					return f.varints(func(v uint64) { s.locs = append(s.locs, v) })
 				case fSampleValue:
 					return f.varints(func(v uint64) { s.values = append(s.values, int64(v)) })
+				case fSampleLabel:
+					// Unread here, but Diff renumbers its strings: a
+					// label that is not a message is a profile Diff
+					// cannot walk.
+					return walk(f.bytes, func(field) error { return nil })
 				}
 				return nil
 			})

@@ -196,6 +196,9 @@ func TestParseRejects(t *testing.T) {
 		{"function name past the strings", withStrings(fFunction, msg(fFunctionID, uint64(1), fFunctionName, uint64(99)),
 			fLocation, msg(fLocationID, uint64(1), fLocationLine, msg(fLineFunction, uint64(1)))), "string index 99"},
 		{"string as a varint", msg(fStringTable, uint64(1)), "wire type"},
+		// Parse reads no labels, but Diff walks them: found by FuzzParse in CI.
+		{"sample label not a message", withStrings(fSampleType, msg(fValueTypeType, uint64(1)),
+			fSample, msg(fSampleValue, uint64(1), fSampleLabel, []byte{0x0a, 0x05})), "parse"},
 	} {
 		if _, err := ParseData(tc.data); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
