@@ -31,6 +31,20 @@ type capProbe struct {
 	FullLoad     bool    `json:"full_load,omitempty"`
 }
 
+// probeOf is what a run at the cap c tells the oracle.
+func probeOf(c int, r modeRun) capProbe {
+	return capProbe{Cap: c, Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}
+}
+
+// log prints the probe's line of the log; what says which kind of run it was.
+func (p capProbe) log(what string) {
+	verdict := "survived"
+	if p.Killed {
+		verdict = "killed"
+	}
+	fmt.Printf("    cap %5d%s: goodput %.3f  peak %s  %s\n", p.Cap, what, p.GoodputRatio, mib(p.PeakUsage), verdict)
+}
+
 // capRange is where the oracle's cap is sought for requests of meanBytes
 // under limit.
 func capRange(limit int64, meanBytes float64) (lo, hi int) {
@@ -116,8 +130,8 @@ func (h *harness) findOracleCap(ctx context.Context, sr *shapeRun) error {
 		if err != nil {
 			return capProbe{}, err
 		}
-		p := capProbe{Cap: c, Killed: run.DiedAt >= 0, GoodputRatio: run.Result.GoodputRatio, PeakUsage: run.Result.PeakUsageBytes}
-		fmt.Printf("    cap %5d: goodput %.3f  peak %s  %s\n", c, p.GoodputRatio, mib(p.PeakUsage), map[bool]string{true: "killed", false: "survived"}[p.Killed])
+		p := probeOf(c, run)
+		p.log("")
 		return p, nil
 	})
 	sr.OracleCap, sr.OracleProbes = best, probes
@@ -201,17 +215,16 @@ func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeR
 			if err != nil {
 				return capProbe{}, err
 			}
-			prev = capProbe{Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}
-			sizes := ""
+			prev = probeOf(c, r)
+			what := ", the spike alone"
 			if len(sr.Shape.Mix) > 0 {
-				sizes = fmt.Sprintf(" (sizes of seed %d)", seed)
+				what += fmt.Sprintf(" (sizes of seed %d)", seed)
 			}
-			fmt.Printf("    cap %5d, the spike alone%s: goodput %.3f  peak %s  %s\n", c, sizes, prev.GoodputRatio, mib(prev.PeakUsage), map[bool]string{true: "killed", false: "survived"}[prev.Killed])
+			prev.log(what)
 			return prev, nil
 		}
 		r, err := h.runMode(ctx, sr, modeOracle, round)
-		last = r
-		prev = capProbe{Killed: r.DiedAt >= 0, GoodputRatio: r.Result.GoodputRatio, PeakUsage: r.Result.PeakUsageBytes}
+		last, prev = r, probeOf(c, r)
 		return prev, err
 	})
 	if !fixed {
