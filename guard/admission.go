@@ -78,20 +78,55 @@ func (g *Guard) untake(p Priority) {
 	}
 }
 
-// declare adds n declared bytes to the work in flight and reports whether
-// they fit the room the sampler published for p, and whether they count as
-// large. Requests smaller than the large size must leave free what the
-// large reserve holds beyond the large requests already in flight. A
-// refused large request records its size, so that the next decision keeps
-// room for it.
-func (g *Guard) declare(n int64, p Priority) (large, ok bool) {
+// fit is what declare found of declared bytes.
+type fit uint8
+
+const (
+	fits      fit = iota
+	noRoom        // not now: the room is taken; shed, and the client may retry
+	neverFits     // more than the service can ever hold: refuse for good
+)
+
+// unarmedCeiling is the ceiling of a guard that is off, stopped or not yet
+// sampled: it refuses nothing, and declarations are clamped to it so that
+// their sum cannot wrap around.
+const unarmedCeiling = 1 << 50
+
+// unfit withdraws a unit of work that take counted but whose declared
+// bytes did not fit: a refusal for want of room now, or, for bytes that
+// can never fit, no refusal at all (declare counted it as too large), so
+// that a lie in a request's headers does not read as pressure.
+func (g *Guard) unfit(p Priority, f fit) {
+	if f == neverFits {
+		g.admitted.Add(^uint64(0))
+		return
+	}
+	g.untake(p)
+}
+
+// declare adds n declared bytes to the work in flight and reports how many
+// it counted, whether they count as large, and whether they fit the room
+// the sampler published for p. Every declared size may be a number a
+// client chose, so none is counted past the ceiling, the admission target:
+// more can never fit below it, whatever the priority. Requests smaller
+// than the large size must leave free what the large reserve holds beyond
+// the large requests already in flight. A refused large request records
+// its size, so that the next decision keeps room for it.
+func (g *Guard) declare(n int64, p Priority) (counted int64, large bool, f fit) {
 	if n <= 0 {
-		return false, true
+		return 0, false, fits
+	}
+	if c := g.ceiling.Load(); n > c {
+		if c != unarmedCeiling {
+			g.tooLarge.Add(1)
+			return 0, false, neverFits
+		}
+		n = c
 	}
 	d := g.declared.Add(n)
 	if p >= PriorityCritical {
 		g.declaredTotal.Add(uint64(n))
-		return false, true
+		return n, false, fits
 	}
 	room := g.room.Load()
 	if p <= PrioritySheddable {
@@ -104,14 +139,14 @@ func (g *Guard) declare(n int64, p Priority) (large, ok bool) {
 	} else {
 		room -= max(0, g.largeReserve.Load()-g.largeDeclared.Load())
 	}
-	if d <= room && d > 0 { // d > 0: a huge n must not wrap around
+	if d <= room {
 		g.declaredTotal.Add(uint64(n))
-		return large, true
+		return n, large, fits
 	}
 	g.undeclare(n, large)
 	for w := g.largeWaiting.Load(); n > w && !g.largeWaiting.CompareAndSwap(w, n); w = g.largeWaiting.Load() {
 	}
-	return false, false
+	return 0, false, noRoom
 }
 
 // undeclare ends n declared bytes of work; large is what declare said.
@@ -169,7 +204,9 @@ func (g *Guard) Enter(ctx context.Context, p Priority) (_ context.Context, t Tic
 // runs, such as a request body it reads into memory. The bytes count
 // against the memory the guard admits work into, exactly, instead of the
 // learned cost; work whose bytes do not fit is shed. Ticket.Done releases
-// them.
+// them. Bytes past the admission target can never fit: such work is
+// refused at every priority, Critical included, and counted in
+// Snapshot.TooLarge rather than as shed.
 func (g *Guard) EnterBytes(ctx context.Context, p Priority, n int64) (_ context.Context, t Ticket, ok bool) {
 	return g.enter(ctx, p, max(0, n))
 }
@@ -179,9 +216,9 @@ func (g *Guard) enter(ctx context.Context, p Priority, declared int64) (context.
 		g.untake(p)
 		return ctx, Ticket{}, false
 	}
-	large, ok := g.declare(declared, p)
-	if !ok {
-		g.untake(p)
+	declared, large, f := g.declare(declared, p)
+	if f != fits {
+		g.unfit(p, f)
 		return ctx, Ticket{}, false
 	}
 	ts := &ticketState{g: g, declared: declared, large: large}

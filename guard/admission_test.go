@@ -14,11 +14,7 @@ import (
 // decide publishes decision d and level l as the sampler would, and runs
 // the Critical level's actions when l is Critical.
 func (g *Guard) decide(d admission.Decision, l Level, now time.Time) {
-	g.room.Store(d.Room)
-	g.sheddableRoom.Store(d.SheddableRoom)
-	g.largeReserve.Store(d.LargeReserve)
-	g.largeSize.Store(d.LargeSize)
-	g.limits.Store(uint64(packLimits(d)))
+	g.publishBounds(d)
 	s := *g.snap.Load()
 	s.Level, s.Time, s.InFlightLimit = l, now, d.Limit
 	g.snap.Store(&s)

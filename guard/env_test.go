@@ -3,6 +3,9 @@ package guard
 import (
 	"context"
 	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -112,5 +115,95 @@ func TestOff(t *testing.T) {
 	g.Stop()
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("DumpDir %s made by a guard that is off: %v", dir, err)
+	}
+}
+
+// TestInertGuardMethods: every exported method works on a guard that is
+// off, from the environment or from Off, before and after Stop: the switch
+// an operator reaches for in an incident must not take the service down.
+func TestInertGuardMethods(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T) *Guard
+	}{
+		{"OOMGUARD=off", func(t *testing.T) *Guard {
+			withEnv(t, map[string]string{EnvSwitch: "off"})
+			g, err := Start(context.Background(), Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g
+		}},
+		{"Off", func(*testing.T) *Guard { return Off() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.make(t)
+			for _, stopped := range []bool{false, true} {
+				if stopped {
+					if err := g.Stop(); err != nil {
+						t.Errorf("Stop: %v", err)
+					}
+				}
+				exerciseInert(t, g, stopped)
+			}
+		})
+	}
+}
+
+func exerciseInert(t *testing.T, g *Guard, stopped bool) {
+	t.Helper()
+	ctx := context.Background()
+	if !g.Snapshot().Off || g.Level() != LevelNormal || g.PostMortem() != nil || g.RetryAfter() <= 0 {
+		t.Errorf("stopped %v: snapshot off %v, level %v, post-mortem %v, retry after %v", stopped, g.Snapshot().Off, g.Level(), g.PostMortem(), g.RetryAfter())
+	}
+	for _, p := range []Priority{PrioritySheddable, PriorityDefault, PriorityCritical} {
+		if !g.Admit(p) {
+			t.Errorf("stopped %v: Admit(%v) false", stopped, p)
+		}
+		if _, tk, ok := g.Enter(ctx, p); !ok {
+			t.Errorf("stopped %v: Enter(%v) shed", stopped, p)
+		} else {
+			tk.Done()
+		}
+		if _, tk, ok := g.EnterBytes(ctx, p, math.MaxInt64); !ok {
+			t.Errorf("stopped %v: EnterBytes(%v, MaxInt64) shed", stopped, p)
+		} else {
+			tk.Done()
+		}
+	}
+	if release, err := g.Reserve(ctx, math.MaxInt64); err != nil {
+		t.Errorf("stopped %v: Reserve: %v", stopped, err)
+	} else {
+		release()
+	}
+	cancel := g.Subscribe(func(Event) {})
+	cancel()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	for _, h := range []struct {
+		name   string
+		h      http.Handler
+		method string
+		path   string
+		want   int
+	}{
+		{"Middleware", g.Middleware(ok), "POST", "/", http.StatusOK},
+		{"ReadyHandler", g.ReadyHandler(), "GET", "/", http.StatusOK},
+		{"DebugHandler", g.DebugHandler(), "GET", "/status", http.StatusOK},
+		{"DebugHandler", g.DebugHandler(), "GET", "/", http.StatusOK},
+		{"DebugHandler", g.DebugHandler(), "GET", "/postmortem", http.StatusOK},
+		{"DebugHandler", g.DebugHandler(), "GET", "/heap/latest", http.StatusNotFound},
+		{"DebugHandler", g.DebugHandler(), "POST", "/heap", http.StatusNotFound},
+	} {
+		req := httptest.NewRequest(h.method, h.path, strings.NewReader("body"))
+		req.RemoteAddr = "127.0.0.1:1234"
+		req.Host = "127.0.0.1"
+		rec := httptest.NewRecorder()
+		h.h.ServeHTTP(rec, req)
+		if rec.Code != h.want {
+			t.Errorf("stopped %v: %s %s %s: status %d, want %d", stopped, h.name, h.method, h.path, rec.Code, h.want)
+		}
+	}
+	if s := g.Snapshot(); s.InFlight != 0 || s.Reserved != 0 {
+		t.Errorf("stopped %v: in flight %d, declared %d; want 0, 0", stopped, s.InFlight, s.Reserved)
 	}
 }

@@ -76,6 +76,8 @@ type Guard struct {
 	largeSize     atomic.Int64
 	largeDeclared atomic.Int64    // declared bytes in flight of requests counted as large
 	largeWaiting  atomic.Int64    // the largest declared request refused since the last reading
+	ceiling       atomic.Int64    // the most bytes one unit of work may declare: the admission target
+	tooLarge      atomic.Int64    // work refused for declaring more than ceiling
 	shed          [3]atomic.Int64 // by Priority.index
 	cancelled     atomic.Int64
 	readyAfter    atomic.Int64 // unix ns before which ReadyHandler says 503
@@ -131,23 +133,12 @@ func start(ctx context.Context, cfg Config, find func() (*cgroup.Group, error)) 
 	if cfg, err = cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	g := &Guard{
-		cfg:         cfg,
-		log:         cfg.Logger,
-		subs:        map[*subscriber]struct{}{},
-		cancellable: cancellable{entries: map[*inflightEntry]struct{}{}},
-		done:        make(chan struct{}),
-		kick:        make(chan struct{}, 1),
-		startedAt:   time.Now(),
-	}
-	if g.log == nil {
-		g.log = slog.Default()
-	}
-	g.log = g.log.With(slog.String("component", "oomguard"))
+	g := newGuard(cfg)
 	for _, o := range overrides {
 		g.log.Info("configuration from the environment overrides Config", slog.String("variable", o.name), slog.String("value", o.value))
 	}
 	if off {
+		g.log.Info("oomguard is off (" + EnvSwitch + "=off): it sheds nothing, writes nothing and leaves GOMEMLIMIT alone")
 		return g.inert(), nil
 	}
 
@@ -230,17 +221,50 @@ func (g *Guard) admitAll() {
 	g.sheddableRoom.Store(math.MaxInt64 / 2)
 	g.largeReserve.Store(0)
 	g.largeSize.Store(0)
+	g.ceiling.Store(unarmedCeiling)
 	g.level.Store(int32(LevelNormal))
 	g.readyAfter.Store(0)
 }
 
-// inert makes g a guard switched off by the environment: it watches
-// nothing, admits everything, writes nothing and leaves GOMEMLIMIT alone.
+// Off returns a guard that is switched off, as OOMGUARD=off makes one: it
+// watches nothing, admits everything, writes nothing, leaves GOMEMLIMIT
+// alone and logs nothing. Every method works on it, and Stop is harmless.
+// It is what a service runs with when Start fails and it must go on:
+//
+//	g, err := guard.Start(ctx, cfg)
+//	if err != nil {
+//		slog.Error("oomguard", "error", err)
+//		g = guard.Off()
+//	}
+func Off() *Guard {
+	cfg, _ := Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()
+	return newGuard(cfg).inert()
+}
+
+// newGuard makes a guard of cfg, checked, that does nothing yet.
+func newGuard(cfg Config) *Guard {
+	g := &Guard{
+		cfg:         cfg,
+		log:         cfg.Logger,
+		subs:        map[*subscriber]struct{}{},
+		cancellable: cancellable{entries: map[*inflightEntry]struct{}{}},
+		done:        make(chan struct{}),
+		kick:        make(chan struct{}, 1),
+		startedAt:   time.Now(),
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	g.log = g.log.With(slog.String("component", "oomguard"))
+	return g
+}
+
+// inert makes g a guard switched off: it watches nothing, admits
+// everything, writes nothing and leaves GOMEMLIMIT alone.
 func (g *Guard) inert() *Guard {
 	g.off = true
 	g.snap.Store(&Snapshot{Time: time.Now(), Off: true, OOMKills: -1, GoMemLimit: debug.SetMemoryLimit(-1), GoMemLimitSource: GoMemLimitUnchanged})
 	g.admitAll()
-	g.log.Info("oomguard is off (" + EnvSwitch + "=off): it sheds nothing, writes nothing and leaves GOMEMLIMIT alone")
 	return g
 }
 
@@ -272,6 +296,7 @@ func (g *Guard) Snapshot() Snapshot {
 	s.Admitted = int64(g.admitted.Load())
 	s.Reserved = g.declared.Load()
 	s.Cancelled = g.cancelled.Load()
+	s.TooLarge = g.tooLarge.Load()
 	s.EventsDropped = g.eventsDropped.Load()
 	s.ReadErrors = g.readErrors.Load()
 	s.PreviousRunOOMKilled = g.postmortem != nil && g.postmortem.LikelyOOMKilled

@@ -15,7 +15,10 @@ import (
 //
 // A request declares the bytes it will hold through Config.Cost and its
 // Content-Length: they are reserved for it while it runs, and it is shed
-// when they do not fit.
+// when they do not fit. A request that declares more than the admission
+// target, which no amount of waiting would make room for, gets 413 Request
+// Entity Too Large without Retry-After, whatever its priority: a declared
+// size is a number the client chose.
 //
 // A request within the bound of every priority, with nothing to declare,
 // at Normal, costs three atomic operations and a deferred one: no
@@ -58,10 +61,15 @@ func (g *Guard) serveCounted(w http.ResponseWriter, r *http.Request, next http.H
 	if g.cfg.Cost != nil {
 		declared = max(declared, g.cfg.Cost(r))
 	}
-	large, ok := g.declare(declared, p)
-	if !ok {
+	declared, large, f := g.declare(declared, p)
+	switch f {
+	case noRoom:
 		g.untake(p)
 		g.refuse(w, "request does not fit in memory headroom")
+		return
+	case neverFits:
+		g.unfit(p, f)
+		g.refuseTooLarge(w)
 		return
 	}
 	defer g.finished.Add(1)
@@ -93,6 +101,18 @@ func (g *Guard) refuse(w http.ResponseWriter, why string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	w.Write([]byte("oomguard: request shed (" + why + ", level " + g.Level().String() + "); retry later\n"))
+}
+
+// refuseTooLarge answers a request that declares more bytes than the
+// service can ever hold: 413, with no Retry-After, since retrying cannot
+// help.
+func (g *Guard) refuseTooLarge(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	w.Write([]byte("oomguard: request refused: it declares more bytes than the service can hold (" + strconv.FormatInt(g.ceiling.Load()>>20, 10) + " MiB); do not retry\n"))
 }
 
 // ReadyHandler answers readiness probes: 503 while the guard is Critical

@@ -1,19 +1,24 @@
 //go:build !race
 
-// The race detector makes this test's 400 client goroutines many times
-// heavier, and they share the 2 cores with the service under test: the
-// test would measure the race detector's cost to the service's GC. .ci/run
-// runs it without the race detector.
+// The race detector makes these tests' hundreds of client goroutines many
+// times heavier, and they share the 2 cores with the service under test:
+// the tests would measure the race detector's cost to the service's GC.
+// .ci/run runs them without the race detector.
 
 package guard_test
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/oomguard/oomguard/guard"
 	"github.com/oomguard/oomguard/internal/cgrouptest"
 )
 
@@ -109,4 +114,113 @@ func TestCgroupBurstSurvives(t *testing.T) {
 	} else {
 		t.Logf("peak usage %.1f MiB (%.3f of the limit)", float64(peak)/mib, float64(peak)/(256*mib))
 	}
+}
+
+// TestCgroupLyingContentLength runs a service in a real 256 MiB cgroup
+// that serves ordinary requests, 64 KiB held for 50ms at 400 a second,
+// while one client sends its Critical health check 10 times a second with
+// a Content-Length no body can have, and no body. The lie must be refused
+// with 413, as it can never fit, and must cost the other requests nothing:
+// no bound cut for them, and no GC forced for it.
+func TestCgroupLyingContentLength(t *testing.T) {
+	const (
+		rate     = 400
+		lieRate  = 10
+		duration = 15 * time.Second
+	)
+	child := cgrouptest.New(t, 256*mib)
+	var ok, other, errs, lies, lies413 atomic.Int64
+	var firstOther atomic.Value
+	lines := runService(t, child, "small-service", nil, func(first helperLine) {
+		if first.Kind != "listening" {
+			t.Fatalf("helper did not start: %+v", first)
+		}
+		client := &http.Client{
+			Timeout:   10 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 100, DisableCompression: true},
+		}
+		defer client.CloseIdleConnections()
+		var wg sync.WaitGroup
+		// The liar: a raw connection, since net/http's client will not
+		// send a Content-Length its body does not have.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(time.Second / lieRate)
+			defer tick.Stop()
+			for end := time.Now().Add(duration); time.Now().Before(end); <-tick.C {
+				lies.Add(1)
+				if code, err := lie(first.Addr); err == nil && code == http.StatusRequestEntityTooLarge {
+					lies413.Add(1)
+				} else if firstOther.Load() == nil {
+					firstOther.Store(fmt.Sprintf("lie: status %d, error %v", code, err))
+				}
+			}
+		}()
+		url := "http://" + first.Addr + "/work"
+		tick := time.NewTicker(time.Second / rate)
+		defer tick.Stop()
+		for end := time.Now().Add(duration); time.Now().Before(end); <-tick.C {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := client.Get(url)
+				if err != nil {
+					errs.Add(1)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ok.Add(1)
+				} else {
+					other.Add(1)
+					firstOther.CompareAndSwap(nil, fmt.Sprintf("work: status %d", resp.StatusCode))
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	var s guard.Snapshot
+	var forced uint64
+	for _, l := range lines {
+		if l.Kind == "snapshot" {
+			s, forced = *l.Snapshot, l.ForcedGC
+		}
+	}
+	total := ok.Load() + other.Load() + errs.Load()
+	t.Logf("ordinary: %d of %d answered 200, %d other, %d errors (first other: %v); lies: %d of %d answered 413; forced GC cycles %d; guard shed %+v, too large %d",
+		ok.Load(), total, other.Load(), errs.Load(), firstOther.Load(), lies413.Load(), lies.Load(), forced, s.Shed, s.TooLarge)
+	if total == 0 || float64(ok.Load()) < 0.98*float64(total) {
+		t.Errorf("ordinary requests: %d of %d answered 200, want at least 0.98", ok.Load(), total)
+	}
+	if lies413.Load() != lies.Load() || lies.Load() == 0 {
+		t.Errorf("%d of %d lies answered 413, want all", lies413.Load(), lies.Load())
+	}
+	if forced > 2 {
+		t.Errorf("%d GC cycles forced, want at most 2", forced)
+	}
+	if s.TooLarge != lies.Load() {
+		t.Errorf("Snapshot.TooLarge = %d, want the %d lies", s.TooLarge, lies.Load())
+	}
+}
+
+// lie sends one GET /healthz declaring the largest Content-Length there is,
+// sends no body, and returns the status code.
+func lie(addr string) (int, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: service\r\nContent-Length: 9223372036854775807\r\n\r\n"); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

@@ -1,11 +1,15 @@
 package guard
 
 import (
+	"context"
+	"errors"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -189,4 +193,153 @@ func BenchmarkMiddleware(b *testing.B) {
 			})
 		})
 	}
+}
+
+// TestMiddlewareTooLarge: a request that declares more bytes than the
+// admission target gets 413 without Retry-After at every priority, is
+// neither counted as shed nor left in flight, and declares nothing.
+func TestMiddlewareTooLarge(t *testing.T) {
+	g := quietGuard(t, Config{Classifier: func(r *http.Request) Priority {
+		if r.URL.Path == "/healthz" {
+			return PriorityCritical
+		}
+		return PriorityDefault
+	}})
+	d := bound(100, 100, 1<<30)
+	d.Target = 2 << 30
+	g.decide(d, LevelNormal, time.Now())
+	var served int
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ }))
+	for _, tc := range []struct {
+		path string
+		cl   int64
+		want int
+	}{
+		{"/healthz", math.MaxInt64, http.StatusRequestEntityTooLarge},
+		{"/", math.MaxInt64, http.StatusRequestEntityTooLarge},
+		{"/healthz", 2<<30 + 1, http.StatusRequestEntityTooLarge},
+		{"/healthz", 2 << 30, http.StatusOK},            // Critical: past the room, within the target
+		{"/", 1<<30 + 1, http.StatusServiceUnavailable}, // past the room: not now
+		{"/", 1 << 30, http.StatusOK},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		req.ContentLength = tc.cl
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%s, Content-Length %d: status %d, want %d", tc.path, tc.cl, rec.Code, tc.want)
+		}
+		if ra := rec.Header().Get("Retry-After"); (ra != "") != (tc.want == http.StatusServiceUnavailable) {
+			t.Errorf("%s, Content-Length %d: Retry-After %q", tc.path, tc.cl, ra)
+		}
+	}
+	s := g.Snapshot()
+	if s.TooLarge != 3 || s.Shed != (ShedCounts{Default: 1}) || s.InFlight != 0 || s.Reserved != 0 || served != 2 {
+		t.Errorf("too large %d, shed %+v, in flight %d, declared %d, served %d; want 3, one default, 0, 0, 2", s.TooLarge, s.Shed, s.InFlight, s.Reserved, served)
+	}
+	if _, err := g.Reserve(WithPriority(context.Background(), PriorityCritical), 2<<30+1); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Reserve past the target at Critical: %v, want ErrTooLarge", err)
+	}
+	if _, _, ok := g.EnterBytes(context.Background(), PriorityCritical, math.MaxInt64); ok {
+		t.Error("EnterBytes(MaxInt64) admitted at Critical")
+	}
+	if s := g.Snapshot(); s.TooLarge != 5 || s.InFlight != 0 || s.Reserved != 0 {
+		t.Errorf("too large %d, in flight %d, declared %d; want 5, 0, 0", s.TooLarge, s.InFlight, s.Reserved)
+	}
+}
+
+// TestMiddlewareTooLargeOff: a guard switched off refuses nothing, however
+// much a request declares, and many such requests at once do not wrap the
+// declared sum around.
+func TestMiddlewareTooLargeOff(t *testing.T) {
+	t.Setenv(EnvSwitch, "off")
+	g, err := Start(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	var release []func()
+	for range 64 {
+		r, err := g.Reserve(context.Background(), math.MaxInt64)
+		if err != nil {
+			t.Fatalf("Reserve on an inert guard: %v", err)
+		}
+		release = append(release, r)
+	}
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.ContentLength = math.MaxInt64
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Errorf("inert guard: status %d for Content-Length MaxInt64, want 200", rec.Code)
+	}
+	for _, r := range release {
+		r()
+	}
+	if s := g.Snapshot(); s.Reserved != 0 || s.TooLarge != 0 {
+		t.Errorf("declared %d, too large %d after release; want 0, 0", s.Reserved, s.TooLarge)
+	}
+}
+
+// FuzzMiddleware drives the middleware with arbitrary methods, headers,
+// declared sizes, priorities, bounds and levels, and a handler that may
+// panic: whatever comes in, the work in flight and the declared bytes
+// return to zero, and the answer is the handler's, 503 or 413.
+func FuzzMiddleware(f *testing.F) {
+	f.Add("GET", int64(0), "Accept", "*/*", int64(0), uint8(1), uint8(0), int64(100), int64(1<<30), false)
+	f.Add("POST", int64(math.MaxInt64), "Content-Length", "9223372036854775807", int64(0), uint8(2), uint8(0), int64(100), int64(1<<30), false)
+	f.Add("PUT", int64(1<<20), "X", "y", int64(-5), uint8(0), uint8(2), int64(0), int64(1<<10), true)
+	f.Add("BREW", int64(-1), "", "", int64(math.MaxInt64), uint8(7), uint8(3), int64(-3), int64(0), false)
+	var cost atomic.Int64
+	var priority atomic.Int32
+	g := quietGuard(f, Config{
+		Cost:       func(*http.Request) int64 { return cost.Load() },
+		Classifier: func(*http.Request) Priority { return Priority(priority.Load()) },
+	})
+	f.Fuzz(func(t *testing.T, method string, contentLength int64, name, value string, declared int64, p, level uint8, limit, room int64, panics bool) {
+		cost.Store(declared)
+		priority.Store(int32(p%3) - 1)
+		d := bound(limit, limit/2, room)
+		d.Target = room * 2
+		g.decide(d, Level(level%4), time.Now())
+		h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if panics {
+				panic(http.ErrAbortHandler)
+			}
+			w.WriteHeader(http.StatusTeapot)
+		}))
+		req := &http.Request{
+			Method:        method,
+			URL:           &url.URL{Path: "/"},
+			Header:        http.Header{},
+			ContentLength: contentLength,
+			Body:          http.NoBody,
+		}
+		req = req.WithContext(context.Background())
+		if name != "" {
+			req.Header.Set(name, value)
+		}
+		rec := httptest.NewRecorder()
+		func() {
+			defer func() {
+				if v := recover(); v != nil && v != http.ErrAbortHandler {
+					t.Fatalf("panic: %v", v)
+				}
+			}()
+			h.ServeHTTP(rec, req)
+		}()
+		switch rec.Code {
+		case http.StatusTeapot, http.StatusServiceUnavailable, http.StatusRequestEntityTooLarge:
+		case http.StatusOK: // the handler panicked before writing
+			if !panics {
+				t.Errorf("status 200 from a handler that writes 418")
+			}
+		default:
+			t.Errorf("status %d", rec.Code)
+		}
+		if s := g.Snapshot(); s.InFlight != 0 || s.Reserved != 0 || g.largeDeclared.Load() != 0 {
+			t.Fatalf("after the request: in flight %d, declared %d, large declared %d; want all 0", s.InFlight, s.Reserved, g.largeDeclared.Load())
+		}
+	})
 }

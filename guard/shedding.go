@@ -48,14 +48,29 @@ func (g *Guard) workReading(r *admission.Reading) {
 func (d *shedder) apply(g *Guard, r admission.Reading) {
 	dec := d.policy.OnSample(r)
 	d.decision = dec
+	g.publishBounds(dec)
+	if dec.RefreshGC {
+		g.background(runtime.GC, "forced a GC cycle to measure the live heap afresh while refusing work")
+	}
+}
+
+// publishBounds hands dec's bounds to the hot path.
+func (g *Guard) publishBounds(dec admission.Decision) {
 	g.room.Store(dec.Room)
 	g.sheddableRoom.Store(dec.SheddableRoom)
 	g.largeReserve.Store(dec.LargeReserve)
 	g.largeSize.Store(dec.LargeSize)
+	g.ceiling.Store(ceilingOf(dec))
 	g.limits.Store(uint64(packLimits(dec)))
-	if dec.RefreshGC {
-		g.background(runtime.GC, "forced a GC cycle to measure the live heap afresh while refusing work")
+}
+
+// ceilingOf is the most bytes one unit of work may declare under dec: the
+// target, below which all admitted work must fit.
+func ceilingOf(dec admission.Decision) int64 {
+	if dec.Target <= 0 || dec.Target >= unarmedCeiling {
+		return unarmedCeiling
 	}
+	return dec.Target
 }
 
 // atCritical runs the Critical level's actions after a full sample.

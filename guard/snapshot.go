@@ -91,6 +91,10 @@ type Snapshot struct {
 	InFlight  int64      // requests admitted and not yet done
 	Reserved  int64      // bytes declared by the work in flight: Reserve, Config.Cost, Content-Length
 	Cancelled int64      // Sheddable requests cancelled at Critical since Start
+	// TooLarge counts work refused since Start for declaring more bytes
+	// than the admission target (HTTP 413): it could never fit. It is not
+	// counted in Shed, as it says nothing of the memory's pressure.
+	TooLarge int64
 
 	// PreviousRunOOMKilled reports that the previous run on the same
 	// Config.DumpDir was likely OOM-killed (see Guard.PostMortem).

@@ -38,6 +38,7 @@ type helperLine struct {
 	Touch    time.Duration
 	Crossed  time.Duration
 	At       time.Time
+	ForcedGC uint64
 
 	PostMortem *guard.PostMortem
 }

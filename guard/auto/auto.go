@@ -14,7 +14,9 @@
 //	OOMGUARD_DEBUG_PUBLIC  "1" to allow an address that is not loopback
 //
 // A bad value gets one ERROR line that names the variable, and the guard
-// stays off; the program goes on.
+// stays off; the program goes on. Guard then returns a guard that is off
+// (guard.Off), never nil, so that handlers wired to it serve as if it were
+// not there.
 package auto
 
 import (
@@ -42,13 +44,14 @@ func init() {
 	g, _, err := start(slog.Default())
 	if err != nil {
 		slog.Default().Error(err.Error(), slog.String("component", "oomguard"))
-		return
+		g = guard.Off()
 	}
 	started = g
 }
 
-// Guard returns the guard started at init, or nil when it is off:
-// OOMGUARD=off, or a bad environment variable.
+// Guard returns the guard started at init. It is never nil: when the guard
+// is off (OOMGUARD=off, or a bad environment variable) it is a guard that
+// admits everything and writes nothing, and Snapshot().Off says so.
 func Guard() *guard.Guard { return started }
 
 // start starts the guard and its debug listener from the environment, and
@@ -91,7 +94,7 @@ func start(log *slog.Logger) (*guard.Guard, net.Addr, error) {
 		if lis != nil {
 			lis.Close()
 		}
-		return nil, nil, nil
+		return g, nil, nil
 	}
 	if lis == nil {
 		return g, nil, nil

@@ -99,6 +99,10 @@ var (
 		"Bound on Default-priority requests in flight, from the memory below the admission target and the learned cost per request.",
 		nil, nil)
 
+	// requestsTooLargeTotal is Snapshot.TooLarge.
+	requestsTooLargeTotal = prometheus.NewDesc("oomguard_requests_too_large_total",
+		"Requests refused since the guard started for declaring more bytes than the admission target (HTTP 413).",
+		nil, nil)
 	// requestsCancelledTotal is Snapshot.Cancelled.
 	requestsCancelledTotal = prometheus.NewDesc("oomguard_requests_cancelled_total",
 		"Sheddable requests in flight the guard cancelled at critical pressure since it started.",
@@ -155,7 +159,7 @@ var (
 var descs = []*prometheus.Desc{
 	limitBytes, goMemLimitBytes, usageBytes, committedBytes, heapLiveBytes, level,
 	timeToLimitSeconds, gcCPUFraction,
-	requestsShedTotal, requestsAdmittedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, reservedBytes,
+	requestsShedTotal, requestsAdmittedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, requestsTooLargeTotal, reservedBytes,
 	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes, readErrorsTotal,
 	cgroupOOMKillsTotal, previousRunOOMKilled,
 	memoryEventsTotal, memoryPressureRatio, memoryPressureSeconds,
@@ -209,6 +213,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(requestsInFlightLimit, float64(s.InFlightLimit))
 	counter(requestsAdmittedTotal, s.Admitted)
 	counter(requestsCancelledTotal, s.Cancelled)
+	counter(requestsTooLargeTotal, s.TooLarge)
 	gauge(reservedBytes, float64(s.Reserved))
 
 	counter(profilesWrittenTotal, s.ProfilesWritten)

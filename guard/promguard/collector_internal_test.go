@@ -30,6 +30,7 @@ var fixed = guard.Snapshot{
 	InFlightLimit:        16,
 	Reserved:             8 << 20,
 	Cancelled:            3,
+	TooLarge:             4,
 	ProfilesWritten:      5,
 	ProfileErrors:        1,
 	ReadErrors:           3,
@@ -97,6 +98,9 @@ oomguard_profiles_written_total 5
 # HELP oomguard_requests_cancelled_total Sheddable requests in flight the guard cancelled at critical pressure since it started.
 # TYPE oomguard_requests_cancelled_total counter
 oomguard_requests_cancelled_total 3
+# HELP oomguard_requests_too_large_total Requests refused since the guard started for declaring more bytes than the admission target (HTTP 413).
+# TYPE oomguard_requests_too_large_total counter
+oomguard_requests_too_large_total 4
 # HELP oomguard_requests_admitted_total Requests the guard admitted since it started, of every priority.
 # TYPE oomguard_requests_admitted_total counter
 oomguard_requests_admitted_total 1234

@@ -205,6 +205,7 @@ func expected(s guard.Snapshot) map[string][]want {
 		"oomguard_requests_inflight":          {{typ: gauge, value: float64(s.InFlight)}},
 		"oomguard_requests_inflight_limit":    {{typ: gauge, value: float64(s.InFlightLimit)}},
 		"oomguard_requests_cancelled_total":   {{typ: counter, value: float64(s.Cancelled)}},
+		"oomguard_requests_too_large_total":   {{typ: counter, value: float64(s.TooLarge)}},
 		"oomguard_reserved_bytes":             {{typ: gauge, value: float64(s.Reserved)}},
 		"oomguard_profiles_written_total":     {{typ: counter, value: float64(s.ProfilesWritten)}},
 		"oomguard_profile_write_errors_total": {{typ: counter, value: float64(s.ProfileErrors)}},

@@ -9,6 +9,7 @@
 //	heap-steps      grow the Go heap in 2 MiB steps to Critical, release, wait for Normal
 //	offheap-steps   the same with anonymous mmap pages outside the Go heap
 //	http-service    serve a guarded handler that reserves and holds 1 MiB for 300ms, until stdin closes
+//	small-service   serve /work, which holds 64 KiB for 50ms, and /healthz at Critical, until stdin closes
 //	leak            serve the debug endpoint, leak through leakMemory until Critical, hold until stdin closes
 //	limit-watch     print the Snapshot, then again each time its limit changes, until stdin closes
 //
@@ -26,6 +27,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"time"
 
@@ -45,6 +47,7 @@ type Line struct {
 	Touch    time.Duration `json:",omitempty"` // "latency": how long the step took to allocate and touch
 	Crossed  time.Duration `json:",omitempty"` // "latency": from the touch that took the cgroup's usage past Elevated to the level event, 0 if the event came first; -1 if unknown
 	At       time.Time     `json:",omitzero"`  // "limit": when the new limit was first seen
+	ForcedGC uint64        `json:",omitempty"` // "snapshot" of small-service: GC cycles the program forced since it started
 
 	PostMortem *guard.PostMortem `json:",omitempty"` // "postmortem": the guard's conclusion about the previous run
 }
@@ -62,6 +65,12 @@ func main() {
 		Dwell:   300 * time.Millisecond,
 		DumpDir: os.Getenv("OOMGUARD_DUMP_DIR"),
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Classifier: func(r *http.Request) guard.Priority {
+			if r.URL.Path == "/healthz" {
+				return guard.PriorityCritical
+			}
+			return guard.PriorityFrom(r.Context())
+		},
 	}
 	g, err := guard.Start(context.Background(), cfg)
 	if err != nil {
@@ -103,6 +112,10 @@ func main() {
 	case "http-service":
 		err = serveUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
 		snapshot()
+	case "small-service":
+		err = serveSmallUntilStdinCloses(g, func(addr string) { emit(Line{Kind: "listening", Addr: addr}) })
+		s := g.Snapshot()
+		emit(Line{Kind: "snapshot", Snapshot: &s, ForcedGC: forcedGC()})
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}
@@ -265,6 +278,39 @@ func serveUntilStdinCloses(g *guard.Guard, listening func(addr string)) error {
 	listening(lis.Addr().String())
 	io.Copy(io.Discard, os.Stdin)
 	return srv.Close()
+}
+
+// serveSmallUntilStdinCloses serves /work, which holds 64 KiB for 50ms,
+// and /healthz, which the guard's Classifier calls Critical, as the
+// Priority docs suggest for a health check.
+func serveSmallUntilStdinCloses(g *guard.Guard, listening func(addr string)) error {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 64<<10)
+		for i := 0; i < len(buf); i += 4096 {
+			buf[i] = 1
+		}
+		time.Sleep(50 * time.Millisecond)
+		runtime.KeepAlive(buf)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {})
+	srv := &http.Server{Handler: g.Middleware(mux)}
+	go srv.Serve(lis)
+	listening(lis.Addr().String())
+	io.Copy(io.Discard, os.Stdin)
+	return srv.Close()
+}
+
+// forcedGC is the count of GC cycles the program forced (runtime.GC and
+// debug.FreeOSMemory), the guard's among them.
+func forcedGC() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // leaked is what leakMemory leaks.
