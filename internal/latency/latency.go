@@ -1,0 +1,218 @@
+// Package latency bounds the work a service has in flight by the time that
+// work waits for a CPU.
+//
+// Memory decides how much work can be held at once; the CPU decides how
+// fast it finishes. Work admitted past what the CPUs can run waits in line,
+// and on a CPU-bound service it waits until its clients have given up. The
+// Policy watches that line directly: the goroutines that are ready to run
+// and wait for a P, and the time the CPU quota holds the process's threads
+// back. Neither grows because one request is large: a large request keeps
+// one CPU busy for longer, and the others still find theirs. Both grow when
+// more work is admitted than the CPUs can run, whatever the work's mix.
+//
+// The Policy is pure: OnSample takes a Reading, with its time, and returns
+// a Decision, so that tests drive it with a simulated clock.
+package latency
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+const (
+	// window is the span over which the line is averaged before the bound
+	// moves: several of the scheduler's time slices, so that one slice's
+	// wait is not read as a line.
+	window = 100 * time.Millisecond
+	// queuePerCPU is the line tolerated, in goroutines waiting per CPU:
+	// enough that a CPU freed by a request finishing finds the next request
+	// ready rather than idling until one arrives, little enough that
+	// admitted work is stretched by at most about twice.
+	queuePerCPU = 1
+	// releaseAfter is how long the line must stay short, with the bound
+	// not reached, before the bound is lifted: the memory bound alone
+	// then rules.
+	releaseAfter = 5 * time.Second
+	// took is how many recent times in flight the deadline estimate keeps.
+	took = 256
+	// shortestQuantile is the share of recent work that finished faster
+	// than Decision.Shortest: a deadline below it would most likely be
+	// missed.
+	shortestQuantile = 0.05
+	// flightTau smooths the mean time in flight over many requests, so
+	// that a mix of sizes averages out.
+	flightTau = 2 * time.Second
+)
+
+// Reading is what the Policy sees at one moment. Counters are cumulative
+// since the process started; the Policy takes their differences.
+type Reading struct {
+	Now time.Time
+	// CPUs is the CPUs the process may use at once: GOMAXPROCS, or the
+	// CPU quota where that is lower. It sets the least bound and the line
+	// tolerated.
+	CPUs float64
+	// InFlight is the work admitted and not yet done.
+	InFlight int64
+	// Done counts the work done.
+	Done uint64
+	// Refused counts the work refused, for any reason.
+	Refused uint64
+	// Runnable is the goroutines ready to run and waiting for a P now.
+	Runnable float64
+	// Throttled is the time the cgroup's CPU quota held the process's
+	// threads back, summed over CPUs; 0 where unknown.
+	Throttled time.Duration
+	// Took holds the times in flight of some of the work done since the
+	// previous Reading; the Policy copies what it keeps.
+	Took []time.Duration
+}
+
+// Decision is what the caller enforces until the next Reading.
+type Decision struct {
+	// Limit bounds the work in flight of every priority below Critical; 0
+	// means no bound for time.
+	Limit int64
+	// Queue is the mean count of goroutines and threads that waited for a
+	// CPU over the last window.
+	Queue float64
+	// Shortest is a time in flight that all but a few recent requests
+	// took longer than; while Limit is set, work whose deadline is nearer
+	// than that would most likely miss it, and is refused at once. 0:
+	// unknown.
+	Shortest time.Duration
+	// TimeInFlight is the mean time in flight of recent work, and
+	// Uncongested the same learned while nothing waited for a CPU; 0:
+	// unknown.
+	TimeInFlight, Uncongested time.Duration
+}
+
+// Policy is the state between Readings. The zero value is ready to use.
+// It is not safe for concurrent use.
+type Policy struct {
+	prev    Reading
+	started bool
+
+	// The window in progress: integrals over time of the work in flight
+	// and of the line, and where it began.
+	from                  time.Time
+	doneAt, refusedAt     uint64
+	throttledAt           time.Duration
+	flightArea, queueArea float64 // unit-seconds
+	limit                 int64
+	quietSince            time.Time // the line short and the bound not reached since; zero while not
+	flight, flightDone    float64   // smoothed integrals, for the mean time in flight
+	uncongested           float64   // seconds; 0 unknown
+	took                  [took]time.Duration
+	tookN                 int                 // times in took, up to len(took)
+	tookAt                int                 // next slot
+	sorted                [took]time.Duration // scratch for shortest
+	dec                   Decision
+}
+
+// OnSample takes a Reading and returns the Decision in force until the next.
+func (p *Policy) OnSample(r Reading) Decision {
+	for _, d := range r.Took {
+		p.took[p.tookAt] = d
+		p.tookAt = (p.tookAt + 1) % len(p.took)
+		p.tookN = min(p.tookN+1, len(p.took))
+	}
+	if !p.started || r.Now.Before(p.prev.Now) {
+		p.started = true
+		p.prev = r
+		p.restart(r)
+		return p.dec
+	}
+	dt := r.Now.Sub(p.prev.Now).Seconds()
+	p.flightArea += float64(p.prev.InFlight) * dt
+	p.queueArea += p.prev.Runnable * dt
+	p.prev = r
+	if r.Now.Sub(p.from) < window {
+		return p.dec
+	}
+	p.close(r)
+	p.restart(r)
+	return p.dec
+}
+
+// restart begins a window at r.
+func (p *Policy) restart(r Reading) {
+	p.from = r.Now
+	p.doneAt, p.refusedAt, p.throttledAt = r.Done, r.Refused, r.Throttled
+	p.flightArea, p.queueArea = 0, 0
+}
+
+// close ends the window at r and moves the bound.
+func (p *Policy) close(r Reading) {
+	span := r.Now.Sub(p.from)
+	secs := span.Seconds()
+	inFlight := p.flightArea / secs
+	queue := (p.queueArea + max(0, r.Throttled-p.throttledAt).Seconds()) / secs
+	done := float64(r.Done - p.doneAt)
+	refused := r.Refused != p.refusedAt
+	cpus := math.Max(1, r.CPUs)
+	tolerated := queuePerCPU * cpus
+	least := int64(math.Ceil(cpus))
+
+	// The mean time in flight, by Little's law over a horizon long enough
+	// to hold many requests.
+	keep := math.Exp(-secs / flightTau.Seconds())
+	p.flight = p.flight*keep + p.flightArea
+	p.flightDone = p.flightDone*keep + done
+	var mean float64
+	if p.flightDone >= 1 {
+		mean = p.flight / p.flightDone
+	}
+	if mean > 0 && queue <= tolerated/2 {
+		if p.uncongested == 0 {
+			p.uncongested = mean
+		} else {
+			p.uncongested += (1 - keep) * (mean - p.uncongested)
+		}
+	}
+
+	switch {
+	case queue > tolerated:
+		// More is admitted than the CPUs run: keep what was not waiting,
+		// and the line tolerated, and cut by at most half a window.
+		from := p.limit
+		if from == 0 {
+			from = int64(math.Ceil(inFlight))
+		}
+		want := int64(math.Round(inFlight - queue + tolerated))
+		p.limit = max(least, want, from/2)
+		p.limit = min(p.limit, max(least, from))
+		p.quietSince = time.Time{}
+	case p.limit > 0 && (refused || inFlight >= float64(p.limit)-1):
+		// The line is short and the bound is reached: probe for more.
+		p.limit++
+		p.quietSince = time.Time{}
+	case p.limit > 0:
+		if p.quietSince.IsZero() {
+			p.quietSince = r.Now
+		} else if r.Now.Sub(p.quietSince) >= releaseAfter {
+			p.limit, p.quietSince = 0, time.Time{}
+		}
+	}
+	p.dec = Decision{
+		Limit:        p.limit,
+		Queue:        queue,
+		Shortest:     p.shortest(),
+		TimeInFlight: seconds(mean),
+		Uncongested:  seconds(p.uncongested),
+	}
+}
+
+// shortest is the shortestQuantile of the times in flight kept.
+func (p *Policy) shortest() time.Duration {
+	if p.tookN < 20 {
+		return 0
+	}
+	s := p.sorted[:p.tookN]
+	copy(s, p.took[:p.tookN])
+	slices.Sort(s)
+	return s[int(shortestQuantile*float64(len(s)))]
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

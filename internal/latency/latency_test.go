@@ -1,0 +1,220 @@
+package latency
+
+import (
+	"math"
+	"slices"
+	"testing"
+	"time"
+)
+
+// capacity is the requests a second the mix's CPU time allows on cpus.
+func capacity(cpus float64, mix []class) float64 { return cpus / meanCPU(mix).Seconds() }
+
+// seeds is how many arrival sequences each comparison runs: a cap is
+// judged by its mean over them, as an operator would choose one that
+// serves well on any day, not on one sequence.
+const seeds = 4
+
+// mean runs cfg on every seed and returns the mean goodput, the median
+// p99, and the least share of the largest class against the smallest's.
+func mean(cfg simConfig) (goodput float64, p99 time.Duration, fair float64, limit float64) {
+	var p99s []time.Duration
+	fair = math.Inf(1)
+	for seed := uint64(1); seed <= seeds; seed++ {
+		cfg.seed = seed
+		r := simulate(cfg)
+		goodput += r.goodput / seeds
+		limit += r.meanLimit / seeds
+		p99s = append(p99s, r.p99)
+		fair = math.Min(fair, r.share(len(cfg.mix)-1)/r.share(0))
+	}
+	slices.Sort(p99s)
+	return goodput, p99s[len(p99s)/2], fair, limit
+}
+
+// TestOverloadAgainstFixedCaps: at 2× and 3× the CPUs' capacity, with
+// clients that give up after 2 s, the Policy serves at least 0.95 of what
+// the best fixed cap serves within the deadline, at a p99 of at most 1.3×
+// that cap's, and serves the largest requests at least half as often, by
+// share, as the smallest.
+func TestOverloadAgainstFixedCaps(t *testing.T) {
+	for _, over := range []float64{2, 3} {
+		cfg := simConfig{cpus: 2, mix: photoMix, rate: over * capacity(2, photoMix), duration: 60 * time.Second, deadline: 2 * time.Second}
+		var best int64
+		var bestGoodput float64
+		var bestP99 time.Duration
+		for c := int64(1); c <= 16; c++ {
+			cfg.fixedCap = c
+			if g, p99, _, _ := mean(cfg); g > bestGoodput {
+				best, bestGoodput, bestP99 = c, g, p99
+			}
+		}
+		cfg.fixedCap = 0
+		g, p99, fair, limit := mean(cfg)
+		t.Logf("%.0f×: policy %.1f/s, p99 %v, mean limit %.1f, largest/smallest share %.2f; best cap %d: %.1f/s, p99 %v; goodput %.3f, p99 %.2f×",
+			over, g, p99, limit, fair, best, bestGoodput, bestP99, g/bestGoodput, float64(p99)/float64(bestP99))
+		if g < 0.95*bestGoodput {
+			t.Errorf("%.0f×: goodput %.3f of the best cap's, want ≥ 0.95", over, g/bestGoodput)
+		}
+		if float64(p99) > 1.3*float64(bestP99) {
+			t.Errorf("%.0f×: p99 %.2f× the best cap's, want ≤ 1.3", over, float64(p99)/float64(bestP99))
+		}
+		if fair < 0.5 {
+			t.Errorf("%.0f×: largest served at %.2f of the smallest's share, want ≥ 0.5", over, fair)
+		}
+	}
+}
+
+// TestQuota: under a CPU quota of a fifth of a CPU, with two Ps, the
+// Policy holds the p99 of admitted work within twice the p99 of the same
+// mix at a tenth of the quota's capacity.
+func TestQuota(t *testing.T) {
+	cfg := simConfig{cpus: 2, quota: 0.2, mix: photoMix, duration: 120 * time.Second, deadline: time.Hour}
+	capacity := capacity(0.2, photoMix)
+	cfg.rate = 0.1 * capacity
+	_, calib, _, _ := mean(cfg)
+	cfg.rate = 2 * capacity
+	g, p99, fair, limit := mean(cfg)
+	t.Logf("calibration p99 %v; at 2×: %.2f/s (capacity %.2f), p99 %v (%.2f×), mean limit %.1f, largest/smallest share %.2f",
+		calib, g, capacity, p99, float64(p99)/float64(calib), limit, fair)
+	if float64(p99) > 2*float64(calib) {
+		t.Errorf("p99 %v, more than twice the calibration's %v", p99, calib)
+	}
+	if g < 0.8*capacity {
+		t.Errorf("served %.2f a second, want at least 0.8 of the capacity %.2f", g, capacity)
+	}
+}
+
+// step drives p with one reading every 2ms for d, from r, and returns the
+// last decision.
+func step(p *Policy, r *Reading, d time.Duration) Decision {
+	var dec Decision
+	for end := r.Now.Add(d); r.Now.Before(end); {
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		dec = p.OnSample(*r)
+	}
+	return dec
+}
+
+// TestOneLargeRequestIsNotALine: work that keeps a CPU busy for seconds,
+// with nothing waiting for a CPU, sets no bound, however long it takes.
+func TestOneLargeRequestIsNotALine(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 1}
+	if d := step(&p, &r, 30*time.Second); d.Limit != 0 {
+		t.Errorf("bound %d with one request in flight and no line, want none", d.Limit)
+	}
+	r.InFlight = 2
+	if d := step(&p, &r, 30*time.Second); d.Limit != 0 || d.Queue != 0 {
+		t.Errorf("bound %d, line %.2f with two on two CPUs, want none", d.Limit, d.Queue)
+	}
+}
+
+// TestLineCutsThenLifts: a line past one waiting goroutine per CPU cuts
+// the bound to the work not waiting plus the line tolerated, by at most
+// half a window; the bound grows while it is reached and the line is
+// short, and is lifted once the line has stayed short without reaching
+// it.
+func TestLineCutsThenLifts(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 40, Runnable: 38}
+	p.OnSample(r)
+	d := step(&p, &r, window)
+	if d.Limit != 20 || math.Abs(d.Queue-38) > 1e-9 {
+		t.Fatalf("first window: bound %d, line %.1f; want 20 (half of 40), 38", d.Limit, d.Queue)
+	}
+	d = step(&p, &r, window)
+	if d.Limit != 10 {
+		t.Fatalf("second window: bound %d, want 10", d.Limit)
+	}
+	// In flight held at the bound; the line falls with it.
+	r.InFlight, r.Runnable = 10, 8
+	d = step(&p, &r, window)
+	if d.Limit != 5 {
+		t.Fatalf("third window: bound %d, want 5", d.Limit)
+	}
+	r.InFlight, r.Runnable = 5, 3
+	d = step(&p, &r, window)
+	if d.Limit != 4 {
+		t.Fatalf("fourth window: bound %d, want 4 (5 - 3 + 2)", d.Limit)
+	}
+	// The floor: never below the CPUs.
+	r.InFlight, r.Runnable = 4, 30
+	if d = step(&p, &r, 5*window); d.Limit != 2 {
+		t.Fatalf("a long line from elsewhere: bound %d, want the CPUs, 2", d.Limit)
+	}
+	// Reached, with a short line: one more a window.
+	r.Runnable = 1
+	for range 3 {
+		r.InFlight = d.Limit
+		d = step(&p, &r, window)
+	}
+	if d.Limit != 5 {
+		t.Fatalf("probing: bound %d after three windows from 2, want 5", d.Limit)
+	}
+	// Not reached, line short: lifted after releaseAfter.
+	r.InFlight, r.Runnable = 1, 0
+	if d = step(&p, &r, releaseAfter); d.Limit == 0 {
+		t.Fatalf("bound lifted before %v", releaseAfter)
+	}
+	if d = step(&p, &r, 2*window); d.Limit != 0 {
+		t.Fatalf("bound %d after %v of a short line, want none", d.Limit, releaseAfter+2*window)
+	}
+}
+
+// TestThrottledIsALine: time the CPU quota holds the threads back counts
+// as waiting, as the runtime's run queue does.
+func TestThrottledIsALine(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 1, InFlight: 6}
+	p.OnSample(r)
+	var d Decision
+	for range 50 {
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		r.Throttled += 8 * time.Millisecond // four threads held back
+		d = p.OnSample(r)
+	}
+	if math.Abs(d.Queue-4) > 1e-9 || d.Limit != 3 {
+		t.Errorf("line %.1f, bound %d; want 4 and 3 (6 - 4 + 1)", d.Queue, d.Limit)
+	}
+}
+
+// TestShortest: the deadline estimate is the 5th percentile of the times
+// in flight kept, once there are enough of them.
+func TestShortest(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2}
+	r.Took = []time.Duration{time.Second}
+	p.OnSample(r)
+	r.Took = nil
+	if d := step(&p, &r, window); d.Shortest != 0 {
+		t.Errorf("shortest %v from one time, want 0 (unknown)", d.Shortest)
+	}
+	p = Policy{}
+	r.Took = nil
+	for i := range 100 {
+		r.Took = append(r.Took, time.Duration(100-i)*time.Millisecond)
+	}
+	p.OnSample(r)
+	r.Took = nil
+	if d := step(&p, &r, window); d.Shortest != 6*time.Millisecond {
+		t.Errorf("shortest %v of 1..100ms, want 6ms", d.Shortest)
+	}
+}
+
+// TestClockBack: a reading earlier than the last starts a new window
+// instead of integrating a negative span.
+func TestClockBack(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 10, Runnable: 8}
+	p.OnSample(r)
+	d := step(&p, &r, window)
+	r.Now = r.Now.Add(-time.Hour)
+	d2 := p.OnSample(r)
+	if d2 != d {
+		t.Errorf("decision moved on a step back: %+v, was %+v", d2, d)
+	}
+	if d3 := step(&p, &r, window); d3.Limit != 4 {
+		t.Errorf("bound %d a window after the step back, want 4 (10 - 8 + 2)", d3.Limit)
+	}
+}

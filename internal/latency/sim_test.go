@@ -1,0 +1,182 @@
+package latency
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// The simulation: a CPU-bound service on cpus processors that share their
+// time equally among the work in flight (processor sharing), under
+// open-loop arrivals, admitting by the Policy or by a fixed cap. It steps
+// at the guard's quick pace and reads the line as the guard does.
+
+const simStep = 2 * time.Millisecond
+
+// class is one kind of request: the CPU time it needs and how often it
+// comes.
+type class struct {
+	cpu    time.Duration
+	weight float64
+}
+
+// photoMix spans 40× in cost, the largest rare, as a thumbnail server's
+// photos and scans do.
+var photoMix = []class{
+	{10 * time.Millisecond, 0.55},
+	{40 * time.Millisecond, 0.30},
+	{120 * time.Millisecond, 0.12},
+	{400 * time.Millisecond, 0.03},
+}
+
+// meanCPU is the mix's mean CPU time a request.
+func meanCPU(mix []class) time.Duration {
+	var m, w float64
+	for _, c := range mix {
+		m += c.weight * c.cpu.Seconds()
+		w += c.weight
+	}
+	return seconds(m / w)
+}
+
+type simConfig struct {
+	cpus     float64 // processors the runtime schedules on (GOMAXPROCS)
+	quota    float64 // CPUs the quota allows; 0: cpus
+	mix      []class
+	rate     float64 // arrivals a second
+	duration time.Duration
+	deadline time.Duration // the clients give up after it
+	fixedCap int64         // > 0: a fixed cap instead of the Policy
+	seed     uint64
+}
+
+type job struct {
+	class   int
+	left    float64 // CPU seconds
+	arrived time.Duration
+}
+
+type simResult struct {
+	offered, served, inTime [8]int // by class
+	goodput                 float64
+	p99                     time.Duration // of admitted work that finished
+	meanLimit               float64
+	took                    []time.Duration
+}
+
+func (r simResult) total(a [8]int) int {
+	n := 0
+	for _, v := range a {
+		n += v
+	}
+	return n
+}
+
+// share is the share of class c's requests served within the deadline.
+func (r simResult) share(c int) float64 {
+	if r.offered[c] == 0 {
+		return 0
+	}
+	return float64(r.inTime[c]) / float64(r.offered[c])
+}
+
+func simulate(cfg simConfig) simResult {
+	rng := rand.New(rand.NewPCG(cfg.seed, 1))
+	quota := cfg.quota
+	if quota == 0 {
+		quota = cfg.cpus
+	}
+	capacity := math.Min(cfg.cpus, quota)
+	var (
+		p         Policy
+		res       simResult
+		flight    []*job
+		done      uint64
+		refused   uint64
+		throttled time.Duration
+		next      = time.Duration(rng.ExpFloat64() / cfg.rate * float64(time.Second))
+		limitSum  float64
+		steps     int
+		took      []time.Duration
+		dec       Decision
+	)
+	weights := 0.0
+	for _, c := range cfg.mix {
+		weights += c.weight
+	}
+	pick := func() int {
+		x := rng.Float64() * weights
+		for i, c := range cfg.mix {
+			if x < c.weight {
+				return i
+			}
+			x -= c.weight
+		}
+		return len(cfg.mix) - 1
+	}
+	for now := time.Duration(0); now < cfg.duration; now += simStep {
+		for next <= now {
+			c := pick()
+			res.offered[c]++
+			limit := dec.Limit
+			if cfg.fixedCap > 0 {
+				limit = cfg.fixedCap
+			}
+			switch {
+			case limit > 0 && int64(len(flight)) >= limit:
+				refused++
+			default:
+				flight = append(flight, &job{class: c, left: cfg.mix[c].cpu.Seconds(), arrived: next})
+			}
+			next += time.Duration(rng.ExpFloat64() / cfg.rate * float64(time.Second))
+		}
+		// Processor sharing: each job in flight gets an equal share of
+		// the CPUs, at most one.
+		n := float64(len(flight))
+		if n > 0 {
+			each := math.Min(1, capacity/n) * simStep.Seconds()
+			if want := math.Min(n, cfg.cpus); want > quota {
+				throttled += seconds((want - quota) * simStep.Seconds())
+			}
+			kept := flight[:0]
+			for _, j := range flight {
+				j.left -= each
+				if j.left > 1e-12 {
+					kept = append(kept, j)
+					continue
+				}
+				d := now + simStep - j.arrived
+				done++
+				res.served[j.class]++
+				res.took = append(res.took, d)
+				took = append(took, d)
+				if d <= cfg.deadline {
+					res.inTime[j.class]++
+				}
+			}
+			flight = kept
+		}
+		dec = p.OnSample(Reading{
+			Now:       time.Unix(0, 0).Add(now),
+			CPUs:      capacity,
+			InFlight:  int64(len(flight)),
+			Done:      done,
+			Refused:   refused,
+			Runnable:  math.Max(0, float64(len(flight))-cfg.cpus),
+			Throttled: throttled,
+			Took:      took,
+		})
+		took = took[:0]
+		limitSum += float64(dec.Limit)
+		steps++
+	}
+	res.goodput = float64(res.total(res.inTime)) / cfg.duration.Seconds()
+	res.meanLimit = limitSum / float64(steps)
+	if len(res.took) > 0 {
+		s := slices.Clone(res.took)
+		slices.Sort(s)
+		res.p99 = s[int(0.99*float64(len(s)-1))]
+	}
+	return res
+}
