@@ -8,20 +8,34 @@ import (
 	"time"
 
 	"github.com/oomguard/oomguard/internal/admission"
+	"github.com/oomguard/oomguard/internal/latency"
 )
 
 // limits is the admission word the hot path loads: the most work in flight
-// of Default priority (low 32 bits) and of Sheddable priority (high 32
-// bits). The sampler publishes it after every reading.
+// of Default priority (low 32 bits) and of Sheddable priority (the next 31),
+// each the tighter of the memory bound and the time bound, and whether the
+// time bound is in force (the top bit): then deadlines are checked and
+// times in flight sampled. The sampler publishes it after every reading.
 type limits uint64
 
-func packLimits(d admission.Decision) limits {
-	c := func(v int64) uint64 { return uint64(max(0, min(v, math.MaxUint32))) }
-	return limits(c(d.Limit) | c(d.SheddableLimit)<<32)
+// timeBound is the top bit of limits: the time bound is in force.
+const timeBound = limits(1) << 63
+
+func packLimits(d admission.Decision, t latency.Decision) limits {
+	def, shed := d.Limit, d.SheddableLimit
+	if t.Limit > 0 {
+		def, shed = min(def, t.Limit), min(shed, t.Limit)
+	}
+	c := func(v int64) uint64 { return uint64(max(0, min(v, math.MaxInt32))) }
+	l := limits(c(def) | c(shed)<<32)
+	if t.Limit > 0 {
+		l |= timeBound
+	}
+	return l
 }
 
 // unlimited admits everything: a stopped guard, or one not yet sampled.
-const unlimited = limits(math.MaxUint32 | math.MaxUint32<<32)
+const unlimited = limits(math.MaxInt32 | math.MaxInt32<<32)
 
 // of returns the bound on work in flight for priority p; Critical work has
 // none.
@@ -30,7 +44,7 @@ func (l limits) of(p Priority) int64 {
 	case p >= PriorityCritical:
 		return math.MaxInt64
 	case p <= PrioritySheddable:
-		return int64(l >> 32)
+		return int64(l >> 32 & math.MaxInt32)
 	}
 	return int64(l & math.MaxUint32)
 }
@@ -53,18 +67,14 @@ func (g *Guard) Admit(p Priority) bool {
 // inFlight is the work admitted and not yet done.
 func (g *Guard) inFlight() int64 { return int64(g.admitted.Load() - g.finished.Load()) }
 
-// take counts one unit of work in flight and reports whether the bound for
-// p holds with it. On false the caller must call untake.
-func (g *Guard) take(p Priority) bool {
-	l := limits(g.limits.Load())
-	return int64(g.admitted.Add(1)-g.finished.Load()) <= l.of(p)
-}
-
 // untake withdraws a unit of work that take counted but that was refused,
 // and counts the refusal.
 func (g *Guard) untake(p Priority) {
 	g.admitted.Add(^uint64(0))
 	g.shed[p.index()].Add(1)
+	if g.timeTighter.Load() {
+		g.shedForTime.Add(1)
+	}
 	// Work refused while the sampler reads at its idle pace (a burst from
 	// idle, past the slow start's first window): read now, so that the
 	// window grows with the work and not with the idle pace. While busy
@@ -169,7 +179,8 @@ type ticketState struct {
 	g        *Guard
 	e        *inflightEntry // Sheddable work the guard may cancel
 	declared int64
-	large    bool // declared counted as large (see declare)
+	large    bool      // declared counted as large (see declare)
+	start    time.Time // when admitted, if its time in flight is sampled
 	done     atomic.Bool
 }
 
@@ -180,6 +191,9 @@ func (t Ticket) Done() {
 	}
 	g := t.s.g
 	g.undeclare(t.s.declared, t.s.large)
+	if !t.s.start.IsZero() {
+		g.took(t.s.start)
+	}
 	g.finished.Add(1)
 	if t.s.e != nil {
 		g.unregister(t.s.e)
@@ -212,8 +226,14 @@ func (g *Guard) EnterBytes(ctx context.Context, p Priority, n int64) (_ context.
 }
 
 func (g *Guard) enter(ctx context.Context, p Priority, declared int64) (context.Context, Ticket, bool) {
-	if !g.take(p) {
+	l := limits(g.limits.Load())
+	if int64(g.admitted.Add(1)-g.finished.Load()) > l.of(p) {
 		g.untake(p)
+		return ctx, Ticket{}, false
+	}
+	timed := l&timeBound != 0 && p < PriorityCritical
+	if timed && g.late(ctx, time.Time{}) {
+		g.untakeLate()
 		return ctx, Ticket{}, false
 	}
 	declared, large, f := g.declare(declared, p)
@@ -222,6 +242,9 @@ func (g *Guard) enter(ctx context.Context, p Priority, declared int64) (context.
 		return ctx, Ticket{}, false
 	}
 	ts := &ticketState{g: g, declared: declared, large: large}
+	if timed {
+		ts.start = time.Now()
+	}
 	if p <= PrioritySheddable && g.Level() > LevelNormal {
 		ctx, ts.e = g.register(ctx)
 	}

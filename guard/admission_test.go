@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/oomguard/oomguard/internal/admission"
+	"github.com/oomguard/oomguard/internal/latency"
 )
 
 // decide publishes decision d and level l as the sampler would, and runs
 // the Critical level's actions when l is Critical.
 func (g *Guard) decide(d admission.Decision, l Level, now time.Time) {
-	g.publishBounds(d)
+	g.publishBounds(d, latency.Decision{})
 	s := *g.snap.Load()
 	s.Level, s.Time, s.InFlightLimit = l, now, d.Limit
 	g.snap.Store(&s)
@@ -96,7 +97,7 @@ func TestPolicyThroughTheGuard(t *testing.T) {
 	feed := func() admission.Reading {
 		r := admission.Reading{Now: now, Limit: 1 << 30, Usage: 100 << 20, Fresh: true}
 		g.workReading(&r)
-		g.sampler.shed.apply(g, r)
+		g.sampler.shed.apply(g, r, latency.Reading{Now: now, CPUs: 2})
 		return r
 	}
 	feed()

@@ -69,6 +69,27 @@ type Config struct {
 	// requests from the memory they use.
 	Cost func(*http.Request) int64
 
+	// DisableTimeBound turns off the bound on work in flight for time. By
+	// default, while work waits for a CPU (goroutines ready to run and
+	// waiting for a P, or threads held back by the CPU quota) more than
+	// about one per CPU, the guard bounds the work in flight to what the
+	// CPUs run without a longer line, as well as to what fits in memory:
+	// the tighter bound wins. Then it also refuses at once work whose
+	// deadline (the request context's, or DeadlineHeader's) is nearer than
+	// nearly all recent work took in flight. The environment variable
+	// OOMGUARD_TIME_BOUND=off does the same.
+	DisableTimeBound bool
+
+	// DeadlineHeader names a request header in which HTTP clients say how
+	// long they will wait: whole milliseconds, as Envoy's
+	// x-envoy-expected-rq-timeout-ms, or a Go duration such as "1.5s".
+	// While the time bound is in force, Middleware refuses at once a
+	// request whose deadline, this one or its context's, whichever is
+	// nearer, cannot be met. Empty, the default, means the context's
+	// deadline alone. The header informs admission only: it does not
+	// change the request's context.
+	DeadlineHeader string
+
 	// RetryAfter is how long shed clients are asked to wait: the HTTP
 	// Retry-After header (whole seconds, rounded up) and the gRPC
 	// retry pushback. 0 means 1s.

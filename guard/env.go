@@ -23,6 +23,9 @@ const (
 	EnvRatio = "OOMGUARD_RATIO"
 	// EnvDumpDir sets Config.DumpDir.
 	EnvDumpDir = "OOMGUARD_DUMP_DIR"
+	// EnvTimeBound turns the time bound off with "off" (see
+	// Config.DisableTimeBound); "on" or empty leaves Config as it is.
+	EnvTimeBound = "OOMGUARD_TIME_BOUND"
 )
 
 // envOverride is one setting the environment made.
@@ -66,6 +69,16 @@ func (c Config) fromEnv(lookup func(string) (string, bool)) (_ Config, off bool,
 		}
 		c.MemoryLimitRatio = r
 		set = append(set, envOverride{EnvRatio, v})
+	}
+	if v, ok := lookup(EnvTimeBound); ok {
+		switch v {
+		case "off":
+			c.DisableTimeBound = true
+			set = append(set, envOverride{EnvTimeBound, v})
+		case "on", "":
+		default:
+			return bad(EnvTimeBound, v, `must be "off", "on" or empty`)
+		}
 	}
 	if v, ok := lookup(EnvDumpDir); ok {
 		c.DumpDir = v

@@ -74,10 +74,15 @@ type Guard struct {
 	sheddableRoom atomic.Int64
 	largeReserve  atomic.Int64 // room only declared requests of largeSize or more may use
 	largeSize     atomic.Int64
-	largeDeclared atomic.Int64    // declared bytes in flight of requests counted as large
-	largeWaiting  atomic.Int64    // the largest declared request refused since the last reading
-	ceiling       atomic.Int64    // the most bytes one unit of work may declare: the admission target
-	tooLarge      atomic.Int64    // work refused for declaring more than ceiling
+	largeDeclared atomic.Int64 // declared bytes in flight of requests counted as large
+	largeWaiting  atomic.Int64 // the largest declared request refused since the last reading
+	ceiling       atomic.Int64 // the most bytes one unit of work may declare: the admission target
+	tooLarge      atomic.Int64 // work refused for declaring more than ceiling
+	shedForTime   atomic.Int64 // refusals while the time bound was the tighter
+	shedLate      atomic.Int64 // work refused for a deadline nearer than recent work took
+	timeTighter   atomic.Bool  // the time bound is below the memory bound
+	shortest      atomic.Int64 // ns: recent work took longer than this, nearly all of it; 0 unknown
+	tookRing      tookRing
 	shed          [3]atomic.Int64 // by Priority.index
 	cancelled     atomic.Int64
 	readyAfter    atomic.Int64 // unix ns before which ReadyHandler says 503
@@ -222,6 +227,8 @@ func (g *Guard) admitAll() {
 	g.largeReserve.Store(0)
 	g.largeSize.Store(0)
 	g.ceiling.Store(unarmedCeiling)
+	g.timeTighter.Store(false)
+	g.shortest.Store(0)
 	g.level.Store(int32(LevelNormal))
 	g.readyAfter.Store(0)
 }
@@ -297,6 +304,8 @@ func (g *Guard) Snapshot() Snapshot {
 	s.Reserved = g.declared.Load()
 	s.Cancelled = g.cancelled.Load()
 	s.TooLarge = g.tooLarge.Load()
+	s.ShedForTime = g.shedForTime.Load()
+	s.ShedLate = g.shedLate.Load()
 	s.EventsDropped = g.eventsDropped.Load()
 	s.ReadErrors = g.readErrors.Load()
 	s.PreviousRunOOMKilled = g.postmortem != nil && g.postmortem.LikelyOOMKilled

@@ -20,9 +20,14 @@ import (
 // Entity Too Large without Retry-After, whatever its priority: a declared
 // size is a number the client chose.
 //
+// While work waits for a CPU, the time bound applies too (see
+// Config.DisableTimeBound): a request is shed when the tighter of the two
+// bounds is reached, and at once when its deadline, its context's or
+// Config.DeadlineHeader's, is nearer than nearly all recent requests took.
+//
 // A request within the bound of every priority, with nothing to declare,
-// at Normal, costs three atomic operations and a deferred one: no
-// classification, lock or allocation.
+// at Normal, with no line for the CPU, costs three atomic operations and a
+// deferred one: no classification, lock or allocation.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return &middleware{g: g, next: next}
 }
@@ -39,7 +44,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := m.g
 	l := limits(g.limits.Load())
 	n := int64(g.admitted.Add(1) - g.finished.Load())
-	if n <= l.least() && r.ContentLength <= 0 && g.cfg.Cost == nil && g.Level() == LevelNormal {
+	if n <= l.least() && l&timeBound == 0 && r.ContentLength <= 0 && g.cfg.Cost == nil && g.Level() == LevelNormal {
 		defer g.finished.Add(1)
 		m.next.ServeHTTP(w, r)
 		return
@@ -54,8 +59,21 @@ func (g *Guard) serveCounted(w http.ResponseWriter, r *http.Request, next http.H
 	p := g.classify(r)
 	if n > l.of(p) {
 		g.untake(p)
-		g.refuse(w, "memory pressure")
+		if g.timeTighter.Load() {
+			g.refuse(w, "CPU queueing")
+		} else {
+			g.refuse(w, "memory pressure")
+		}
 		return
+	}
+	if l&timeBound != 0 && p < PriorityCritical {
+		now := time.Now()
+		if g.late(r.Context(), g.headerDeadline(r, now)) {
+			g.untakeLate()
+			g.refuse(w, "deadline nearer than the CPU queueing allows")
+			return
+		}
+		defer g.took(now)
 	}
 	declared := max(0, r.ContentLength)
 	if g.cfg.Cost != nil {

@@ -189,8 +189,8 @@ func TestCgroupLyingContentLength(t *testing.T) {
 		}
 	}
 	total := ok.Load() + other.Load() + errs.Load()
-	t.Logf("ordinary: %d of %d answered 200, %d other, %d errors (first other: %v); lies: %d of %d answered 413; forced GC cycles %d; guard shed %+v, too large %d",
-		ok.Load(), total, other.Load(), errs.Load(), firstOther.Load(), lies413.Load(), lies.Load(), forced, s.Shed, s.TooLarge)
+	t.Logf("ordinary: %d of %d answered 200, %d other, %d errors (first other: %v); lies: %d of %d answered 413; forced GC cycles %d; guard shed %+v (for time %d, late %d), too large %d",
+		ok.Load(), total, other.Load(), errs.Load(), firstOther.Load(), lies413.Load(), lies.Load(), forced, s.Shed, s.ShedForTime, s.ShedLate, s.TooLarge)
 	if total == 0 || float64(ok.Load()) < 0.98*float64(total) {
 		t.Errorf("ordinary requests: %d of %d answered 200, want at least 0.98", ok.Load(), total)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/oomguard/oomguard/internal/admission"
 	"github.com/oomguard/oomguard/internal/cgroup"
+	"github.com/oomguard/oomguard/internal/latency"
 	"github.com/oomguard/oomguard/internal/runtimestats"
 )
 
@@ -144,6 +145,9 @@ func (s *sampler) init(g *Guard, group *cgroup.Group, find func() (*cgroup.Group
 	s.rt = runtimestats.NewReader()
 	s.levels = newLevels(g.cfg.Thresholds, g.cfg.Hysteresis, g.cfg.Dwell)
 	s.shed.policy = admission.New(admission.Config{Critical: g.cfg.Thresholds.Critical})
+	if !g.cfg.DisableTimeBound {
+		s.shed.time = &latency.Policy{}
+	}
 	s.interval = g.cfg.Interval
 	// The runtime updates GC CPU figures only at the end of a cycle: a
 	// quiet spell shorter than this is not taken as an idle GC.
@@ -264,6 +268,12 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 	d := s.shed.decision
 	g.fitGoMemLimit(d.TailRoom)
 	snap.InFlightLimit, snap.WorkCost, snap.AdmissionTarget = d.Limit, d.Cost, d.Target
+	if t := s.shed.timeDec; t.Limit > 0 {
+		snap.InFlightLimit = min(snap.InFlightLimit, t.Limit)
+		snap.TimeLimit = t.Limit
+	}
+	snap.CPUQueue = s.shed.timeDec.Queue
+	snap.TimeInFlight, snap.UncongestedTimeInFlight = s.shed.timeDec.TimeInFlight, s.shed.timeDec.Uncongested
 	snap.LeakSuspected = d.Leak
 	if d.Leak && !s.leakSaid {
 		g.sayLeak(d.LeakRate)
@@ -323,7 +333,15 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 		GCPinned: rs.HeapLive > 0 && rs.HeapGoal <= rs.HeapLive+rs.HeapLive/128,
 	}
 	g.workReading(&r)
-	s.shed.apply(g, r)
+	s.shed.apply(g, r, latency.Reading{
+		Now:      now,
+		CPUs:     float64(max(1, rs.Procs)),
+		InFlight: r.InFlight(),
+		Done:     r.Done,
+		Refused:  uint64(g.shed[0].Load() + g.shed[1].Load() + g.shedLate.Load()),
+		Runnable: float64(rs.Runnable),
+		Took:     g.tookRing.drain(),
+	})
 	if r.Admitted != s.seenAdm || r.InFlight() > 0 || r.Alloc-s.seenAlloc >= busyAlloc {
 		s.busyUntil, s.seenAdm, s.seenAlloc = now.Add(busyFor), r.Admitted, r.Alloc
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oomguard/oomguard/internal/admission"
+	"github.com/oomguard/oomguard/internal/latency"
 )
 
 // ErrShed is the cause of the context cancellation the guard gives
@@ -29,6 +30,8 @@ const (
 type shedder struct {
 	policy     *admission.Policy
 	decision   admission.Decision
+	time       *latency.Policy // nil with Config.DisableTimeBound
+	timeDec    latency.Decision
 	lastCancel time.Time
 	lastFree   time.Time
 }
@@ -41,27 +44,36 @@ func (g *Guard) workReading(r *admission.Reading) {
 	r.DeclaredTotal = g.declaredTotal.Load()
 	r.Declared = g.declared.Load()
 	r.LargeWaiting = g.largeWaiting.Swap(0)
-	r.Refusals = uint64(g.shed[0].Load() + g.shed[1].Load())
+	// Refusals for time are not the memory policy's: it would read them as
+	// work its bound turned away.
+	r.Refusals = uint64(g.shed[0].Load() + g.shed[1].Load() - g.shedForTime.Load())
 }
 
-// apply runs the policy on r and publishes its decision to the hot path.
-func (d *shedder) apply(g *Guard, r admission.Reading) {
+// apply runs the memory policy on r and the time policy on t, and
+// publishes the tighter of their bounds to the hot path.
+func (d *shedder) apply(g *Guard, r admission.Reading, t latency.Reading) {
 	dec := d.policy.OnSample(r)
 	d.decision = dec
-	g.publishBounds(dec)
+	if d.time != nil {
+		d.timeDec = d.time.OnSample(t)
+	}
+	g.publishBounds(dec, d.timeDec)
 	if dec.RefreshGC {
 		g.background(runtime.GC, "forced a GC cycle to measure the live heap afresh while refusing work")
 	}
 }
 
-// publishBounds hands dec's bounds to the hot path.
-func (g *Guard) publishBounds(dec admission.Decision) {
+// publishBounds hands the bounds of dec, for memory, and t, for time, to
+// the hot path.
+func (g *Guard) publishBounds(dec admission.Decision, t latency.Decision) {
 	g.room.Store(dec.Room)
 	g.sheddableRoom.Store(dec.SheddableRoom)
 	g.largeReserve.Store(dec.LargeReserve)
 	g.largeSize.Store(dec.LargeSize)
 	g.ceiling.Store(ceilingOf(dec))
-	g.limits.Store(uint64(packLimits(dec)))
+	g.timeTighter.Store(t.Limit > 0 && t.Limit < dec.Limit)
+	g.shortest.Store(int64(t.Shortest))
+	g.limits.Store(uint64(packLimits(dec, t)))
 }
 
 // ceilingOf is the most bytes one unit of work may declare under dec: the

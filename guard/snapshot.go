@@ -79,11 +79,23 @@ type Snapshot struct {
 	Interval time.Duration
 
 	// Admission, as of the reading: the bound on work in flight of Default
-	// priority, the learned bytes one unit of work holds while it runs, and
-	// the committed memory admission steers below (see Guard.Enter).
+	// priority, the tighter of the memory bound and the time bound; the
+	// learned bytes one unit of work holds while it runs; and the
+	// committed memory admission steers below (see Guard.Enter).
 	InFlightLimit   int64
 	WorkCost        int64
 	AdmissionTarget int64
+
+	// The time bound, as of the reading (see Config.DisableTimeBound):
+	// TimeLimit bounds the work in flight while work waits for a CPU, 0
+	// when it does not; CPUQueue is the mean count of goroutines and
+	// threads that waited for a CPU over the last tenth of a second;
+	// TimeInFlight is the mean time in flight of recent work, and
+	// UncongestedTimeInFlight the same learned while nothing waited.
+	TimeLimit               int64
+	CPUQueue                float64
+	TimeInFlight            time.Duration
+	UncongestedTimeInFlight time.Duration
 
 	// Admission, as of the call to Guard.Snapshot.
 	Shed      ShedCounts // requests refused since Start, by priority
@@ -95,6 +107,12 @@ type Snapshot struct {
 	// than the admission target (HTTP 413): it could never fit. It is not
 	// counted in Shed, as it says nothing of the memory's pressure.
 	TooLarge int64
+	// ShedForTime counts, of Shed, the refusals while the time bound was
+	// the tighter: work the CPUs could not have run in time. ShedLate
+	// counts work refused since Start, apart from Shed, because its
+	// deadline was nearer than nearly all recent work took.
+	ShedForTime int64
+	ShedLate    int64
 
 	// PreviousRunOOMKilled reports that the previous run on the same
 	// Config.DumpDir was likely OOM-killed (see Guard.PostMortem).

@@ -22,6 +22,9 @@ type Stats struct {
 	GCCPUSeconds float64 // estimated CPU time the GC took from the program (assist, dedicated, pauses; not idle marking), cumulative
 	CPUSeconds   float64 // GOMAXPROCS integrated over wall time, cumulative
 
+	Runnable int64 // goroutines ready to run and waiting for a P, now
+	Procs    int64 // GOMAXPROCS
+
 	Alloc       uint64 // heap bytes allocated, cumulative
 	LargeAllocs uint64 // heap allocations over 32 KiB, cumulative
 	LargeBytes  uint64 // their bytes, cumulative (estimated: Alloc less the small size classes)
@@ -52,6 +55,8 @@ const (
 	totalCPU     = "/cpu/classes/total:cpu-seconds"
 	allocBytes   = "/gc/heap/allocs:bytes"
 	allocsBySize = "/gc/heap/allocs-by-size:bytes"
+	runnable     = "/sched/goroutines/runnable:goroutines"
+	procs        = "/sched/gomaxprocs:threads"
 )
 
 // largeAlloc is where the runtime's size classes end: every allocation past
@@ -67,7 +72,7 @@ type Reader struct {
 // NewReader returns a Reader of the signals above; one the runtime does not
 // support reads as 0.
 func NewReader() *Reader {
-	names := []string{heapLive, heapObjects, heapGoal, heapFree, goTotal, goReleased, goMemLimit, gcCycles, limiterCycle, gcCPU, gcIdleCPU, totalCPU, allocBytes, allocsBySize}
+	names := []string{heapLive, heapObjects, heapGoal, heapFree, goTotal, goReleased, goMemLimit, gcCycles, limiterCycle, gcCPU, gcIdleCPU, totalCPU, allocBytes, allocsBySize, runnable, procs}
 	r := &Reader{samples: make([]metrics.Sample, len(names))}
 	for i, n := range names {
 		r.samples[i].Name = n
@@ -111,6 +116,10 @@ func (r *Reader) Read() Stats {
 			s.Alloc = uint64(u64(m.Value))
 		case allocsBySize:
 			large, small = bySize(m.Value)
+		case runnable:
+			s.Runnable = u64(m.Value)
+		case procs:
+			s.Procs = u64(m.Value)
 		}
 	}
 	if large > 0 {

@@ -1,0 +1,94 @@
+package guard
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// The time bound: while work waits for a CPU, the guard bounds the work in
+// flight by that line as well as by memory (internal/latency), and refuses
+// at once work whose deadline is nearer than nearly all recent work took.
+
+// tookSlots is how many times in flight the hot path can hand the sampler
+// between two readings; more are overwritten, which only thins the sample.
+const tookSlots = 64
+
+// tookRing passes sampled times in flight from the hot path to the sampler
+// without a lock: writers claim a slot with one atomic add.
+type tookRing struct {
+	next  atomic.Uint64
+	slots [tookSlots]atomic.Int64
+	read  uint64 // owned by the sampler
+	buf   []time.Duration
+}
+
+// took records the time in flight of work admitted at start.
+func (g *Guard) took(start time.Time) {
+	d := time.Since(start)
+	i := g.tookRing.next.Add(1) - 1
+	g.tookRing.slots[i%tookSlots].Store(int64(d))
+}
+
+// drain returns the times recorded since the last drain, at most
+// tookSlots of them; the slice is reused by the next call.
+func (t *tookRing) drain() []time.Duration {
+	end := t.next.Load()
+	from := max(t.read, end-min(end, tookSlots))
+	t.buf = t.buf[:0]
+	for i := from; i < end; i++ {
+		t.buf = append(t.buf, time.Duration(t.slots[i%tookSlots].Load()))
+	}
+	t.read = end
+	return t.buf
+}
+
+// late reports whether work with ctx, arriving now, has a deadline nearer
+// than the shortest time recent work took in flight: it would most likely
+// time out after holding a place and a CPU. header, if not zero, is a
+// deadline the request's header gave; the nearer one counts.
+func (g *Guard) late(ctx context.Context, header time.Time) bool {
+	deadline, ok := ctx.Deadline()
+	if !header.IsZero() && (!ok || header.Before(deadline)) {
+		deadline, ok = header, true
+	}
+	if !ok {
+		return false
+	}
+	return time.Until(deadline) < time.Duration(g.shortest.Load())
+}
+
+// untakeLate withdraws a unit of work that was counted in flight but whose
+// deadline cannot be met, and counts it.
+func (g *Guard) untakeLate() {
+	g.admitted.Add(^uint64(0))
+	g.shedLate.Add(1)
+}
+
+// headerDeadline is the deadline the request's Config.DeadlineHeader gives,
+// counted from now; zero when there is none or it does not parse. The value
+// is whole milliseconds, as Envoy's x-envoy-expected-rq-timeout-ms, or a Go
+// duration such as "1.5s". A client can only shorten its own deadline with
+// it, so a value is believed as it is.
+func (g *Guard) headerDeadline(r *http.Request, now time.Time) time.Time {
+	if g.cfg.DeadlineHeader == "" {
+		return time.Time{}
+	}
+	v := strings.TrimSpace(r.Header.Get(g.cfg.DeadlineHeader))
+	if v == "" {
+		return time.Time{}
+	}
+	var d time.Duration
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if ms < 0 || ms > int64(365*24*time.Hour/time.Millisecond) {
+			return time.Time{}
+		}
+		d = time.Duration(ms) * time.Millisecond
+	} else if d, err = time.ParseDuration(v); err != nil || d < 0 {
+		return time.Time{}
+	}
+	return now.Add(d)
+}
