@@ -96,7 +96,24 @@ var (
 	// requestsInFlightLimit is Snapshot.InFlightLimit: the adaptive limit
 	// on requests in flight, 0 when no limit is in force.
 	requestsInFlightLimit = prometheus.NewDesc("oomguard_requests_inflight_limit",
-		"Bound on Default-priority requests in flight, from the memory below the admission target and the learned cost per request.",
+		"Bound on Default-priority requests in flight: the tighter of the memory bound (the memory below the admission target at the learned cost per request) and the time bound.",
+		nil, nil)
+
+	// requestsShedForTimeTotal is Snapshot.ShedForTime.
+	requestsShedForTimeTotal = prometheus.NewDesc("oomguard_requests_shed_for_time_total",
+		"Requests refused since the guard started while the time bound, not memory, was the tighter: the CPUs could not have run them in time. Counted in oomguard_requests_shed_total too.",
+		nil, nil)
+	// requestsLateTotal is Snapshot.ShedLate.
+	requestsLateTotal = prometheus.NewDesc("oomguard_requests_late_total",
+		"Requests refused since the guard started because their deadline was nearer than nearly all recent requests took while work waited for a CPU.",
+		nil, nil)
+	// timeInFlightLimit is Snapshot.TimeLimit.
+	timeInFlightLimit = prometheus.NewDesc("oomguard_requests_inflight_time_limit",
+		"Bound on requests in flight while work waits for a CPU; 0 when the CPU has no line and only memory bounds them.",
+		nil, nil)
+	// cpuQueue is Snapshot.CPUQueue.
+	cpuQueue = prometheus.NewDesc("oomguard_cpu_queue",
+		"Mean count of goroutines ready to run and threads held back by the CPU quota that waited for a CPU over the last tenth of a second.",
 		nil, nil)
 
 	// requestsTooLargeTotal is Snapshot.TooLarge.
@@ -160,6 +177,7 @@ var descs = []*prometheus.Desc{
 	limitBytes, goMemLimitBytes, usageBytes, committedBytes, heapLiveBytes, level,
 	timeToLimitSeconds, gcCPUFraction,
 	requestsShedTotal, requestsAdmittedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, requestsTooLargeTotal, reservedBytes,
+	requestsShedForTimeTotal, requestsLateTotal, timeInFlightLimit, cpuQueue,
 	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes, readErrorsTotal,
 	cgroupOOMKillsTotal, previousRunOOMKilled,
 	memoryEventsTotal, memoryPressureRatio, memoryPressureSeconds,
@@ -214,6 +232,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(requestsAdmittedTotal, s.Admitted)
 	counter(requestsCancelledTotal, s.Cancelled)
 	counter(requestsTooLargeTotal, s.TooLarge)
+	counter(requestsShedForTimeTotal, s.ShedForTime)
+	counter(requestsLateTotal, s.ShedLate)
+	gauge(timeInFlightLimit, float64(s.TimeLimit))
+	gauge(cpuQueue, s.CPUQueue)
 	gauge(reservedBytes, float64(s.Reserved))
 
 	counter(profilesWrittenTotal, s.ProfilesWritten)

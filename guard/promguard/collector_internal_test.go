@@ -31,6 +31,10 @@ var fixed = guard.Snapshot{
 	Reserved:             8 << 20,
 	Cancelled:            3,
 	TooLarge:             4,
+	ShedForTime:          5,
+	ShedLate:             6,
+	TimeLimit:            7,
+	CPUQueue:             1.5,
 	ProfilesWritten:      5,
 	ProfileErrors:        1,
 	ReadErrors:           3,
@@ -101,13 +105,25 @@ oomguard_requests_cancelled_total 3
 # HELP oomguard_requests_too_large_total Requests refused since the guard started for declaring more bytes than the admission target (HTTP 413).
 # TYPE oomguard_requests_too_large_total counter
 oomguard_requests_too_large_total 4
+# HELP oomguard_requests_shed_for_time_total Requests refused since the guard started while the time bound, not memory, was the tighter: the CPUs could not have run them in time. Counted in oomguard_requests_shed_total too.
+# TYPE oomguard_requests_shed_for_time_total counter
+oomguard_requests_shed_for_time_total 5
+# HELP oomguard_requests_late_total Requests refused since the guard started because their deadline was nearer than nearly all recent requests took while work waited for a CPU.
+# TYPE oomguard_requests_late_total counter
+oomguard_requests_late_total 6
+# HELP oomguard_requests_inflight_time_limit Bound on requests in flight while work waits for a CPU; 0 when the CPU has no line and only memory bounds them.
+# TYPE oomguard_requests_inflight_time_limit gauge
+oomguard_requests_inflight_time_limit 7
+# HELP oomguard_cpu_queue Mean count of goroutines ready to run and threads held back by the CPU quota that waited for a CPU over the last tenth of a second.
+# TYPE oomguard_cpu_queue gauge
+oomguard_cpu_queue 1.5
 # HELP oomguard_requests_admitted_total Requests the guard admitted since it started, of every priority.
 # TYPE oomguard_requests_admitted_total counter
 oomguard_requests_admitted_total 1234
 # HELP oomguard_requests_inflight Requests admitted and not yet done.
 # TYPE oomguard_requests_inflight gauge
 oomguard_requests_inflight 12
-# HELP oomguard_requests_inflight_limit Bound on Default-priority requests in flight, from the memory below the admission target and the learned cost per request.
+# HELP oomguard_requests_inflight_limit Bound on Default-priority requests in flight: the tighter of the memory bound (the memory below the admission target at the learned cost per request) and the time bound.
 # TYPE oomguard_requests_inflight_limit gauge
 oomguard_requests_inflight_limit 16
 # HELP oomguard_requests_shed_total Requests the guard refused since it started, by priority: sheddable, default or critical.
