@@ -122,6 +122,8 @@ type sampler struct {
 	seenAlloc uint64
 	nextFull  time.Time
 
+	cpu cpuQuota // the CPU quota, for the time bound
+
 	limiterCycle uint64 // last /gc/limiter/last-enabled seen
 	limiterAt    time.Time
 
@@ -147,6 +149,7 @@ func (s *sampler) init(g *Guard, group *cgroup.Group, find func() (*cgroup.Group
 	s.shed.policy = admission.New(admission.Config{Critical: g.cfg.Thresholds.Critical})
 	if !g.cfg.DisableTimeBound {
 		s.shed.time = &latency.Policy{}
+		s.cpu.cg, _ = cgroup.SelfCPU() // none: the run queue alone
 	}
 	s.interval = g.cfg.Interval
 	// The runtime updates GC CPU figures only at the end of a cycle: a
@@ -333,15 +336,18 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 		GCPinned: rs.HeapLive > 0 && rs.HeapGoal <= rs.HeapLive+rs.HeapLive/128,
 	}
 	g.workReading(&r)
-	s.shed.apply(g, r, latency.Reading{
+	t := latency.Reading{
 		Now:      now,
-		CPUs:     float64(max(1, rs.Procs)),
 		InFlight: r.InFlight(),
 		Done:     r.Done,
 		Refused:  uint64(g.shed[0].Load() + g.shed[1].Load() + g.shedLate.Load()),
 		Runnable: float64(rs.Runnable),
-		Took:     g.tookRing.drain(),
-	})
+	}
+	if s.shed.time != nil {
+		t.CPUs, t.Throttled = s.cpu.read(now, rs.Procs)
+		t.Took = g.tookRing.drain()
+	}
+	s.shed.apply(g, r, t)
 	if r.Admitted != s.seenAdm || r.InFlight() > 0 || r.Alloc-s.seenAlloc >= busyAlloc {
 		s.busyUntil, s.seenAdm, s.seenAlloc = now.Add(busyFor), r.Admitted, r.Alloc
 	}
@@ -415,6 +421,9 @@ func (s *sampler) usage(rs runtimestats.Stats, now time.Time) int64 {
 // A limit that cannot be read keeps its last value.
 func (s *sampler) refreshLimit(now time.Time) {
 	s.limitAt = now
+	if s.cpu.cg != nil {
+		s.cpu.cg.ReadQuota()
+	}
 	if (s.usageFault.failing || s.limitFault.failing) && now.Sub(s.refindAt) >= refindEvery {
 		s.refindAt = now
 		s.refind()

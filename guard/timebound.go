@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/oomguard/oomguard/internal/cgroup"
 )
 
 // The time bound: while work waits for a CPU, the guard bounds the work in
@@ -91,4 +93,37 @@ func (g *Guard) headerDeadline(r *http.Request, now time.Time) time.Time {
 		return time.Time{}
 	}
 	return now.Add(d)
+}
+
+// throttledEvery is how often the quota's throttling is read: a file read,
+// where the run queue is a runtime metric.
+const throttledEvery = 20 * time.Millisecond
+
+// cpuQuota reads the cgroup's CPU quota for the time bound. It belongs to
+// the sampler goroutine.
+type cpuQuota struct {
+	cg        *cgroup.CPU // nil without a cpu cgroup
+	throttled time.Duration
+	at        time.Time
+}
+
+// read returns the CPUs the process may use at once, the lower of
+// GOMAXPROCS and the quota, and the time the quota held it back, read at
+// most every throttledEvery. A file that stops reading keeps the last
+// figure.
+func (c *cpuQuota) read(now time.Time, procs int64) (cpus float64, throttled time.Duration) {
+	cpus = float64(max(1, procs))
+	if c.cg == nil {
+		return cpus, 0
+	}
+	if c.cg.Quota > 0 {
+		cpus = min(cpus, c.cg.Quota)
+	}
+	if now.Sub(c.at) >= throttledEvery {
+		c.at = now
+		if d, err := c.cg.Throttled(); err == nil {
+			c.throttled = d
+		}
+	}
+	return cpus, c.throttled
 }

@@ -1,0 +1,188 @@
+package cgroup
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNoCPUController reports that no cgroup hierarchy carries the cpu
+// controller for this process.
+var ErrNoCPUController = errors.New("cgroup: no cpu controller for this process")
+
+// CPU is the cpu cgroup of a process: its CFS quota, the least over it and
+// its ancestors, and how long that quota held the process's threads back.
+type CPU struct {
+	Version Version
+	// Dir is the process's own cpu cgroup; Mount the hierarchy's mount.
+	Dir, Mount string
+	// QuotaDir is where the tightest quota is set, at Dir or an ancestor:
+	// its throttling is the process's. Empty without a quota.
+	QuotaDir string
+	// Quota is the CPUs the quota allows, such as 0.2 for 20ms every
+	// 100ms; 0 without a quota.
+	Quota float64
+}
+
+// SelfCPU returns the cpu cgroup of the calling process.
+func SelfCPU() (*CPU, error) { return FindCPU("/") }
+
+// FindCPU returns the cpu cgroup described by root/proc/self/cgroup and
+// root/proc/self/mountinfo, with every path resolved under root, and reads
+// its quota. A v1 hierarchy that carries the cpu controller wins over the
+// unified one, as the kernel applies only one.
+func FindCPU(root string) (*CPU, error) {
+	cg, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNoCPUController
+		}
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	mi, err := os.ReadFile(filepath.Join(root, "proc/self/mountinfo"))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	mounts, err := parseMountInfo(mi)
+	if err != nil {
+		return nil, err
+	}
+	v1, v2, hasV1, hasV2 := controllerPaths(cg, "cpu")
+	var c *CPU
+	if hasV1 {
+		for _, m := range mounts {
+			if m.fstype == "cgroup" && slices.Contains(strings.Split(m.superOpts, ","), "cpu") {
+				if g := resolve(root, m, v1, 1); g != nil {
+					c = &CPU{Version: 1, Dir: g.Dir, Mount: g.Mount}
+					break
+				}
+			}
+		}
+	}
+	if c == nil && hasV2 {
+		for _, m := range mounts {
+			if m.fstype != "cgroup2" {
+				continue
+			}
+			g := resolve(root, m, v2, 2)
+			if g == nil {
+				continue
+			}
+			ctrl, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.controllers"))
+			if err == nil && slices.Contains(strings.Fields(string(ctrl)), "cpu") {
+				c = &CPU{Version: 2, Dir: g.Dir, Mount: g.Mount}
+				break
+			}
+		}
+	}
+	if c == nil {
+		return nil, ErrNoCPUController
+	}
+	c.ReadQuota()
+	return c, nil
+}
+
+// controllerPaths returns the cgroup paths /proc/self/cgroup gives for a
+// v1 hierarchy that lists controller, and for the unified hierarchy.
+func controllerPaths(b []byte, controller string) (v1, v2 string, hasV1, hasV2 bool) {
+	for line := range bytes.Lines(b) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		id, rest, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		ctrl, path, ok := bytes.Cut(rest, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch {
+		case string(id) == "0" && len(ctrl) == 0:
+			v2, hasV2 = string(path), true
+		case slices.Contains(strings.Split(string(ctrl), ","), controller):
+			v1, hasV1 = string(path), true
+		}
+	}
+	return v1, v2, hasV1, hasV2
+}
+
+// ReadQuota finds the tightest quota from Dir up to Mount, again after a
+// pod is resized in place. A quota that does not read is taken as none:
+// the guard then reads the run queue alone.
+func (c *CPU) ReadQuota() {
+	c.Quota, c.QuotaDir = 0, ""
+	for dir := c.Dir; ; dir = filepath.Dir(dir) {
+		if q, ok := readQuotaAt(c.Version, dir); ok && (c.Quota == 0 || q < c.Quota) {
+			c.Quota, c.QuotaDir = q, dir
+		}
+		if dir == c.Mount || len(dir) <= len(c.Mount) {
+			return
+		}
+	}
+}
+
+// readQuotaAt reads the quota set at dir, in CPUs: v1 cpu.cfs_quota_us over
+// cpu.cfs_period_us (-1 is none), v2 cpu.max "quota period" ("max" is none).
+func readQuotaAt(v Version, dir string) (float64, bool) {
+	var quota, period string
+	if v == 1 {
+		q, err1 := os.ReadFile(filepath.Join(dir, "cpu.cfs_quota_us"))
+		p, err2 := os.ReadFile(filepath.Join(dir, "cpu.cfs_period_us"))
+		if err1 != nil || err2 != nil {
+			return 0, false
+		}
+		quota, period = strings.TrimSpace(string(q)), strings.TrimSpace(string(p))
+	} else {
+		b, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
+		if err != nil {
+			return 0, false
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 2 {
+			return 0, false
+		}
+		quota, period = f[0], f[1]
+	}
+	q, err1 := strconv.ParseInt(quota, 10, 64)
+	p, err2 := strconv.ParseInt(period, 10, 64)
+	if err1 != nil || err2 != nil || q <= 0 || p <= 0 {
+		return 0, false
+	}
+	return float64(q) / float64(p), true
+}
+
+// Throttled returns how long the quota held the process's threads back
+// since the cgroup was made, summed over CPUs: v1 cpu.stat throttled_time
+// (nanoseconds), v2 cpu.stat throttled_usec. It is read where the tightest
+// quota is set; 0 without a quota.
+func (c *CPU) Throttled() (time.Duration, error) {
+	if c.QuotaDir == "" {
+		return 0, nil
+	}
+	b, err := os.ReadFile(filepath.Join(c.QuotaDir, "cpu.stat"))
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: %w", err)
+	}
+	key, unit := "throttled_time", time.Nanosecond
+	if c.Version == 2 {
+		key, unit = "throttled_usec", time.Microsecond
+	}
+	for line := range bytes.Lines(b) {
+		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte(" "))
+		if !ok || string(k) != key {
+			continue
+		}
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("cgroup: %s in %s: %w", key, filepath.Join(c.QuotaDir, "cpu.stat"), err)
+		}
+		return time.Duration(min(n, uint64(math.MaxInt64/unit))) * unit, nil
+	}
+	return 0, fmt.Errorf("cgroup: no %s in %s", key, filepath.Join(c.QuotaDir, "cpu.stat"))
+}
