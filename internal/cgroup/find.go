@@ -6,7 +6,6 @@
 package cgroup
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -173,11 +172,19 @@ type mount struct {
 // parseMountInfo parses /proc/self/mountinfo (proc(5)):
 //
 //	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+//
+// Lines are split at newlines in the bytes already read, with no bound on
+// their length: an unrelated mount's line can be long (an overlay's list of
+// lower layers), and failing on it would hide the memory cgroup.
 func parseMountInfo(b []byte) ([]mount, error) {
 	var out []mount
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for s.Scan() {
-		line := s.Text()
+	for len(b) > 0 {
+		var line string
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = string(b[:i]), b[i+1:]
+		} else {
+			line, b = string(b), nil
+		}
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
@@ -195,11 +202,11 @@ func parseMountInfo(b []byte) ([]mount, error) {
 			}
 		}
 		if sep < 0 || len(f) < sep+4 {
-			return nil, fmt.Errorf("cgroup: malformed mountinfo line %q", line)
+			return nil, fmt.Errorf("cgroup: malformed mountinfo line %.256q", line)
 		}
 		out = append(out, mount{root: unescape(f[3]), point: unescape(f[4]), fstype: f[sep+1], superOpts: f[sep+3]})
 	}
-	return out, s.Err()
+	return out, nil
 }
 
 // fields splits a mountinfo line at spaces, the kernel's only separator.

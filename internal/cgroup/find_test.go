@@ -3,6 +3,7 @@ package cgroup
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -136,6 +137,40 @@ func TestHybridV1LineWithoutV1MountFallsBackToV2(t *testing.T) {
 	l, err := g.Limit()
 	if err != nil || g.Version != 2 || l.Bytes != 100*mib || l.File != "memory.max" {
 		t.Fatalf("got %+v %+v %v; want v2 100 MiB memory.max", g, l, err)
+	}
+}
+
+// TestFindLongMountInfoLine: a mountinfo line longer than any line buffer,
+// such as an overlay mount's with many lower layers, does not hide the
+// memory cgroup on another line.
+func TestFindLongMountInfoLine(t *testing.T) {
+	overlay := "1200 1100 0:61 / / rw,relatime - overlay overlay rw,lowerdir=" +
+		strings.Repeat("/var/lib/containerd/snapshots/123456/fs:", 2000) + "/x,upperdir=/u,workdir=/w\n"
+	if len(overlay) <= 64<<10 {
+		t.Fatalf("the overlay line is %d bytes, want more than 64 KiB", len(overlay))
+	}
+	root := writeTree(t, map[string]string{
+		"proc/self/cgroup":                     "0::/app\n",
+		"proc/self/mountinfo":                  overlay + miV2,
+		"sys/fs/cgroup/app/cgroup.controllers": "memory\n",
+		"sys/fs/cgroup/app/memory.max":         "104857600\n",
+	})
+	g, err := Find(root)
+	if err != nil {
+		t.Fatalf("Find with a %d-byte mountinfo line: %v", len(overlay), err)
+	}
+	if want := filepath.Join(root, "sys/fs/cgroup/app"); g.Version != 2 || g.Dir != want {
+		t.Fatalf("Find = %+v, want v2 at %s", g, want)
+	}
+}
+
+// TestParseMountInfoLongMalformedLine: a long line cut short is reported by
+// its beginning, in an error of bounded length.
+func TestParseMountInfoLongMalformedLine(t *testing.T) {
+	line := "1200 1100 0:61 / / rw,relatime shared:1 " + strings.Repeat("master:1 ", 10000)
+	_, err := parseMountInfo([]byte(miV2 + line))
+	if err == nil || !strings.Contains(err.Error(), "1200 1100 0:61") || len(err.Error()) > 1024 {
+		t.Fatalf("parseMountInfo of a %d-byte line without its separator: error %.200q (%d bytes), want one naming its beginning in at most 1 KiB", len(line), fmt.Sprint(err), len(fmt.Sprint(err)))
 	}
 }
 
