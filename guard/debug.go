@@ -32,6 +32,7 @@ import (
 //
 // Profiles are pprof's binary format: "go tool pprof -top URL" reads them.
 // Names are looked up in the profile store's index, never used as paths.
+// Every response, errors included, carries X-Content-Type-Options: nosniff.
 //
 // Heap profiles reveal the code's functions and lines and how much memory
 // each allocation site holds, and writing one costs memory, so by default
@@ -77,6 +78,9 @@ func (g *Guard) DebugHandler() http.Handler {
 		authorize = loopbackOnly
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Before anything is written: a browser must not read a profile
+		// or an error as HTML or script.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		if err := authorize(r); err != nil {
 			http.Error(w, "forbidden: "+strings.ReplaceAll(err.Error(), "\n", " "), http.StatusForbidden)
 			return

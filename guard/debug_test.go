@@ -277,6 +277,50 @@ func TestDebugAuthorizeReplacesLoopbackCheck(t *testing.T) {
 	}
 }
 
+// TestDebugHandlerNosniff: every response of the debug handler, refusals
+// and errors included, tells browsers not to sniff its content type, so
+// that no profile or JSON is read as HTML or script.
+func TestDebugHandlerNosniff(t *testing.T) {
+	g := quietGuard(t, Config{DumpDir: t.TempDir(), DebugWrite: true, DumpMinInterval: time.Hour})
+	h := g.DebugHandler()
+	serve := func(r *http.Request) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	w := serve(loopbackRequest("POST", "/heap"))
+	var m profile.Meta
+	if w.Code != http.StatusCreated || json.Unmarshal(w.Body.Bytes(), &m) != nil || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("POST /heap: %d %q, X-Content-Type-Options %q; want 201 and nosniff", w.Code, w.Body, w.Header().Get("X-Content-Type-Options"))
+	}
+	for _, tt := range []struct {
+		method, path string
+		want         int
+	}{
+		{"POST", "/heap", 429},
+		{"GET", "/", 200},
+		{"GET", "/status", 200},
+		{"GET", "/postmortem", 200},
+		{"GET", "/heap", 200},
+		{"GET", "/heap/latest", 200},
+		{"HEAD", "/heap/" + m.Name, 200},
+		{"GET", "/heap/diff?base=" + m.Name + "&target=" + m.Name, 200},
+		{"GET", "/heap/" + strings.Repeat("a", 300), 400},
+		{"GET", "/heap/heap-20200101T000000.000Z-1.pb.gz", 404},
+		{"GET", "/nope", 404},
+		{"PUT", "/status", 405},
+	} {
+		w := serve(loopbackRequest(tt.method, tt.path))
+		if w.Code != tt.want || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s %s: %d, X-Content-Type-Options %q; want %d and nosniff", tt.method, tt.path, w.Code, w.Header().Get("X-Content-Type-Options"), tt.want)
+		}
+	}
+	refused := httptest.NewRequest("GET", "/status", nil) // from 192.0.2.1
+	if w := serve(refused); w.Code != http.StatusForbidden || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("refused GET /status: %d, X-Content-Type-Options %q; want 403 and nosniff", w.Code, w.Header().Get("X-Content-Type-Options"))
+	}
+}
+
 // FuzzLoopbackOnly: any RemoteAddr is judged without a panic, and one
 // admitted is a loopback address with a port.
 func FuzzLoopbackOnly(f *testing.F) {
