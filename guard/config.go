@@ -136,9 +136,13 @@ type Config struct {
 
 	// DebugAuthorize, if set, must return nil for every DebugHandler
 	// request; its error is answered with 403 Forbidden. nil means only
-	// loopback clients that no proxy relayed are answered, since heap
-	// profiles reveal the code and how much memory each allocation site
-	// holds.
+	// loopback clients that no proxy relayed and whose Host is a loopback
+	// IP or localhost are answered, since heap profiles reveal the code and
+	// how much memory each allocation site holds. When set, it replaces
+	// that whole check, the Host check included: a function that admits by
+	// client address alone lets a DNS-rebinding page in a browser that can
+	// reach the endpoint read it, so check the Host too, or require a
+	// credential that a browser does not send by itself.
 	DebugAuthorize func(*http.Request) error
 
 	// Logger receives the guard's decisions; nil means silent.

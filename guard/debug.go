@@ -36,11 +36,16 @@ import (
 //
 // Heap profiles reveal the code's functions and lines and how much memory
 // each allocation site holds, and writing one costs memory, so by default
-// only loopback clients are answered: a request whose RemoteAddr is not 127.0.0.0/8 or ::1 (IPv4-mapped
-// included), or cannot be read as an address (a Unix socket's), or that a
-// proxy relayed (it carries Forwarded, X-Forwarded-For or X-Real-Ip), gets
-// 403 Forbidden with a one-line reason. Config.DebugAuthorize, if set,
-// replaces that check on every route.
+// only loopback clients are answered: a request whose RemoteAddr is not
+// 127.0.0.0/8 or ::1 (IPv4-mapped included), or cannot be read as an
+// address (a Unix socket's), or that a proxy relayed (it carries
+// Forwarded, X-Forwarded-For or X-Real-Ip), or whose Host is not a
+// loopback IP or localhost, gets 403 Forbidden with a one-line reason. The
+// Host check stops DNS rebinding: a web page whose name its owner points at
+// 127.0.0.1 reaches the endpoint from a browser on this machine, or beside
+// kubectl port-forward, as a loopback client, but sends its own name as
+// Host. Config.DebugAuthorize, if set, replaces all of that check, the
+// Host included, on every route.
 func (g *Guard) DebugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", (&statusPage{g: g}).serve)
@@ -112,11 +117,12 @@ func newStatusJSON(s *Snapshot) statusJSON {
 	return j
 }
 
-// loopbackOnly admits a request whose RemoteAddr is a loopback address and
-// that no proxy relayed, as far as forwarding headers tell: a proxy on the
-// same host makes every client it relays look local. A proxy that adds no
-// such header (a service mesh's sidecar) is not caught: the debug endpoint
-// belongs on a listener of its own, bound to loopback.
+// loopbackOnly admits a request whose RemoteAddr is a loopback address,
+// that no proxy relayed, as far as forwarding headers tell, and whose Host
+// names this machine (see loopbackHost). A proxy on the same host makes
+// every client it relays look local. A proxy that adds no such header (a
+// service mesh's sidecar) is not caught: the debug endpoint belongs on a
+// listener of its own, bound to loopback.
 func loopbackOnly(r *http.Request) error {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -131,7 +137,43 @@ func loopbackOnly(r *http.Request) error {
 			return fmt.Errorf("request relayed by a proxy (%s header), its client is unknown; set Config.DebugAuthorize to answer it", h)
 		}
 	}
+	if !loopbackHost(r.Host) {
+		return fmt.Errorf("host %.64q is not a loopback IP or localhost, so perhaps a DNS-rebinding page's; set Config.DebugAuthorize to answer it", r.Host)
+	}
 	return nil
+}
+
+// loopbackHost reports whether host, a request's Host, names this machine
+// in a form no DNS answer can redirect, alone or with a decimal port: an
+// IPv4 literal in 127.0.0.0/8; in brackets, ::1 or an IPv4-mapped address
+// in 127.0.0.0/8, without a zone; or "localhost" in any ASCII case.
+// Anything else is refused: "localhost." and names below localhost, since
+// whether they stay on this machine is up to the resolver, and the empty
+// Host of an HTTP/1.0 request.
+func loopbackHost(host string) bool {
+	name, port, bracketed := host, "", false
+	if rest, ok := strings.CutPrefix(host, "["); ok {
+		var found bool
+		if name, port, found = strings.Cut(rest, "]"); !found {
+			return false
+		}
+		bracketed = true
+	} else if i := strings.IndexByte(host, ':'); i >= 0 {
+		name, port = host[:i], host[i:]
+	}
+	if port != "" {
+		digits, ok := strings.CutPrefix(port, ":")
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" {
+			return false
+		}
+	}
+	// Nine bytes that fold to "localhost" are ASCII: EqualFold alone also
+	// matches Unicode look-alikes such as the long s, which are longer.
+	if !bracketed && len(name) == len("localhost") && strings.EqualFold(name, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(name)
+	return err == nil && addr.Zone() == "" && addr.Is6() == bracketed && addr.Unmap().IsLoopback()
 }
 
 // serveWrite writes a profile on demand, at most one per DumpMinInterval.

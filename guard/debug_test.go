@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -150,12 +151,13 @@ func TestDebugWriteAfterStop(t *testing.T) {
 	}
 }
 
-// loopbackRequest is httptest.NewRequest from a loopback client, which
-// DebugHandler answers by default; httptest's own RemoteAddr, 192.0.2.1,
-// it refuses.
+// loopbackRequest is httptest.NewRequest from a loopback client to a
+// loopback Host, which DebugHandler answers by default; httptest's own
+// RemoteAddr, 192.0.2.1, and Host, example.com, it refuses.
 func loopbackRequest(method, target string) *http.Request {
 	r := httptest.NewRequest(method, target, nil)
 	r.RemoteAddr = "127.0.0.1:1234"
+	r.Host = "127.0.0.1"
 	return r
 }
 
@@ -169,6 +171,7 @@ func TestDebugHandlerLoopbackOnly(t *testing.T) {
 	serve := func(method, path, remote string, header http.Header) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, path, nil)
 		r.RemoteAddr = remote
+		r.Host = "127.0.0.1"
 		for k, v := range header {
 			r.Header[k] = v
 		}
@@ -241,9 +244,59 @@ func TestDebugHandlerLoopbackOnly(t *testing.T) {
 	}
 }
 
+// TestDebugHandlerRefusesForeignHost: without Config.DebugAuthorize, a
+// loopback client is answered only if its Host is a loopback IP or
+// localhost, so that a page reached by DNS rebinding, whose Host is its own
+// name, reads no profile and writes none.
+func TestDebugHandlerRefusesForeignHost(t *testing.T) {
+	// No minimum interval: every admitted POST /heap would write.
+	g := quietGuard(t, Config{DumpDir: t.TempDir(), DebugWrite: true, DumpMinInterval: time.Nanosecond})
+	if _, err := g.dumper.write(g, profile.Meta{Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	h := g.DebugHandler()
+	serve := func(method, path, host string) *httptest.ResponseRecorder {
+		r := loopbackRequest(method, path)
+		r.Host = host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for _, host := range []string{
+		"127.0.0.1", "127.0.0.1:6060", "127.8.9.10:1", "[::1]", "[::1]:6060",
+		"[0:0:0:0:0:0:0:1]:80", "[::ffff:127.0.0.1]:80",
+		"localhost", "localhost:6060", "LocalHost:80",
+	} {
+		if w := serve("GET", "/heap/latest", host); w.Code != http.StatusOK {
+			t.Errorf("Host %q: %d %.80q, want 200 and the profile", host, w.Code, w.Body)
+		}
+	}
+	for _, host := range []string{
+		"rebind.attacker.example", "rebind.attacker.example:6060",
+		"localhost.", "localhost.:6060", "app.localhost", "localhost.attacker.example", "127.0.0.1.nip.io",
+		"localhoſt", // a long s, which Unicode case folding maps to s
+		"127.0.0.1:", "127.0.0.1:http", "localhost:80:80", "[::1]:", "[::1]x",
+		"::1", "[::1", "[127.0.0.1]", "[::1%25lo]", "[fe80::1]", "[::]", "0.0.0.0", "10.0.0.5",
+		"127.1", "2130706433", "", "example.com", "\n", strings.Repeat("a", 10000),
+	} {
+		for _, route := range []struct{ method, path string }{{"GET", "/heap/latest"}, {"GET", "/"}, {"POST", "/heap"}} {
+			w := serve(route.method, route.path, host)
+			body := w.Body.String()
+			if w.Code != http.StatusForbidden || !strings.HasPrefix(body, "forbidden: host "+fmt.Sprintf("%.64q", host)) ||
+				strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") || len(body) > 300 ||
+				!strings.Contains(body, "Config.DebugAuthorize") {
+				t.Errorf("%s %s, Host %.40q: %d %.300q, want 403 and one short line naming the host and Config.DebugAuthorize", route.method, route.path, host, w.Code, body)
+			}
+		}
+	}
+	if n := g.Snapshot().ProfilesWritten; n != 1 {
+		t.Errorf("%d profiles written, want only the test's", n)
+	}
+}
+
 // TestDebugAuthorizeReplacesLoopbackCheck: with Config.DebugAuthorize set,
-// it alone decides, for any RemoteAddr, and its error is answered on one
-// line.
+// it alone decides, for any RemoteAddr and Host, and its error is answered
+// on one line.
 func TestDebugAuthorizeReplacesLoopbackCheck(t *testing.T) {
 	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DebugAuthorize: func(r *http.Request) error {
 		if r.Header.Get("Authorization") != "Bearer s3cret" {
@@ -258,6 +311,7 @@ func TestDebugAuthorizeReplacesLoopbackCheck(t *testing.T) {
 	}{
 		{"10.0.0.5:5555", "Bearer s3cret", 200},
 		{"garbage", "Bearer s3cret", 200},
+		{"127.0.0.1:5555", "Bearer s3cret", 200}, // Host example.com: DebugAuthorize owns the Host check too
 		{"127.0.0.1:5555", "", 403},
 		{"10.0.0.5:5555", "", 403},
 	} {
@@ -330,6 +384,7 @@ func FuzzLoopbackOnly(f *testing.F) {
 	f.Fuzz(func(t *testing.T, remote string) {
 		r := httptest.NewRequest("GET", "/status", nil)
 		r.RemoteAddr = remote
+		r.Host = "127.0.0.1"
 		if err := loopbackOnly(r); err != nil {
 			if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 1024 {
 				t.Fatalf("reason for %q is %d bytes or several lines: %q", remote, len(msg), msg)
@@ -342,6 +397,37 @@ func FuzzLoopbackOnly(f *testing.F) {
 		}
 		if a, err := netip.ParseAddr(host); err != nil || !a.Unmap().IsLoopback() {
 			t.Fatalf("admitted %q, whose host is not a loopback address", remote)
+		}
+	})
+}
+
+// FuzzLoopbackHost: any Host from a loopback client is judged without a
+// panic, and one admitted is localhost or a loopback IP, with or without a
+// port.
+func FuzzLoopbackHost(f *testing.F) {
+	for _, s := range []string{"127.0.0.1", "127.0.0.1:80", "[::1]:443", "[::1]", "localhost", "LOCALHOST:1", "localhost.", "a.localhost", "[::1", "::1", "rebind.attacker.example", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		r := loopbackRequest("GET", "/status")
+		r.Host = host
+		if err := loopbackOnly(r); err != nil {
+			if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 1024 {
+				t.Fatalf("reason for %q is %d bytes or several lines: %q", host, len(msg), msg)
+			}
+			return
+		}
+		name := host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			name = h
+		} else if strings.HasPrefix(name, "[") && strings.HasSuffix(name, "]") {
+			name = name[1 : len(name)-1]
+		}
+		if strings.ToLower(name) == "localhost" {
+			return
+		}
+		if a, err := netip.ParseAddr(name); err != nil || !a.Unmap().IsLoopback() {
+			t.Fatalf("admitted Host %q, which is neither localhost nor a loopback IP", host)
 		}
 	})
 }

@@ -107,6 +107,21 @@ func TestDebugAddr(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != 200 || s.Limit != 1<<30 {
 		t.Errorf("status %d, limit %d, %v; want 200 and 1 GiB", resp.StatusCode, s.Limit, err)
 	}
+
+	// The listener is loopback's, but a page reached by DNS rebinding sends
+	// its own name as Host: without OOMGUARD_DEBUG_PUBLIC it is refused.
+	for host, want := range map[string]int{"localhost": 200, "rebind.attacker.example": 403} {
+		req, _ := http.NewRequest("GET", "http://"+addr.String()+"/debug/guard/status", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: status %d, want %d", host, resp.StatusCode, want)
+		}
+	}
 }
 
 func TestBadEnvironment(t *testing.T) {
