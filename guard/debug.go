@@ -46,6 +46,13 @@ import (
 // kubectl port-forward, as a loopback client, but sends its own name as
 // Host. Config.DebugAuthorize, if set, replaces all of that check, the
 // Host included, on every route.
+//
+// Whatever DebugAuthorize says, a browser's cross-origin request with a
+// method other than GET, HEAD or OPTIONS, such as a form another site posts
+// to POST /heap, gets 403 Forbidden, as http.CrossOriginProtection judges
+// it: by Sec-Fetch-Site, or, from browsers that do not send it, by an
+// Origin that does not match the Host. Requests without either header, as
+// curl sends them, are served.
 func (g *Guard) DebugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", (&statusPage{g: g}).serve)
@@ -82,10 +89,19 @@ func (g *Guard) DebugHandler() http.Handler {
 	if authorize == nil {
 		authorize = loopbackOnly
 	}
+	crossOrigin := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Before anything is written: a browser must not read a profile
 		// or an error as HTML or script.
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// Whatever DebugAuthorize admits: a page on another site makes the
+		// browser send its request with the user's network reach and
+		// credentials, and only the browser's headers tell it apart.
+		if err := crossOrigin.Check(r); err != nil {
+			http.Error(w, fmt.Sprintf("forbidden: %v (Sec-Fetch-Site %.32q, Origin %.64q, Host %.64q)",
+				err, r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin"), r.Host), http.StatusForbidden)
+			return
+		}
 		if err := authorize(r); err != nil {
 			http.Error(w, "forbidden: "+strings.ReplaceAll(err.Error(), "\n", " "), http.StatusForbidden)
 			return

@@ -294,6 +294,59 @@ func TestDebugHandlerRefusesForeignHost(t *testing.T) {
 	}
 }
 
+// TestDebugHandlerCrossOrigin: a browser's cross-origin request to a route
+// that writes is refused, with or without Config.DebugAuthorize, so that a
+// page on another site cannot make the service write profiles; a
+// same-origin one, and one without the browser's headers (curl's), is
+// served, and so is a cross-origin GET, which writes nothing.
+func TestDebugHandlerCrossOrigin(t *testing.T) {
+	for _, authorize := range []func(*http.Request) error{nil, func(*http.Request) error { return nil }} {
+		// No minimum interval: every admitted POST /heap writes.
+		g := quietGuard(t, Config{DumpDir: t.TempDir(), DebugWrite: true, DumpMinInterval: time.Nanosecond, DebugAuthorize: authorize})
+		h := g.DebugHandler()
+		written := 0
+		for _, tt := range []struct {
+			method, path string
+			header       map[string]string
+			want         int
+		}{
+			{"POST", "/heap", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+			{"POST", "/heap", map[string]string{"Sec-Fetch-Site": "same-site"}, 403},
+			{"POST", "/heap", map[string]string{"Origin": "http://evil.example"}, 403},
+			{"POST", "/heap", map[string]string{"Origin": "http://127.0.0.1:6060"}, 403}, // another port is another origin
+			{"DELETE", "/heap/latest", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+			{"POST", "/heap", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://127.0.0.1"}, 201},
+			{"POST", "/heap", map[string]string{"Sec-Fetch-Site": "none"}, 201}, // typed by the user
+			{"POST", "/heap", map[string]string{"Origin": "http://127.0.0.1"}, 201},
+			{"POST", "/heap", nil, 201},
+			{"GET", "/heap/latest", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}, 200},
+		} {
+			r := loopbackRequest(tt.method, tt.path)
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if tt.method == "POST" && w.Code == http.StatusCreated {
+				written++
+			}
+			body := w.Body.String()
+			if w.Code != tt.want {
+				t.Errorf("DebugAuthorize set %t: %s %s with %v: %d %.80q, want %d", authorize != nil, tt.method, tt.path, tt.header, w.Code, body, tt.want)
+				continue
+			}
+			if w.Code == http.StatusForbidden && (!strings.HasPrefix(body, "forbidden: cross-origin request") ||
+				strings.Count(body, "\n") != 1 || !strings.Contains(body, fmt.Sprintf("%q", r.Header.Get("Sec-Fetch-Site"))) ||
+				!strings.Contains(body, fmt.Sprintf("%q", r.Header.Get("Origin")))) {
+				t.Errorf("%s %s with %v: 403 %q, want one line naming Sec-Fetch-Site and Origin", tt.method, tt.path, tt.header, body)
+			}
+		}
+		if n := g.Snapshot().ProfilesWritten; n != int64(written) || written != 4 {
+			t.Errorf("DebugAuthorize set %t: %d profiles written, %d POSTs answered 201; want 4 of each", authorize != nil, n, written)
+		}
+	}
+}
+
 // TestDebugAuthorizeReplacesLoopbackCheck: with Config.DebugAuthorize set,
 // it alone decides, for any RemoteAddr and Host, and its error is answered
 // on one line.
