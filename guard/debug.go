@@ -26,12 +26,14 @@ import (
 //	GET  /heap                                 the profiles as JSON, oldest first
 //	GET  /heap/latest                          the newest profile
 //	GET  /heap/{name}                          one profile
-//	GET  /heap/diff?base={name}&target={name}  the growth from base to target
+//	GET  /heap/diff?base={name}&target={name}  the growth from base to target; 503 at High and above
 //	POST /heap                                 write a profile now (Config.DebugWrite)
 //	GET  /postmortem                           how the previous run on DumpDir ended, as JSON
 //
 // Profiles are pprof's binary format: "go tool pprof -top URL" reads them.
 // Names are looked up in the profile store's index, never used as paths.
+// A diff parses both profiles whole into memory, so at LevelHigh and above
+// it gets 503 Service Unavailable with Retry-After (Config.RetryAfter).
 // Every response, errors included, carries X-Content-Type-Options: nosniff.
 //
 // Heap profiles reveal the code's functions and lines and how much memory
@@ -77,6 +79,7 @@ func (g *Guard) DebugHandler() http.Handler {
 		store := profile.Handler(g.dumper.store)
 		mux.Handle("/heap", store)
 		mux.Handle("/heap/", store)
+		mux.Handle("GET /heap/diff", g.belowHigh(store))
 		mux.HandleFunc("POST /heap", g.serveWrite)
 	} else {
 		off := func(w http.ResponseWriter, r *http.Request) {
@@ -190,6 +193,20 @@ func loopbackHost(host string) bool {
 	}
 	addr, err := netip.ParseAddr(name)
 	return err == nil && addr.Zone() == "" && addr.Is6() == bracketed && addr.Unmap().IsLoopback()
+}
+
+// belowHigh serves h only while the level is below High, and answers 503
+// with Retry-After otherwise: what h does costs memory that a service this
+// close to its limit may not have to spare.
+func (g *Guard) belowHigh(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l := g.Level(); l >= LevelHigh {
+			w.Header().Set("Retry-After", strconv.Itoa(int((g.cfg.RetryAfter+time.Second-1)/time.Second)))
+			http.Error(w, "memory level is "+l.String()+": a diff, which parses two whole profiles, is refused at high and above; retry later, or diff the profiles elsewhere with go tool pprof -diff_base", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // serveWrite writes a profile on demand, at most one per DumpMinInterval.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomguard/oomguard/internal/admission"
 	"github.com/oomguard/oomguard/profile"
 )
 
@@ -343,6 +345,49 @@ func TestDebugHandlerCrossOrigin(t *testing.T) {
 		}
 		if n := g.Snapshot().ProfilesWritten; n != int64(written) || written != 4 {
 			t.Errorf("DebugAuthorize set %t: %d profiles written, %d POSTs answered 201; want 4 of each", authorize != nil, n, written)
+		}
+	}
+}
+
+// TestDebugHeapDiffRefusedAtHigh: at High and Critical, GET /heap/diff,
+// which parses two whole profiles, gets 503 with Retry-After before the
+// profile store is asked, so even a name the store would reject gets it;
+// below High, and on the other routes, profiles are served.
+func TestDebugHeapDiffRefusedAtHigh(t *testing.T) {
+	g := quietGuard(t, Config{DumpDir: t.TempDir(), RetryAfter: 2500 * time.Millisecond})
+	m, err := g.dumper.write(g, profile.Meta{Reason: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.DebugHandler()
+	diff := "/heap/diff?base=" + m.Name + "&target=" + m.Name
+	for _, tt := range []struct {
+		level        Level
+		method, path string
+		want         int
+	}{
+		{LevelNormal, "GET", diff, 200},
+		{LevelElevated, "GET", diff, 200},
+		{LevelHigh, "GET", diff, 503},
+		{LevelHigh, "HEAD", diff, 503},
+		{LevelHigh, "GET", "/heap/diff?base=nope&target=nope", 503}, // the store would answer 404
+		{LevelHigh, "GET", "/heap/latest", 200},
+		{LevelHigh, "GET", "/heap", 200},
+		{LevelCritical, "GET", diff, 503},
+		{LevelCritical, "GET", "/heap/" + m.Name, 200},
+		{LevelNormal, "GET", diff, 200},
+	} {
+		g.decide(admission.Decision{Limit: math.MaxInt32, SheddableLimit: math.MaxInt32, Room: math.MaxInt64 / 2, SheddableRoom: math.MaxInt64 / 2}, tt.level, time.Now())
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, loopbackRequest(tt.method, tt.path))
+		if w.Code != tt.want {
+			t.Errorf("at %s, %s %s: %d %.80q, want %d", tt.level, tt.method, tt.path, w.Code, w.Body, tt.want)
+			continue
+		}
+		if w.Code == http.StatusServiceUnavailable && (w.Header().Get("Retry-After") != "3" ||
+			tt.method == "GET" && (!strings.Contains(w.Body.String(), tt.level.String()) || strings.Count(w.Body.String(), "\n") != 1)) {
+			t.Errorf("at %s, %s %s: 503 with Retry-After %q and %q; want Retry-After 3 (Config.RetryAfter rounded up) and one line naming the level",
+				tt.level, tt.method, tt.path, w.Header().Get("Retry-After"), w.Body)
 		}
 	}
 }

@@ -88,7 +88,9 @@ func TestCgroupLeakLeavesEvidence(t *testing.T) {
 		}
 
 		// The diff of the first and last heap profiles names the leak as
-		// the growth. (A goroutine profile is written at Critical too.)
+		// the growth. (A goroutine profile is written at Critical too.) The
+		// service holds its leak at Critical, where GET /heap/diff is
+		// refused, so the two profiles are fetched and diffed here.
 		var heaps []profile.Meta
 		for _, m := range metas {
 			if m.Kind == "" || m.Kind == profile.KindHeap {
@@ -96,8 +98,13 @@ func TestCgroupLeakLeavesEvidence(t *testing.T) {
 			}
 		}
 		oldest, newest := heaps[0], heaps[len(heaps)-1]
-		q := url.Values{"base": {oldest.Name}, "target": {newest.Name}}
-		top = topAllocators(t, base+"/heap/diff?"+q.Encode())
+		d, err := profile.Diff(fetchProfile(t, base+"/heap/"+url.PathEscape(oldest.Name)), fetchProfile(t, base+"/heap/"+url.PathEscape(newest.Name)))
+		if err != nil {
+			t.Fatalf("diff of %s and %s: %v", oldest.Name, newest.Name, err)
+		}
+		if top, err = profile.TopGrowth(d, 3, "inuse_space"); err != nil || len(top) == 0 {
+			t.Fatalf("top growth from %s to %s: %v %v", oldest.Name, newest.Name, top, err)
+		}
 		if top[0].Function != "main.leakMemory" {
 			t.Errorf("top growth %+v, want main.leakMemory first", top)
 		}
@@ -115,6 +122,16 @@ func TestCgroupLeakLeavesEvidence(t *testing.T) {
 // holding the most in-use bytes.
 func topAllocators(t *testing.T, url string) []profile.Growth {
 	t.Helper()
+	top, err := profile.TopGrowth(fetchProfile(t, url), 3, "inuse_space")
+	if err != nil || len(top) == 0 {
+		t.Fatalf("top allocators of %s: %v %v", url, top, err)
+	}
+	return top
+}
+
+// fetchProfile fetches and parses a profile.
+func fetchProfile(t *testing.T, url string) *profile.Profile {
+	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -127,11 +144,7 @@ func topAllocators(t *testing.T, url string) []profile.Growth {
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	top, err := profile.TopGrowth(p, 3, "inuse_space")
-	if err != nil || len(top) == 0 {
-		t.Fatalf("top allocators of %s: %v %v", url, top, err)
-	}
-	return top
+	return p
 }
 
 // firstRow returns the first row below pprof -top's column header.
