@@ -43,6 +43,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -218,7 +219,7 @@ func run(o options, logger *slog.Logger) error {
 		slog.Int("max_inflight", o.maxInFlight), slog.Bool("cost", o.cost), slog.Int64("leak_rate", o.leakRate))
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	dsrv := &http.Server{Handler: debug, ReadHeaderTimeout: 5 * time.Second}
+	dsrv := &http.Server{Handler: loopbackHostOnly(debug), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- dsrv.Serve(dln) }()
@@ -264,4 +265,23 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("-debug-addr %q: the debug endpoint must listen on a loopback address such as 127.0.0.1", addr)
 	}
 	return nil
+}
+
+// loopbackHostOnly refuses a request whose Host is not localhost or a
+// loopback address: a web page on a name that resolves to 127.0.0.1 (DNS
+// rebinding) must not read /debug/pprof, which the guard's DebugHandler
+// does not cover.
+func loopbackHostOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		addr, err := netip.ParseAddr(host)
+		if host != "localhost" && (err != nil || addr.Zone() != "" || !addr.Unmap().IsLoopback()) {
+			http.Error(w, "forbidden: Host is not localhost or a loopback address", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
