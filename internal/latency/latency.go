@@ -27,8 +27,10 @@ const (
 	window = 100 * time.Millisecond
 	// queuePerCPU is the line tolerated, in goroutines waiting per CPU:
 	// enough that a CPU freed by a request finishing finds the next request
-	// ready rather than idling until one arrives, little enough that
-	// admitted work is stretched by at most about twice.
+	// ready rather than idling until one arrives. A line is also tolerated
+	// while it holds at most half the work in flight: by Little's law that
+	// work then waits for a CPU at most as long as it spends on everything
+	// else, and a line of short requests costs them little.
 	queuePerCPU = 1
 	// releaseAfter is how long the line must stay short, with the bound
 	// not reached, before the bound is lifted: the memory bound alone
@@ -173,7 +175,7 @@ func (p *Policy) close(r Reading) {
 	}
 
 	switch {
-	case queue > tolerated:
+	case queue > tolerated && queue > inFlight/2:
 		// More is admitted than the CPUs run: keep what was not waiting,
 		// and the line tolerated, and cut by at most half a window.
 		from := p.limit
@@ -185,8 +187,10 @@ func (p *Policy) close(r Reading) {
 		p.limit = min(p.limit, max(least, from))
 		p.quietSince = time.Time{}
 	case p.limit > 0 && (refused || inFlight >= float64(p.limit)-1):
-		// The line is short and the bound is reached: probe for more.
-		p.limit++
+		// The line is short and the bound is reached: probe for more, in
+		// steps that grow with the bound, so that a service of many
+		// requests in flight gets back in a few windows.
+		p.limit += max(1, p.limit/8)
 		p.quietSince = time.Time{}
 	case p.limit > 0:
 		if p.quietSince.IsZero() {

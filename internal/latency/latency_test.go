@@ -218,3 +218,23 @@ func TestClockBack(t *testing.T) {
 		t.Errorf("bound %d a window after the step back, want 4 (10 - 8 + 2)", d3.Limit)
 	}
 }
+
+// TestShortRequestsNearSaturation: a cache's short requests, which mostly
+// wait off the CPU, at 0.9 of what the CPUs can run, make a line that
+// costs them little: the Policy must not shed them.
+func TestShortRequestsNearSaturation(t *testing.T) {
+	for _, load := range []float64{0.7, 0.9} {
+		cfg := simConfig{cpus: 2, mix: cacheMix, rate: load * capacity(2, cacheMix), duration: 20 * time.Second, deadline: time.Second}
+		cfg.fixedCap = 1 << 30
+		free, freeP99, _, _ := mean(cfg)
+		cfg.fixedCap = 0
+		g, p99, _, limit := mean(cfg)
+		t.Logf("%.1f of the CPUs: policy %.0f/s, p99 %v, mean limit %.1f; unbounded %.0f/s, p99 %v", load, g, p99, limit, free, freeP99)
+		if g < 0.97*free {
+			t.Errorf("%.1f of the CPUs: %.3f of the unbounded goodput, want ≥ 0.97", load, g/free)
+		}
+		if float64(p99) > 1.2*float64(freeP99) {
+			t.Errorf("%.1f of the CPUs: p99 %v, more than 1.2× the unbounded %v", load, p99, freeP99)
+		}
+	}
+}

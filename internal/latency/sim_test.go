@@ -18,16 +18,22 @@ const simStep = 2 * time.Millisecond
 // comes.
 type class struct {
 	cpu    time.Duration
+	io     time.Duration // waited before the CPU work, off the CPUs
 	weight float64
 }
 
 // photoMix spans 40× in cost, the largest rare, as a thumbnail server's
 // photos and scans do.
 var photoMix = []class{
-	{10 * time.Millisecond, 0.55},
-	{40 * time.Millisecond, 0.30},
-	{120 * time.Millisecond, 0.12},
-	{400 * time.Millisecond, 0.03},
+	{cpu: 10 * time.Millisecond, weight: 0.55},
+	{cpu: 40 * time.Millisecond, weight: 0.30},
+	{cpu: 120 * time.Millisecond, weight: 0.12},
+	{cpu: 400 * time.Millisecond, weight: 0.03},
+}
+
+// cacheMix is a cache's requests: short, mostly waiting off the CPU.
+var cacheMix = []class{
+	{cpu: 300 * time.Microsecond, io: 5 * time.Millisecond, weight: 1},
 }
 
 // meanCPU is the mix's mean CPU time a request.
@@ -51,9 +57,21 @@ type simConfig struct {
 	seed     uint64
 }
 
+// substeps is how finely the CPUs' sharing is stepped between two of the
+// guard's readings: finely enough that the shortest request's CPU time
+// spans several steps.
+func (c simConfig) substeps() int {
+	least := c.mix[0].cpu
+	for _, k := range c.mix {
+		least = min(least, k.cpu)
+	}
+	return max(1, min(40, int(4*simStep/least)))
+}
+
 type job struct {
 	class   int
-	left    float64 // CPU seconds
+	io      float64 // seconds of waiting off the CPUs left
+	left    float64 // CPU seconds left
 	arrived time.Duration
 }
 
@@ -115,7 +133,9 @@ func simulate(cfg simConfig) simResult {
 		}
 		return len(cfg.mix) - 1
 	}
-	for now := time.Duration(0); now < cfg.duration; now += simStep {
+	k := cfg.substeps()
+	sub := simStep / time.Duration(k)
+	for i, now := 1, time.Duration(0); now < cfg.duration; i, now = i+1, now+sub {
 		for next <= now {
 			c := pick()
 			res.offered[c]++
@@ -127,26 +147,37 @@ func simulate(cfg simConfig) simResult {
 			case limit > 0 && int64(len(flight)) >= limit:
 				refused++
 			default:
-				flight = append(flight, &job{class: c, left: cfg.mix[c].cpu.Seconds(), arrived: next})
+				flight = append(flight, &job{class: c, io: cfg.mix[c].io.Seconds(), left: cfg.mix[c].cpu.Seconds(), arrived: next})
 			}
 			next += time.Duration(rng.ExpFloat64() / cfg.rate * float64(time.Second))
 		}
-		// Processor sharing: each job in flight gets an equal share of
-		// the CPUs, at most one.
-		n := float64(len(flight))
-		if n > 0 {
-			each := math.Min(1, capacity/n) * simStep.Seconds()
+		// Processor sharing: each job past its wait gets an equal share
+		// of the CPUs, at most one.
+		n := 0.0
+		for _, j := range flight {
+			if j.io <= 0 {
+				n++
+			}
+		}
+		runnable := math.Max(0, n-cfg.cpus)
+		if len(flight) > 0 {
+			each := math.Min(1, capacity/math.Max(n, 1)) * sub.Seconds()
 			if want := math.Min(n, cfg.cpus); want > quota {
-				throttled += seconds((want - quota) * simStep.Seconds())
+				throttled += seconds((want - quota) * sub.Seconds())
 			}
 			kept := flight[:0]
 			for _, j := range flight {
+				if j.io > 0 {
+					j.io -= sub.Seconds()
+					kept = append(kept, j)
+					continue
+				}
 				j.left -= each
 				if j.left > 1e-12 {
 					kept = append(kept, j)
 					continue
 				}
-				d := now + simStep - j.arrived
+				d := now + sub - j.arrived
 				done++
 				res.served[j.class]++
 				res.took = append(res.took, d)
@@ -157,13 +188,17 @@ func simulate(cfg simConfig) simResult {
 			}
 			flight = kept
 		}
+		if i%k != 0 {
+			continue
+		}
+		// The guard's reading: the line as it is at this moment.
 		dec = p.OnSample(Reading{
-			Now:       time.Unix(0, 0).Add(now),
+			Now:       time.Unix(0, 0).Add(now + sub),
 			CPUs:      capacity,
 			InFlight:  int64(len(flight)),
 			Done:      done,
 			Refused:   refused,
-			Runnable:  math.Max(0, float64(len(flight))-cfg.cpus),
+			Runnable:  runnable,
 			Throttled: throttled,
 			Took:      took,
 		})
