@@ -65,12 +65,14 @@ func (s *Store) writeRecord(name string, data []byte, durable bool) error {
 }
 
 // ReadRecord returns the record name, or an error wrapping os.ErrNotExist
-// when there is none.
+// when there is none. A record that is not a regular file, such as a
+// symbolic link or a FIFO put in its place, is refused, never followed or
+// waited on.
 func (s *Store) ReadRecord(name string) ([]byte, error) {
 	if err := checkRecordName(name); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(s.dir, name))
+	f, _, err := openRegular(filepath.Join(s.dir, name))
 	if err != nil {
 		return nil, fmt.Errorf("profile: record %q: %w", name, err)
 	}

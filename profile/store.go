@@ -31,7 +31,17 @@ var (
 
 	// ErrNotFound is returned, wrapped, for a name that is not in the index.
 	ErrNotFound = errors.New("no such profile in the store")
+
+	// errNotRegular is returned, wrapped, for a file in the directory that
+	// is not a regular file: a symbolic link, a FIFO, a device, a socket or
+	// a directory.
+	errNotRegular = errors.New("not a regular file")
 )
+
+// metaMaxBytes bounds the sidecar read for each profile at Open: the store
+// writes a few hundred bytes, and a file planted in the directory must not
+// cost memory.
+const metaMaxBytes = 64 << 10
 
 // Options configures a Store. The zero value of every field but Dir selects
 // its default.
@@ -203,10 +213,11 @@ func (s *Store) load() error {
 }
 
 // loadEntry returns the index entry of the profile called name found on disk.
-// A missing or unreadable sidecar costs only the metadata, not the profile.
+// A missing or unreadable sidecar costs only the metadata, not the profile;
+// so does one that is not a regular file or is larger than metaMaxBytes.
 func (s *Store) loadEntry(name string, t time.Time, seq uint64, size int64) entry {
 	e := entry{seq: seq, disk: size}
-	if b, err := os.ReadFile(filepath.Join(s.dir, metaName(name))); err == nil && json.Unmarshal(b, &e.meta) == nil {
+	if b, err := readSidecar(filepath.Join(s.dir, metaName(name))); err == nil && json.Unmarshal(b, &e.meta) == nil {
 		e.disk += int64(len(b))
 	}
 	e.meta.Name = name
@@ -215,6 +226,50 @@ func (s *Store) loadEntry(name string, t time.Time, seq uint64, size int64) entr
 		e.meta.Time = t
 	}
 	return e
+}
+
+// readSidecar returns the content of the sidecar at path if it is a regular
+// file of at most metaMaxBytes.
+func readSidecar(path string) ([]byte, error) {
+	f, fi, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi.Size() > metaMaxBytes {
+		return nil, fmt.Errorf("%s: %d bytes, more than %d", path, fi.Size(), metaMaxBytes)
+	}
+	// The size may change after the Stat: the read is bounded too.
+	b, err := io.ReadAll(io.LimitReader(f, metaMaxBytes+1))
+	if err == nil && len(b) > metaMaxBytes {
+		err = fmt.Errorf("%s: more than %d bytes", path, metaMaxBytes)
+	}
+	return b, err
+}
+
+// checkRegular returns f, just opened, and its FileInfo if it is a regular
+// file; otherwise it closes f and returns an error wrapping errNotRegular.
+func checkRegular(f *os.File) (*os.File, os.FileInfo, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w (mode %v)", f.Name(), errNotRegular, fi.Mode())
+	}
+	return f, fi, nil
+}
+
+// symlinkError returns the error of an open with O_NOFOLLOW, err, as one
+// wrapping errNotRegular when path is a symbolic link: the errno for that
+// differs between systems (ELOOP, EMLINK, EFTYPE).
+func symlinkError(path string, err error) error {
+	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%s: %w: a symbolic link", path, errNotRegular)
+	}
+	return err
 }
 
 // Write stores a heap profile taken with pprof.Lookup("heap").WriteTo(w, 0)
@@ -413,13 +468,15 @@ func (s *Store) Latest() (Meta, bool) {
 
 // Open opens the stored profile called name for reading. The name is looked
 // up in the store's index and never used as a path: an unknown name returns
-// an error wrapping ErrNotFound. The caller must close the file.
+// an error wrapping ErrNotFound. A file that is no longer a regular one,
+// such as a symbolic link put in its place, is refused, never followed.
+// The caller must close the file.
 func (s *Store) Open(name string) (*os.File, Meta, error) {
 	m, ok := s.lookup(name)
 	if !ok {
 		return nil, Meta{}, fmt.Errorf("profile: %.64q: %w", name, ErrNotFound)
 	}
-	f, err := os.Open(filepath.Join(s.dir, m.Name))
+	f, _, err := openRegular(filepath.Join(s.dir, m.Name))
 	if errors.Is(err, fs.ErrNotExist) {
 		// Deleted by a write since the lookup.
 		return nil, Meta{}, fmt.Errorf("profile: %q: %w", m.Name, ErrNotFound)

@@ -1,0 +1,178 @@
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
+package profile
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// mkfifo makes a FIFO at path.
+func mkfifo(t *testing.T, path string) {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatalf("mkfifo %s: %v", path, err)
+	}
+}
+
+// swap replaces the file at path with what make puts there.
+func swap(t *testing.T, path string, make func(path string)) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	make(path)
+}
+
+// notBlocked runs f, which may open the FIFOs in fifos, and fails the test
+// if it is still blocked after a minute: an open of a FIFO for reading
+// waits for a writer. Opening each FIFO for writing then releases f, so
+// that a failing test ends.
+func notBlocked(t *testing.T, what string, fifos []string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(time.Minute):
+	}
+	t.Errorf("%s blocked on a FIFO", what)
+	for {
+		for _, fifo := range fifos {
+			if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				w.Close()
+			}
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestOpenSkipsUntrustedSidecars: a sidecar that is a FIFO, a symbolic
+// link or larger than metaMaxBytes costs its profile the metadata, and
+// neither blocks Open nor is read.
+func TestOpenSkipsUntrustedSidecars(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "profiles")
+	s := openStore(t, Options{Dir: dir, MinInterval: -1})
+	var names []string
+	for i := range 3 {
+		m, err := s.WriteFrom(Meta{Reason: "written"}, writeBytes(payload(i, 100)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, m.Name)
+	}
+	planted := filepath.Join(parent, "planted.json")
+	if err := os.WriteFile(planted, []byte(`{"reason":"planted"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := append([]byte(`{"reason":"planted"}`), bytes.Repeat([]byte(" "), metaMaxBytes)...)
+	side := func(i int) string { return filepath.Join(dir, metaName(names[i])) }
+	swap(t, side(0), func(p string) { mkfifo(t, p) })
+	swap(t, side(1), func(p string) {
+		if err := os.Symlink(planted, p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	swap(t, side(2), func(p string) {
+		if err := os.WriteFile(p, big, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	var s2 *Store
+	notBlocked(t, "Open", []string{side(0)}, func() { s2, _ = Open(Options{Dir: dir}) })
+	if s2 == nil {
+		t.Fatal("Open failed")
+	}
+	list := s2.List()
+	if len(list) != 3 {
+		t.Fatalf("listed %+v, want the three profiles", list)
+	}
+	for i, m := range list {
+		if m.Name != names[i] || m.Reason != "" {
+			t.Errorf("profile %d listed as %+v, want %s with no reason: its sidecar is not to be read", i, m, names[i])
+		}
+	}
+}
+
+// TestSwappedFilesAreRefused: a profile or record replaced after Open by a
+// symbolic link or a FIFO is refused, neither served nor waited on.
+func TestSwappedFilesAreRefused(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "profiles")
+	s := openStore(t, Options{Dir: dir, MinInterval: -1})
+	var names []string
+	for i := range 2 {
+		m, err := s.WriteFrom(Meta{}, writeBytes(payload(i, 100)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, m.Name)
+	}
+	for _, rec := range []string{"link.json", "fifo.json"} {
+		if err := s.WriteRecord(rec, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := filepath.Join(parent, "secret")
+	if err := os.WriteFile(secret, []byte(secretBait), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := func(p string) {
+		if err := os.Symlink(secret, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fifos := []string{filepath.Join(dir, names[1]), filepath.Join(dir, "fifo.json")}
+	swap(t, filepath.Join(dir, names[0]), link)
+	swap(t, filepath.Join(dir, "link.json"), link)
+	for _, p := range fifos {
+		swap(t, p, func(p string) { mkfifo(t, p) })
+	}
+
+	for _, name := range names {
+		notBlocked(t, "Store.Open", fifos, func() {
+			f, _, err := s.Open(name)
+			if err == nil {
+				f.Close()
+			}
+			if !errors.Is(err, errNotRegular) {
+				t.Errorf("Open(%s) of a swapped file: error = %v, want errNotRegular", name, err)
+			}
+		})
+		notBlocked(t, "Store.Parse", fifos, func() {
+			if _, err := s.Parse(name); !errors.Is(err, errNotRegular) {
+				t.Errorf("Parse(%s) of a swapped file: error = %v, want errNotRegular", name, err)
+			}
+		})
+		notBlocked(t, "GET /heap/{name}", fifos, func() {
+			w := serve(Handler(s), "GET", "/heap/"+name)
+			if w.Code == http.StatusOK || strings.Contains(w.Body.String(), secretBait) {
+				t.Errorf("GET /heap/%s of a swapped file: %d %q", name, w.Code, w.Body)
+			}
+		})
+	}
+	for _, rec := range []string{"link.json", "fifo.json"} {
+		notBlocked(t, "ReadRecord", fifos, func() {
+			if b, err := s.ReadRecord(rec); !errors.Is(err, errNotRegular) {
+				t.Errorf("ReadRecord(%s) of a swapped file: %q, %v; want errNotRegular", rec, b, err)
+			}
+		})
+	}
+}
