@@ -105,6 +105,12 @@ type Config struct {
 	// limit is less than DumpBeforeLimit away at the current growth; each
 	// is followed by one on the next GC cycle, for a clean diff. Profiles
 	// in the directory from before a restart are kept and served.
+	//
+	// It is created with mode 0750 if missing. An existing DumpDir must be
+	// a directory, not a symbolic link, that group and others cannot
+	// write in (on Unix, mode 0750 or stricter; a Kubernetes emptyDir is
+	// 0777, so name a directory inside it): otherwise profiles are off,
+	// with an ERROR saying why, and the guard runs without them.
 	DumpDir string
 
 	// FlightRecorder, if set, keeps the last moments of an execution trace

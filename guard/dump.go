@@ -79,6 +79,10 @@ type dumper struct {
 	fault   fault
 }
 
+// newDumper opens the profile store in Config.DumpDir, and returns nil
+// without one. A DumpDir the store refuses as unsafe (see profile.Options.Dir)
+// leaves profiles off, logged at ERROR, and the guard running; any other
+// error fails Start.
 func newDumper(g *Guard) (*dumper, error) {
 	if g.cfg.DumpDir == "" {
 		return nil, nil
@@ -89,6 +93,13 @@ func newDumper(g *Guard) (*dumper, error) {
 		MaxCount:    g.cfg.DumpMaxCount,
 		MaxBytes:    g.cfg.DumpMaxBytes,
 	})
+	if errors.Is(err, profile.ErrUnsafeDir) {
+		// Profiles are evidence, not protection: the guard goes on
+		// without them rather than leave the service unguarded.
+		g.log.Error("heap profiles are off: Config.DumpDir is unsafe; the guard goes on without them",
+			slog.String("dir", g.cfg.DumpDir), slog.Any("error", err))
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("guard: Config.DumpDir = %q: %w", g.cfg.DumpDir, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,33 @@ func TestRetentionThroughTheGuard(t *testing.T) {
 	}
 	if s := g2.Snapshot(); s.ProfileDiskBytes <= 0 {
 		t.Errorf("disk bytes after restart = %d", s.ProfileDiskBytes)
+	}
+}
+
+// TestDumpDirUnsafeTurnsProfilesOff: a DumpDir that others may write in
+// leaves the guard running without profiles, writing nothing there, and
+// says so at ERROR.
+func TestDumpDirUnsafeTurnsProfilesOff(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("mode bits do not say who may write in a directory on Windows")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if g.dumper != nil {
+		t.Error("profiles are on in a DumpDir of mode 0777")
+	}
+	if out := logs.String(); !strings.Contains(out, `level=ERROR msg="heap profiles are off: Config.DumpDir is unsafe`) || !strings.Contains(out, dir) {
+		t.Errorf("no ERROR naming %s saying profiles are off:\n%s", dir, out)
+	}
+	if out := logs.String(); !strings.Contains(out, "; profiles off ("+dir+" refused);") {
+		t.Errorf("the start line does not say profiles are off:\n%s", out)
+	}
+	g.Stop()
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the guard wrote %v in the unsafe directory", entries)
 	}
 }

@@ -81,7 +81,7 @@ func mountTmpfs(t *testing.T, size int) string {
 		t.Skip("mounting a tmpfs needs root")
 	}
 	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.Itoa(size)); err != nil {
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "mode=0700,size="+strconv.Itoa(size)); err != nil {
 		t.Skipf("mounting a tmpfs: %v", err)
 	}
 	t.Cleanup(func() {

@@ -16,8 +16,11 @@ import (
 func (g *Guard) sayStarted() {
 	s := g.snap.Load()
 	dump := "off (set Config.DumpDir or " + EnvDumpDir + ")"
-	if g.cfg.DumpDir != "" {
+	switch {
+	case g.dumper != nil:
 		dump = g.cfg.DumpDir
+	case g.cfg.DumpDir != "":
+		dump = "off (" + g.cfg.DumpDir + " refused)"
 	}
 	gml := limitText(s.GoMemLimit)
 	g.log.Info(fmt.Sprintf("oomguard started: limit %s from %s (%s); GOMEMLIMIT %s (%s); usage %s (%s); profiles %s; notifications: %s",

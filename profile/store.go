@@ -32,6 +32,11 @@ var (
 	// ErrNotFound is returned, wrapped, for a name that is not in the index.
 	ErrNotFound = errors.New("no such profile in the store")
 
+	// ErrUnsafeDir is returned, wrapped, by Open for a directory that
+	// group or others may write in, or a symbolic link in its place: see
+	// Options.Dir.
+	ErrUnsafeDir = errors.New("unsafe directory for profiles")
+
 	// errNotRegular is returned, wrapped, for a file in the directory that
 	// is not a regular file: a symbolic link, a FIFO, a device, a socket or
 	// a directory.
@@ -50,6 +55,13 @@ type Options struct {
 	// with mode 0750 if missing; profiles are written with mode 0600. Only
 	// one Store may use a directory at a time; other files in it are left
 	// alone.
+	//
+	// Open refuses, with an error wrapping ErrUnsafeDir, a Dir that is a
+	// symbolic link or, on Unix, a directory that group or others may
+	// write in (mode & 0o022 != 0, as a Kubernetes emptyDir's 0777):
+	// whoever can write there can plant files the store reads at Open and
+	// swap those it serves. Use a directory of mode 0750 or stricter, such
+	// as one the store creates inside the volume.
 	Dir string
 
 	// MinInterval is the minimum time between the starts of two writes,
@@ -149,13 +161,34 @@ func Open(opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("profile: %w", err)
+	if err := makeDir(dir); err != nil {
+		return nil, err
 	}
 	if err := s.load(); err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
 	return s, nil
+}
+
+// makeDir creates dir with mode 0750 if it is missing, and checks that it
+// is fit to hold the profiles (see Options.Dir).
+func makeDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+		fi, err = os.Lstat(dir)
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("profile: %w", err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("profile: Options.Dir %q is a symbolic link: %w: whoever can replace the link chooses the directory; name the directory it points to", dir, ErrUnsafeDir)
+	case !fi.IsDir():
+		return fmt.Errorf("profile: Options.Dir %q is not a directory (mode %v)", dir, fi.Mode())
+	}
+	return checkDirMode(dir, fi)
 }
 
 // load indexes the profiles in s.dir and removes leftovers of interrupted

@@ -21,7 +21,7 @@ func mountTmpfs(t *testing.T, size string) string {
 		t.Skip("mounting a tmpfs needs root")
 	}
 	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "mode=0700,size="+size); err != nil {
 		t.Skipf("cannot mount a tmpfs on %s: %v", dir, err)
 	}
 	t.Cleanup(func() {

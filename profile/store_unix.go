@@ -3,6 +3,7 @@
 package profile
 
 import (
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -20,4 +21,12 @@ func openRegular(path string) (*os.File, os.FileInfo, error) {
 		return nil, nil, symlinkError(path, err)
 	}
 	return checkRegular(f)
+}
+
+// checkDirMode refuses a directory that group or others may write in.
+func checkDirMode(dir string, fi os.FileInfo) error {
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("profile: Options.Dir %q has mode %#o: %w: group or others could plant files in it or swap the store's; run chmod go-w on it", dir, perm, ErrUnsafeDir)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ package profile
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -174,5 +175,63 @@ func TestSwappedFilesAreRefused(t *testing.T) {
 				t.Errorf("ReadRecord(%s) of a swapped file: %q, %v; want errNotRegular", rec, b, err)
 			}
 		})
+	}
+}
+
+// TestOpenRefusesUnsafeDir: Open refuses a directory that group or others
+// may write in, and a symbolic link in place of the directory, naming the
+// path and the mode; one it creates is neither.
+func TestOpenRefusesUnsafeDir(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "profiles")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mode os.FileMode
+		ok   bool
+	}{
+		{0o700, true}, {0o750, true}, {0o755, true}, {0o500, true},
+		{0o770, false}, {0o720, false}, {0o702, false}, {0o777, false}, {0o777 | os.ModeSticky, false},
+	} {
+		if err := os.Chmod(dir, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(Options{Dir: dir})
+		if tc.ok {
+			if err != nil {
+				t.Errorf("Open of a directory of mode %v: %v", tc.mode, err)
+			}
+			continue
+		}
+		if s != nil || !errors.Is(err, ErrUnsafeDir) || !strings.Contains(err.Error(), dir) ||
+			!strings.Contains(err.Error(), fmt.Sprintf("%#o", tc.mode.Perm())) {
+			t.Errorf("Open of a directory of mode %v: error %v, want ErrUnsafeDir naming %s and its mode", tc.mode, err, dir)
+		}
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	link := filepath.Join(parent, "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(Options{Dir: link}); s != nil || !errors.Is(err, ErrUnsafeDir) || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Open of a symbolic link to a directory: error %v, want ErrUnsafeDir saying it is a symbolic link", err)
+	}
+
+	made := filepath.Join(parent, "made", "here")
+	if _, err := Open(Options{Dir: made}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{made, filepath.Dir(made)} {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o022 != 0 || perm&0o700 != 0o700 {
+			t.Errorf("Open created %s with mode %#o, want 0750 or stricter", d, perm)
+		}
 	}
 }
