@@ -80,9 +80,9 @@ type dumper struct {
 }
 
 // newDumper opens the profile store in Config.DumpDir, and returns nil
-// without one. A DumpDir the store refuses as unsafe (see profile.Options.Dir)
-// leaves profiles off, logged at ERROR, and the guard running; any other
-// error fails Start.
+// without one. A DumpDir that another guard has open, or that the store
+// refuses as unsafe (see profile.Options.Dir), leaves profiles off, logged
+// at WARN or ERROR, and the guard running; any other error fails Start.
 func newDumper(g *Guard) (*dumper, error) {
 	if g.cfg.DumpDir == "" {
 		return nil, nil
@@ -93,6 +93,14 @@ func newDumper(g *Guard) (*dumper, error) {
 		MaxCount:    g.cfg.DumpMaxCount,
 		MaxBytes:    g.cfg.DumpMaxBytes,
 	})
+	if errors.Is(err, profile.ErrLocked) {
+		// As with guard/auto and a guard.Start in one process: two
+		// guards on one directory would delete each other's temporary
+		// files and overwrite one state record.
+		g.log.Warn("heap profiles are off: Config.DumpDir is in use by another guard; the guard goes on without them",
+			slog.String("dir", g.cfg.DumpDir), slog.Any("error", err))
+		return nil, nil
+	}
 	if errors.Is(err, profile.ErrUnsafeDir) {
 		// Profiles are evidence, not protection: the guard goes on
 		// without them rather than leave the service unguarded.
@@ -123,12 +131,18 @@ func newDumper(g *Guard) (*dumper, error) {
 	return d, nil
 }
 
-// close stops the flight recorder; the dumper may be nil.
+// close stops the flight recorder and closes the store, which releases
+// DumpDir for another guard; the dumper may be nil. Nothing is written
+// after it.
 func (d *dumper) close() {
-	if d != nil && d.flight != nil {
+	if d == nil {
+		return
+	}
+	if d.flight != nil {
 		d.flight.Stop()
 		d.flight = nil
 	}
+	d.store.Close()
 }
 
 // triggers runs after every sample and asks for a profile when pressure

@@ -167,3 +167,29 @@ func TestDumpDirUnsafeTurnsProfilesOff(t *testing.T) {
 		t.Errorf("the guard wrote %v in the unsafe directory", entries)
 	}
 }
+
+// TestDumpDirInUseTurnsProfilesOff: a second guard on the DumpDir of a
+// running one starts with profiles off and a WARN saying why, so that the
+// two never delete each other's files; once the first stops, a guard
+// started on the directory has its profiles.
+func TestDumpDirInUseTurnsProfilesOff(t *testing.T) {
+	dir := t.TempDir()
+	first := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir})
+	if first.dumper == nil {
+		t.Fatal("the first guard on the directory has profiles off")
+	}
+	var logs syncBuffer
+	second := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if second.dumper != nil {
+		t.Error("a second guard on the same DumpDir has profiles on")
+	}
+	if out := logs.String(); !strings.Contains(out, `level=WARN msg="heap profiles are off: Config.DumpDir is in use by another guard`) || !strings.Contains(out, dir) {
+		t.Errorf("no WARN naming %s saying it is in use:\n%s", dir, out)
+	}
+	second.Stop()
+	first.Stop()
+	third := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir})
+	if third.dumper == nil {
+		t.Error("a guard started after the others stopped has profiles off")
+	}
+}

@@ -173,6 +173,7 @@ func TestDumpDirFillsOrGoesReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer st.Close()
 	if got, written := len(st.List()), g.Snapshot().ProfilesWritten; int64(got) != written || got < 2 {
 		t.Errorf("%d profiles in the store, want the %d written, 2 or more", got, written)
 	}

@@ -202,11 +202,11 @@ func (g *Guard) Stop() error {
 		g.gcWatch.stop()
 		g.wg.Wait()
 		g.notify.close()
-		g.dumper.close()
 		if d := g.dumper; d != nil {
 			snap := g.Snapshot()
 			d.writeState(g, g.record(&snap, true), true)
 		}
+		g.dumper.close()
 		g.stopSubscribers()
 		g.sampler.close()
 		g.releaseGoMemLimit()

@@ -34,6 +34,7 @@ func killedRun(t *testing.T, dir string) (first, last profile.Meta, seen time.Ti
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close() // the run is over: its guard released the directory
 	runtime.GC()
 	if first, err = s.Write(profile.Meta{Reason: "level elevated", Level: "elevated"}); err != nil {
 		t.Fatal(err)

@@ -44,6 +44,11 @@ func (s *Store) writeRecord(name string, data []byte, durable bool) error {
 	if len(data) > recordMaxBytes {
 		return fmt.Errorf("profile: record %q of %d bytes, more than %d", name, len(data), recordMaxBytes)
 	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
 	tmp, _, err := s.writeTemp(func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err

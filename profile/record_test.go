@@ -29,10 +29,12 @@ func TestRecord(t *testing.T) {
 		}
 	}
 	// A record is neither a profile nor a temporary file, after a restart too.
+	s.Close()
 	s2, err := Open(Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s2.Close()
 	if n := len(s2.List()); n != 0 {
 		t.Errorf("%d profiles listed, want 0: a record is not a profile", n)
 	}
@@ -45,6 +47,7 @@ func TestRecord(t *testing.T) {
 			t.Errorf("temporary file %s left", de.Name())
 		}
 	}
+	s = s2
 	for _, bad := range []string{"", "../state.json", "sub/state.json", "state.txt", ".state.json", "heap-x.json", strings.Repeat("a", 200) + ".json"} {
 		if err := s.WriteRecord(bad, nil); err == nil || !strings.Contains(err.Error(), "bad record name") {
 			t.Errorf("WriteRecord(%q) = %v, want a bad record name", bad, err)

@@ -32,6 +32,10 @@ var (
 	// ErrNotFound is returned, wrapped, for a name that is not in the index.
 	ErrNotFound = errors.New("no such profile in the store")
 
+	// ErrLocked is returned, wrapped, by Open while another Store, in this
+	// process or another, has the directory open.
+	ErrLocked = errors.New("in use by another Store")
+
 	// ErrUnsafeDir is returned, wrapped, by Open for a directory that
 	// group or others may write in, or a symbolic link in its place: see
 	// Options.Dir.
@@ -43,6 +47,11 @@ var (
 	errNotRegular = errors.New("not a regular file")
 )
 
+// lockName is the file in the directory that an open Store holds a lock
+// on. It is never deleted: a Store that deleted it could unlock the
+// directory for a third while a second still waits on the old file.
+const lockName = ".lock"
+
 // metaMaxBytes bounds the sidecar read for each profile at Open: the store
 // writes a few hundred bytes, and a file planted in the directory must not
 // cost memory.
@@ -52,9 +61,17 @@ const metaMaxBytes = 64 << 10
 // its default.
 type Options struct {
 	// Dir is the directory that holds the profiles. Required. It is created
-	// with mode 0750 if missing; profiles are written with mode 0600. Only
-	// one Store may use a directory at a time; other files in it are left
-	// alone.
+	// with mode 0750 if missing; profiles are written with mode 0600. Files
+	// in it that are not the store's are left alone.
+	//
+	// Only one Store may use a directory at a time, since each deletes
+	// the other's temporary files and replaces its records: Open takes an
+	// exclusive lock (flock) on the file .lock in Dir, held until Close,
+	// and returns an error wrapping ErrLocked while another Store, in this
+	// process or another, holds it. Where flock is missing (Windows among
+	// others) no lock is taken. A directory this process cannot create
+	// .lock in, as a read-only one, is opened without the lock when there
+	// is none: such a store can serve but not write.
 	//
 	// Open refuses, with an error wrapping ErrUnsafeDir, a Dir that is a
 	// symbolic link or, on Unix, a directory that group or others may
@@ -112,6 +129,12 @@ type Store struct {
 	bytes   int64   // sum of entries' disk
 
 	written, failed, tooSoon, removed atomic.Int64
+
+	// closeMu is held for reading by every write, and for writing by
+	// Close, so that no write runs after the lock is released.
+	closeMu sync.RWMutex
+	closed  bool
+	lock    *os.File // holds the directory's lock; nil where none is taken
 }
 
 // entry is one indexed profile.
@@ -121,10 +144,11 @@ type entry struct {
 	disk int64 // bytes on disk: profile and sidecar
 }
 
-// Open returns a Store for opts.Dir, creating the directory if needed. It
-// indexes the profiles already in the directory, including those left by a
-// previous process, and deletes leftover temporary files. It does not apply
-// MaxCount or MaxBytes to the profiles it finds: only a new write deletes old
+// Open returns a Store for opts.Dir, creating the directory if needed, and
+// locks the directory until Close (see Options.Dir). It indexes the
+// profiles already in the directory, including those left by a previous
+// process, and deletes leftover temporary files. It does not apply MaxCount
+// or MaxBytes to the profiles it finds: only a new write deletes old
 // profiles.
 func Open(opts Options) (*Store, error) {
 	switch {
@@ -164,10 +188,43 @@ func Open(opts Options) (*Store, error) {
 	if err := makeDir(dir); err != nil {
 		return nil, err
 	}
+	// Before load, which deletes temporary files: they may be another
+	// Store's writes under way.
+	if s.lock, err = lockDir(dir); err != nil {
+		return nil, err
+	}
 	if err := s.load(); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("profile: %w", err)
 	}
 	return s, nil
+}
+
+// Close releases the directory's lock, so that another Store may open it.
+// Writes after Close fail with an error wrapping fs.ErrClosed; the profiles
+// indexed can still be listed, opened and parsed. Close waits for a write
+// under way, and is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed || s.lock == nil {
+		s.closed = true
+		return nil
+	}
+	s.closed = true
+	if err := s.lock.Close(); err != nil {
+		return fmt.Errorf("profile: unlock %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// checkOpen returns an error wrapping fs.ErrClosed after Close. The caller
+// holds closeMu for reading.
+func (s *Store) checkOpen() error {
+	if s.closed {
+		return fmt.Errorf("profile: write to the store of %s after Close: %w", s.dir, fs.ErrClosed)
+	}
+	return nil
 }
 
 // makeDir creates dir with mode 0750 if it is missing, and checks that it
@@ -325,6 +382,11 @@ func (s *Store) Write(m Meta) (Meta, error) {
 func (s *Store) WriteFrom(m Meta, write func(io.Writer) error) (Meta, error) {
 	if write == nil {
 		return Meta{}, errors.New("profile: WriteFrom with a nil write function")
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if err := s.checkOpen(); err != nil {
+		return Meta{}, err
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

@@ -84,11 +84,33 @@ func TestWriteReadOnlyDir(t *testing.T) {
 	}
 	checkIntact(t, s, dir, kept, content)
 
-	// A read-only directory can still be opened and served.
-	s = openStore(t, Options{Dir: dir})
-	checkIntact(t, s, dir, kept, content)
-	if w := serve(Handler(s), "GET", "/heap/latest"); w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), content[kept[1].Name]) {
-		t.Errorf("GET /heap/latest from a read-only directory: %d, %d bytes", w.Code, w.Body.Len())
+	// A read-only directory can still be opened and served, with its lock
+	// file or without one.
+	s.Close()
+	for _, lock := range []bool{true, false} {
+		if !lock {
+			remount := func(flags uintptr) {
+				if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|flags, ""); err != nil {
+					t.Fatalf("remount %s: %v", dir, err)
+				}
+			}
+			remount(0)
+			if err := os.Remove(filepath.Join(dir, lockName)); err != nil {
+				t.Fatal(err)
+			}
+			remount(syscall.MS_RDONLY)
+		}
+		s = openStore(t, Options{Dir: dir})
+		checkIntact(t, s, dir, kept, content)
+		if w := serve(Handler(s), "GET", "/heap/latest"); w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), content[kept[1].Name]) {
+			t.Errorf("GET /heap/latest from a read-only directory (lock file %v): %d, %d bytes", lock, w.Code, w.Body.Len())
+		}
+		if lock {
+			if _, err := Open(Options{Dir: dir}); !errors.Is(err, ErrLocked) {
+				t.Errorf("second Open of a read-only directory with its lock file: error %v, want ErrLocked", err)
+			}
+		}
+		s.Close()
 	}
 }
 

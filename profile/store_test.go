@@ -49,6 +49,7 @@ func openStore(t testing.TB, opts Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
@@ -64,7 +65,8 @@ func writeBytes(b []byte) func(io.Writer) error {
 	}
 }
 
-// dirFiles returns the names of the files in dir and their total size.
+// dirFiles returns the names of the files in dir but the lock file, and
+// their total size.
 func dirFiles(t testing.TB, dir string) (names []string, size int64) {
 	t.Helper()
 	des, err := os.ReadDir(dir)
@@ -72,6 +74,9 @@ func dirFiles(t testing.TB, dir string) (names []string, size int64) {
 		t.Fatal(err)
 	}
 	for _, de := range des {
+		if de.Name() == lockName {
+			continue
+		}
 		info, err := de.Info()
 		if err != nil {
 			t.Fatal(err)
@@ -181,6 +186,7 @@ func TestRetention(t *testing.T) {
 			}
 
 			// After a restart, the same profiles with the same Meta.
+			s.Close()
 			s2 := openStore(t, opts)
 			if got := s2.List(); !slices.Equal(got, list) {
 				t.Errorf("after reopening, List() = %+v\nwant %+v", got, list)
@@ -329,6 +335,7 @@ func TestMinIntervalAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
+	s.Close()
 	s = openStore(t, Options{Dir: dir, Now: clk.Now})
 	if _, err := s.WriteFrom(Meta{}, writeBytes([]byte("x"))); !errors.Is(err, ErrTooSoon) {
 		t.Errorf("write 1s after the newest profile on disk: error = %v, want ErrTooSoon", err)
@@ -371,6 +378,7 @@ func TestOpenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	s.Close()
 	s = openStore(t, Options{Dir: dir, Now: clk.Now})
 	want := []Meta{
 		{Name: full.Name, Time: full.Time, Size: 3},
@@ -515,10 +523,8 @@ func TestKinds(t *testing.T) {
 		t.Errorf("unknown kind: %v, want an error naming it", err)
 	}
 	// After a restart the kinds read back from the names.
-	s2, err := Open(Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s.Close()
+	s2 := openStore(t, Options{Dir: dir})
 	got := map[string]string{}
 	for _, m := range s2.List() {
 		got[m.Name] = m.Kind

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,11 +97,14 @@ func TestOpenSkipsUntrustedSidecars(t *testing.T) {
 		}
 	})
 
+	s.Close()
 	var s2 *Store
-	notBlocked(t, "Open", []string{side(0)}, func() { s2, _ = Open(Options{Dir: dir}) })
-	if s2 == nil {
-		t.Fatal("Open failed")
+	var err error
+	notBlocked(t, "Open", []string{side(0)}, func() { s2, err = Open(Options{Dir: dir}) })
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer s2.Close()
 	list := s2.List()
 	if len(list) != 3 {
 		t.Fatalf("listed %+v, want the three profiles", list)
@@ -201,6 +205,8 @@ func TestOpenRefusesUnsafeDir(t *testing.T) {
 		if tc.ok {
 			if err != nil {
 				t.Errorf("Open of a directory of mode %v: %v", tc.mode, err)
+			} else {
+				s.Close()
 			}
 			continue
 		}
@@ -222,9 +228,7 @@ func TestOpenRefusesUnsafeDir(t *testing.T) {
 	}
 
 	made := filepath.Join(parent, "made", "here")
-	if _, err := Open(Options{Dir: made}); err != nil {
-		t.Fatal(err)
-	}
+	openStore(t, Options{Dir: made})
 	for _, d := range []string{made, filepath.Dir(made)} {
 		fi, err := os.Stat(d)
 		if err != nil {
@@ -233,5 +237,48 @@ func TestOpenRefusesUnsafeDir(t *testing.T) {
 		if perm := fi.Mode().Perm(); perm&0o022 != 0 || perm&0o700 != 0o700 {
 			t.Errorf("Open created %s with mode %#o, want 0750 or stricter", d, perm)
 		}
+	}
+}
+
+// TestOpenLocksDir: while one Store has a directory open, another Open of
+// it, in the same process too, returns ErrLocked and touches nothing in
+// it; after Close it succeeds, and the closed Store writes nothing more.
+func TestOpenLocksDir(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir, MinInterval: -1})
+	if _, err := s.WriteFrom(Meta{}, writeBytes([]byte("one"))); err != nil {
+		t.Fatal(err)
+	}
+	// A write of the first Store under way.
+	temp := filepath.Join(dir, tempPrefix+"under-way")
+	if err := os.WriteFile(temp, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(Options{Dir: dir})
+	if s2 != nil || !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second Open of %s: error %v, want ErrLocked naming the directory", dir, err)
+	}
+	if _, err := os.Stat(temp); err != nil {
+		t.Errorf("the refused Open removed the first Store's temporary file: %v", err)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := s.WriteFrom(Meta{}, writeBytes([]byte("two"))); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("WriteFrom after Close: error %v, want fs.ErrClosed", err)
+	}
+	if err := s.WriteRecord("state.json", []byte("{}")); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("WriteRecord after Close: error %v, want fs.ErrClosed", err)
+	}
+	if n := len(s.List()); n != 1 {
+		t.Errorf("after Close, List has %d profiles, want 1", n)
+	}
+	s2 = openStore(t, Options{Dir: dir})
+	if n := len(s2.List()); n != 1 {
+		t.Errorf("Open after Close lists %d profiles, want 1", n)
 	}
 }
