@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/oomguard/oomguard/profile"
 )
 
 // stateName is the state record's file in Config.DumpDir.
@@ -71,9 +73,10 @@ type PostMortem struct {
 	LimitBytes      int64     `json:"limit_bytes"`
 	LastProfile     string    `json:"last_profile"`
 	LastProfileTime time.Time `json:"last_profile_time"`
-	// TopGrowth is what grew from the first profile of the last climb to
-	// the newest, largest first: the functions that allocated the memory
-	// still in use.
+	// TopGrowth is what grew from the first heap profile of the last
+	// climb (the oldest heap profile in DumpDir when the record names
+	// none) to the newest, largest first: the functions that allocated
+	// the memory still in use.
 	TopGrowth     []FunctionGrowth `json:"top_growth"`
 	LeakSuspected bool             `json:"leak_suspected"`
 }
@@ -134,8 +137,15 @@ func (d *dumper) recall(g *Guard, oomKills int64) *PostMortem {
 		}
 	}
 	base := rec.ClimbProfile
-	if base == "" && len(d.store.List()) > 0 {
-		base = d.store.List()[0].Name
+	if base == "" {
+		// The oldest heap profile: a goroutine profile or a trace
+		// cannot be diffed with one.
+		for _, m := range d.store.List() {
+			if m.Kind == "" || m.Kind == profile.KindHeap {
+				base = m.Name
+				break
+			}
+		}
 	}
 	if target := rec.LastProfile; base != "" && target != "" && base != target {
 		if top, err := d.store.Growth(base, target, topGrowthN); err == nil {

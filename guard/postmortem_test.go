@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +106,48 @@ func TestPostMortemOfAnUncleanRun(t *testing.T) {
 	}
 	if body.PreviousRun["last_level"] != "high" {
 		t.Errorf("last_level %v, want high", body.PreviousRun["last_level"])
+	}
+}
+
+// TestPostMortemBaseIsAHeapProfile: with no first profile of the climb in
+// the state record, the post-mortem diffs from the oldest heap profile,
+// passing over a goroutine profile written before it.
+func TestPostMortemBaseIsAHeapProfile(t *testing.T) {
+	dir := t.TempDir()
+	s, err := profile.Open(profile.Options{Dir: dir, MinInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.WriteFrom(profile.Meta{Kind: profile.KindGoroutine, Reason: "level critical"}, func(w io.Writer) error {
+		return pprof.Lookup("goroutine").WriteTo(w, 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	if _, err := s.Write(profile.Meta{Reason: "level elevated", Level: "elevated"}); err != nil {
+		t.Fatal(err)
+	}
+	growForPostmortem()
+	t.Cleanup(func() { postmortemSink = nil })
+	runtime.GC()
+	last, err := s.Write(profile.Meta{Reason: "level high", Level: "high"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := time.Now().Add(-time.Minute)
+	rec, _ := json.Marshal(stateRecord{PID: 4242, Started: seen.Add(-time.Hour), LastSeen: seen, Level: LevelHigh,
+		Usage: 243 << 20, Limit: 256 << 20, TimeToLimit: -1, OOMKills: -1, LastProfile: last.Name, LastProfileT: last.Time})
+	if err := s.WriteRecord(stateName, rec); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	var logs syncBuffer
+	g := startGuard(t, Config{DumpDir: dir, Limit: 1 << 40, MemoryLimitRatio: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	pm := g.PostMortem()
+	if pm == nil || len(pm.TopGrowth) == 0 || !strings.HasSuffix(pm.TopGrowth[0].Function, "growForPostmortem") {
+		t.Errorf("post-mortem %+v, want guard.growForPostmortem first in its top growth; the log:\n%s", pm, logs.String())
 	}
 }
 
