@@ -24,6 +24,10 @@ import (
 // or parameter 400 with a one-line reason, a method other than GET or HEAD
 // 405. Names are looked up in the store's index, never used as paths.
 //
+// A diff parses both profiles in memory, so one runs at a time per store,
+// across all its handlers: a diff asked for while another is under way
+// gets 429 Too Many Requests with Retry-After: 1.
+//
 // The handler does no authorization: mount it on a private listener, or
 // wrap it.
 func Handler(s *Store) http.Handler {
@@ -102,17 +106,28 @@ func (h handler) diff(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad query: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	var profs [2]*Profile
+	var names [2]string
 	for i, param := range [2]string{"base", "target"} {
-		name := q.Get(param)
-		if name == "" {
+		names[i] = q.Get(param)
+		if names[i] == "" {
 			http.Error(w, "missing query parameter "+param, http.StatusBadRequest)
 			return
 		}
-		if err := checkName(name); err != nil {
+		if err := checkName(names[i]); err != nil {
 			http.Error(w, param+": "+err.Error(), http.StatusBadRequest)
 			return
 		}
+	}
+	// Held until the answer is written, since the encoded diff is held
+	// until then too.
+	if !h.s.diffing.CompareAndSwap(false, true) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "another diff of these profiles is under way; retry in a second", http.StatusTooManyRequests)
+		return
+	}
+	defer h.s.diffing.Store(false)
+	var profs [2]*Profile
+	for i, name := range names {
 		if profs[i], err = h.s.Parse(name); err != nil {
 			httpError(w, err)
 			return

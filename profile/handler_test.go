@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,6 +177,56 @@ func TestHandlerDiff(t *testing.T) {
 		if len(top) != 1 || !strings.HasSuffix(top[0].Function, ".leakyFunction") {
 			t.Errorf("top growth in the served diff = %+v, want leakyFunction", top)
 		}
+	}
+}
+
+// blockingWriter is a ResponseRecorder whose first Write says so on
+// writing and then waits for release.
+type blockingWriter struct {
+	*httptest.ResponseRecorder
+	writing, release chan struct{}
+	once             sync.Once
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	b.once.Do(func() {
+		close(b.writing)
+		<-b.release
+	})
+	return b.ResponseRecorder.Write(p)
+}
+
+// TestHandlerDiffOneAtATime: while a diff is under way, until its answer is
+// written, another diff of the same store, through any of its handlers, gets
+// 429 with Retry-After; the next one after it runs.
+func TestHandlerDiffOneAtATime(t *testing.T) {
+	f := newFixture(t)
+	target := "/heap/diff?" + url.Values{"base": {f.base.Name}, "target": {f.target.Name}}.Encode()
+	first := &blockingWriter{ResponseRecorder: httptest.NewRecorder(), writing: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Handler(f.s).ServeHTTP(first, httptest.NewRequest("GET", target, nil))
+	}()
+	<-first.writing
+	for prefix, h := range mounts(f.s) {
+		w := serve(h, "GET", prefix+target)
+		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" || strings.Count(w.Body.String(), "\n") != 1 {
+			t.Errorf("GET %s/heap/diff during another: %d, Retry-After %q, %.80q; want 429, 1 and a one-line reason",
+				prefix, w.Code, w.Header().Get("Retry-After"), w.Body)
+		}
+	}
+	// Other routes are not held up.
+	if w := serve(Handler(f.s), "GET", "/heap/latest"); w.Code != http.StatusOK {
+		t.Errorf("GET /heap/latest during a diff: %d", w.Code)
+	}
+	close(first.release)
+	<-done
+	if first.Code != http.StatusOK {
+		t.Errorf("the first diff: %d %.80q", first.Code, first.Body)
+	}
+	if w := serve(Handler(f.s), "GET", target); w.Code != http.StatusOK {
+		t.Errorf("GET /heap/diff after the first: %d %.80q", w.Code, w.Body)
 	}
 }
 

@@ -130,6 +130,9 @@ type Store struct {
 
 	written, failed, tooSoon, removed atomic.Int64
 
+	// diffing is set while a handler of the store computes a diff.
+	diffing atomic.Bool
+
 	// closeMu is held for reading by every write, and for writing by
 	// Close, so that no write runs after the lock is released.
 	closeMu sync.RWMutex
