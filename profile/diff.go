@@ -237,13 +237,17 @@ func sampleIndex(p *Profile, name string) (int, error) {
 	return 0, fmt.Errorf("profile: no sample type %q in the profile, which has %v", name, types)
 }
 
-// Parse reads and parses the stored profile called name.
+// Parse reads and parses the stored profile called name. A file larger
+// than MaxProfileBytes is refused before it is read.
 func (s *Store) Parse(name string) (*Profile, error) {
-	f, _, err := s.Open(name)
+	f, m, fi, err := s.open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi.Size() > maxFileBytes {
+		return nil, fmt.Errorf("profile: %s: %d bytes, more than %d bytes (MaxProfileBytes): not parsed; go tool pprof reads it", m.Name, fi.Size(), maxFileBytes)
+	}
 	p, err := Parse(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s)", err, name)

@@ -2,6 +2,8 @@ package profile
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -233,5 +235,25 @@ func BenchmarkDiff(b *testing.B) {
 		if _, err := Diff(base, target); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestStoreParseRefusesLargeFile: a stored profile larger than
+// maxFileBytes, grown after Open, is refused before it is read, and the
+// diff of it answers with the reason.
+func TestStoreParseRefusesLargeFile(t *testing.T) {
+	f := newFixture(t)
+	defer func(old int64) { maxFileBytes = old }(maxFileBytes)
+	maxFileBytes = f.target.Size - 1
+	if _, err := f.s.Parse(f.base.Name); err != nil {
+		t.Fatalf("Parse of a profile within the bound: %v", err)
+	}
+	_, err := f.s.Parse(f.target.Name)
+	if err == nil || !strings.Contains(err.Error(), f.target.Name) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d bytes", maxFileBytes)) {
+		t.Errorf("Parse of a profile past the bound: error %v, want one naming it and the bound", err)
+	}
+	w := serve(Handler(f.s), "GET", "/heap/diff?base="+f.base.Name+"&target="+f.target.Name)
+	if w.Code == http.StatusOK || !strings.Contains(w.Body.String(), "more than") || strings.Count(w.Body.String(), "\n") != 1 {
+		t.Errorf("diff with a profile past the bound: %d %.200q, want an error saying so in one line", w.Code, w.Body)
 	}
 }

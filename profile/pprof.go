@@ -86,34 +86,47 @@ const (
 	fFunctionFilename              = 4
 )
 
-// maxProfileBytes bounds the decompressed size of a profile that Parse
-// reads: heap profiles are kilobytes to a few megabytes, and a gzip stream
-// can expand a thousandfold. A variable for the test.
-var maxProfileBytes = 256 << 20
+// MaxProfileBytes bounds the size in bytes of a heap or goroutine profile
+// file: the store does not keep a larger one it writes, nor index one it
+// finds at Open; Store.Parse refuses one before reading it, and Parse reads
+// no more. Go's heap profiles take kilobytes to a few megabytes.
+const MaxProfileBytes = 64 << 20
 
-// Parse reads a pprof profile, gzipped (as runtime/pprof writes it) or not.
+// maxFileBytes is MaxProfileBytes. maxDecodedBytes bounds the size of a
+// profile once decompressed, since a gzip stream can expand a
+// thousandfold. Variables for the tests.
+var (
+	maxFileBytes    int64 = MaxProfileBytes
+	maxDecodedBytes       = 256 << 20
+)
+
+// Parse reads a pprof profile, gzipped (as runtime/pprof writes it) or not,
+// of at most MaxProfileBytes, and parses it as ParseData does.
 func Parse(r io.Reader) (*Profile, error) {
-	b, err := io.ReadAll(r)
+	b, err := io.ReadAll(io.LimitReader(r, maxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("profile: read: %w", err)
+	}
+	if int64(len(b)) > maxFileBytes {
+		return nil, fmt.Errorf("profile: more than %d bytes to read (MaxProfileBytes)", maxFileBytes)
 	}
 	return ParseData(b)
 }
 
 // ParseData parses a pprof profile, gzipped (as runtime/pprof writes it) or
-// not.
+// not, of at most 256 MiB once decompressed.
 func ParseData(b []byte) (*Profile, error) {
 	if len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b {
 		zr, err := gzip.NewReader(bytes.NewReader(b))
 		if err != nil {
 			return nil, fmt.Errorf("profile: decompress: %w", err)
 		}
-		b, err = io.ReadAll(io.LimitReader(zr, int64(maxProfileBytes)+1))
+		b, err = io.ReadAll(io.LimitReader(zr, int64(maxDecodedBytes)+1))
 		if err != nil {
 			return nil, fmt.Errorf("profile: decompress: %w", err)
 		}
-		if len(b) > maxProfileBytes {
-			return nil, fmt.Errorf("profile: more than %d MiB decompressed", maxProfileBytes>>20)
+		if len(b) > maxDecodedBytes {
+			return nil, fmt.Errorf("profile: more than %d MiB decompressed", maxDecodedBytes>>20)
 		}
 	}
 	p, err := decode(b)

@@ -3,6 +3,7 @@ package profile
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
 	"maps"
 	"strings"
 	"testing"
@@ -204,14 +205,41 @@ func TestParseRejects(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
 	}
-	defer func(old int) { maxProfileBytes = old }(maxProfileBytes)
-	maxProfileBytes = 1 << 20
+	defer func(old int) { maxDecodedBytes = old }(maxDecodedBytes)
+	maxDecodedBytes = 1 << 20
 	bomb := bytes.NewBuffer(nil)
 	zw = gzip.NewWriter(bomb)
-	zw.Write(make([]byte, maxProfileBytes+1))
+	zw.Write(make([]byte, maxDecodedBytes+1))
 	zw.Close()
 	if _, err := ParseData(bomb.Bytes()); err == nil || !strings.Contains(err.Error(), "MiB decompressed") {
-		t.Errorf("a profile of more than %d bytes decompressed: error %v", maxProfileBytes, err)
+		t.Errorf("a profile of more than %d bytes decompressed: error %v", maxDecodedBytes, err)
+	}
+}
+
+// countingReader serves n zero bytes and counts those read.
+type countingReader struct{ n, read int64 }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.read >= c.n {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), c.n-c.read)
+	clear(p[:k])
+	c.read += k
+	return int(k), nil
+}
+
+// TestParseBoundsItsRead: Parse refuses input longer than maxFileBytes
+// and reads no more than one byte past it.
+func TestParseBoundsItsRead(t *testing.T) {
+	defer func(old int64) { maxFileBytes = old }(maxFileBytes)
+	maxFileBytes = 4 << 10
+	r := &countingReader{n: 1 << 20}
+	if _, err := Parse(r); err == nil || !strings.Contains(err.Error(), "more than 4096 bytes") {
+		t.Errorf("Parse of 1 MiB with a bound of 4 KiB: error %v, want one naming the bound", err)
+	}
+	if r.read > maxFileBytes+1 {
+		t.Errorf("Parse read %d bytes with a bound of %d", r.read, maxFileBytes)
 	}
 }
 

@@ -152,7 +152,9 @@ type entry struct {
 // profiles already in the directory, including those left by a previous
 // process, and deletes leftover temporary files. It does not apply MaxCount
 // or MaxBytes to the profiles it finds: only a new write deletes old
-// profiles.
+// profiles. It passes over a file the store would not have kept: one
+// larger than MaxBytes, or a heap or goroutine profile larger than
+// MaxProfileBytes.
 func Open(opts Options) (*Store, error) {
 	switch {
 	case opts.Dir == "":
@@ -278,6 +280,9 @@ func (s *Store) load() error {
 		if err != nil {
 			continue // deleted meanwhile
 		}
+		if info.Size() > s.maxBytes || kind != KindTrace && info.Size() > maxFileBytes {
+			continue // larger than the store keeps: not one it wrote
+		}
 		e := s.loadEntry(name, t, seq, info.Size())
 		if kind != KindHeap {
 			e.meta.Kind = kind
@@ -379,8 +384,9 @@ func (s *Store) Write(m Meta) (Meta, error) {
 // The profile goes to a temporary file that is synced and then renamed, so a
 // failed or interrupted write leaves nothing under a profile name. After a
 // successful write, the oldest profiles are deleted until MaxCount and
-// MaxBytes hold. A profile that alone exceeds MaxBytes is deleted again and
-// an error returned. Writes run one at a time; a second one waits for the
+// MaxBytes hold. A profile that alone exceeds MaxBytes, or a heap or
+// goroutine profile larger than MaxProfileBytes, is deleted again and an
+// error returned. Writes run one at a time; a second one waits for the
 // first.
 func (s *Store) WriteFrom(m Meta, write func(io.Writer) error) (Meta, error) {
 	if write == nil {
@@ -512,6 +518,11 @@ func (s *Store) add(e entry) error {
 		s.removeFiles(e.meta.Name)
 		return fmt.Errorf("profile: %s takes %d bytes, more than MaxBytes %d", e.meta.Name, e.disk, s.maxBytes)
 	}
+	if e.meta.Kind != KindTrace && e.meta.Size > maxFileBytes {
+		// Open would not index it, nor Parse read it.
+		s.removeFiles(e.meta.Name)
+		return fmt.Errorf("profile: %s takes %d bytes, more than %d (MaxProfileBytes)", e.meta.Name, e.meta.Size, maxFileBytes)
+	}
 	s.entries = append(s.entries, e)
 	s.bytes += e.disk
 	for len(s.entries) > s.maxCount || s.bytes > s.maxBytes {
@@ -570,19 +581,25 @@ func (s *Store) Latest() (Meta, bool) {
 // such as a symbolic link put in its place, is refused, never followed.
 // The caller must close the file.
 func (s *Store) Open(name string) (*os.File, Meta, error) {
+	f, m, _, err := s.open(name)
+	return f, m, err
+}
+
+// open is Open, and returns the file's FileInfo too.
+func (s *Store) open(name string) (*os.File, Meta, os.FileInfo, error) {
 	m, ok := s.lookup(name)
 	if !ok {
-		return nil, Meta{}, fmt.Errorf("profile: %.64q: %w", name, ErrNotFound)
+		return nil, Meta{}, nil, fmt.Errorf("profile: %.64q: %w", name, ErrNotFound)
 	}
-	f, _, err := openRegular(filepath.Join(s.dir, m.Name))
+	f, fi, err := openRegular(filepath.Join(s.dir, m.Name))
 	if errors.Is(err, fs.ErrNotExist) {
 		// Deleted by a write since the lookup.
-		return nil, Meta{}, fmt.Errorf("profile: %q: %w", m.Name, ErrNotFound)
+		return nil, Meta{}, nil, fmt.Errorf("profile: %q: %w", m.Name, ErrNotFound)
 	}
 	if err != nil {
-		return nil, Meta{}, fmt.Errorf("profile: %w", err)
+		return nil, Meta{}, nil, fmt.Errorf("profile: %w", err)
 	}
-	return f, m, nil
+	return f, m, fi, nil
 }
 
 // lookup returns the metadata of the indexed profile called name.

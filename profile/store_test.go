@@ -403,6 +403,51 @@ func TestOpenRecovers(t *testing.T) {
 	}
 }
 
+// TestOversizeFiles: the store does not keep a heap or goroutine profile
+// larger than maxFileBytes, and Open does not index one, nor any file
+// larger than MaxBytes, which it could not have written; traces are bound
+// by MaxBytes only.
+func TestOversizeFiles(t *testing.T) {
+	defer func(old int64) { maxFileBytes = old }(maxFileBytes)
+	maxFileBytes = 1 << 10
+	dir := t.TempDir()
+	opts := Options{Dir: dir, MinInterval: -1, MaxBytes: 8 << 10}
+	s := openStore(t, opts)
+	small, err := s.WriteFrom(Meta{}, writeBytes(payload(0, 1<<10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{KindHeap, KindGoroutine} {
+		if _, err := s.WriteFrom(Meta{Kind: kind}, writeBytes(payload(1, 1<<10+1))); err == nil || !strings.Contains(err.Error(), "more than 1024") {
+			t.Errorf("a %s profile of 1 KiB + 1 with a bound of 1 KiB: error %v, want one naming the bound", kind, err)
+		}
+	}
+	trace, err := s.WriteFrom(Meta{Kind: KindTrace}, writeBytes(payload(2, 2<<10)))
+	if err != nil {
+		t.Fatalf("a trace of 2 KiB: %v", err)
+	}
+	checkDir(t, s, dir, []Meta{small, trace})
+
+	s.Close()
+	for name, size := range map[string]int{
+		profileName(KindHeap, time.Now(), 100):      1<<10 + 1,
+		profileName(KindGoroutine, time.Now(), 101): 1<<10 + 1,
+		profileName(KindTrace, time.Now(), 102):     8<<10 + 1,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), payload(3, size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = openStore(t, opts)
+	var names []string
+	for _, m := range s.List() {
+		names = append(names, m.Name)
+	}
+	if want := []string{small.Name, trace.Name}; !slices.Equal(names, want) {
+		t.Errorf("Open indexed %q, want only %q", names, want)
+	}
+}
+
 func TestStoreOpenUnknown(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, Options{Dir: dir})
