@@ -137,7 +137,10 @@ type Config struct {
 	DumpBeforeLimit time.Duration
 
 	// DebugWrite enables POST /heap on DebugHandler, which writes a
-	// profile on demand, at most one per DumpMinInterval.
+	// profile on demand, at most one per DumpMinInterval. After a run on
+	// DumpDir that ended without Stop, a profile on demand never deletes
+	// the profiles that run left, and is refused when they fill
+	// DumpMaxCount or DumpMaxBytes.
 	DebugWrite bool
 
 	// DebugAuthorize, if set, must return nil for every DebugHandler

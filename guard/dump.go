@@ -36,6 +36,18 @@ const (
 	// pairReason marks the profile taken one GC cycle after a triggered
 	// one, so that every incident has a clean pair to diff.
 	pairReason = "next GC cycle"
+	// requestedReason marks a profile written on demand (DebugHandler's
+	// POST /heap): it and its pair are written with profile.Meta.OnDemand,
+	// so that they never delete the profiles kept from before an unclean
+	// end (see recall).
+	requestedReason = "requested"
+)
+
+// The pair a written profile asks for at the next GC cycle (dumper.pairAfter).
+const (
+	pairNone int32 = iota
+	pairTriggered
+	pairOnDemand // the pair of a profile written on demand is on demand too
 )
 
 // dumper decides when to write heap profiles and writes them on a
@@ -55,9 +67,9 @@ type dumper struct {
 	critCount int
 	critAt    time.Time // the last profile at Critical
 	ttlFired  bool
-	last      [2]bool     // the last-moments profiles of this climb: limit under 2s away, usage past 0.98
-	crossed   [4]bool     // levels whose crossing was profiled in this climb
-	pairAfter atomic.Bool // a triggered profile was written: take its pair at the next GC
+	last      [2]bool      // the last-moments profiles of this climb: limit under 2s away, usage past 0.98
+	crossed   [4]bool      // levels whose crossing was profiled in this climb
+	pairAfter atomic.Int32 // a profile was written: take its pair at the next GC (pairTriggered or pairOnDemand)
 
 	written, failed, diskBytes atomic.Int64
 
@@ -206,8 +218,8 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, now time.Time, a
 	case snap.Level >= LevelElevated && !d.ttlFired && snap.TimeToLimit >= 0 && snap.TimeToLimit < g.cfg.DumpBeforeLimit:
 		d.ttlFired = true
 		reason = fmt.Sprintf("limit in %.1fs", snap.TimeToLimit.Seconds())
-	case afterGC && d.pairAfter.CompareAndSwap(true, false):
-		d.request(g, snap, pairReason, true)
+	case afterGC && d.pairAfter.Load() != pairNone:
+		d.queue(g, snap, pairReason, true, "", d.pairAfter.Swap(pairNone) == pairOnDemand)
 		return
 	default:
 		return
@@ -219,9 +231,9 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, now time.Time, a
 	if critical {
 		// Leaked goroutines are a common cause of slow growth; and what
 		// ran just before, when the flight recorder is on.
-		d.queue(g, snap, reason, true, profile.KindGoroutine)
+		d.queue(g, snap, reason, true, profile.KindGoroutine, false)
 		if d.flight != nil {
-			d.queue(g, snap, reason, true, profile.KindTrace)
+			d.queue(g, snap, reason, true, profile.KindTrace, false)
 		}
 	}
 }
@@ -230,19 +242,20 @@ func (d *dumper) triggers(g *Guard, prev Level, snap *Snapshot, now time.Time, a
 // store's minimum interval: there are at most three crossings per climb,
 // and each is the evidence of its moment.
 func (d *dumper) request(g *Guard, snap *Snapshot, reason string, force bool) {
-	d.queue(g, snap, reason, force, "")
+	d.queue(g, snap, reason, force, "", false)
 }
 
-// queue queues a file of kind (see profile.Meta.Kind).
-func (d *dumper) queue(g *Guard, snap *Snapshot, reason string, force bool, kind string) {
+// queue queues a file of kind (see profile.Meta.Kind and OnDemand).
+func (d *dumper) queue(g *Guard, snap *Snapshot, reason string, force bool, kind string, onDemand bool) {
 	m := profile.Meta{
-		Kind:   kind,
-		Reason: reason,
-		Level:  snap.Level.String(),
-		Usage:  snap.Usage,
-		Limit:  snap.Limit,
-		Heap:   snap.HeapLive,
-		Force:  force,
+		Kind:     kind,
+		Reason:   reason,
+		Level:    snap.Level.String(),
+		Usage:    snap.Usage,
+		Limit:    snap.Limit,
+		Heap:     snap.HeapLive,
+		Force:    force,
+		OnDemand: onDemand,
 	}
 	d.mu.Lock()
 	if len(d.pending) == maxPending {
@@ -298,6 +311,9 @@ func (d *dumper) run(g *Guard) {
 func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 	start := time.Now()
 	pair := m.Reason == pairReason
+	if m.Reason == requestedReason {
+		m.OnDemand = true
+	}
 	var got profile.Meta
 	var err error
 	switch m.Kind {
@@ -313,6 +329,11 @@ func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 	case errors.Is(err, profile.ErrTooSoon):
 		g.log.Debug("heap profile skipped: too soon after the previous one", slog.String("reason", m.Reason))
 		return got, err
+	case errors.Is(err, profile.ErrFull):
+		// A refusal, not a fault of the disk.
+		g.log.Warn("heap profile on demand not written: the profiles kept from before the previous run's unclean end leave no room",
+			slog.String("reason", m.Reason), slog.Any("error", err))
+		return got, err
 	case err != nil:
 		d.failed.Add(1)
 		d.faultMu.Lock()
@@ -325,7 +346,11 @@ func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 	d.faultMu.Unlock()
 	d.written.Add(1)
 	if !pair && m.Kind == "" {
-		d.pairAfter.Store(true)
+		p := pairTriggered
+		if m.OnDemand {
+			p = pairOnDemand
+		}
+		d.pairAfter.Store(p)
 	}
 	d.mu.Lock()
 	if d.climbFirst == "" && got.Level != LevelNormal.String() && m.Kind == "" {

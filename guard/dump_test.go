@@ -193,3 +193,40 @@ func TestDumpDirInUseTurnsProfilesOff(t *testing.T) {
 		t.Error("a guard started after the others stopped has profiles off")
 	}
 }
+
+// TestOnDemandWriteSparesProfilesFromBeforeAKill: after a run that ended
+// without Stop, profiles written on demand (POST /heap), and their pairs,
+// make room by deleting each other, never the profiles that run left.
+func TestOnDemandWriteSparesProfilesFromBeforeAKill(t *testing.T) {
+	dir := t.TempDir()
+	first, last, _ := killedRun(t, dir)
+	g := quietGuard(t, Config{DumpDir: dir, DumpMaxCount: 3, DumpMinInterval: time.Nanosecond, DebugWrite: true, Logger: slog.New(slog.DiscardHandler)})
+	base := debugServer(t, g).URL + "/debug/guard"
+	for range 3 {
+		if resp, body := do(t, "POST", base+"/heap"); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST /heap: %s %s", resp.Status, body)
+		}
+	}
+	// The pair of the last, at the next GC cycle, is on demand too.
+	d := g.dumper
+	snap := *g.snap.Load()
+	d.triggers(g, snap.Level, &snap, time.Now(), true)
+	d.mu.Lock()
+	pending := d.pending
+	d.pending = nil
+	d.mu.Unlock()
+	if len(pending) != 1 || pending[0].Reason != pairReason || !pending[0].OnDemand {
+		t.Fatalf("queued after a GC cycle: %+v, want the pair, on demand", pending)
+	}
+	if _, err := d.write(g, pending[0]); err != nil {
+		t.Fatal(err)
+	}
+	list := d.store.List()
+	var got []string
+	for _, m := range list {
+		got = append(got, m.Reason)
+	}
+	if len(list) != 3 || list[0].Name != first.Name || list[1].Name != last.Name || !list[0].Kept || !list[1].Kept || list[2].Reason != pairReason {
+		t.Errorf("the store holds %q, want the two kept from before the kill, then the pair", got)
+	}
+}

@@ -119,6 +119,11 @@ func (d *dumper) recall(g *Guard, oomKills int64) *PostMortem {
 		LeakSuspected: rec.Leak, TopGrowth: []FunctionGrowth{},
 	}
 	if !rec.Clean {
+		// What that run left is the evidence of its end: a profile
+		// written on demand must not delete it (see requestedReason).
+		for _, m := range d.store.List() {
+			d.store.Keep(m.Name)
+		}
 		pm.Ended = "unclean"
 		var why []string
 		if rec.Level >= LevelHigh {

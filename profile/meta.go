@@ -43,6 +43,19 @@ type Meta struct {
 	// second profile of a pair taken one GC cycle after the first. It is not
 	// persisted.
 	Force bool `json:"-"`
+
+	// Kept marks a profile that a write on demand never deletes, such as
+	// the evidence a process left before it was killed. Set by Store.Keep;
+	// ignored on write, and not persisted: each process marks what it
+	// keeps.
+	Kept bool `json:"kept,omitempty"`
+
+	// OnDemand marks a write that a person or a client asked for, rather
+	// than one of the guard's triggers. To stay within MaxCount and
+	// MaxBytes it deletes only profiles not Kept, oldest first, and fails
+	// with an error wrapping ErrFull, writing nothing, when those are not
+	// enough. It is not persisted.
+	OnDemand bool `json:"-"`
 }
 
 // Profile and sidecar names are "heap-<UTC time>-<sequence>" with the

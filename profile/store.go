@@ -29,6 +29,13 @@ var (
 	// Options.MinInterval after the previous one.
 	ErrTooSoon = errors.New("profile: write too soon after the previous one")
 
+	// ErrFull is returned, wrapped, by a write on demand (Meta.OnDemand)
+	// that could stay within MaxCount and MaxBytes only by deleting kept
+	// profiles (Meta.Kept); nothing is left written. An HTTP handler
+	// answers it with 507 Insufficient Storage: the store works, but what
+	// it keeps leaves no room.
+	ErrFull = errors.New("no room for a profile on demand without deleting kept ones")
+
 	// ErrNotFound is returned, wrapped, for a name that is not in the index.
 	ErrNotFound = errors.New("no such profile in the store")
 
@@ -320,6 +327,7 @@ func (s *Store) loadEntry(name string, t time.Time, seq uint64, size int64) entr
 	}
 	e.meta.Name = name
 	e.meta.Size = size
+	e.meta.Kept = false // a mark of the process that set it
 	if e.meta.Time.IsZero() {
 		e.meta.Time = t
 	}
@@ -384,10 +392,11 @@ func (s *Store) Write(m Meta) (Meta, error) {
 // The profile goes to a temporary file that is synced and then renamed, so a
 // failed or interrupted write leaves nothing under a profile name. After a
 // successful write, the oldest profiles are deleted until MaxCount and
-// MaxBytes hold. A profile that alone exceeds MaxBytes, or a heap or
-// goroutine profile larger than MaxProfileBytes, is deleted again and an
-// error returned. Writes run one at a time; a second one waits for the
-// first.
+// MaxBytes hold; a write on demand (Meta.OnDemand) deletes only profiles
+// not kept, and fails with ErrFull when those leave no room. A profile
+// that alone exceeds MaxBytes, or a heap or goroutine profile larger than
+// MaxProfileBytes, is deleted again and an error returned. Writes run one
+// at a time; a second one waits for the first.
 func (s *Store) WriteFrom(m Meta, write func(io.Writer) error) (Meta, error) {
 	if write == nil {
 		return Meta{}, errors.New("profile: WriteFrom with a nil write function")
@@ -408,11 +417,17 @@ func (s *Store) WriteFrom(m Meta, write func(io.Writer) error) (Meta, error) {
 			return Meta{}, fmt.Errorf("%w: %v after it, minimum %v", ErrTooSoon, d, s.minInterval)
 		}
 	}
+	onDemand := m.OnDemand
+	if onDemand {
+		if err := s.roomOnDemand(); err != nil {
+			return Meta{}, err
+		}
+	}
 	s.lastTry = now
 	seq := s.nextSeq
 	s.nextSeq++ // even on failure: a half-failed write may leave the name behind
 
-	m.Force = false
+	m.Force, m.OnDemand, m.Kept = false, false, false
 	if _, _, ok := kindOf(m.Kind); !ok {
 		return Meta{}, fmt.Errorf("profile: unknown kind %q (want heap, goroutine or trace)", m.Kind)
 	}
@@ -428,10 +443,12 @@ func (s *Store) WriteFrom(m Meta, write func(io.Writer) error) (Meta, error) {
 	e, err := s.writeFiles(m, write)
 	if err == nil {
 		e.seq = seq
-		err = s.add(e)
+		err = s.add(e, onDemand)
 	}
 	if err != nil {
-		s.failed.Add(1)
+		if !errors.Is(err, ErrFull) { // a refusal, as ErrTooSoon is
+			s.failed.Add(1)
+		}
 		return Meta{}, err
 	}
 	s.written.Add(1)
@@ -507,9 +524,29 @@ func (s *Store) writeTemp(write func(io.Writer) error, sync bool) (path string, 
 	return f.Name(), w.n, nil
 }
 
+// roomOnDemand returns an error wrapping ErrFull when the kept profiles
+// alone leave a write on demand no room, so that it is refused before the
+// profile is taken.
+func (s *Store) roomOnDemand() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, bytes := 0, int64(0)
+	for _, e := range s.entries {
+		if e.meta.Kept {
+			n++
+			bytes += e.disk
+		}
+	}
+	if n >= s.maxCount || bytes >= s.maxBytes {
+		return fmt.Errorf("profile: %w: %d of MaxCount %d profiles and %d of MaxBytes %d bytes are kept", ErrFull, n, s.maxCount, bytes, s.maxBytes)
+	}
+	return nil
+}
+
 // add indexes the newly written e and deletes the oldest profiles until
-// MaxCount and MaxBytes hold.
-func (s *Store) add(e entry) error {
+// MaxCount and MaxBytes hold; for a write on demand, the oldest not kept,
+// and if those are not enough it deletes e instead.
+func (s *Store) add(e entry, onDemand bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e.disk > s.maxBytes {
@@ -523,17 +560,40 @@ func (s *Store) add(e entry) error {
 		s.removeFiles(e.meta.Name)
 		return fmt.Errorf("profile: %s takes %d bytes, more than %d (MaxProfileBytes)", e.meta.Name, e.meta.Size, maxFileBytes)
 	}
+	if onDemand {
+		// Whether the profiles not kept make room, before any is deleted.
+		n, bytes := len(s.entries)+1, s.bytes+e.disk
+		for _, old := range s.entries {
+			if n <= s.maxCount && bytes <= s.maxBytes {
+				break
+			}
+			if !old.meta.Kept {
+				n, bytes = n-1, bytes-old.disk
+			}
+		}
+		if n > s.maxCount || bytes > s.maxBytes {
+			s.removeFiles(e.meta.Name)
+			return fmt.Errorf("profile: %s, of %d bytes, deleted again: %w", e.meta.Name, e.disk, ErrFull)
+		}
+	}
 	s.entries = append(s.entries, e)
 	s.bytes += e.disk
 	for len(s.entries) > s.maxCount || s.bytes > s.maxBytes {
-		old := s.entries[0]
+		i := 0
+		for onDemand && i < len(s.entries)-1 && s.entries[i].meta.Kept {
+			i++
+		}
+		if i == len(s.entries)-1 {
+			break // e itself: the check above keeps this from happening
+		}
+		old := s.entries[i]
 		if err := s.removeFiles(old.meta.Name); err != nil {
 			// It is still on disk, so it stays indexed; the next
 			// write tries again.
 			s.failed.Add(1)
 			break
 		}
-		s.entries = slices.Delete(s.entries, 0, 1)
+		s.entries = slices.Delete(s.entries, i, i+1)
 		s.bytes -= old.disk
 		s.removed.Add(1)
 	}
@@ -600,6 +660,22 @@ func (s *Store) open(name string) (*os.File, Meta, os.FileInfo, error) {
 		return nil, Meta{}, nil, fmt.Errorf("profile: %w", err)
 	}
 	return f, m, fi, nil
+}
+
+// Keep marks the indexed profile called name as kept (see Meta.Kept) until
+// Close: a write on demand never deletes it, though the store's other
+// writes still delete the oldest profiles, kept or not. An unknown name
+// returns an error wrapping ErrNotFound.
+func (s *Store) Keep(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.entries {
+		if s.entries[i].meta.Name == name {
+			s.entries[i].meta.Kept = true
+			return nil
+		}
+	}
+	return fmt.Errorf("profile: %.64q: %w", name, ErrNotFound)
 }
 
 // lookup returns the metadata of the indexed profile called name.

@@ -448,6 +448,84 @@ func TestOversizeFiles(t *testing.T) {
 	}
 }
 
+// TestOnDemandWriteSparesKept: a write on demand makes room by deleting
+// the oldest profiles not kept, and is refused with ErrFull, leaving the
+// directory as it was, when only kept ones could make room; other writes
+// delete the oldest, kept or not. Kept is not persisted.
+func TestOnDemandWriteSparesKept(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dir: dir, MinInterval: -1, MaxCount: 3, MaxBytes: 4000}
+	s := openStore(t, opts)
+	write := func(reason string, onDemand bool, size int) (Meta, error) {
+		t.Helper()
+		return s.WriteFrom(Meta{Reason: reason, OnDemand: onDemand}, writeBytes(payload(len(reason), size)))
+	}
+	for _, r := range []string{"a", "b", "c"} {
+		if _, err := write(r, false, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range s.List()[:2] {
+		if err := s.Keep(m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Keep("heap-20250102T150405.000Z-99.pb.gz"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Keep of an unknown name: error %v, want ErrNotFound", err)
+	}
+	for _, step := range []struct {
+		reason   string
+		onDemand bool
+		size     int
+		full     bool
+		want     string
+	}{
+		{"d", true, 100, false, "a b d"},
+		{"e", true, 100, false, "a b e"},
+		// a and b with their sidecars take about 600 bytes; 3400 more do
+		// not fit even with e deleted.
+		{"f", true, 3400, true, "a b e"},
+		{"g", true, 2000, false, "a b g"},
+		{"h", false, 100, false, "b g h"},
+	} {
+		before, _ := dirFiles(t, dir)
+		_, err := write(step.reason, step.onDemand, step.size)
+		if got := errors.Is(err, ErrFull); got != step.full {
+			t.Fatalf("write %s: error %v, want ErrFull: %v", step.reason, err, step.full)
+		}
+		if got := strings.Join(reasons(s.List()), " "); got != step.want {
+			t.Errorf("after write %s the store holds %q, want %q", step.reason, got, step.want)
+		}
+		if after, _ := dirFiles(t, dir); step.full && !slices.Equal(after, before) {
+			t.Errorf("a refused write changed the directory from %q to %q", before, after)
+		}
+		checkDir(t, s, dir, s.List())
+	}
+	// With g and h kept too, every slot is kept.
+	if err := s.Keep(s.List()[1].Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Keep(s.List()[2].Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := write("i", true, 100); !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "3 of MaxCount 3") {
+		t.Errorf("a write on demand with every slot kept: error %v, want ErrFull counting the kept", err)
+	}
+	var kept []bool
+	for _, m := range s.List() {
+		kept = append(kept, m.Kept)
+	}
+	if want := []bool{true, true, true}; !slices.Equal(kept, want) {
+		t.Errorf("Kept in the list: %v, want %v", kept, want)
+	}
+	s.Close()
+	for _, m := range openStore(t, opts).List() {
+		if m.Kept {
+			t.Errorf("%s kept after a restart: the mark is not persisted", m.Name)
+		}
+	}
+}
+
 func TestStoreOpenUnknown(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, Options{Dir: dir})
