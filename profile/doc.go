@@ -11,7 +11,11 @@
 // the oldest profiles are deleted only after a new write has succeeded.
 //
 // Opening an existing directory indexes the profiles already there, so
-// profiles written before a crash or restart stay listed and served.
+// profiles written before a crash or restart stay listed and served. A
+// Store locks its directory until [Store.Close], so that two never share
+// one; and it trusts the directory only so far: [Open] refuses one that
+// others may write in, and files are read only if they are regular files,
+// never through a symbolic link, and within a size bound.
 //
 // [Diff] and [TopGrowth] compare two profiles, read with protowire (see [Profile]),
 // and [Handler] serves the store so that "go tool pprof URL" works.

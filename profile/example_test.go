@@ -27,6 +27,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer store.Close() // releases the directory for another Store
 	m, err := store.Write(profile.Meta{Reason: "level High", Level: "High", Usage: 230 << 20, Limit: 256 << 20})
 	if err != nil {
 		log.Fatal(err)
@@ -59,6 +60,7 @@ func ExampleHandler() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer store.Close()
 	if _, err := store.Write(profile.Meta{Reason: "example"}); err != nil {
 		log.Fatal(err)
 	}
@@ -85,6 +87,7 @@ func ExampleDiff() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer store.Close()
 	list := store.List()
 	if len(list) < 2 {
 		return
