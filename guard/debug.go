@@ -83,7 +83,11 @@ func (g *Guard) DebugHandler() http.Handler {
 		mux.HandleFunc("POST /heap", g.serveWrite)
 	} else {
 		off := func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "heap profiles are off: set Config.DumpDir", http.StatusNotFound)
+			why := "heap profiles are off: set Config.DumpDir"
+			if g.cfg.DumpDir != "" && !g.off {
+				why = fmt.Sprintf("heap profiles are off: DumpDir %.128q could not be used; the guard's log says why", g.cfg.DumpDir)
+			}
+			http.Error(w, why, http.StatusNotFound)
 		}
 		mux.HandleFunc("/heap", off)
 		mux.HandleFunc("/heap/", off)
@@ -222,11 +226,14 @@ func (g *Guard) serveWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	defer g.wg.Done()
 	s := g.Snapshot()
-	m, err := g.dumper.write(g, profile.Meta{Reason: "requested", Level: s.Level.String(), Usage: s.Usage, Limit: s.Limit, Heap: s.HeapLive})
+	m, err := g.dumper.write(g, profile.Meta{Reason: requestedReason, OnDemand: true, Level: s.Level.String(), Usage: s.Usage, Limit: s.Limit, Heap: s.HeapLive})
 	switch {
 	case errors.Is(err, profile.ErrTooSoon):
 		w.Header().Set("Retry-After", strconv.Itoa(int((g.cfg.DumpMinInterval+time.Second-1)/time.Second)))
 		http.Error(w, "a profile was written less than "+g.cfg.DumpMinInterval.String()+" ago", http.StatusTooManyRequests)
+	case errors.Is(err, profile.ErrFull):
+		// Every profile left is one kept from before an unclean end.
+		http.Error(w, "profile not written: "+err.Error(), http.StatusInsufficientStorage)
 	case err != nil:
 		http.Error(w, "profile not written: "+err.Error(), http.StatusInternalServerError)
 	default:

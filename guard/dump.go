@@ -311,9 +311,6 @@ func (d *dumper) run(g *Guard) {
 func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 	start := time.Now()
 	pair := m.Reason == pairReason
-	if m.Reason == requestedReason {
-		m.OnDemand = true
-	}
 	var got profile.Meta
 	var err error
 	switch m.Kind {
