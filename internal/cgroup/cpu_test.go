@@ -25,8 +25,8 @@ func TestFindCPU(t *testing.T) {
 		throttled time.Duration
 	}{
 		{"v1 quota on the leaf", map[string]string{
-			"proc/self/cgroup":                                    "4:memory:/pod/ctr\n3:cpu,cpuacct:/pod/ctr\n0::/\n",
-			"proc/self/mountinfo":                                 cpuMountV1,
+			"proc/self/cgroup":    "4:memory:/pod/ctr\n3:cpu,cpuacct:/pod/ctr\n0::/\n",
+			"proc/self/mountinfo": cpuMountV1,
 			"sys/fs/cgroup/cpu,cpuacct/pod/ctr/cpu.cfs_quota_us":  "20000\n",
 			"sys/fs/cgroup/cpu,cpuacct/pod/ctr/cpu.cfs_period_us": "100000\n",
 			"sys/fs/cgroup/cpu,cpuacct/pod/ctr/cpu.stat":          "nr_periods 10\nnr_throttled 4\nthrottled_time 123456789\n",
