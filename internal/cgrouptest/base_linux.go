@@ -145,7 +145,9 @@ func ownLeafBase(self *cgroup.Group) (*base, error) {
 		return nil, err
 	}
 	moveBack := func() error {
-		// The process may return only once memory is off for the children.
+		// The process may return only once memory, and cpu where LimitCPU
+		// enabled it, are off for the children.
+		_ = writeFile(filepath.Join(self.Dir, "cgroup.subtree_control"), "-cpu")
 		if err := writeFile(filepath.Join(self.Dir, "cgroup.subtree_control"), "-memory"); err != nil {
 			return err
 		}

@@ -1,6 +1,6 @@
 // Package cgrouptest makes real memory cgroups, with limits the kernel
-// enforces, for tests and the survival harness, runs processes in them, and
-// kills and removes them. It is the rig production packages must not carry:
+// enforces, for tests and the survival harness, runs processes in them, puts
+// them under CPU quotas, and kills and removes them. It is the rig production packages must not carry:
 // it needs os/exec and a cgroup library.
 //
 // It makes cgroups the way the kernel allows on each version: on v1 below

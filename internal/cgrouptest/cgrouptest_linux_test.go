@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -353,5 +354,69 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLimitCPUMovesTheProcessUnderAQuota: a running process goes under the
+// quota by its pid, and Remove kills it and removes the cpu cgroup too.
+func TestLimitCPUMovesTheProcessUnderAQuota(t *testing.T) {
+	c := cgrouptest.New(t, 64*mib)
+	for _, bad := range []float64{0, -1, 0.001} {
+		if err := c.LimitCPU(bad); err == nil {
+			t.Errorf("LimitCPU(%v) did not fail", bad)
+		}
+	}
+	cmd := helperCommand(t, "block", c)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	if line, err := io.ReadAll(io.LimitReader(stdout, 6)); string(line) != "ready\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	if err := c.LimitCPU(0.2); err != nil {
+		t.Fatal(err)
+	}
+	// Where the helper's cpu controller puts it, and that cgroup's quota.
+	cpuDir := c.Dir
+	if c.Version == 1 {
+		self := readFile(t, fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
+		var rel string
+		for _, line := range strings.Split(self, "\n") {
+			f := strings.SplitN(line, ":", 3)
+			if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "cpu") {
+				rel = f[2]
+			}
+		}
+		if filepath.Base(rel) != filepath.Base(c.Dir) {
+			t.Fatalf("the helper's cgroups are\n%s\nwant its cpu cgroup named %s", self, filepath.Base(c.Dir))
+		}
+		cpuDir = filepath.Join(filepath.Dir(c.Mount), "cpu", rel)
+		quota, period := readFile(t, filepath.Join(cpuDir, "cpu.cfs_quota_us")), readFile(t, filepath.Join(cpuDir, "cpu.cfs_period_us"))
+		if quota != "20000" || period != "100000" {
+			t.Errorf("cpu.cfs_quota_us %s, cpu.cfs_period_us %s; want 20000, 100000", quota, period)
+		}
+	} else if got := readFile(t, filepath.Join(c.Dir, "cpu.max")); got != "20000 100000" {
+		t.Errorf("cpu.max = %q, want 20000 100000", got)
+	}
+	if _, ok := c.Throttling(); !ok {
+		t.Error("Throttling found no cpu.stat")
+	}
+	if err := c.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{c.Dir, cpuDir} {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after Remove: %v", dir, err)
+		}
 	}
 }

@@ -24,7 +24,9 @@ type Child struct {
 	base    *base
 	v1      cgroup1.Cgroup
 	v2      *cgroup2.Manager
-	dir     *os.File // v2: the directory, for CLONE_INTO_CGROUP
+	dir     *os.File       // v2: the directory, for CLONE_INTO_CGROUP
+	cpu1    cgroup1.Cgroup // v1: the cpu cgroup of LimitCPU; nil without
+	cpuDir  string         // the directory of cpu.stat; "" without a CPU quota
 	removed bool
 }
 
@@ -178,14 +180,14 @@ func (c *Child) Procs() []int {
 }
 
 // Remove kills whatever still runs in the cgroup and below, then removes
-// them. The kernel refuses rmdir while a dying process is still charged,
-// so it retries for a few seconds. Removing the last cgroup under a base
-// undoes the base.
+// them, and the v1 cpu cgroup of LimitCPU. The kernel refuses rmdir while
+// a dying process is still charged, so it retries for a few seconds.
+// Removing the last cgroup under a base undoes the base.
 func (c *Child) Remove() error {
 	if c.removed {
 		return nil
 	}
-	err := c.remove()
+	err := errors.Join(c.remove(), c.removeCPU1())
 	if err == nil {
 		c.removed = true
 		if c.dir != nil {
@@ -223,8 +225,8 @@ func (c *Child) remove() error {
 }
 
 // RemoveStale removes the cgroups under the base whose names start with
-// prefix, which a crashed run left, killing what still runs in them, and
-// returns their names.
+// prefix, and on v1 the cpu cgroups of LimitCPU so named, which a crashed
+// run left, killing what still runs in them, and returns their names.
 func RemoveStale(prefix string) ([]string, error) {
 	b, err := acquireBase()
 	if err != nil {
@@ -246,6 +248,11 @@ func RemoveStale(prefix string) ([]string, error) {
 		if err == nil {
 			removed = append(removed, e.Name())
 		}
+	}
+	if err == nil && b.Version == 1 {
+		var cpu []string
+		cpu, err = removeStaleCPU1(b.Mount, prefix)
+		removed = append(removed, cpu...)
 	}
 	return removed, errors.Join(err, releaseBase(b))
 }

@@ -5,6 +5,7 @@ package cgrouptest
 import (
 	"errors"
 	"os/exec"
+	"time"
 
 	"github.com/oomguard/oomguard/internal/cgroup"
 )
@@ -27,6 +28,18 @@ func (c *Child) SetLimit(limit int64) error { return errNotLinux }
 
 // SetHigh fails: only Linux has cgroups.
 func (c *Child) SetHigh(high int64) error { return errNotLinux }
+
+// LimitCPU fails: only Linux has cgroups.
+func (c *Child) LimitCPU(cpus float64) error { return errNotLinux }
+
+// CPUThrottling is what the kernel counted of a CPU quota.
+type CPUThrottling struct {
+	Periods, Throttled int64
+	ThrottledTime      time.Duration
+}
+
+// Throttling reports nothing: only Linux has cgroups.
+func (c *Child) Throttling() (CPUThrottling, bool) { return CPUThrottling{}, false }
 
 // Command returns a plain command.
 func (c *Child) Command(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
