@@ -5,6 +5,7 @@ go 1.25.0
 require (
 	github.com/KimMachineGun/automemlimit v1.0.1
 	github.com/containerd/cgroups/v3 v3.1.3
+	github.com/disintegration/imaging v1.6.2
 	github.com/google/pprof v0.0.0-20260906184651-6331bc6350fe
 	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/prometheus/client_golang v1.24.1
@@ -36,6 +37,7 @@ require (
 	github.com/rs/dnscache v0.0.0-20230804202142-fc85eb664529 // indirect
 	github.com/sirupsen/logrus v1.9.3 // indirect
 	golang.org/x/exp v0.0.0-20241108190413-2d47ceb2692f // indirect
+	golang.org/x/image v0.44.0 // indirect
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/text v0.40.0 // indirect

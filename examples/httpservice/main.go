@@ -5,7 +5,8 @@
 //
 // Routes on the main listener:
 //
-//	GET /work       hold -work-bytes (or the query's bytes=N) for -work-hold, then answer 200
+//	GET /work       hold -work-bytes (or the query's bytes=N) for -work-hold, then answer 200;
+//	                with -work decode, decode picture img=K of -pictures and answer its thumbnail
 //	POST /work      read the whole body into memory, hold it for -work-hold, then answer 200
 //	GET /healthz    liveness: always 200
 //	GET /readyz     readiness: the guard's ReadyHandler in oomguard mode, else 200
@@ -25,7 +26,9 @@
 // -max-inflight caps the requests in /work at once in any mode, and
 // answers the excess 503 at once. Other flags shape the memory: -offheap
 // holds it in mmap outside the Go heap, -cache-frac keeps a live set from
-// start-up, -leak-rate leaks.
+// start-up, -leak-rate leaks. -work decode makes /work a thumbnail server,
+// bound by CPU as much as by memory: the pictures of -pictures are drawn
+// and encoded at start-up, and each request decodes one anew.
 //
 // The first two lines on stdout are machine-readable:
 //
@@ -47,6 +50,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -65,10 +69,19 @@ const (
 	modeOomguard     = "oomguard"
 )
 
+// What /work does, by -work.
+const (
+	workHold   = "hold"
+	workDecode = "decode"
+)
+
 type options struct {
 	addr, debugAddr string
 	mode            string
 	work            workConfig
+	workKind        string
+	pictures        string
+	pictureCache    string
 	maxInFlight     int
 	cost            bool
 	flightRecorder  bool
@@ -86,13 +99,16 @@ func main() {
 	flag.StringVar(&o.addr, "addr", "127.0.0.1:0", "listen address of the service (port 0 picks one)")
 	flag.StringVar(&o.debugAddr, "debug-addr", "127.0.0.1:0", "loopback-only listen address of the debug endpoint (port 0 picks one)")
 	flag.StringVar(&o.mode, "mode", modeOomguard, "protection: bare, automemlimit or oomguard")
+	flag.StringVar(&o.workKind, "work", workHold, "what /work does: hold (memory, -work-bytes for -work-hold) or decode (GET /work?img=K: a thumbnail of picture K of -pictures, decoded anew)")
+	flag.StringVar(&o.pictures, "pictures", defaultPictures, "-work decode: the pictures, kind:WxH comma-separated, kind photo (JPEG), screen or scan (PNG); drawn from their index and size at start-up, so the same list gives the same bytes")
+	flag.StringVar(&o.pictureCache, "picture-cache", "", "-work decode: read the encoded pictures from this directory where an earlier start-up wrote them, and write there those drawn; empty draws every one at each start-up")
 	flag.IntVar(&o.work.bytes, "work-bytes", 1<<20, "bytes each GET /work allocates and touches, unless its query says bytes=N")
 	flag.IntVar(&o.work.maxBytes, "max-bytes", 64<<20, "the most a /work request may hold: bytes=N or a POST body")
 	flag.DurationVar(&o.work.hold, "work-hold", 300*time.Millisecond, "how long each /work request holds its memory")
 	flag.BoolVar(&o.work.offHeap, "offheap", false, "hold /work memory in anonymous mmap, outside the Go heap (Linux; the heap elsewhere)")
 	flag.IntVar(&o.maxInFlight, "max-inflight", 0, "at most this many /work requests at once, the rest 503 at once; 0 = no cap")
 	flag.BoolVar(&o.flightRecorder, "flight-recorder", false, "oomguard mode: keep an execution trace in memory (Config.FlightRecorder, defaults) and write it at Critical")
-	flag.BoolVar(&o.cost, "cost", false, "oomguard mode: declare each request's bytes (Content-Length, bytes=N or -work-bytes) as Config.Cost")
+	flag.BoolVar(&o.cost, "cost", false, "oomguard mode: declare each request's bytes as Config.Cost: Content-Length, bytes=N or -work-bytes; with -work decode, the bytes of the named picture decoded")
 	flag.Float64Var(&o.cacheFrac, "cache-frac", 0, "keep a live cache of this fraction of the memory limit from start-up; 0 = none")
 	flag.Int64Var(&o.leakRate, "leak-rate", 0, "leak this many bytes per second into a global slice; 0 = none")
 	flag.Int64Var(&o.rebuildBytes, "rebuild-bytes", 0, "every -rebuild-every, build a block of this many bytes in one allocation and drop the last one, as an index rebuilt in the background; 0 = none")
@@ -123,6 +139,8 @@ func run(o options, logger *slog.Logger) error {
 		return fmt.Errorf("-rebuild-every = %v: must be positive", o.rebuildEvery)
 	case o.cost && o.mode != modeOomguard:
 		return fmt.Errorf("-cost needs -mode %s", modeOomguard)
+	case o.workKind != workHold && o.workKind != workDecode:
+		return fmt.Errorf("-work = %q: want %s or %s", o.workKind, workHold, workDecode)
 	}
 	if err := checkLoopback(o.debugAddr); err != nil {
 		return err
@@ -131,6 +149,25 @@ func run(o options, logger *slog.Logger) error {
 	defer stop()
 
 	var work http.Handler = workHandler(o.work)
+	cost := declaredCost(o.work.bytes)
+	if o.workKind == workDecode {
+		pics, err := parsePictures(o.pictures)
+		if err != nil {
+			return fmt.Errorf("-pictures: %w", err)
+		}
+		began := time.Now()
+		set, err := newPictureSet(pics, o.pictureCache)
+		if err != nil {
+			return fmt.Errorf("-pictures: %w", err)
+		}
+		// Drawing a scan takes as much memory as decoding one: return it
+		// before serving, so that every mode starts from the same heap.
+		runtime.GC()
+		debug.FreeOSMemory()
+		logger.Info("pictures drawn and encoded", slog.Int("pictures", len(pics)),
+			slog.Int64("encoded_bytes", set.encodedBytes()), slog.Duration("took", time.Since(began)))
+		work, cost = thumbHandler(set), set.cost
+	}
 	ready := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ready\n"))
 	}))
@@ -153,7 +190,7 @@ func run(o options, logger *slog.Logger) error {
 		// after SIGTERM, and stops when run returns.
 		cfg := guard.Config{Limit: o.limit, DumpDir: o.dumpDir, Logger: logger}
 		if o.cost {
-			cfg.Cost = declaredCost(o.work.bytes)
+			cfg.Cost = cost
 		}
 		if o.flightRecorder {
 			cfg.FlightRecorder = &guard.FlightRecorderConfig{}
@@ -215,7 +252,7 @@ func run(o options, logger *slog.Logger) error {
 	fmt.Printf("debug %s\n", dln.Addr())
 	logger.Info("serving", slog.String("mode", o.mode), slog.String("addr", ln.Addr().String()),
 		slog.String("debug_addr", dln.Addr().String()),
-		slog.Int("work_bytes", o.work.bytes), slog.Duration("work_hold", o.work.hold), slog.Bool("offheap", o.work.offHeap),
+		slog.String("work", o.workKind), slog.Int("work_bytes", o.work.bytes), slog.Duration("work_hold", o.work.hold), slog.Bool("offheap", o.work.offHeap),
 		slog.Int("max_inflight", o.maxInFlight), slog.Bool("cost", o.cost), slog.Int64("leak_rate", o.leakRate))
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
