@@ -15,7 +15,7 @@ const childPrefix = "oomguard-bench-"
 // runs in: on cgroup v1 or v2, where the kernel allows (see
 // internal/cgrouptest).
 type enforcer struct {
-	limit int64
+	limit int64 // of the probe that checks a cgroup can be made
 	n     int
 }
 
@@ -31,7 +31,7 @@ func newEnforcer(limit int64) (*enforcer, error) {
 		fmt.Printf("removed stale cgroup %s\n", name)
 	}
 	e := &enforcer{limit: limit}
-	probe, err := e.child("probe")
+	probe, err := e.child("probe", limit)
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +41,8 @@ func newEnforcer(limit int64) (*enforcer, error) {
 	return e, nil
 }
 
-// child makes a fresh cgroup with the limit.
-func (e *enforcer) child(name string) (*cgrouptest.Child, error) {
+// child makes a fresh cgroup with a limit in bytes.
+func (e *enforcer) child(name string, limit int64) (*cgrouptest.Child, error) {
 	e.n++
-	return cgrouptest.Make(fmt.Sprintf("%s%d-%d-%s", childPrefix, os.Getpid(), e.n, name), e.limit)
+	return cgrouptest.Make(fmt.Sprintf("%s%d-%d-%s", childPrefix, os.Getpid(), e.n, name), limit)
 }

@@ -77,10 +77,10 @@ func httpSender(client *http.Client, gen *requestGen) func(context.Context) hit 
 }
 
 // closedLoopClient is an HTTP client with a connection for each of conns
-// clients.
-func closedLoopClient(conns int) *http.Client {
+// clients, which waits timeout for an answer.
+func closedLoopClient(conns int, timeout time.Duration) *http.Client {
 	return &http.Client{
-		Timeout: requestTimeout,
+		Timeout: timeout,
 		Transport: &http.Transport{
 			MaxConnsPerHost:     conns,
 			MaxIdleConnsPerHost: conns,

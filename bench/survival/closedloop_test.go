@@ -78,7 +78,7 @@ func TestHTTPSender(t *testing.T) {
 		w.Write([]byte("ok"))
 	}))
 	defer srv.Close()
-	client := closedLoopClient(2)
+	client := closedLoopClient(2, requestTimeout)
 	defer client.CloseIdleConnections()
 
 	up := httpSender(client, newRequestGen(srv.URL+"/work", uploadMix, true, sizeSeed))(context.Background())

@@ -143,11 +143,17 @@ type hit struct {
 	Latency time.Duration
 	Code    int   // HTTP status; 0 when the request failed
 	Err     bool  // no response: refused, reset or timed out
-	Bytes   int64 // the size it asked for (bytes=N); 0: the service's default
+	Bytes   int64 // the size it asked for (bytes=N, or a picture's pixelBytes); 0: the service's default
 }
 
 // ok reports a successful response.
 func (h hit) ok() bool { return h.Code == http.StatusOK && !h.Err }
+
+// served reports a successful response within deadline; with none (0),
+// any successful response.
+func (h hit) served(deadline time.Duration) bool {
+	return h.ok() && (deadline <= 0 || h.Latency <= deadline)
+}
 
 // loadOptions bound the generator.
 type loadOptions struct {
@@ -185,7 +191,7 @@ func attack(ctx context.Context, start time.Time, gen *requestGen, s schedule, o
 			Latency: r.Latency,
 			Code:    int(r.Code),
 			Err:     r.Error != "" && r.Code == 0,
-			Bytes:   requestBytes(r.URL),
+			Bytes:   gen.bytesOf(r.URL),
 		})
 	}
 	return hits

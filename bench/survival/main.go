@@ -4,13 +4,15 @@
 // the kernel OOM-kills and how much useful work each mode did, against the
 // best fixed in-flight cap (the oracle).
 //
-//	go run ./bench/survival -quick          # shapes 1-3, a few minutes
-//	go run ./bench/survival                 # the whole matrix, under 20 minutes
+//	go run ./bench/survival -quick          # shapes 1-3, 8 and 9 short, a few minutes
+//	go run ./bench/survival                 # the whole matrix
 //	go run ./bench/survival -quick -check   # CI: fail if oomguard dies or serves too little
 //	go run ./bench/survival -out bench/results   # update the committed results
 //
 // The shapes (-shapes): 1 uniform, 2 heavytail, 3 burst (closed loop from
-// idle), 4 uploads, 5 offheap, 6 leak, 7 cache. The modes (-modes): bare,
+// idle), 4 uploads, 5 offheap, 6 leak, 7 cache, 8 decode (a thumbnail
+// server, bound by CPU, its clients waiting 2 s), 9 quota (the same under
+// a CPU quota of 0.2 CPU). The modes (-modes): bare,
 // automemlimit, oracle (automemlimit with a fixed in-flight cap, bisected
 // in the same run), oomguard (middleware only) and oomguard+cost
 // (Config.Cost). The load comes from this process, outside the service's
@@ -72,16 +74,19 @@ type config struct {
 	oracleProbes int
 	oracleCap    int // fixed: no bisection, no retry
 	oracleLives  int // full-load runs in a row the oracle's cap must live
-	durations    durations
+	// capacityPasses is how many times the closed loop that measures a
+	// CPU-bound shape's capacity asks for every picture.
+	capacityPasses int
+	durations      durations
 }
 
 func main() {
 	var c config
 	limitMiB := flag.Int64("limit-mib", 256, "memory limit of the service's cgroup, in MiB")
 	modes := flag.String("modes", strings.Join(defaultModes, ","), "comma-separated modes to run, in order; "+modeOomguardTrace+" (oomguard with the flight recorder) runs only when named")
-	shapes := flag.String("shapes", "", "comma-separated shapes, names or numbers 1-7 (default all; with -quick, 1-3)")
-	flag.BoolVar(&c.quick, "quick", false, "shapes 1-3 with short phases, for CI: a few minutes")
-	flag.BoolVar(&c.check, "check", false, "exit 1 if oomguard or oomguard+cost is OOM-killed in shapes 1-5 or 7, or serves less than -check-goodput of the reference")
+	shapes := flag.String("shapes", "", "comma-separated shapes, names or numbers 1-9 (default all; with -quick, 1-3, 8 and 9)")
+	flag.BoolVar(&c.quick, "quick", false, "shapes 1-3, 8 and 9 with short phases, the decode shape at one load (-quick-decode-load), for CI: a few minutes")
+	flag.BoolVar(&c.check, "check", false, "exit 1 if oomguard or oomguard+cost is OOM-killed in a shape but the leak, or serves less than -check-goodput of the reference")
 	flag.Float64Var(&c.checkGoodput, "check-goodput", 0.5, "-check: the least goodput, as a fraction of the reference mode's (of the base rate where no reference ran)")
 	flag.StringVar(&c.out, "out", "", "directory for latest.json, latest.md and latest.svg (default: a new temporary directory; the committed bench/results only when named)")
 	flag.Float64Var(&c.rate, "rate", 0, "base rate of the uniform shape in requests per second; 0 calibrates")
@@ -100,6 +105,12 @@ func main() {
 	flag.IntVar(&c.matrix.cacheBytes, "cache-bytes", cacheBytes, "bytes each request of the cache shape holds")
 	flag.DurationVar(&c.matrix.cacheHold, "cache-hold", cacheHold, "how long each request of the cache shape holds its bytes")
 	cacheRebuild := flag.Int64("cache-rebuild-mib", 0, "the cache shape's service also rebuilds a block of this many MiB every 5s, in one allocation (examples/httpservice -rebuild-bytes); 0 none")
+	decodeLoads := flag.String("decode-loads", "2,3", "the decode shape's loads, as multiples of its capacity: one run of the shape each")
+	quickDecodeLoad := flag.Float64("quick-decode-load", 3, "-quick: the decode shape's one load, as a multiple of its capacity, unless -decode-loads is given")
+	decodeLimitMiB := flag.Int64("decode-limit-mib", 512, "memory limit of the decode and quota shapes' service, in MiB: a scan of 6000×4500 is 103 MiB decoded")
+	flag.DurationVar(&c.matrix.decodeDeadline, "decode-deadline", 2*time.Second, "how long the decode shape's clients wait for a thumbnail; the quota shape's wait this over -quota-cpus")
+	flag.Float64Var(&c.matrix.quotaCPUs, "quota-cpus", 0.2, "the quota shape's CPU quota, in CPUs (CFS quota over a period of 100ms)")
+	flag.Float64Var(&c.matrix.quotaLoad, "quota-load", 2, "the quota shape's load, as a multiple of its capacity under the quota")
 	flag.Parse()
 
 	c.limit = *limitMiB << 20
@@ -114,7 +125,7 @@ func main() {
 	case *shapes != "":
 		c.matrix.shapes, err = parseShapes(*shapes)
 	case c.quick:
-		c.matrix.shapes = shapeNames[:3]
+		c.matrix.shapes = append(slices.Clone(shapeNames[:3]), shapeDecode, shapeQuota)
 	default:
 		c.matrix.shapes = shapeNames
 	}
@@ -126,6 +137,35 @@ func main() {
 	}
 	if c.matrix.cacheRates, err = parseFloats(*cacheRates, maxRate); err != nil {
 		fatalf("-cache-rates: %v", err)
+	}
+	if c.matrix.decodeLoads, err = parseFloats(*decodeLoads, 100); err != nil {
+		fatalf("-decode-loads: %v", err)
+	}
+	if c.quick && !flagSet("decode-loads") {
+		c.matrix.decodeLoads = []float64{*quickDecodeLoad}
+	}
+	switch {
+	case *quickDecodeLoad <= 0 || *quickDecodeLoad > 100:
+		fatalf("-quick-decode-load: %v: want a multiple in (0, 100]", *quickDecodeLoad)
+	case *decodeLimitMiB <= 0:
+		fatalf("-decode-limit-mib: %d: want a positive number", *decodeLimitMiB)
+	case c.matrix.decodeDeadline <= 0:
+		fatalf("-decode-deadline: %v: want a positive duration", c.matrix.decodeDeadline)
+	case !(c.matrix.quotaCPUs >= 0.01) || c.matrix.quotaCPUs > float64(runtime.NumCPU()):
+		fatalf("-quota-cpus: %v: want a quota from 0.01 to the %d CPUs of the machine", c.matrix.quotaCPUs, runtime.NumCPU())
+	case !(c.matrix.quotaLoad > 0) || c.matrix.quotaLoad > 100:
+		fatalf("-quota-load: %v: want a multiple in (0, 100]", c.matrix.quotaLoad)
+	}
+	c.matrix.decodeLimit = *decodeLimitMiB << 20
+	c.matrix.quotaStretch = 3
+	if c.quick {
+		c.matrix.quotaStretch = 1
+		if !flagSet("modes") {
+			// The checked modes and their reference: bare and GOMEMLIMIT
+			// alone die in the decode shape, and every run of the CPU-bound
+			// shapes waits out its clients' deadline.
+			c.matrix.cpuModes = []string{modeOracle, modeOomguard, modeOomguardCost}
+		}
 	}
 	if *cacheSteady < 0 {
 		fatalf("-cache-steady: %v is negative", *cacheSteady)
@@ -146,12 +186,12 @@ func main() {
 	c.matrix.cacheRebuild = *cacheRebuild << 20
 	c.matrix.leakRate = int64(*leakMiB * (1 << 20))
 
-	c.probe, c.bisections, c.oracleProbes = 4*time.Second, 3, 4
+	c.probe, c.bisections, c.oracleProbes, c.capacityPasses = 4*time.Second, 3, 4, 2
 	lives := 3
 	c.durations = durations{warm: 3 * time.Second, spike: 12 * time.Second, recovery: 5 * time.Second,
 		idle: 2 * time.Second, cacheWarm: 2 * time.Second, steady: 16 * time.Second, oracleProbe: 6 * time.Second}
 	if c.quick {
-		c.probe, c.bisections, c.oracleProbes = 3*time.Second, 2, 3
+		c.probe, c.bisections, c.oracleProbes, c.capacityPasses = 3*time.Second, 2, 3, 1
 		lives = 1
 		c.durations = durations{warm: 2 * time.Second, spike: 6 * time.Second, recovery: 3 * time.Second,
 			idle: time.Second, cacheWarm: time.Second, steady: 5 * time.Second, oracleProbe: 4 * time.Second}
@@ -257,6 +297,13 @@ func (rep *report) write(dir string) error {
 		}
 	}
 	return nil
+}
+
+// flagSet reports whether the command line gave the named flag.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func fail(err error) int {

@@ -82,6 +82,78 @@ func bisectCap(lo, hi, n int, probe func(maxInFlight int) (capProbe, error)) (be
 	return best, probes, err
 }
 
+// climbCap finds the oracle's cap for a CPU-bound load with at most n
+// probes. There goodput rises with the cap while CPUs idle, and falls once
+// requests queue past their deadline or the requests in flight fill the
+// memory: it doubles the cap from start, up to hi, until goodput rises no
+// more than goodputTie (or the probe is killed), then probes the
+// geometric middle between the best cap and its better neighbour among
+// the caps tried, while probes and untried caps between them remain. The
+// cap is bestCap's among the probes; 1 if none survived.
+func climbCap(start, hi, n int, probe func(maxInFlight int) (capProbe, error)) (best int, probes []capProbe, err error) {
+	tried := map[int]capProbe{}
+	try := func(c int) (capProbe, error) {
+		p, err := probe(c)
+		if err == nil {
+			probes = append(probes, p)
+			tried[c] = p
+		}
+		return p, err
+	}
+	var prev *capProbe
+	for c := max(1, start); len(probes) < n && c <= hi; c *= 2 {
+		p, err := try(c)
+		if err != nil {
+			return max(1, bestCap(probes, math.MaxInt)), probes, err
+		}
+		if p.Killed || prev != nil && p.GoodputRatio <= prev.GoodputRatio*(1+goodputTie) {
+			break
+		}
+		prev = &p
+	}
+	for len(probes) < n {
+		b := bestCap(probes, math.MaxInt)
+		if b == 0 {
+			break
+		}
+		below, above := 0, 0
+		for c := range tried {
+			if c < b && c > below {
+				below = c
+			}
+			if c > b && (above == 0 || c < above) {
+				above = c
+			}
+		}
+		// The side of the neighbour with the higher goodput; a killed
+		// neighbour, or none, is the lower.
+		score := func(c int) float64 {
+			if p, ok := tried[c]; ok && !p.Killed {
+				return p.GoodputRatio
+			}
+			return -1
+		}
+		mid := func(a int) int {
+			m := int(math.Round(math.Sqrt(float64(a) * float64(b))))
+			if _, done := tried[m]; done || a == 0 || m == a || m == b {
+				return 0
+			}
+			return m
+		}
+		next := mid(below)
+		if m := mid(above); m > 0 && (next == 0 || score(above) > score(below)) {
+			next = m
+		}
+		if next == 0 {
+			break
+		}
+		if _, err := try(next); err != nil {
+			return max(1, bestCap(probes, math.MaxInt)), probes, err
+		}
+	}
+	return max(1, bestCap(probes, math.MaxInt)), probes, nil
+}
+
 // bestCap is the cap below `below` with the highest goodput among the
 // probes that survived; of caps whose goodput is within goodputTie of the
 // highest, the lowest: it serves as much with more room. 0 if none.
@@ -120,11 +192,20 @@ func lowerCap(probes []capProbe, maxInFlight int) int {
 
 // findOracleCap bisects the fixed in-flight cap for sr's shape under
 // GOMEMLIMIT (mode automemlimit), each probe a fresh service at the spike
-// rate or in the burst.
+// rate or in the burst; for a CPU-bound shape it climbs to the cap of the
+// highest goodput (climbCap) from one request a CPU, each probe at the
+// overload.
 func (h *harness) findOracleCap(ctx context.Context, sr *shapeRun) error {
-	lo, hi := capRange(h.cfg.limit, sr.Shape.meanBytes())
-	fmt.Printf("  oracle: bisecting the in-flight cap in [%d, %d] with %d probes of %v\n", lo, hi, h.cfg.oracleProbes, h.cfg.durations.oracleProbe)
-	best, probes, err := bisectCap(lo, hi, h.cfg.oracleProbes, func(c int) (capProbe, error) {
+	lo, hi := capRange(h.limit(sr.Shape), sr.Shape.meanBytes())
+	search := bisectCap
+	if sr.Shape.Factor > 0 {
+		lo, search = sr.Shape.cpuClients(), climbCap
+		fmt.Printf("  oracle: climbing to the in-flight cap of the highest goodput from %d, up to %d, with %d probes of %v\n",
+			lo, hi, h.cfg.oracleProbes, sr.Shape.stretched(h.cfg.durations).oracleProbe)
+	} else {
+		fmt.Printf("  oracle: bisecting the in-flight cap in [%d, %d] with %d probes of %v\n", lo, hi, h.cfg.oracleProbes, h.cfg.durations.oracleProbe)
+	}
+	best, probes, err := search(lo, hi, h.cfg.oracleProbes, func(c int) (capProbe, error) {
 		name := fmt.Sprintf("%s-oracle-probe-%d", sr.Shape.key(), c)
 		run, err := h.runOnce(ctx, sr, modeOracle, c, name, sr.Shape.probeSchedule(h.cfg.durations, sr.BaseRate), sizeSeed)
 		if err != nil {
@@ -217,7 +298,10 @@ func (h *harness) runOracle(ctx context.Context, sr *shapeRun, round int) (modeR
 			}
 			prev = probeOf(c, r)
 			what := ", the spike alone"
-			if len(sr.Shape.Mix) > 0 {
+			if sr.Shape.Factor > 0 {
+				what = ", the overload alone"
+			}
+			if len(sr.Shape.Mix) > 0 || len(sr.Shape.Pictures) > 0 {
 				what += fmt.Sprintf(" (sizes of seed %d)", seed)
 			}
 			prev.log(what)

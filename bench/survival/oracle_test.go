@@ -247,3 +247,71 @@ func TestBestCapSkipsFullLoads(t *testing.T) {
 		t.Errorf("bestCap = %d, want 200, the short probe", got)
 	}
 }
+
+// TestClimbCap: the cap of a CPU-bound load climbs by doubling while
+// goodput rises, then probes the middle towards the better neighbour.
+func TestClimbCap(t *testing.T) {
+	const killed = -1.0
+	for _, tc := range []struct {
+		name         string
+		goodput      map[int]float64 // of the caps the search may try; killed
+		start, hi, n int
+		tried        []int
+		best         int
+	}{
+		{name: "a peak: climb past it, then the middle on the better side",
+			goodput: map[int]float64{2: 1.0, 3: 1.3, 4: 1.4, 6: 1.2, 8: 0.9}, start: 2, hi: 70, n: 4,
+			tried: []int{2, 4, 8, 3}, best: 4},
+		{name: "more probes: the other side once the first has no cap left",
+			goodput: map[int]float64{2: 1.0, 3: 1.3, 4: 1.4, 5: 1.35, 6: 1.2, 8: 0.9}, start: 2, hi: 70, n: 7,
+			tried: []int{2, 4, 8, 3, 6, 5}, best: 4},
+		{name: "the best at the start", goodput: map[int]float64{1: 0.7, 2: 0.69}, start: 1, hi: 70, n: 4,
+			tried: []int{1, 2}, best: 1},
+		{name: "a kill stops the climb and is the worse side",
+			goodput: map[int]float64{2: 1.0, 3: 1.3, 4: 1.5, 8: killed}, start: 2, hi: 70, n: 4,
+			tried: []int{2, 4, 8, 3}, best: 4},
+		{name: "rising to hi: refine below the top",
+			goodput: map[int]float64{2: 1, 4: 2, 6: 2.5, 7: 2.9, 8: 3}, start: 2, hi: 10, n: 5,
+			tried: []int{2, 4, 8, 6, 7}, best: 8},
+		{name: "saturated: the lowest cap that serves as much",
+			goodput: map[int]float64{2: 1.0, 3: 1.003, 4: 1.005}, start: 2, hi: 70, n: 4,
+			tried: []int{2, 4, 3}, best: 2},
+		{name: "every probe killed: 1", goodput: map[int]float64{2: killed}, start: 2, hi: 70, n: 4,
+			tried: []int{2}, best: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tried []int
+			best, probes, err := climbCap(tc.start, tc.hi, tc.n, func(c int) (capProbe, error) {
+				tried = append(tried, c)
+				g, ok := tc.goodput[c]
+				if !ok {
+					t.Fatalf("probed cap %d, which the case does not know", c)
+				}
+				return capProbe{Cap: c, Killed: g == killed, GoodputRatio: max(g, 0)}, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tried, tc.tried) || len(probes) != len(tried) {
+				t.Errorf("probed %v, want %v", tried, tc.tried)
+			}
+			if best != tc.best {
+				t.Errorf("best = %d, want %d; probes %+v", best, tc.best, probes)
+			}
+		})
+	}
+}
+
+func TestClimbCapError(t *testing.T) {
+	boom := errors.New("boom")
+	n := 0
+	best, probes, err := climbCap(2, 70, 4, func(c int) (capProbe, error) {
+		if n++; n == 2 {
+			return capProbe{}, boom
+		}
+		return capProbe{Cap: c, GoodputRatio: 1}, nil
+	})
+	if !errors.Is(err, boom) || best != 2 || len(probes) != 1 {
+		t.Errorf("climbCap = %d, %v, %v; want 2, the one probe, boom", best, probes, err)
+	}
+}

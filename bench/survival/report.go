@@ -27,8 +27,17 @@ type Result struct {
 	// if it lived to the end. For the leak, the time to kill.
 	DiedAtSeconds *float64 `json:"died_at_seconds"`
 	// GoodputRatio is successful responses per second divided by the base
-	// rate.
+	// rate. Where the shape has a deadline, a success is a 200 within it.
 	GoodputRatio float64 `json:"goodput_ratio"`
+	// DeadlineMs is how long the clients waited for an answer, where the
+	// shape has a deadline; 0 (absent) without.
+	DeadlineMs float64 `json:"deadline_ms,omitempty"`
+	// GoodputPerSecond is 200s within the deadline per second of the
+	// measured phase; TimedOut the requests sent in it whose client gave
+	// up at the deadline without an answer. Null (absent) without a
+	// deadline.
+	GoodputPerSecond *float64 `json:"goodput_per_second,omitempty"`
+	TimedOut         *int     `json:"timed_out,omitempty"`
 	// GoodputVsReference and P99VsReference divide this mode's goodput and
 	// p99 by the reference mode's: the oracle's, or automemlimit's for the
 	// cache.
@@ -38,8 +47,9 @@ type Result struct {
 	P99VsReference     *float64 `json:"p99_vs_reference"`
 	CalibrationP99Ms   float64  `json:"calibration_p99_ms"`
 	Sent               int      `json:"sent"`
-	Served             int      `json:"served"` // 200 responses
-	// Classes counts sent and served per size class (heavytail, uploads);
+	Served             int      `json:"served"` // 200 responses, within the deadline where there is one
+	// Classes counts sent and served per size class (heavytail, uploads,
+	// and the decode shapes' classes of pictures);
 	// ServedShareLarge and ServedShareSmall are served/sent of the largest
 	// and smallest class, LargeVsSmall the first over the second.
 	Classes          []classShare `json:"classes,omitempty"`
@@ -54,6 +64,10 @@ type Result struct {
 	// CPUSeconds is the service's CPU time, user and system, over its
 	// whole life; 0 when unknown.
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// CPUThrottledShare is the share of the CPU quota's periods in which
+	// the kernel throttled the service, over its life; null (absent)
+	// without a quota.
+	CPUThrottledShare *float64 `json:"cpu_throttled_share,omitempty"`
 	// RecoverySeconds is the time from the end of the spike to the last
 	// request that was shed or failed; 0 if none was, -1 if requests
 	// still failed in the last second of the run; null without a recovery
@@ -89,6 +103,7 @@ func summarize(mode string, s shape, sched schedule, base float64, calP99 time.D
 	from, to, _ := s.measuredWindow(sched)
 	_, recoveryEnd, hasRecovery := sched.window(phaseRecovery)
 	var ok []time.Duration
+	timedOut := 0
 	lastBad := time.Duration(-1)
 	for _, h := range hits {
 		if h.Code == 503 {
@@ -96,8 +111,11 @@ func summarize(mode string, s shape, sched schedule, base float64, calP99 time.D
 		}
 		if h.At >= from && h.At < to {
 			r.Sent++
-			if h.ok() {
+			if h.served(s.Deadline) {
 				ok = append(ok, h.Latency)
+			}
+			if s.Deadline > 0 && h.Err && h.Latency >= s.Deadline {
+				timedOut++
 			}
 		}
 		if h.At >= to && !h.ok() {
@@ -111,10 +129,14 @@ func summarize(mode string, s shape, sched schedule, base float64, calP99 time.D
 	if secs := (to - from).Seconds(); secs > 0 && base > 0 {
 		r.GoodputRatio = round(float64(len(ok))/secs/base, 3)
 	}
+	if secs := (to - from).Seconds(); s.Deadline > 0 && secs > 0 {
+		r.DeadlineMs = ms(s.Deadline)
+		r.GoodputPerSecond, r.TimedOut = ptr(round(float64(len(ok))/secs, 2)), ptr(timedOut)
+	}
 	r.P50Ms = ms(quantile(ok, 0.50))
 	r.P99Ms = ms(quantile(ok, 0.99))
-	if len(s.Mix) > 0 {
-		r.Classes = classShares(s.Mix, hits, from, to)
+	if m := s.classes(); len(m) > 0 {
+		r.Classes = classShares(m, hits, from, to, s.Deadline)
 		small, large := r.Classes[0], r.Classes[len(r.Classes)-1]
 		if small.Sent > 0 {
 			r.ServedShareSmall = ptr(round(small.share(), 3))
@@ -352,6 +374,11 @@ type jsonCalibration struct {
 	P99Ms         float64 `json:"p99_ms"`
 	UnloadedP99Ms float64 `json:"unloaded_p99_ms,omitempty"`
 	ScaledFrom    float64 `json:"scaled_from_rate,omitempty"`
+	// Clients and Passes: a capacity measured by a closed loop of that
+	// many clients asking for every picture that many times.
+	Clients     int       `json:"clients,omitempty"`
+	Passes      int       `json:"passes,omitempty"`
+	ClassMeanMs []float64 `json:"class_mean_ms,omitempty"`
 }
 
 type jsonPhase struct {
@@ -362,18 +389,25 @@ type jsonPhase struct {
 }
 
 type jsonShape struct {
-	Shape        string          `json:"shape"`
-	Number       int             `json:"number"`
-	Label        string          `json:"label"`
-	Description  string          `json:"description"`
-	Reference    string          `json:"reference_mode"`
-	BaseRate     float64         `json:"base_rate"`
-	Calibration  jsonCalibration `json:"calibration"`
-	Measured     string          `json:"measured_phase"`
-	Phases       []jsonPhase     `json:"phases"`
-	OracleCap    int             `json:"oracle_cap,omitempty"`
-	OracleProbes []capProbe      `json:"oracle_probes,omitempty"`
-	WallSeconds  float64         `json:"wall_seconds"` // the shape's whole time: calibration, probes and every run
+	Shape       string          `json:"shape"`
+	Number      int             `json:"number"`
+	Label       string          `json:"label"`
+	Description string          `json:"description"`
+	Reference   string          `json:"reference_mode"`
+	BaseRate    float64         `json:"base_rate"`
+	Calibration jsonCalibration `json:"calibration"`
+	Measured    string          `json:"measured_phase"`
+	Phases      []jsonPhase     `json:"phases"`
+	// LoadFactor is a CPU-bound shape's load as a multiple of its capacity
+	// (the base rate); DeadlineMs its clients' deadline; CPUQuota its CPU
+	// quota in CPUs; LimitBytes its own memory limit. Absent where none.
+	LoadFactor   float64    `json:"load_factor,omitempty"`
+	DeadlineMs   float64    `json:"deadline_ms,omitempty"`
+	CPUQuota     float64    `json:"cpu_quota,omitempty"`
+	LimitBytes   int64      `json:"limit_bytes,omitempty"`
+	OracleCap    int        `json:"oracle_cap,omitempty"`
+	OracleProbes []capProbe `json:"oracle_probes,omitempty"`
+	WallSeconds  float64    `json:"wall_seconds"` // the shape's whole time: calibration, probes and every run
 	// Rounds and Medians: where every mode ran in several rounds, the
 	// median of each mode's ratios to the reference over them.
 	Rounds  int          `json:"rounds,omitempty"`
@@ -389,7 +423,12 @@ type jsonMedian struct {
 }
 
 func toJSONCalibration(c calibration) jsonCalibration {
-	return jsonCalibration{Mode: c.Mode, Rate: c.Rate, P99Ms: ms(c.P99), UnloadedP99Ms: ms(c.UnloadedP99), ScaledFrom: c.ScaledFrom}
+	j := jsonCalibration{Mode: c.Mode, Rate: c.Rate, P99Ms: ms(c.P99), UnloadedP99Ms: ms(c.UnloadedP99), ScaledFrom: c.ScaledFrom,
+		Clients: c.Clients, Passes: c.Passes}
+	for _, m := range c.ClassMeans {
+		j.ClassMeanMs = append(j.ClassMeanMs, ms(m))
+	}
+	return j
 }
 
 // writeJSON writes latest.json: the conditions, then per shape its load
@@ -412,6 +451,7 @@ func (rep *report) writeJSON(w io.Writer) error {
 			Reference: sr.Shape.Reference, BaseRate: sr.BaseRate, Calibration: toJSONCalibration(sr.Calibration),
 			Measured: sr.Shape.measured(), OracleCap: sr.OracleCap, OracleProbes: sr.OracleProbes, Modes: []Result{},
 			WallSeconds: round(sr.Wall.Seconds(), 1),
+			LoadFactor:  sr.Shape.Factor, DeadlineMs: ms(sr.Shape.Deadline), CPUQuota: sr.Shape.CPUs, LimitBytes: sr.Shape.Limit,
 		}
 		for _, p := range sr.Schedule {
 			js.Phases = append(js.Phases, jsonPhase{Name: p.Name, Rate: p.Rate, Conns: p.Conns, Seconds: p.Duration.Seconds()})
@@ -480,12 +520,18 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 	for _, sr := range rep.Shapes {
 		sr.writeMarkdown(&b)
 	}
-	b.WriteString("\ngoodput: successful responses per second to requests sent in the measured phase (spike, burst or steady) / base rate; " +
+	b.WriteString("\ngoodput: successful responses per second to requests sent in the measured phase (spike, burst, steady or overload) / base rate; " +
 		"vs ref: divided by the reference mode's. p50, p99: latency of those successful responses. " +
 		"large / small: served/sent of the largest size class over that of the smallest. " +
 		"shed: 503 responses over the run (share of all requests sent). peak: highest working set sampled every 100 ms. " +
 		"in flight: the guard's in-flight count (max) and in-flight limit (median) in the measured phase, from its status. " +
 		"recovery: seconds from the end of the spike to the last shed or failed request. CPU s: the service's CPU time, user and system, over its life.\n")
+	if rep.hasDeadlines() {
+		b.WriteString("\nWhere clients have a deadline (decode, quota), a success is a 200 within it; base rate: the shape's capacity. " +
+			"served/s: those per second. timed out: requests whose client gave up at the deadline. " +
+			"served: served/sent of each class of pictures (by pixels); large vs small: the largest class's share over the smallest's. " +
+			"throttled: share of the CPU quota's periods in which the kernel throttled the service.\n")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -496,6 +542,10 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 	fmt.Fprintf(b, "\n### %d %s\n\n%s", s.Number, s.Label, s.describe())
 	if c := sr.Calibration; c.ScaledFrom > 0 {
 		fmt.Fprintf(b, "; base rate %.0f rps, scaled from %.0f (probe p99 %s ms)", sr.BaseRate, c.ScaledFrom, fmtMs(ms(c.P99)))
+	}
+	if c := sr.Calibration; c.Clients > 0 {
+		fmt.Fprintf(b, "; capacity %.1f rps (%s mode: a closed loop of %s asking for every picture %s, each class weighed by its share; mean latency %s; p99 %s ms)",
+			sr.BaseRate, c.Mode, count(c.Clients, "client"), times(c.Passes), classMeans(s.classes(), c.ClassMeans), fmtMs(ms(c.P99)))
 	}
 	fmt.Fprintf(b, "; load: %s", sr.Schedule)
 	switch {
@@ -536,39 +586,18 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 		fmt.Fprintf(b, " **The reference (%s) died**: ratios against it overstate the others.", s.Reference)
 	}
 	b.WriteString("\n\n")
-	b.WriteString("| mode | OOM-killed | exit | goodput | vs ref | p50 ms | p99 ms | p99 vs ref | large / small | shed | peak | profiles | in flight | recovery s | CPU s |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	cols := sr.columns()
+	b.WriteString("|")
+	for _, c := range cols {
+		b.WriteString(" " + c.head + " |")
+	}
+	b.WriteString("\n" + strings.Repeat("|---", len(cols)) + "|\n")
 	for _, run := range sr.Runs {
-		r := run.Result
-		mode := r.Mode
-		if r.InFlightCap > 0 {
-			mode = fmt.Sprintf("%s (cap %d)", mode, r.InFlightCap)
+		b.WriteString("|")
+		for _, c := range cols {
+			b.WriteString(" " + c.cell(run.Result) + " |")
 		}
-		if r.Round > 0 {
-			mode = fmt.Sprintf("%s, round %d", mode, r.Round)
-		}
-		killed := yesNo(r.OOMKilled)
-		if r.DiedAtSeconds != nil {
-			killed += fmt.Sprintf(" at %.1f s", *r.DiedAtSeconds)
-		}
-		classes := "–"
-		if r.ServedShareLarge != nil && r.ServedShareSmall != nil {
-			classes = fmt.Sprintf("%.2f / %.2f", *r.ServedShareLarge, *r.ServedShareSmall)
-		}
-		inFlight := "–"
-		if g := r.Guard; g != nil && g.Samples > 0 {
-			inFlight = fmt.Sprintf("%d / %d", g.InFlightMax, g.InFlightLimitP50)
-		}
-		recovery := "–"
-		if v := r.RecoverySeconds; v != nil {
-			recovery = fmtFloat(*v)
-			if *v < 0 {
-				recovery = "not recovered"
-			}
-		}
-		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %s | %s | %s | %s | %d (%.1f%%) | %s | %d | %s | %s | %s |\n",
-			mode, killed, r.ExitCode, r.GoodputRatio, fmtRatio(r.GoodputVsReference), fmtMs(r.P50Ms), fmtMs(r.P99Ms),
-			fmtRatio(r.P99VsReference), classes, r.Shed, 100*r.ShedShare, mib(r.PeakUsageBytes), r.Profiles, inFlight, recovery, fmtFloat(r.CPUSeconds))
+		b.WriteString("\n")
 	}
 	if s.Rounds > 1 {
 		var parts []string
@@ -587,6 +616,108 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "Over all rounds, deaths included, mean goodput: %s.\n", strings.Join(parts, "; "))
 	}
+}
+
+// A column is one of a shape's table: its heading, and its cell of a
+// mode's row.
+type column struct {
+	head string
+	cell func(Result) string
+}
+
+// columns is the shape's table. A shape with a deadline has the served
+// rate and the timed out after the goodput, and every class's share in
+// place of the largest's and smallest's; a CPU-bound shape has no
+// recovery, which its load has not; one with a CPU quota has the share of
+// periods throttled.
+func (sr *shapeRun) columns() []column {
+	s := sr.Shape
+	cols := []column{
+		{"mode", func(r Result) string {
+			mode := r.Mode
+			if r.InFlightCap > 0 {
+				mode = fmt.Sprintf("%s (cap %d)", mode, r.InFlightCap)
+			}
+			if r.Round > 0 {
+				mode = fmt.Sprintf("%s, round %d", mode, r.Round)
+			}
+			return mode
+		}},
+		{"OOM-killed", func(r Result) string {
+			killed := yesNo(r.OOMKilled)
+			if r.DiedAtSeconds != nil {
+				killed += fmt.Sprintf(" at %.1f s", *r.DiedAtSeconds)
+			}
+			return killed
+		}},
+		{"exit", func(r Result) string { return strconv.Itoa(r.ExitCode) }},
+		{"goodput", func(r Result) string { return fmt.Sprintf("%.3f", r.GoodputRatio) }},
+		{"vs ref", func(r Result) string { return fmtRatio(r.GoodputVsReference) }},
+	}
+	if s.Deadline > 0 {
+		cols = append(cols,
+			column{fmt.Sprintf("served/s in %v", s.Deadline), func(r Result) string { return fmtRatio(r.GoodputPerSecond) }},
+			column{"timed out", func(r Result) string {
+				if r.TimedOut == nil {
+					return "–"
+				}
+				return strconv.Itoa(*r.TimedOut)
+			}})
+	}
+	cols = append(cols,
+		column{"p50 ms", func(r Result) string { return fmtMs(r.P50Ms) }},
+		column{"p99 ms", func(r Result) string { return fmtMs(r.P99Ms) }},
+		column{"p99 vs ref", func(r Result) string { return fmtRatio(r.P99VsReference) }})
+	if s.Deadline == 0 || len(s.classes()) == 0 {
+		cols = append(cols, column{"large / small", func(r Result) string {
+			if r.ServedShareLarge == nil || r.ServedShareSmall == nil {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f / %.2f", *r.ServedShareLarge, *r.ServedShareSmall)
+		}})
+	} else {
+		var names []string
+		for _, c := range s.classes() {
+			names = append(names, c.Name)
+		}
+		cols = append(cols, column{"served: " + strings.Join(names, " / "), func(r Result) string {
+			var shares []string
+			for _, c := range r.Classes {
+				shares = append(shares, fmt.Sprintf("%.2f", c.share()))
+			}
+			if len(shares) == 0 {
+				return "–"
+			}
+			return strings.Join(shares, " / ")
+		}}, column{"large vs small", func(r Result) string { return fmtRatio(r.LargeVsSmall) }})
+	}
+	cols = append(cols,
+		column{"shed", func(r Result) string { return fmt.Sprintf("%d (%.1f%%)", r.Shed, 100*r.ShedShare) }},
+		column{"peak", func(r Result) string { return mib(r.PeakUsageBytes) }},
+		column{"profiles", func(r Result) string { return strconv.FormatInt(r.Profiles, 10) }},
+		column{"in flight", func(r Result) string {
+			if g := r.Guard; g != nil && g.Samples > 0 {
+				return fmt.Sprintf("%d / %d", g.InFlightMax, g.InFlightLimitP50)
+			}
+			return "–"
+		}})
+	if s.Factor == 0 {
+		cols = append(cols, column{"recovery s", func(r Result) string {
+			v := r.RecoverySeconds
+			switch {
+			case v == nil:
+				return "–"
+			case *v < 0:
+				return "not recovered"
+			}
+			return fmtFloat(*v)
+		}})
+	}
+	cols = append(cols, column{"CPU s", func(r Result) string { return fmtFloat(r.CPUSeconds) }})
+	if s.CPUs > 0 {
+		cols = append(cols, column{"throttled", func(r Result) string { return fmtRatio(r.CPUThrottledShare) }})
+	}
+	return cols
 }
 
 // allRounds is the mean goodput of the named mode over all its rounds,
@@ -619,6 +750,16 @@ func (sr *shapeRun) modes() []string {
 		}
 	}
 	return out
+}
+
+// hasDeadlines reports whether a shape's clients had a deadline.
+func (rep *report) hasDeadlines() bool {
+	for _, sr := range rep.Shapes {
+		if sr.Shape.Deadline > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // modes is every mode that ran, in the canonical order.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"math"
 	"slices"
@@ -354,5 +355,166 @@ func TestRounds(t *testing.T) {
 	if !strings.Contains(b.String(), "oomguard, round 2") || !strings.Contains(b.String(), "Median of 3 rounds") ||
 		!strings.Contains(b.String(), "deaths included, mean goodput: automemlimit 0.993 (died in 0 of 3); oomguard 0.990 (died in 1 of 3)") {
 		t.Errorf("markdown lacks the rounds:\n%s", b.String())
+	}
+}
+
+// decodeReport is a decode shape of a 2s deadline at a capacity of 10 rps,
+// overloaded at 30 for 2s after 1s at 5: its oracle serves every small
+// picture in 100 ms and every medium in 1.5s, and refuses the large; the
+// guard serves the small in 100 ms, the medium in 2.5s (past the
+// deadline), and leaves the large without an answer until the client
+// gives up.
+func decodeReport() *report {
+	s := shape{Name: shapeDecode, Number: 8, Label: "decode 3x", Pictures: decodeMix, Factor: 3, Deadline: 2 * time.Second,
+		Limit: 512 << 20, Reference: modeOracle}
+	sched := s.schedule(durations{warm: time.Second, spike: 2 * time.Second}, 10, 512<<20)
+	cal := calibration{Mode: modeAutomemlimit, Rate: 10, P99: 900 * time.Millisecond, Clients: 2, Passes: 2,
+		ClassMeans: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 800 * time.Millisecond}}
+	sr := &shapeRun{Shape: s, BaseRate: 10, Calibration: cal, Schedule: sched, OracleCap: 4,
+		OracleProbes: []capProbe{{Cap: 2, GoodputRatio: 1}, {Cap: 4, GoodputRatio: 1.2}, {Cap: 8, GoodputRatio: 0.5}}}
+	all := decodeMix.all()
+	var oracle, guard []hit
+	// Every tenth picture of the load is large, every other small: 60
+	// requests in the overload, [1s, 3s).
+	for i := range 65 {
+		at := time.Second + time.Duration(i)*time.Second/30
+		p := all[0]
+		switch {
+		case i%10 == 9:
+			p = all[9]
+		case i%2 == 1:
+			p = all[5]
+		}
+		o, g := hit{At: at, Bytes: p.pixelBytes(), Code: 200}, hit{At: at, Bytes: p.pixelBytes(), Code: 200}
+		switch p.Kind {
+		case "photo":
+			if p.W == 1024 {
+				o.Latency, g.Latency = 100*time.Millisecond, 100*time.Millisecond
+			} else {
+				o.Latency, g.Latency = 1500*time.Millisecond, 2500*time.Millisecond
+			}
+		case "scan":
+			o.Code, o.Latency = 503, time.Millisecond
+			g.Code, g.Err, g.Latency = 0, true, 2001*time.Millisecond
+		}
+		oracle, guard = append(oracle, o), append(guard, g)
+	}
+	for _, m := range []struct {
+		mode string
+		hits []hit
+	}{{modeOracle, oracle}, {modeOomguard, guard}} {
+		r := modeRun{Schedule: sched, Hits: m.hits, DiedAt: -1}
+		r.Result = summarize(m.mode, s, sched, 10, cal.P99, m.hits, nil, 512<<20)
+		if m.mode == modeOracle {
+			r.Result.InFlightCap = 4
+		}
+		if m.mode == modeOomguard {
+			r.Result.CPUThrottledShare = ptr(0.5)
+		}
+		sr.Runs = append(sr.Runs, r)
+	}
+	sr.compare()
+	return &report{Enforced: true, Limit: 256 << 20, Wall: time.Minute, CPUs: 2, Shapes: []*shapeRun{sr}}
+}
+
+// TestSummarizeDeadline: where clients have a deadline, a 200 after it is
+// not served, a client that gave up at it is timed out, and the classes
+// count alike.
+func TestSummarizeDeadline(t *testing.T) {
+	sr := decodeReport().Shapes[0]
+	oracle, guard := sr.result(modeOracle), sr.result(modeOomguard)
+	// 60 sent in the overload: 30 small, 24 medium, 6 large.
+	if oracle.Sent != 60 || oracle.Served != 54 || guard.Served != 30 {
+		t.Errorf("sent %d, served %d by the oracle and %d by the guard; want 60, 54, 30", oracle.Sent, oracle.Served, guard.Served)
+	}
+	if *oracle.GoodputPerSecond != 27 || oracle.GoodputRatio != 2.7 || *guard.GoodputPerSecond != 15 || guard.GoodputRatio != 1.5 {
+		t.Errorf("goodput: oracle %v/s (%v), guard %v/s (%v); want 27 (2.7), 15 (1.5)",
+			*oracle.GoodputPerSecond, oracle.GoodputRatio, *guard.GoodputPerSecond, guard.GoodputRatio)
+	}
+	if *oracle.TimedOut != 0 || *guard.TimedOut != 6 || oracle.DeadlineMs != 2000 {
+		t.Errorf("timed out: oracle %d, guard %d; deadline %v ms; want 0, 6, 2000", *oracle.TimedOut, *guard.TimedOut, oracle.DeadlineMs)
+	}
+	// The guard's p99 is of the 200s within the deadline: the small.
+	if guard.P99Ms != 100 || oracle.P99Ms != 1500 {
+		t.Errorf("p99: guard %v, oracle %v; want 100, 1500", guard.P99Ms, oracle.P99Ms)
+	}
+	want := []classShare{{"small", 30, 30}, {"medium", 24, 0}, {"large", 6, 0}}
+	if !slices.Equal(guard.Classes, want) {
+		t.Errorf("guard's classes %+v, want %+v", guard.Classes, want)
+	}
+	if want[1].Served = 24; !slices.Equal(oracle.Classes, want) {
+		t.Errorf("oracle's classes %+v, want %+v", oracle.Classes, want)
+	}
+	if *oracle.LargeVsSmall != 0 || *guard.ServedShareSmall != 1 {
+		t.Errorf("large vs small %v, small's share %v; want 0, 1", *oracle.LargeVsSmall, *guard.ServedShareSmall)
+	}
+	if *guard.GoodputVsReference != round(1.5/2.7, 3) {
+		t.Errorf("guard vs oracle %v, want %v", *guard.GoodputVsReference, round(1.5/2.7, 3))
+	}
+	// Without a deadline, the same hits: the guard's 200s all count.
+	s := sr.Shape
+	s.Deadline = 0
+	r := summarize(modeOomguard, s, sr.Schedule, 10, 0, sr.Runs[1].Hits, nil, 512<<20)
+	if r.Served != 54 || r.GoodputPerSecond != nil || r.TimedOut != nil || r.DeadlineMs != 0 {
+		t.Errorf("without a deadline: served %d, per second %v, timed out %v, deadline %v; want 54 and none", r.Served, r.GoodputPerSecond, r.TimedOut, r.DeadlineMs)
+	}
+}
+
+func TestDecodeJSONAndMarkdown(t *testing.T) {
+	rep := decodeReport()
+	var buf bytes.Buffer
+	if err := rep.writeJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Shapes []map[string]any
+	}
+	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	sh := out.Shapes[0]
+	if sh["deadline_ms"] != 2000.0 || sh["load_factor"] != 3.0 || sh["limit_bytes"] != float64(512<<20) || sh["cpu_quota"] != nil {
+		t.Errorf("shape fields: %v", sh)
+	}
+	if c := sh["calibration"].(map[string]any); c["clients"] != 2.0 || c["passes"] != 2.0 || fmt.Sprint(c["class_mean_ms"]) != "[50 200 800]" {
+		t.Errorf("calibration: %v", c)
+	}
+	guard := sh["modes"].([]any)[1].(map[string]any)
+	for k, want := range map[string]any{"deadline_ms": 2000.0, "goodput_per_second": 15.0, "timed_out": 6.0, "cpu_throttled_share": 0.5} {
+		if guard[k] != want {
+			t.Errorf("oomguard's %s = %v, want %v", k, guard[k], want)
+		}
+	}
+	buf.Reset()
+	if err := rep.writeMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	for _, want := range []string{
+		"| 8 decode 3x | 1.00 | 0.56 |",
+		"; clients wait 2s; memory limit 512 MiB; capacity 10.0 rps (automemlimit mode: a closed loop of 2 clients asking for every picture twice, " +
+			"each class weighed by its share; mean latency small 50ms, medium 200ms, large 800ms; p99 900 ms); load: base 1s at 5 rps, then overload 2s at 30 rps; " +
+			"reference: oracle, cap 4 (probes: 2 1.000, 4 1.200, 8 0.500).",
+		"| mode | OOM-killed | exit | goodput | vs ref | served/s in 2s | timed out | p50 ms | p99 ms | p99 vs ref | served: small / medium / large | large vs small | shed | peak | profiles | in flight | CPU s |\n",
+		"| oracle (cap 4) | no | 0 | 2.700 | 1.00 | 27.00 | 0 | 100 | 1500 | 1.00 | 1.00 / 1.00 / 0.00 | 0.00 | 6 (9.2%) |",
+		"| oomguard | no | 0 | 1.500 | 0.56 | 15.00 | 6 | 100 | 100 | 0.07 | 1.00 / 0.00 / 0.00 | 0.00 | 0 (0.0%) |",
+		"Where clients have a deadline (decode, quota), a success is a 200 within it",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// A CPU quota adds the share of periods throttled.
+	rep.Shapes[0].Shape.CPUs = 0.2
+	buf.Reset()
+	rep.writeMarkdown(&buf)
+	if !strings.Contains(buf.String(), "| CPU s | throttled |\n") || !strings.Contains(buf.String(), "| 0.50 |\n") {
+		t.Errorf("Markdown with a CPU quota lacks the throttled share:\n%s", buf.String())
+	}
+	if got := rep.check(0.5); len(got) != 0 {
+		t.Errorf("check(0.5) = %q, want none", got)
+	}
+	if got := rep.check(0.6); len(got) != 1 || !strings.Contains(got[0], "8 decode 3x, oomguard: goodput 0.556 of oracle's") {
+		t.Errorf("check(0.6) = %q, want the decode shape's oomguard", got)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,7 +75,14 @@ type instance struct {
 	cg      *cgrouptest.Child // nil without enforcement
 	reader  *cgroup.Reader    // nil without enforcement
 	logPath string
+	// throttling is what the kernel counted of the CPU quota by the end,
+	// read by stop; ok false without a quota.
+	throttling   cgrouptest.CPUThrottling
+	throttlingOK bool
 }
+
+// limit is the memory limit of shape s's service, in bytes.
+func (h *harness) limit(s shape) int64 { return cmp.Or(s.Limit, h.cfg.limit) }
 
 // launch starts the service for shape s in mode (maxInFlight: the
 // oracle's cap), named name for its cgroup and log.
@@ -86,18 +94,22 @@ func (h *harness) launch(ctx context.Context, s shape, mode string, maxInFlight 
 	if len(s.Mix) > 0 {
 		args = append(args, "-max-bytes", strconv.FormatInt(s.Mix.largest(), 10))
 	}
+	if len(s.Pictures) > 0 {
+		// Drawn by the first service of the run, read by the others.
+		args = append(args, "-picture-cache", filepath.Join(h.dir, "pictures"))
+	}
 	args = append(args, s.Args...)
 	if guarded(mode) {
 		args = append(args, "-dump-dir", filepath.Join(h.dir, name+"-profiles"))
 	}
 	if h.enf == nil {
 		// Without a cgroup limit the guard must be told the limit.
-		args = append(args, "-limit", strconv.FormatInt(h.cfg.limit, 10))
+		args = append(args, "-limit", strconv.FormatInt(h.limit(s), 10))
 	}
 	in := &instance{logPath: filepath.Join(h.dir, name+".log")}
 	cmd := exec.Command(h.bin, args...)
 	if h.enf != nil {
-		cg, err := h.enf.child(name)
+		cg, err := h.enf.child(name, h.limit(s))
 		if err != nil {
 			return nil, err
 		}
@@ -123,6 +135,19 @@ func (h *harness) launch(ctx context.Context, s shape, mode string, maxInFlight 
 		return nil, fmt.Errorf("start %s service: %w", mode, err)
 	}
 	in.svc = svc
+	if s.CPUs > 0 {
+		// The quota starts once the service listens: drawing its
+		// pictures at start-up would take a fifth of a CPU the better
+		// part of a minute, and start-up is not what the shape measures.
+		err := errors.New("no cgroup to set a CPU quota in")
+		if in.cg != nil {
+			err = in.cg.LimitCPU(s.CPUs)
+		}
+		if err != nil {
+			in.stop()
+			return nil, fmt.Errorf("%s service: CPU quota of %g: %w", mode, s.CPUs, err)
+		}
+	}
 	return in, nil
 }
 
@@ -144,6 +169,7 @@ func (in *instance) stop() (code int, sigkill bool, oomKills int64) {
 		if n, ok := in.cg.ReadOOMKills(); ok {
 			oomKills = n
 		}
+		in.throttling, in.throttlingOK = in.cg.Throttling()
 	}
 	in.release()
 	return code, sigkill, oomKills
@@ -194,7 +220,7 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInF
 	run := modeRun{Schedule: sched, DiedAt: -1}
 	var cpu float64
 	finish := func(code int, sigkill bool, oomKills int64) {
-		run.Result = summarize(mode, s, sched, sr.BaseRate, sr.Calibration.P99, run.Hits, run.Samples, h.cfg.limit)
+		run.Result = summarize(mode, s, sched, sr.BaseRate, sr.Calibration.P99, run.Hits, run.Samples, h.limit(s))
 		run.Result.CPUSeconds = round(cpu, 2)
 		run.Result.InFlightCap = maxInFlight
 		run.Result.ExitCode = code
@@ -232,6 +258,9 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInF
 		fmt.Println("warning:", err)
 	}
 	finish(code, sigkill, oomKills)
+	if t := in.throttling; in.throttlingOK && t.Periods > 0 {
+		run.Result.CPUThrottledShare = ptr(round(float64(t.Throttled)/float64(t.Periods), 3))
+	}
 	if run.DiedAt >= 0 && !run.Result.OOMKilled {
 		fmt.Printf("  %s: the service died during the run (exit %d); see %s\n", mode, code, in.logPath)
 	}
@@ -251,12 +280,13 @@ func (h *harness) runMode(ctx context.Context, sr *shapeRun, mode string, round 
 	return h.runOnce(ctx, sr, mode, maxInFlight, name, sr.Schedule, sizeSeed)
 }
 
-// loadOptionsFor bounds the generator for a peak rate: enough workers to keep
-// the arrival rate while every request waits out its timeout.
-func loadOptionsFor(peakRate float64) loadOptions {
+// loadOptionsFor bounds the generator for a peak rate and a client
+// timeout: enough workers to keep the arrival rate while every request
+// waits out its timeout.
+func loadOptionsFor(peakRate float64, timeout time.Duration) loadOptions {
 	return loadOptions{
-		Timeout:    requestTimeout,
-		MaxWorkers: uint64(min(maxWorkers, max(64, peakRate*requestTimeout.Seconds()))),
+		Timeout:    timeout,
+		MaxWorkers: uint64(min(maxWorkers, max(64, peakRate*timeout.Seconds()))),
 	}
 }
 
@@ -283,7 +313,7 @@ func (h *harness) drive(ctx context.Context, in *instance, s shape, mode string,
 		case <-lctx.Done():
 		}
 	}()
-	gen := newRequestGen("http://"+in.svc.Addr+"/work", s.Mix, s.Upload, seed)
+	gen := s.requestGen("http://"+in.svc.Addr+"/work", seed)
 	var hits []hit
 	var offset time.Duration
 	for _, seg := range sched.segments() {
@@ -298,12 +328,12 @@ func (h *harness) drive(ctx context.Context, in *instance, s shape, mode string,
 		}
 		if seg[0].Conns > 0 {
 			p := seg[0]
-			client := closedLoopClient(p.Conns)
+			client := closedLoopClient(p.Conns, s.timeout())
 			since := func() time.Duration { return time.Since(start) }
 			hits = append(hits, closedLoop(lctx, p.Conns, offset+p.Duration, maxClosedLoopHits, since, httpSender(client, gen))...)
 			client.CloseIdleConnections()
 		} else {
-			hits = append(hits, attack(lctx, start, gen, seg, loadOptionsFor(seg.peakRate()))...)
+			hits = append(hits, attack(lctx, start, gen, seg, loadOptionsFor(seg.peakRate(), s.timeout()))...)
 		}
 		offset += seg.Duration()
 	}

@@ -10,6 +10,7 @@ import (
 var testMatrixOptions = matrixOptions{
 	shapes: shapeNames, workBytes: 1 << 20, workHold: 300 * time.Millisecond, conns: 400,
 	leakRate: 8 << 20, cacheFracs: []float64{0.78, 0.84}, cacheRates: []float64{1500, 3000},
+	decodeLoads: []float64{2, 3}, decodeLimit: 512 << 20, decodeDeadline: 2 * time.Second, quotaCPUs: 0.2, quotaLoad: 2, quotaStretch: 3,
 }
 
 func TestMatrix(t *testing.T) {
@@ -19,7 +20,8 @@ func TestMatrix(t *testing.T) {
 		labels = append(labels, s.Label)
 	}
 	want := []string{"uniform", "heavytail", "burst", "uploads", "offheap", "leak",
-		"cache 0.78, 1500 rps", "cache 0.78, 3000 rps", "cache 0.84, 1500 rps", "cache 0.84, 3000 rps"}
+		"cache 0.78, 1500 rps", "cache 0.78, 3000 rps", "cache 0.84, 1500 rps", "cache 0.84, 3000 rps",
+		"decode 2x", "decode 3x", "quota 0.2 CPU, 2x"}
 	if !slices.Equal(labels, want) {
 		t.Fatalf("labels %q, want %q", labels, want)
 	}
@@ -29,7 +31,7 @@ func TestMatrix(t *testing.T) {
 		if hasOracle != (s.Reference == modeOracle) {
 			t.Errorf("%s: modes %v; oracle only where it is the reference (%q)", s.Label, modes, s.Reference)
 		}
-		if s.Number < 1 || s.Number > 7 || strings.ContainsAny(s.key(), " ,/") {
+		if s.Number < 1 || s.Number > 9 || strings.ContainsAny(s.key(), " ,/") {
 			t.Errorf("%s: number %d, key %q", s.Label, s.Number, s.key())
 		}
 	}
@@ -41,6 +43,51 @@ func TestMatrix(t *testing.T) {
 	}
 	if s := shapes[6]; s.Bytes != cacheBytes || s.Hold != cacheHold {
 		t.Errorf("cache requests of %d bytes for %v, want the defaults", s.Bytes, s.Hold)
+	}
+	for _, s := range shapes[:10] {
+		if s.Factor != 0 || s.Deadline != 0 || s.CPUs != 0 || s.Limit != 0 || s.Pictures != nil || s.timeout() != requestTimeout || !s.scaled() && s.calibrated() {
+			t.Errorf("%s: a memory shape with a CPU shape's fields: %+v", s.Label, s)
+		}
+	}
+}
+
+// TestCPUShapes: the decode shape runs once a load, the quota shape under
+// its quota with a deadline that buys as much CPU time, both as a
+// thumbnail server in their own limit, their oracle the reference.
+func TestCPUShapes(t *testing.T) {
+	shapes := matrix(testMatrixOptions)
+	d2, d3, q := shapes[10], shapes[11], shapes[12]
+	for _, s := range []shape{d2, d3, q} {
+		if s.Number != map[string]int{shapeDecode: 8, shapeQuota: 9}[s.Name] || s.Reference != modeOracle || s.Limit != 512<<20 ||
+			len(s.Pictures) == 0 || s.scaled() || !s.calibrated() || s.Only != nil {
+			t.Errorf("%s: %+v", s.Label, s)
+		}
+		if want := []string{"-work", "decode", "-pictures", decodeMix.arg()}; !slices.Equal(s.Args, want) {
+			t.Errorf("%s: args %q, want %q", s.Label, s.Args, want)
+		}
+		if len(s.classes()) != 3 || s.meanBytes() != decodeMix.mean() {
+			t.Errorf("%s: classes %v, mean %v", s.Label, s.classes(), s.meanBytes())
+		}
+	}
+	if d2.Factor != 2 || d3.Factor != 3 || d2.Deadline != 2*time.Second || d2.timeout() != 2*time.Second || d2.CPUs != 0 || d2.Stretch != 0 {
+		t.Errorf("decode: %+v", d2)
+	}
+	if q.Factor != 2 || q.CPUs != 0.2 || q.Deadline != 10*time.Second || q.Stretch != 3 || q.cpuClients() != 1 {
+		t.Errorf("quota: factor %v, CPUs %v, deadline %v, stretch %v, clients %d; want 2, 0.2, 10s, 3, 1",
+			q.Factor, q.CPUs, q.Deadline, q.Stretch, q.cpuClients())
+	}
+	if got := q.key(); got != "quota-0.2-CPU-2x" {
+		t.Errorf("quota key %q", got)
+	}
+	o := testMatrixOptions
+	o.shapes, o.cpuModes = []string{shapeDecode}, []string{modeOracle, modeOomguard}
+	quick := matrix(o)[0]
+	if got := quick.modesFor(modeNames); !slices.Equal(got, []string{modeOracle, modeOomguard}) {
+		t.Errorf("with cpuModes, the modes are %v, want oracle and oomguard", got)
+	}
+	if !strings.Contains(d2.describe(), "3% large (2 scans 6000×4500)") || !strings.Contains(q.describe(), "CPU quota 0.2 CPU; memory limit 512 MiB") ||
+		!strings.Contains(q.describe(), "clients wait 10s") {
+		t.Errorf("describe: %q\n%q", d2.describe(), q.describe())
 	}
 }
 
@@ -100,14 +147,37 @@ func TestShapeSchedules(t *testing.T) {
 	if r := shapes[0].byteSeconds() / shapes[1].byteSeconds(); r < 2.5 || r > 3.5 {
 		t.Errorf("uniform / heavytail byte-seconds = %.2f, want about 3", r)
 	}
+	// A CPU-bound shape: warm-up at half the capacity, then the overload,
+	// measured; its probes and lives at the overload.
+	dec := shapes[11] // decode 3x
+	if got, want := dec.schedule(d, 10, 512<<20).String(), "base 3s at 5 rps, then overload 12s at 30 rps"; got != want {
+		t.Errorf("decode 3x: %q, want %q", got, want)
+	}
+	if from, to, ok := dec.measuredWindow(dec.schedule(d, 10, 512<<20)); dec.measured() != phaseOverload || !ok || from != 3*time.Second || to != 15*time.Second {
+		t.Errorf("decode 3x measures %s [%v, %v)", dec.measured(), from, to)
+	}
+	if p := dec.probeSchedule(d, 10); len(p) != 1 || p[0].Rate != 30 || p[0].Duration != 6*time.Second {
+		t.Errorf("decode 3x probe %v, want the overload for 6s", p)
+	}
+	if p := dec.spikeSchedule(d, 10); len(p) != 1 || p[0].Rate != 30 || p[0].Duration != 12*time.Second {
+		t.Errorf("decode 3x life on the overload alone %v, want 12s", p)
+	}
+	// The quota's phases are stretched three times.
+	q := shapes[12]
+	if got, want := q.schedule(d, 2, 512<<20).String(), "base 9s at 1 rps, then overload 36s at 4 rps"; got != want {
+		t.Errorf("quota: %q, want %q", got, want)
+	}
+	if p, s := q.probeSchedule(d, 2), q.spikeSchedule(d, 2); p[0].Duration != 18*time.Second || s[0].Duration != 36*time.Second {
+		t.Errorf("quota probe %v and life %v, want 18s and 36s", p, s)
+	}
 }
 
 func TestParseShapes(t *testing.T) {
-	got, err := parseShapes("1, heavytail,7")
-	if err != nil || !slices.Equal(got, []string{"uniform", "heavytail", "cache"}) {
+	got, err := parseShapes("1, heavytail,7,8,quota")
+	if err != nil || !slices.Equal(got, []string{"uniform", "heavytail", "cache", "decode", "quota"}) {
 		t.Errorf("parseShapes = %v, %v", got, err)
 	}
-	for _, bad := range []string{"8", "0", "spiky", ""} {
+	for _, bad := range []string{"10", "0", "spiky", ""} {
 		if _, err := parseShapes(bad); err == nil {
 			t.Errorf("parseShapes(%q) did not fail", bad)
 		}

@@ -92,8 +92,8 @@ func (c classShare) share() float64 {
 }
 
 // classShares counts, per class of m, the requests sent in [from, to) and
-// those served.
-func classShares(m sizeMix, hits []hit, from, to time.Duration) []classShare {
+// those served (within deadline, where it is not 0).
+func classShares(m sizeMix, hits []hit, from, to, deadline time.Duration) []classShare {
 	out := make([]classShare, len(m))
 	for i, c := range m {
 		out[i].Name = c.Name
@@ -104,7 +104,7 @@ func classShares(m sizeMix, hits []hit, from, to time.Duration) []classShare {
 		}
 		if i := m.class(h.Bytes); i >= 0 {
 			out[i].Sent++
-			if h.ok() {
+			if h.served(deadline) {
 				out[i].Served++
 			}
 		}
@@ -134,9 +134,16 @@ type requestGen struct {
 	mix    sizeMix
 	upload bool
 	body   []byte // shared, read-only: uploads are slices of it
+	// pics, where set, are the pictures the requests name (img=K) instead
+	// of sizes; all is them by index. inTurn asks for each in turn rather
+	// than by the mix's weights.
+	pics   pictureMix
+	all    []picture
+	inTurn bool
 
-	mu  sync.Mutex
-	rng *rand.Rand
+	mu   sync.Mutex
+	rng  *rand.Rand
+	turn int
 }
 
 // newRequestGen returns the generator for a shape's requests to url, its
@@ -152,8 +159,35 @@ func newRequestGen(url string, mix sizeMix, upload bool, seed uint64) *requestGe
 	return g
 }
 
+// requestGen returns the generator of the shape's requests to url, their
+// sizes or pictures drawn from seed.
+func (s shape) requestGen(url string, seed uint64) *requestGen {
+	if len(s.Pictures) > 0 {
+		return newPictureGen(url, s.Pictures, seed, false)
+	}
+	return newRequestGen(url, s.Mix, s.Upload, seed)
+}
+
+// newPictureGen returns the generator for a decode shape's requests to
+// url: pictures drawn by the mix's weights from seed, or with inTurn each
+// picture of the mix in turn.
+func newPictureGen(url string, pics pictureMix, seed uint64, inTurn bool) *requestGen {
+	return &requestGen{url: url, pics: pics, all: pics.all(), inTurn: inTurn, rng: rand.New(rand.NewPCG(seed, 2))}
+}
+
 // next returns the next request.
 func (g *requestGen) next() request {
+	if len(g.pics) > 0 {
+		g.mu.Lock()
+		k := g.turn % len(g.all)
+		if g.inTurn {
+			g.turn++
+		} else {
+			k = g.pics.draw(g.rng.Float64(), g.rng.Float64())
+		}
+		g.mu.Unlock()
+		return request{Method: "GET", URL: g.url + "?img=" + strconv.Itoa(k), Bytes: g.all[k].pixelBytes()}
+	}
 	if len(g.mix) == 0 {
 		return request{Method: "GET", URL: g.url}
 	}
@@ -165,6 +199,19 @@ func (g *requestGen) next() request {
 		r.Method, r.Body = "POST", g.body[:n]
 	}
 	return r
+}
+
+// bytesOf is the size of the request to rawURL that the generator made:
+// its bytes=N, or the pixelBytes of the picture img=K names; 0 if it names
+// neither.
+func (g *requestGen) bytesOf(rawURL string) int64 {
+	if len(g.pics) == 0 {
+		return requestBytes(rawURL)
+	}
+	if k := requestPicture(rawURL); k >= 0 && k < len(g.all) {
+		return g.all[k].pixelBytes()
+	}
+	return 0
 }
 
 // requestBytes is the bytes=N of a request URL; 0 if it has none.

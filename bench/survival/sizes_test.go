@@ -106,7 +106,7 @@ func TestClassShares(t *testing.T) {
 	add(50, 20<<20, 200, 10*time.Second) // outside the window
 	add(5, 2<<20, 0, time.Second)
 	add(5, 100<<20, 200, time.Second) // in no class
-	got := classShares(heavyTailMix, hits, 0, 5*time.Second)
+	got := classShares(heavyTailMix, hits, 0, 5*time.Second, 0)
 	want := []classShare{{"small", 100, 90}, {"medium", 5, 0}, {"large", 10, 3}}
 	for i := range want {
 		if got[i] != want[i] {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"html"
 	"io"
@@ -120,7 +121,8 @@ func (rep *report) writeSVG(w io.Writer) error {
 	height := 50 + panelHeight + panelGap + levelHeight + panelGap + panelHeight + 60
 	c.printf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif">`+"\n", svgWidth, height, svgWidth, height)
 	c.printf(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
-	title := fmt.Sprintf("%s: same load, same %s limit: base %.0f rps, peak %.0f rps", sr.Shape.Label, mib(rep.Limit), sr.BaseRate, sched.peakRate())
+	limit := cmp.Or(sr.Shape.Limit, rep.Limit)
+	title := fmt.Sprintf("%s: same load, same %s limit: base %.0f rps, peak %.0f rps", sr.Shape.Label, mib(limit), sr.BaseRate, sched.peakRate())
 	if !rep.Enforced {
 		title += " (no kernel enforcement)"
 	}
@@ -142,12 +144,12 @@ func (rep *report) writeSVG(w io.Writer) error {
 	c.text(plotRight+50, ly+4, "start", `font-size="12"`, "limit / offered")
 
 	// Usage against the limit.
-	limitMiB := float64(rep.Limit) / (1 << 20)
+	limitMiB := float64(limit) / (1 << 20)
 	vMax := limitMiB * 1.1
 	c.panel(50, panelHeight, "working set (MiB) vs limit", spikeFrom, spikeTo, spikeLabel, ticks(vMax), vMax, func(v float64) string { return fmt.Sprintf("%.0f", v) })
 	ly = c.y(limitMiB, vMax)
 	c.printf(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="black" stroke-dasharray="6 4"/>`+"\n", plotLeft, ly, plotRight, ly)
-	c.text(plotRight-4, ly-4, "end", `font-size="11"`, "limit "+mib(rep.Limit))
+	c.text(plotRight-4, ly-4, "end", `font-size="11"`, "limit "+mib(limit))
 	killed := 0 // kill labels stack downwards, so that close kills stay legible
 	for _, r := range sr.Runs {
 		var pts []string
