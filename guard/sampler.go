@@ -149,7 +149,7 @@ func (s *sampler) init(g *Guard, group *cgroup.Group, find func() (*cgroup.Group
 	s.shed.policy = admission.New(admission.Config{Critical: g.cfg.Thresholds.Critical})
 	if !g.cfg.DisableTimeBound {
 		s.shed.time = &latency.Policy{}
-		s.cpu.cg, _ = cgroup.SelfCPU() // none: the run queue alone
+		s.cpu.refind() // none: the run queue alone
 	}
 	s.interval = g.cfg.Interval
 	// The runtime updates GC CPU figures only at the end of a cycle: a
@@ -421,8 +421,8 @@ func (s *sampler) usage(rs runtimestats.Stats, now time.Time) int64 {
 // A limit that cannot be read keeps its last value.
 func (s *sampler) refreshLimit(now time.Time) {
 	s.limitAt = now
-	if s.cpu.cg != nil {
-		s.cpu.cg.ReadQuota()
+	if s.shed.time != nil {
+		s.cpu.refind()
 	}
 	if (s.usageFault.failing || s.limitFault.failing) && now.Sub(s.refindAt) >= refindEvery {
 		s.refindAt = now

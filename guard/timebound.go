@@ -104,7 +104,24 @@ const throttledEvery = 20 * time.Millisecond
 type cpuQuota struct {
 	cg        *cgroup.CPU // nil without a cpu cgroup
 	throttled time.Duration
+	offset    time.Duration // carries throttled across a change of cgroup
 	at        time.Time
+}
+
+// refind finds the process's cpu cgroup and its quota again: a process
+// may be moved into another cgroup, and a pod resized in place. The
+// throttled time goes on from where it was, so that a new cgroup's count
+// does not read as a line.
+func (c *cpuQuota) refind() {
+	cg, err := cgroup.SelfCPU()
+	if err != nil {
+		return
+	}
+	if c.cg == nil || cg.QuotaDir != c.cg.QuotaDir {
+		now, _ := cg.Throttled()
+		c.offset = c.throttled - now
+	}
+	c.cg = cg
 }
 
 // read returns the CPUs the process may use at once, the lower of
@@ -122,7 +139,7 @@ func (c *cpuQuota) read(now time.Time, procs int64) (cpus float64, throttled tim
 	if now.Sub(c.at) >= throttledEvery {
 		c.at = now
 		if d, err := c.cg.Throttled(); err == nil {
-			c.throttled = d
+			c.throttled = d + c.offset
 		}
 	}
 	return cpus, c.throttled
