@@ -32,6 +32,11 @@ const (
 	// work then waits for a CPU at most as long as it spends on everything
 	// else, and a line of short requests costs them little.
 	queuePerCPU = 1
+	// idlePerCPU is the share of the CPUs that may go unused in a window
+	// that still counts as a line: a line beside idle CPUs is goroutines
+	// between two slices, or work fanned out within a request, and more
+	// work in flight would use what is idle.
+	idlePerCPU = 0.05
 	// releaseAfter is how long the line must stay short, with the bound
 	// not reached, before the bound is lifted: the memory bound alone
 	// then rules.
@@ -63,6 +68,9 @@ type Reading struct {
 	Refused uint64
 	// Runnable is the goroutines ready to run and waiting for a P now.
 	Runnable float64
+	// Idle is the CPU time the runtime's Ps had and no goroutine used;
+	// 0 where unknown.
+	Idle time.Duration
 	// Throttled is the time the cgroup's CPU quota held the process's
 	// threads back, summed over CPUs; 0 where unknown.
 	Throttled time.Duration
@@ -100,7 +108,7 @@ type Policy struct {
 	// and of the line, and where it began.
 	from                  time.Time
 	doneAt, refusedAt     uint64
-	throttledAt           time.Duration
+	throttledAt, idleAt   time.Duration
 	flightArea, queueArea float64 // unit-seconds
 	limit                 int64
 	quietSince            time.Time // the line short and the bound not reached since; zero while not
@@ -141,7 +149,7 @@ func (p *Policy) OnSample(r Reading) Decision {
 // restart begins a window at r.
 func (p *Policy) restart(r Reading) {
 	p.from = r.Now
-	p.doneAt, p.refusedAt, p.throttledAt = r.Done, r.Refused, r.Throttled
+	p.doneAt, p.refusedAt, p.throttledAt, p.idleAt = r.Done, r.Refused, r.Throttled, r.Idle
 	p.flightArea, p.queueArea = 0, 0
 }
 
@@ -153,6 +161,7 @@ func (p *Policy) close(r Reading) {
 	queue := (p.queueArea + max(0, r.Throttled-p.throttledAt).Seconds()) / secs
 	done := float64(r.Done - p.doneAt)
 	refused := r.Refused != p.refusedAt
+	idle := max(0, r.Idle-p.idleAt).Seconds() / secs // CPUs
 	cpus := math.Max(1, r.CPUs)
 	tolerated := queuePerCPU * cpus
 	least := int64(math.Ceil(cpus))
@@ -175,7 +184,7 @@ func (p *Policy) close(r Reading) {
 	}
 
 	switch {
-	case queue > tolerated && queue > inFlight/2:
+	case queue > tolerated && queue > inFlight/2 && idle < idlePerCPU*r.CPUs:
 		// More is admitted than the CPUs run: keep what was not waiting,
 		// and the line tolerated, and cut by at most half a window.
 		from := p.limit

@@ -238,3 +238,28 @@ func TestShortRequestsNearSaturation(t *testing.T) {
 		}
 	}
 }
+
+// TestLineBesideIdleCPUs: a line while the CPUs go partly unused is work
+// fanned out within requests or goroutines between two slices: more work
+// in flight would use the idle CPUs, so the bound is not cut.
+func TestLineBesideIdleCPUs(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 3, Runnable: 4}
+	p.OnSample(r)
+	for range 50 {
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		r.Idle += 2 * time.Millisecond / 5 // a fifth of one CPU
+		p.OnSample(r)
+	}
+	if d := p.OnSample(r); d.Limit != 0 {
+		t.Errorf("bound %d with a fifth of a CPU idle, want none", d.Limit)
+	}
+	for range 50 {
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		r.Idle += 2 * time.Millisecond / 50 // a fiftieth
+		p.OnSample(r)
+	}
+	if d := p.OnSample(r); d.Limit != 2 {
+		t.Errorf("bound %d with the CPUs busy and a line of 4 for 3 in flight, want 2 (the CPUs)", d.Limit)
+	}
+}

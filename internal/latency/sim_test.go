@@ -113,6 +113,7 @@ func simulate(cfg simConfig) simResult {
 		done      uint64
 		refused   uint64
 		throttled time.Duration
+		idle      time.Duration
 		next      = time.Duration(rng.ExpFloat64() / cfg.rate * float64(time.Second))
 		limitSum  float64
 		steps     int
@@ -165,6 +166,7 @@ func simulate(cfg simConfig) simResult {
 			if want := math.Min(n, cfg.cpus); want > quota {
 				throttled += seconds((want - quota) * sub.Seconds())
 			}
+			idle += seconds(math.Max(0, math.Min(cfg.cpus, quota)-n) * sub.Seconds())
 			kept := flight[:0]
 			for _, j := range flight {
 				if j.io > 0 {
@@ -200,6 +202,7 @@ func simulate(cfg simConfig) simResult {
 			Refused:   refused,
 			Runnable:  runnable,
 			Throttled: throttled,
+			Idle:      idle,
 			Took:      took,
 		})
 		took = took[:0]

@@ -22,8 +22,9 @@ type Stats struct {
 	GCCPUSeconds float64 // estimated CPU time the GC took from the program (assist, dedicated, pauses; not idle marking), cumulative
 	CPUSeconds   float64 // GOMAXPROCS integrated over wall time, cumulative
 
-	Runnable int64 // goroutines ready to run and waiting for a P, now
-	Procs    int64 // GOMAXPROCS
+	Runnable int64   // goroutines ready to run and waiting for a P, now
+	Procs    int64   // GOMAXPROCS
+	IdleCPU  float64 // CPU time the Ps had and no goroutine used, in seconds, cumulative
 
 	Alloc       uint64 // heap bytes allocated, cumulative
 	LargeAllocs uint64 // heap allocations over 32 KiB, cumulative
@@ -57,6 +58,7 @@ const (
 	allocsBySize = "/gc/heap/allocs-by-size:bytes"
 	runnable     = "/sched/goroutines/runnable:goroutines"
 	procs        = "/sched/gomaxprocs:threads"
+	idleCPU      = "/cpu/classes/idle:cpu-seconds"
 )
 
 // largeAlloc is where the runtime's size classes end: every allocation past
@@ -72,7 +74,7 @@ type Reader struct {
 // NewReader returns a Reader of the signals above; one the runtime does not
 // support reads as 0.
 func NewReader() *Reader {
-	names := []string{heapLive, heapObjects, heapGoal, heapFree, goTotal, goReleased, goMemLimit, gcCycles, limiterCycle, gcCPU, gcIdleCPU, totalCPU, allocBytes, allocsBySize, runnable, procs}
+	names := []string{heapLive, heapObjects, heapGoal, heapFree, goTotal, goReleased, goMemLimit, gcCycles, limiterCycle, gcCPU, gcIdleCPU, totalCPU, allocBytes, allocsBySize, runnable, procs, idleCPU}
 	r := &Reader{samples: make([]metrics.Sample, len(names))}
 	for i, n := range names {
 		r.samples[i].Name = n
@@ -120,6 +122,8 @@ func (r *Reader) Read() Stats {
 			s.Runnable = u64(m.Value)
 		case procs:
 			s.Procs = u64(m.Value)
+		case idleCPU:
+			s.IdleCPU = f64(m.Value)
 		}
 	}
 	if large > 0 {
