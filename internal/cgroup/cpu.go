@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,77 +38,13 @@ func SelfCPU() (*CPU, error) { return FindCPU("/") }
 // its quota. A v1 hierarchy that carries the cpu controller wins over the
 // unified one, as the kernel applies only one.
 func FindCPU(root string) (*CPU, error) {
-	cg, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup"))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, ErrNoCPUController
-		}
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	mi, err := os.ReadFile(filepath.Join(root, "proc/self/mountinfo"))
-	if err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	mounts, err := parseMountInfo(mi)
+	g, err := find(root, "cpu", ErrNoCPUController)
 	if err != nil {
 		return nil, err
 	}
-	v1, v2, hasV1, hasV2 := controllerPaths(cg, "cpu")
-	var c *CPU
-	if hasV1 {
-		for _, m := range mounts {
-			if m.fstype == "cgroup" && slices.Contains(strings.Split(m.superOpts, ","), "cpu") {
-				if g := resolve(root, m, v1, 1); g != nil {
-					c = &CPU{Version: 1, Dir: g.Dir, Mount: g.Mount}
-					break
-				}
-			}
-		}
-	}
-	if c == nil && hasV2 {
-		for _, m := range mounts {
-			if m.fstype != "cgroup2" {
-				continue
-			}
-			g := resolve(root, m, v2, 2)
-			if g == nil {
-				continue
-			}
-			ctrl, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.controllers"))
-			if err == nil && slices.Contains(strings.Fields(string(ctrl)), "cpu") {
-				c = &CPU{Version: 2, Dir: g.Dir, Mount: g.Mount}
-				break
-			}
-		}
-	}
-	if c == nil {
-		return nil, ErrNoCPUController
-	}
+	c := &CPU{Version: g.Version, Dir: g.Dir, Mount: g.Mount}
 	c.ReadQuota()
 	return c, nil
-}
-
-// controllerPaths returns the cgroup paths /proc/self/cgroup gives for a
-// v1 hierarchy that lists controller, and for the unified hierarchy.
-func controllerPaths(b []byte, controller string) (v1, v2 string, hasV1, hasV2 bool) {
-	for line := range bytes.Lines(b) {
-		line = bytes.TrimSuffix(line, []byte("\n"))
-		id, rest, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		ctrl, path, ok := bytes.Cut(rest, []byte(":"))
-		if !ok {
-			continue
-		}
-		switch {
-		case string(id) == "0" && len(ctrl) == 0:
-			v2, hasV2 = string(path), true
-		case slices.Contains(strings.Split(string(ctrl), ","), controller):
-			v1, hasV1 = string(path), true
-		}
-	}
-	return v1, v2, hasV1, hasV2
 }
 
 // ReadQuota finds the tightest quota from Dir up to Mount, again after a

@@ -42,11 +42,15 @@ func Self() (*Group, error) { return Find("/") }
 // memory controller wins: a v1 memory line in /proc/self/cgroup with a v1
 // memory mount means v1; otherwise the unified line means v2 only if the
 // memory controller is enabled for the process's cgroup.
-func Find(root string) (*Group, error) {
+func Find(root string) (*Group, error) { return find(root, "memory", ErrNoMemoryController) }
+
+// find returns the cgroup of the hierarchy that applies controller to the
+// process, or none when there is no such hierarchy.
+func find(root, controller string, none error) (*Group, error) {
 	cg, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, ErrNoMemoryController
+			return nil, none
 		}
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
@@ -59,10 +63,10 @@ func Find(root string) (*Group, error) {
 		return nil, err
 	}
 
-	self := parseSelfCgroup(cg)
+	self := parseSelfCgroup(cg, controller)
 	if self.hasV1 {
 		for _, m := range mounts {
-			if m.fstype == "cgroup" && slices.Contains(strings.Split(m.superOpts, ","), "memory") {
+			if m.fstype == "cgroup" && slices.Contains(strings.Split(m.superOpts, ","), controller) {
 				if g := resolve(root, m, self.v1Path, 1); g != nil {
 					return g, nil
 				}
@@ -79,12 +83,12 @@ func Find(root string) (*Group, error) {
 				continue
 			}
 			ctrl, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.controllers"))
-			if err == nil && slices.Contains(strings.Fields(string(ctrl)), "memory") {
+			if err == nil && slices.Contains(strings.Fields(string(ctrl)), controller) {
 				return g, nil
 			}
 		}
 	}
-	return nil, ErrNoMemoryController
+	return nil, none
 }
 
 // resolve maps a cgroup path from /proc/self/cgroup onto a mount. The mount's
@@ -110,10 +114,10 @@ func resolve(root string, m mount, cgPath string, v Version) *Group {
 	return &Group{Version: v, Dir: dir, Mount: mountPoint}
 }
 
-// selfCgroup is what /proc/self/cgroup says of the memory controller.
+// selfCgroup is what /proc/self/cgroup says of a controller.
 type selfCgroup struct {
 	v1Path, v2Path string // the cgroup paths, "/..." as the kernel writes them
-	hasV1, hasV2   bool   // a v1 line lists memory; the v2 line is present
+	hasV1, hasV2   bool   // a v1 line lists the controller; the v2 line is present
 }
 
 // parseSelfCgroup parses /proc/self/cgroup (cgroups(7)): one
@@ -121,7 +125,7 @@ type selfCgroup struct {
 // for v2. The path is everything after the second colon, as the kernel does
 // not escape it: it may hold colons and spaces. Lines of another shape are
 // skipped; if several lines match, the last wins.
-func parseSelfCgroup(b []byte) selfCgroup {
+func parseSelfCgroup(b []byte, controller string) selfCgroup {
 	var c selfCgroup
 	for len(b) > 0 {
 		line := b
@@ -141,16 +145,16 @@ func parseSelfCgroup(b []byte) selfCgroup {
 		switch {
 		case string(id) == "0" && len(ctrl) == 0:
 			c.v2Path, c.hasV2 = string(path), true
-		case listsMemory(ctrl):
+		case lists(ctrl, controller):
 			c.v1Path, c.hasV1 = string(path), true
 		}
 	}
 	return c
 }
 
-// listsMemory reports whether a comma-separated controller list names the
-// memory controller.
-func listsMemory(list []byte) bool {
+// lists reports whether a comma-separated controller list names
+// controller.
+func lists(list []byte, controller string) bool {
 	for len(list) > 0 {
 		item := list
 		if i := bytes.IndexByte(list, ','); i >= 0 {
@@ -158,7 +162,7 @@ func listsMemory(list []byte) bool {
 		} else {
 			list = nil
 		}
-		if string(item) == "memory" {
+		if string(item) == controller {
 			return true
 		}
 	}

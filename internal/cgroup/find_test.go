@@ -399,7 +399,7 @@ func TestParseSelfCgroup(t *testing.T) {
 		{"not v2: a controller on hierarchy 0", "0:memory:/a\n", selfCgroup{v1Path: "/a", hasV1: true}},
 		{"garbage", "\n\nhello\n0:\n::\n", selfCgroup{}},
 	} {
-		if got := parseSelfCgroup([]byte(tt.in)); got != tt.want {
+		if got := parseSelfCgroup([]byte(tt.in), "memory"); got != tt.want {
 			t.Errorf("%s: parseSelfCgroup(%q) = %+v, want %+v", tt.name, tt.in, got, tt.want)
 		}
 	}
@@ -417,7 +417,7 @@ func FuzzParseSelfCgroup(f *testing.F) {
 	f.Add([]byte("0::/a:b c \n"), "/a:b c ")
 	f.Add([]byte("::\n0:\n:memory:\n"), "")
 	f.Fuzz(func(t *testing.T, b []byte, path string) {
-		c := parseSelfCgroup(b)
+		c := parseSelfCgroup(b, "memory")
 		if c.hasV2 && !bytes.Contains(b, []byte("0::"+c.v2Path)) {
 			t.Fatalf("v2 path %q is not on a 0:: line of %q", c.v2Path, b)
 		}
@@ -433,7 +433,7 @@ func FuzzParseSelfCgroup(f *testing.F) {
 		}
 		in := "12:pids:/other\n5:memory:" + path + "\n1:name=systemd:/other\n0::" + path + "\n"
 		want := selfCgroup{v1Path: path, v2Path: path, hasV1: true, hasV2: true}
-		if got := parseSelfCgroup([]byte(in)); got != want {
+		if got := parseSelfCgroup([]byte(in), "memory"); got != want {
 			t.Fatalf("parseSelfCgroup(%q) = %+v, want %+v", in, got, want)
 		}
 	})
