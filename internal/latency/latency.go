@@ -37,6 +37,15 @@ const (
 	// between two slices, or work fanned out within a request, and more
 	// work in flight would use what is idle.
 	idlePerCPU = 0.05
+	// stretchMax is how much longer than uncongested the mean time in
+	// flight may grow before a line of the run queue is cut: a line that
+	// does not slow the work down costs its clients nothing.
+	stretchMax = 1.5
+	// uncongestedTau smooths the uncongested time in flight, and calmLeast
+	// is the work done in windows with no more in flight than CPUs that it
+	// needs first.
+	uncongestedTau = 30 * time.Second
+	calmLeast      = 20
 	// releaseAfter is how long the line must stay short, with the bound
 	// not reached, before the bound is lifted: the memory bound alone
 	// then rules.
@@ -114,6 +123,7 @@ type Policy struct {
 	quietSince            time.Time // the line short and the bound not reached since; zero while not
 	flight, flightDone    float64   // smoothed integrals, for the mean time in flight
 	uncongested           float64   // seconds; 0 unknown
+	calmFlight, calmDone  float64   // smoothed integrals over the windows with no more in flight than CPUs
 	took                  [took]time.Duration
 	tookN                 int                 // times in took, up to len(took)
 	tookAt                int                 // next slot
@@ -177,16 +187,30 @@ func (p *Policy) close(r Reading) {
 	if p.flightDone >= 1 {
 		mean = p.flight / p.flightDone
 	}
-	if mean > 0 && queue <= tolerated/2 {
-		if p.uncongested == 0 {
-			p.uncongested = mean
-		} else {
-			p.uncongested += (1 - keep) * (mean - p.uncongested)
-		}
+	// The uncongested time in flight, by Little's law over the windows
+	// with no more work in flight than CPUs alone, where no request waits
+	// for another's CPU, so that a congested stretch does not leak into it.
+	slow := math.Exp(-secs / uncongestedTau.Seconds())
+	p.calmFlight *= slow
+	p.calmDone *= slow
+	if inFlight < cpus+0.5 {
+		p.calmFlight += p.flightArea
+		p.calmDone += done
 	}
+	if p.calmDone >= calmLeast {
+		p.uncongested = p.calmFlight / p.calmDone
+	}
+	// A line the quota makes, a good part of the line, is the kernel's own
+	// word that the CPUs ran out. A run queue may be work fanned out
+	// within requests, the GC's workers, or the refusals of a storm of
+	// retries, none of which a lower bound shortens: it counts only once
+	// it has slowed the admitted work past stretchMax times its
+	// uncongested time in flight, which must be known.
+	throttledLine := max(0, r.Throttled-p.throttledAt).Seconds() / secs
+	slowed := throttledLine >= queue/3 || (p.uncongested > 0 && mean >= stretchMax*p.uncongested)
 
 	switch {
-	case queue > tolerated && queue > inFlight/2 && idle < idlePerCPU*r.CPUs:
+	case queue > tolerated && queue > inFlight/2 && idle < idlePerCPU*r.CPUs && slowed:
 		// More is admitted than the CPUs run: keep what was not waiting,
 		// and the line tolerated, and cut by at most half a window.
 		from := p.limit

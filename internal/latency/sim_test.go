@@ -55,6 +55,11 @@ type simConfig struct {
 	deadline time.Duration // the clients give up after it
 	fixedCap int64         // > 0: a fixed cap instead of the Policy
 	seed     uint64
+	// calm is a first phase at calmRate, uncounted, as a service starts
+	// before its load comes: the Policy learns the uncongested time in
+	// flight there.
+	calm     time.Duration
+	calmRate float64
 }
 
 // substeps is how finely the CPUs' sharing is stepped between two of the
@@ -69,6 +74,7 @@ func (c simConfig) substeps() int {
 }
 
 type job struct {
+	counted bool // arrived after the calm phase
 	class   int
 	io      float64 // seconds of waiting off the CPUs left
 	left    float64 // CPU seconds left
@@ -114,7 +120,7 @@ func simulate(cfg simConfig) simResult {
 		refused   uint64
 		throttled time.Duration
 		idle      time.Duration
-		next      = time.Duration(rng.ExpFloat64() / cfg.rate * float64(time.Second))
+		next      time.Duration
 		limitSum  float64
 		steps     int
 		took      []time.Duration
@@ -134,12 +140,22 @@ func simulate(cfg simConfig) simResult {
 		}
 		return len(cfg.mix) - 1
 	}
+	rateAt := func(t time.Duration) float64 {
+		if t < cfg.calm {
+			return cfg.calmRate
+		}
+		return cfg.rate
+	}
+	next = time.Duration(rng.ExpFloat64() / rateAt(0) * float64(time.Second))
 	k := cfg.substeps()
 	sub := simStep / time.Duration(k)
-	for i, now := 1, time.Duration(0); now < cfg.duration; i, now = i+1, now+sub {
+	for i, now := 1, time.Duration(0); now < cfg.calm+cfg.duration; i, now = i+1, now+sub {
 		for next <= now {
 			c := pick()
-			res.offered[c]++
+			counted := next >= cfg.calm
+			if counted {
+				res.offered[c]++
+			}
 			limit := dec.Limit
 			if cfg.fixedCap > 0 {
 				limit = cfg.fixedCap
@@ -148,9 +164,9 @@ func simulate(cfg simConfig) simResult {
 			case limit > 0 && int64(len(flight)) >= limit:
 				refused++
 			default:
-				flight = append(flight, &job{class: c, io: cfg.mix[c].io.Seconds(), left: cfg.mix[c].cpu.Seconds(), arrived: next})
+				flight = append(flight, &job{counted: counted, class: c, io: cfg.mix[c].io.Seconds(), left: cfg.mix[c].cpu.Seconds(), arrived: next})
 			}
-			next += time.Duration(rng.ExpFloat64() / cfg.rate * float64(time.Second))
+			next += time.Duration(rng.ExpFloat64() / rateAt(next) * float64(time.Second))
 		}
 		// Processor sharing: each job past its wait gets an equal share
 		// of the CPUs, at most one.
@@ -181,9 +197,12 @@ func simulate(cfg simConfig) simResult {
 				}
 				d := now + sub - j.arrived
 				done++
+				took = append(took, d)
+				if !j.counted {
+					continue
+				}
 				res.served[j.class]++
 				res.took = append(res.took, d)
-				took = append(took, d)
 				if d <= cfg.deadline {
 					res.inTime[j.class]++
 				}
