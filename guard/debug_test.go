@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -65,9 +66,14 @@ func TestDebugHandler(t *testing.T) {
 		t.Errorf("second POST /heap: %s, want 429 with Retry-After", resp.Status)
 	}
 
+	// The profile asks for its pair at the next GC cycle; make that cycle
+	// happen, so that the list holds both, whenever the runtime collects.
+	runtime.GC()
+	waitFor(t, g, "the requested profile's pair is written", func(s Snapshot) bool { return s.ProfilesWritten == 2 })
 	resp, body = do(t, "GET", base+"/heap")
 	var list []profile.Meta
-	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list) != 1 || list[0].Name != m.Name {
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list) != 2 ||
+		list[0].Name != m.Name || list[1].Reason != pairReason {
 		t.Fatalf("GET /heap: %s %q", resp.Status, body)
 	}
 	if resp, body := do(t, "GET", base+"/heap/latest"); resp.StatusCode != 200 || len(body) == 0 {
@@ -91,7 +97,7 @@ func TestDebugHandler(t *testing.T) {
 			t.Errorf("%s %s: %s, want %d", tt.method, tt.path, resp.Status, tt.want)
 		}
 	}
-	if s := g.Snapshot(); s.ProfilesWritten != 1 || s.ProfileDiskBytes <= 0 {
+	if s := g.Snapshot(); s.ProfilesWritten != 2 || s.ProfileDiskBytes <= 0 {
 		t.Errorf("snapshot counts %d profiles, %d bytes", s.ProfilesWritten, s.ProfileDiskBytes)
 	}
 }
