@@ -46,6 +46,14 @@ const (
 	// needs first.
 	uncongestedTau = 30 * time.Second
 	calmLeast      = 20
+	// probeMax bounds a probe: the bound held at the CPUs while the
+	// uncongested time in flight is unknown and a line asks whether it is
+	// the admitted work's, until enough work is done with no more in
+	// flight than CPUs to learn it. probeEvery spaces probes that learned
+	// nothing, so that a service whose work is never done in time is not
+	// held at the CPUs for long.
+	probeMax   = 3 * time.Second
+	probeEvery = 30 * time.Second
 	// releaseAfter is how long the line must stay short, with the bound
 	// not reached, before the bound is lifted: the memory bound alone
 	// then rules.
@@ -124,6 +132,8 @@ type Policy struct {
 	flight, flightDone    float64   // smoothed integrals, for the mean time in flight
 	uncongested           float64   // seconds; 0 unknown
 	calmFlight, calmDone  float64   // smoothed integrals over the windows with no more in flight than CPUs
+	probeFrom             time.Time // the last probe's start; zero before the first
+	probing               bool
 	took                  [took]time.Duration
 	tookN                 int                 // times in took, up to len(took)
 	tookAt                int                 // next slot
@@ -209,8 +219,19 @@ func (p *Policy) close(r Reading) {
 	throttledLine := max(0, r.Throttled-p.throttledAt).Seconds() / secs
 	slowed := throttledLine >= queue/3 || (p.uncongested > 0 && mean >= stretchMax*p.uncongested)
 
+	line := queue > tolerated && queue > inFlight/2 && idle < idlePerCPU*r.CPUs
+	if p.probe(r.Now, line && !slowed) {
+		p.dec = Decision{
+			Limit:        least,
+			Queue:        queue,
+			Shortest:     p.shortest(),
+			TimeInFlight: seconds(mean),
+			Uncongested:  seconds(p.uncongested),
+		}
+		return
+	}
 	switch {
-	case queue > tolerated && queue > inFlight/2 && idle < idlePerCPU*r.CPUs && slowed:
+	case line && slowed:
 		// More is admitted than the CPUs run: keep what was not waiting,
 		// and the line tolerated, and cut by at most half a window.
 		from := p.limit
@@ -241,6 +262,23 @@ func (p *Policy) close(r Reading) {
 		TimeInFlight: seconds(mean),
 		Uncongested:  seconds(p.uncongested),
 	}
+}
+
+// probe reports whether the bound is held at the CPUs for a probe, now:
+// a line the uncongested time in flight cannot yet judge starts one, as
+// BBR drains its queue to learn the path's round trip, and it lasts until
+// that time is learned or probeMax has passed. Without a probe, a service
+// overloaded from its first request would never see the calm it learns
+// from, and its line would go uncut.
+func (p *Policy) probe(now time.Time, unjudged bool) bool {
+	switch {
+	case p.probing && (p.uncongested > 0 || now.Sub(p.probeFrom) >= probeMax):
+		p.probing = false
+	case !p.probing && unjudged && p.uncongested == 0 &&
+		(p.probeFrom.IsZero() || now.Sub(p.probeFrom) >= probeEvery):
+		p.probing, p.probeFrom = true, now
+	}
+	return p.probing
 }
 
 // shortest is the shortestQuantile of the times in flight kept.

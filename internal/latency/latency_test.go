@@ -366,14 +366,10 @@ func TestRunQueueCutOnceItSlowsTheWork(t *testing.T) {
 // TestRefusalStormIsNotALine: a long run queue beside a few requests in
 // flight that finish as fast as when calm (the goroutines of a storm of
 // refused retries, a background job) is not cut: a lower bound would not
-// shorten it. Nor is any run queue before the uncongested time is known.
+// shorten it.
 func TestRefusalStormIsNotALine(t *testing.T) {
 	var p Policy
 	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 3, Runnable: 30}
-	if d := step(&p, &r, time.Second); d.Limit != 0 {
-		t.Fatalf("bound %d before the uncongested time is known, want none", d.Limit)
-	}
-	p = Policy{}
 	calm(&p, &r)
 	for range 1500 {
 		r.Now = r.Now.Add(2 * time.Millisecond)
@@ -382,6 +378,89 @@ func TestRefusalStormIsNotALine(t *testing.T) {
 		}
 		if d := p.OnSample(r); d.Limit != 0 {
 			t.Fatalf("bound %d for a line that did not slow the work", d.Limit)
+		}
+	}
+}
+
+// storm drives p for d with a run queue of 30 that is not the admitted
+// work's: up to three in flight, as many as the bound lets in, each done
+// in 10ms whatever else runs. It returns how long the bound was set, and
+// the last decision.
+func storm(p *Policy, r *Reading, d time.Duration) (bound time.Duration, dec Decision) {
+	r.Runnable = 30
+	for end := r.Now.Add(d); r.Now.Before(end); {
+		r.InFlight = 3
+		if dec.Limit > 0 {
+			r.InFlight = min(r.InFlight, dec.Limit)
+		}
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		if r.Now.UnixMilli()%10 == 0 {
+			r.Done += uint64(r.InFlight)
+		}
+		if dec = p.OnSample(*r); dec.Limit > 0 {
+			bound += 2 * time.Millisecond
+		}
+	}
+	return bound, dec
+}
+
+// TestProbeLearnsTheUncongestedTime: a line before the uncongested time in
+// flight is known holds the bound at the CPUs only until that time is
+// learned (a probe), and a line the probe shows not to slow the work is
+// not cut after it.
+func TestProbeLearnsTheUncongestedTime(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2}
+	bound, d := storm(&p, &r, 20*time.Second)
+	if d.Uncongested < 9*time.Millisecond || d.Uncongested > 11*time.Millisecond {
+		t.Errorf("uncongested time in flight %v after the probe, want about 10ms", d.Uncongested)
+	}
+	if bound == 0 || bound > probeMax {
+		t.Errorf("bound set for %v of 20s, want a probe of at most %v", bound, probeMax)
+	}
+	if d.Limit != 0 {
+		t.Errorf("bound %d at the end, want none", d.Limit)
+	}
+	t.Logf("probed for %v; learned %v", bound, d.Uncongested)
+}
+
+// TestProbeThatLearnsNothing: a probe that cannot learn the uncongested
+// time in flight (the work it lets in is never done) ends after probeMax,
+// and the next waits probeEvery.
+func TestProbeThatLearnsNothing(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 3, Runnable: 30}
+	var held, spells time.Duration
+	var was bool
+	for range int(2 * probeEvery / (2 * time.Millisecond)) {
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		d := p.OnSample(r)
+		if d.Limit > 0 {
+			held += 2 * time.Millisecond
+			if !was {
+				spells++
+			}
+		}
+		was = d.Limit > 0
+	}
+	if spells != 2 || held > 2*probeMax+2*window || held < 2*probeMax-2*window {
+		t.Errorf("%d probes, %v held, over %v; want 2 of %v", spells, held, 2*probeEvery, probeMax)
+	}
+}
+
+// TestOverloadFromTheStart: a service overloaded from its first request,
+// with no calm to learn from, is bounded as well as one that started calm.
+func TestOverloadFromTheStart(t *testing.T) {
+	for _, over := range []float64{2, 3} {
+		cfg := simConfig{cpus: 2, mix: photoMix, rate: over * capacity(2, photoMix), duration: 60 * time.Second, deadline: 2 * time.Second}
+		g, p99, fair, limit := mean(cfg)
+		cfg.calm, cfg.calmRate = 10*time.Second, 0.3*capacity(2, photoMix)
+		gc, p99c, _, _ := mean(cfg)
+		t.Logf("%.0f×: from the start %.1f/s, p99 %v, mean limit %.1f, largest/smallest share %.2f; after a calm start %.1f/s, p99 %v",
+			over, g, p99, limit, fair, gc, p99c)
+		if g < 0.97*gc || float64(p99) > 1.1*float64(p99c) || fair < 0.5 {
+			t.Errorf("%.0f×: from the start %.1f/s at p99 %v (share %.2f), after a calm start %.1f/s at p99 %v; want within 0.97 and 1.1×, share ≥ 0.5",
+				over, g, p99, fair, gc, p99c)
 		}
 	}
 }
