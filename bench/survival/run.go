@@ -77,7 +77,7 @@ type instance struct {
 	logPath string
 	// throttling is what the kernel counted of the CPU quota by the end,
 	// read by stop; ok false without a quota.
-	throttling   cgrouptest.CPUThrottling
+	throttling   cgroup.CPUStat
 	throttlingOK bool
 }
 
@@ -259,7 +259,7 @@ func (h *harness) runOnce(ctx context.Context, sr *shapeRun, mode string, maxInF
 	}
 	finish(code, sigkill, oomKills)
 	if t := in.throttling; in.throttlingOK && t.Periods > 0 {
-		run.Result.CPUThrottledShare = ptr(round(float64(t.Throttled)/float64(t.Periods), 3))
+		run.Result.CPUThrottledShare = ptr(round(float64(t.ThrottledPeriods)/float64(t.Periods), 3))
 	}
 	if run.DiedAt >= 0 && !run.Result.OOMKilled {
 		fmt.Printf("  %s: the service died during the run (exit %d); see %s\n", mode, code, in.logPath)

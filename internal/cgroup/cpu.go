@@ -93,31 +93,69 @@ func readQuotaAt(v Version, dir string) (float64, bool) {
 }
 
 // Throttled returns how long the quota held the process's threads back
-// since the cgroup was made, summed over CPUs: v1 cpu.stat throttled_time
-// (nanoseconds), v2 cpu.stat throttled_usec. It is read where the tightest
-// quota is set; 0 without a quota.
+// since the cgroup was made, summed over CPUs, from the cpu.stat where the
+// tightest quota is set; 0 without a quota.
 func (c *CPU) Throttled() (time.Duration, error) {
 	if c.QuotaDir == "" {
 		return 0, nil
 	}
-	b, err := os.ReadFile(filepath.Join(c.QuotaDir, "cpu.stat"))
+	path := filepath.Join(c.QuotaDir, "cpu.stat")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: %w", err)
 	}
-	key, unit := "throttled_time", time.Nanosecond
-	if c.Version == 2 {
-		key, unit = "throttled_usec", time.Microsecond
+	st, err := ParseCPUStat(b)
+	if err != nil {
+		return 0, fmt.Errorf("%w, in %s", err, path)
 	}
+	return st.ThrottledTime, nil
+}
+
+// CPUStat is what a cgroup's cpu.stat counts of its CPU quota since the
+// cgroup was made.
+type CPUStat struct {
+	Periods          int64         // nr_periods: enforcement periods the cgroup ran in
+	ThrottledPeriods int64         // nr_throttled: periods in which the quota ran out
+	ThrottledTime    time.Duration // throttled_time (v1, ns) or throttled_usec (v2), summed over CPUs
+}
+
+// ParseCPUStat reads a cpu.stat file of cgroup v1 or v2. The throttled time
+// must be there, as a number; the period counts are 0 where absent, and
+// other keys are ignored.
+func ParseCPUStat(b []byte) (CPUStat, error) {
+	var st CPUStat
+	timed := false
 	for line := range bytes.Lines(b) {
 		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte(" "))
-		if !ok || string(k) != key {
+		key := string(k)
+		unit := time.Duration(0)
+		switch key {
+		case "throttled_time":
+			unit = time.Nanosecond
+		case "throttled_usec":
+			unit = time.Microsecond
+		case "nr_periods", "nr_throttled":
+		default:
 			continue
 		}
-		n, err := strconv.ParseUint(string(v), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("cgroup: %s in %s: %w", key, filepath.Join(c.QuotaDir, "cpu.stat"), err)
+		if !ok {
+			return CPUStat{}, fmt.Errorf("cgroup: cpu.stat: %s without a value", key)
 		}
-		return time.Duration(min(n, uint64(math.MaxInt64/unit))) * unit, nil
+		n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 63)
+		if err != nil {
+			return CPUStat{}, fmt.Errorf("cgroup: cpu.stat: %s %q: %w", key, v, err)
+		}
+		switch key {
+		case "nr_periods":
+			st.Periods = int64(n)
+		case "nr_throttled":
+			st.ThrottledPeriods = int64(n)
+		default:
+			st.ThrottledTime, timed = time.Duration(min(n, uint64(math.MaxInt64/unit)))*unit, true
+		}
 	}
-	return 0, fmt.Errorf("cgroup: no %s in %s", key, filepath.Join(c.QuotaDir, "cpu.stat"))
+	if !timed {
+		return CPUStat{}, errors.New("cgroup: cpu.stat: no throttled_time or throttled_usec")
+	}
+	return st, nil
 }

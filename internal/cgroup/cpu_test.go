@@ -2,8 +2,10 @@ package cgroup
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,5 +94,28 @@ func TestThrottledBadStat(t *testing.T) {
 	}
 	if _, err := c.Throttled(); err == nil {
 		t.Error("Throttled read a file without throttled_time")
+	}
+}
+
+func TestParseCPUStat(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     CPUStat
+		err      string // a part of the error; "" for none
+	}{
+		{"v1", "nr_periods 120\nnr_throttled 90\nthrottled_time 4500000000\n", CPUStat{120, 90, 4500 * time.Millisecond}, ""},
+		{"v2", "usage_usec 900\nuser_usec 800\nsystem_usec 100\nnr_periods 120\nnr_throttled 90\nthrottled_usec 4500000\nnr_bursts 0\n", CPUStat{120, 90, 4500 * time.Millisecond}, ""},
+		{"no periods", "throttled_usec 7\n", CPUStat{ThrottledTime: 7 * time.Microsecond}, ""},
+		{"saturates", "throttled_usec 9223372036854775807\n", CPUStat{ThrottledTime: math.MaxInt64 / time.Microsecond * time.Microsecond}, ""},
+		{"no throttled time", "usage_usec 900\nnr_periods 3\n", CPUStat{}, "no throttled_time or throttled_usec"},
+		{"garbled", "nr_periods x\nnr_throttled 1\nthrottled_usec 2\n", CPUStat{}, `nr_periods "x"`},
+		{"negative", "throttled_time -5\n", CPUStat{}, `throttled_time "-5"`},
+		{"no value", "throttled_time\n", CPUStat{}, "throttled_time without a value"},
+		{"empty", "", CPUStat{}, "no throttled_time"},
+	} {
+		got, err := ParseCPUStat([]byte(tc.in))
+		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: %+v, %v; want %+v, error with %q", tc.name, got, err, tc.want, tc.err)
+		}
 	}
 }

@@ -5,7 +5,6 @@ package cgrouptest
 import (
 	"errors"
 	"os/exec"
-	"time"
 
 	"github.com/oomguard/oomguard/internal/cgroup"
 )
@@ -32,14 +31,8 @@ func (c *Child) SetHigh(high int64) error { return errNotLinux }
 // LimitCPU fails: only Linux has cgroups.
 func (c *Child) LimitCPU(cpus float64) error { return errNotLinux }
 
-// CPUThrottling is what the kernel counted of a CPU quota.
-type CPUThrottling struct {
-	Periods, Throttled int64
-	ThrottledTime      time.Duration
-}
-
 // Throttling reports nothing: only Linux has cgroups.
-func (c *Child) Throttling() (CPUThrottling, bool) { return CPUThrottling{}, false }
+func (c *Child) Throttling() (cgroup.CPUStat, bool) { return cgroup.CPUStat{}, false }
 
 // Command returns a plain command.
 func (c *Child) Command(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }

@@ -1,14 +1,11 @@
 package cgrouptest
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +13,8 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/oomguard/oomguard/internal/cgroup"
 )
 
 // cpuPeriod is the CFS period of LimitCPU's quota, in microseconds: the
@@ -167,55 +166,16 @@ func removeStaleCPU1(memMount, prefix string) ([]string, error) {
 	return removed, err
 }
 
-// CPUThrottling is what the kernel counted of a CPU quota: how many
-// periods the cgroup ran in, in how many of them it was throttled, and
-// for how long in all.
-type CPUThrottling struct {
-	Periods, Throttled int64
-	ThrottledTime      time.Duration
-}
-
 // Throttling reads the cgroup's cpu.stat; false without a CPU quota or
 // where it cannot be read.
-func (c *Child) Throttling() (CPUThrottling, bool) {
+func (c *Child) Throttling() (cgroup.CPUStat, bool) {
 	if c.cpuDir == "" {
-		return CPUThrottling{}, false
+		return cgroup.CPUStat{}, false
 	}
 	b, err := os.ReadFile(filepath.Join(c.cpuDir, "cpu.stat"))
 	if err != nil {
-		return CPUThrottling{}, false
+		return cgroup.CPUStat{}, false
 	}
-	return parseCPUStat(b)
-}
-
-// parseCPUStat reads cpu.stat: nr_periods and nr_throttled, and
-// throttled_time in nanoseconds (v1) or throttled_usec (v2).
-func parseCPUStat(b []byte) (CPUThrottling, bool) {
-	var t CPUThrottling
-	seen := 0
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch key {
-		case "nr_periods":
-			t.Periods = n
-		case "nr_throttled":
-			t.Throttled = n
-		case "throttled_time":
-			t.ThrottledTime = time.Duration(n)
-		case "throttled_usec":
-			t.ThrottledTime = time.Duration(n) * time.Microsecond
-		default:
-			continue
-		}
-		seen++
-	}
-	return t, seen == 3
+	st, err := cgroup.ParseCPUStat(b)
+	return st, err == nil
 }
