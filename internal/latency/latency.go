@@ -203,7 +203,8 @@ func (p *Policy) close(r Reading) {
 	slow := math.Exp(-secs / uncongestedTau.Seconds())
 	p.calmFlight *= slow
 	p.calmDone *= slow
-	if inFlight < cpus+0.5 {
+	calm := inFlight < cpus+0.5
+	if calm {
 		p.calmFlight += p.flightArea
 		p.calmDone += done
 	}
@@ -220,7 +221,7 @@ func (p *Policy) close(r Reading) {
 	slowed := throttledLine >= queue/3 || (p.uncongested > 0 && mean >= stretchMax*p.uncongested)
 
 	line := queue > tolerated && queue > inFlight/2 && idle < idlePerCPU*r.CPUs
-	if p.probe(r.Now, line && !slowed) {
+	if p.probe(r.Now, line && !slowed, calm && queue > tolerated) {
 		p.dec = Decision{
 			Limit:        least,
 			Queue:        queue,
@@ -267,12 +268,14 @@ func (p *Policy) close(r Reading) {
 // probe reports whether the bound is held at the CPUs for a probe, now:
 // a line the uncongested time in flight cannot yet judge starts one, as
 // BBR drains its queue to learn the path's round trip, and it lasts until
-// that time is learned or probeMax has passed. Without a probe, a service
+// that time is learned, until a line outlasts the drain (work in flight
+// no more than the CPUs cannot make one, so it is not the admitted
+// work's), or until probeMax has passed. Without a probe, a service
 // overloaded from its first request would never see the calm it learns
 // from, and its line would go uncut.
-func (p *Policy) probe(now time.Time, unjudged bool) bool {
+func (p *Policy) probe(now time.Time, unjudged, foreign bool) bool {
 	switch {
-	case p.probing && (p.uncongested > 0 || now.Sub(p.probeFrom) >= probeMax):
+	case p.probing && (p.uncongested > 0 || foreign || now.Sub(p.probeFrom) >= probeMax):
 		p.probing = false
 	case !p.probing && unjudged && p.uncongested == 0 &&
 		(p.probeFrom.IsZero() || now.Sub(p.probeFrom) >= probeEvery):

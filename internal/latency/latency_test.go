@@ -464,3 +464,33 @@ func TestOverloadFromTheStart(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeEndsOnAForeignLine: a probe ends as soon as the line outlasts
+// it with no more work in flight than CPUs, for that line is not the
+// admitted work's, even before the uncongested time is learned; the next
+// waits probeEvery.
+func TestProbeEndsOnAForeignLine(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, Runnable: 30}
+	var dec Decision
+	var held time.Duration
+	for range int(probeEvery / (2 * time.Millisecond)) {
+		r.InFlight = 3
+		if dec.Limit > 0 {
+			r.InFlight = min(r.InFlight, dec.Limit)
+		}
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		if r.Now.UnixMilli()%1000 == 0 {
+			r.Done++ // slow work: too little done in a probe to learn from
+		}
+		if dec = p.OnSample(r); dec.Limit > 0 {
+			held += 2 * time.Millisecond
+		}
+	}
+	if held == 0 || held > 3*window {
+		t.Errorf("bound held %v over %v, want one probe of at most %v", held, probeEvery, 3*window)
+	}
+	if dec.Uncongested != 0 {
+		t.Errorf("uncongested %v learned from %d done", dec.Uncongested, r.Done)
+	}
+}
