@@ -200,7 +200,7 @@ func goCmd(dir string, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// growth formats a growth in bytes as +N.NN MB (10^6 bytes, as the README
+// growth formats a growth in bytes as +N.NN MB (10^6 bytes, as bench/README.md
 // reports it).
 func growth(b int64) string {
 	return fmt.Sprintf("%+.2f MB", float64(b)/1e6)
