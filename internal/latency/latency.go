@@ -46,14 +46,14 @@ const (
 	// needs first.
 	uncongestedTau = 30 * time.Second
 	calmLeast      = 20
-	// probeMax bounds a probe: the bound held at the CPUs while the
+	// drainMax bounds a drain: the bound held at the CPUs while the
 	// uncongested time in flight is unknown and a line asks whether it is
 	// the admitted work's, until enough work is done with no more in
-	// flight than CPUs to learn it. probeEvery spaces probes that learned
+	// flight than CPUs to learn it. drainEvery spaces drains that learned
 	// nothing, so that a service whose work is never done in time is not
 	// held at the CPUs for long.
-	probeMax   = 3 * time.Second
-	probeEvery = 30 * time.Second
+	drainMax   = 3 * time.Second
+	drainEvery = 30 * time.Second
 	// releaseAfter is how long the line must stay short, with the bound
 	// not reached, before the bound is lifted: the memory bound alone
 	// then rules.
@@ -132,8 +132,8 @@ type Policy struct {
 	flight, flightDone    float64   // smoothed integrals, for the mean time in flight
 	uncongested           float64   // seconds; 0 unknown
 	calmFlight, calmDone  float64   // smoothed integrals over the windows with no more in flight than CPUs
-	probeFrom             time.Time // the last probe's start; zero before the first
-	probing               bool
+	drainFrom             time.Time // the last drain's start; zero before the first
+	draining              bool
 	took                  [took]time.Duration
 	tookN                 int                 // times in took, up to len(took)
 	tookAt                int                 // next slot
@@ -221,7 +221,7 @@ func (p *Policy) close(r Reading) {
 	slowed := throttledLine >= queue/3 || (p.uncongested > 0 && mean >= stretchMax*p.uncongested)
 
 	line := queue > tolerated && queue > inFlight/2 && idle < idlePerCPU*r.CPUs
-	if p.probe(r.Now, line && !slowed, calm && queue > tolerated) {
+	if p.drain(r.Now, line && !slowed, calm && queue > tolerated) {
 		p.dec = Decision{
 			Limit:        least,
 			Queue:        queue,
@@ -265,23 +265,23 @@ func (p *Policy) close(r Reading) {
 	}
 }
 
-// probe reports whether the bound is held at the CPUs for a probe, now:
+// drain reports whether the bound is held at the CPUs for a drain, now:
 // a line the uncongested time in flight cannot yet judge starts one, as
 // BBR drains its queue to learn the path's round trip, and it lasts until
 // that time is learned, until a line outlasts the drain (work in flight
 // no more than the CPUs cannot make one, so it is not the admitted
-// work's), or until probeMax has passed. Without a probe, a service
+// work's), or until drainMax has passed. Without a drain, a service
 // overloaded from its first request would never see the calm it learns
 // from, and its line would go uncut.
-func (p *Policy) probe(now time.Time, unjudged, foreign bool) bool {
+func (p *Policy) drain(now time.Time, unjudged, foreign bool) bool {
 	switch {
-	case p.probing && (p.uncongested > 0 || foreign || now.Sub(p.probeFrom) >= probeMax):
-		p.probing = false
-	case !p.probing && unjudged && p.uncongested == 0 &&
-		(p.probeFrom.IsZero() || now.Sub(p.probeFrom) >= probeEvery):
-		p.probing, p.probeFrom = true, now
+	case p.draining && (p.uncongested > 0 || foreign || now.Sub(p.drainFrom) >= drainMax):
+		p.draining = false
+	case !p.draining && unjudged && p.uncongested == 0 &&
+		(p.drainFrom.IsZero() || now.Sub(p.drainFrom) >= drainEvery):
+		p.draining, p.drainFrom = true, now
 	}
-	return p.probing
+	return p.draining
 }
 
 // shortest is the shortestQuantile of the times in flight kept.

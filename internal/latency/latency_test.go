@@ -404,35 +404,35 @@ func storm(p *Policy, r *Reading, d time.Duration) (bound time.Duration, dec Dec
 	return bound, dec
 }
 
-// TestProbeLearnsTheUncongestedTime: a line before the uncongested time in
+// TestDrainLearnsTheUncongestedTime: a line before the uncongested time in
 // flight is known holds the bound at the CPUs only until that time is
-// learned (a probe), and a line the probe shows not to slow the work is
+// learned (a drain), and a line the drain shows not to slow the work is
 // not cut after it.
-func TestProbeLearnsTheUncongestedTime(t *testing.T) {
+func TestDrainLearnsTheUncongestedTime(t *testing.T) {
 	var p Policy
 	r := Reading{Now: time.Unix(1000, 0), CPUs: 2}
 	bound, d := storm(&p, &r, 20*time.Second)
 	if d.Uncongested < 9*time.Millisecond || d.Uncongested > 11*time.Millisecond {
-		t.Errorf("uncongested time in flight %v after the probe, want about 10ms", d.Uncongested)
+		t.Errorf("uncongested time in flight %v after the drain, want about 10ms", d.Uncongested)
 	}
-	if bound == 0 || bound > probeMax {
-		t.Errorf("bound set for %v of 20s, want a probe of at most %v", bound, probeMax)
+	if bound == 0 || bound > drainMax {
+		t.Errorf("bound set for %v of 20s, want a drain of at most %v", bound, drainMax)
 	}
 	if d.Limit != 0 {
 		t.Errorf("bound %d at the end, want none", d.Limit)
 	}
-	t.Logf("probed for %v; learned %v", bound, d.Uncongested)
+	t.Logf("drained for %v; learned %v", bound, d.Uncongested)
 }
 
-// TestProbeThatLearnsNothing: a probe that cannot learn the uncongested
-// time in flight (the work it lets in is never done) ends after probeMax,
-// and the next waits probeEvery.
-func TestProbeThatLearnsNothing(t *testing.T) {
+// TestDrainThatLearnsNothing: a drain that cannot learn the uncongested
+// time in flight (the work it lets in is never done) ends after drainMax,
+// and the next waits drainEvery.
+func TestDrainThatLearnsNothing(t *testing.T) {
 	var p Policy
 	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 3, Runnable: 30}
 	var held, spells time.Duration
 	var was bool
-	for range int(2 * probeEvery / (2 * time.Millisecond)) {
+	for range int(2 * drainEvery / (2 * time.Millisecond)) {
 		r.Now = r.Now.Add(2 * time.Millisecond)
 		d := p.OnSample(r)
 		if d.Limit > 0 {
@@ -443,8 +443,8 @@ func TestProbeThatLearnsNothing(t *testing.T) {
 		}
 		was = d.Limit > 0
 	}
-	if spells != 2 || held > 2*probeMax+2*window || held < 2*probeMax-2*window {
-		t.Errorf("%d probes, %v held, over %v; want 2 of %v", spells, held, 2*probeEvery, probeMax)
+	if spells != 2 || held > 2*drainMax+2*window || held < 2*drainMax-2*window {
+		t.Errorf("%d drains, %v held, over %v; want 2 of %v", spells, held, 2*drainEvery, drainMax)
 	}
 }
 
@@ -465,30 +465,30 @@ func TestOverloadFromTheStart(t *testing.T) {
 	}
 }
 
-// TestProbeEndsOnAForeignLine: a probe ends as soon as the line outlasts
+// TestDrainEndsOnAForeignLine: a drain ends as soon as the line outlasts
 // it with no more work in flight than CPUs, for that line is not the
 // admitted work's, even before the uncongested time is learned; the next
-// waits probeEvery.
-func TestProbeEndsOnAForeignLine(t *testing.T) {
+// waits drainEvery.
+func TestDrainEndsOnAForeignLine(t *testing.T) {
 	var p Policy
 	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, Runnable: 30}
 	var dec Decision
 	var held time.Duration
-	for range int(probeEvery / (2 * time.Millisecond)) {
+	for range int(drainEvery / (2 * time.Millisecond)) {
 		r.InFlight = 3
 		if dec.Limit > 0 {
 			r.InFlight = min(r.InFlight, dec.Limit)
 		}
 		r.Now = r.Now.Add(2 * time.Millisecond)
 		if r.Now.UnixMilli()%1000 == 0 {
-			r.Done++ // slow work: too little done in a probe to learn from
+			r.Done++ // slow work: too little done in a drain to learn from
 		}
 		if dec = p.OnSample(r); dec.Limit > 0 {
 			held += 2 * time.Millisecond
 		}
 	}
 	if held == 0 || held > 3*window {
-		t.Errorf("bound held %v over %v, want one probe of at most %v", held, probeEvery, 3*window)
+		t.Errorf("bound held %v over %v, want one drain of at most %v", held, drainEvery, 3*window)
 	}
 	if dec.Uncongested != 0 {
 		t.Errorf("uncongested %v learned from %d done", dec.Uncongested, r.Done)
