@@ -56,6 +56,9 @@ type costModel struct {
 }
 
 const (
+	// costFloor is the least a unit of work is taken to hold: a goroutine
+	// stack and a request's buffers.
+	costFloor = 8 << 10
 	// heapWindowUnits and heapWindowTime close a heap window: enough
 	// units, or enough time with some.
 	heapWindowUnits = 32
