@@ -38,11 +38,13 @@ type costModel struct {
 
 	// Off-heap: the slope of memory outside the Go runtime (mmap, cgo,
 	// other processes' pages) on the work in flight, by exponentially
-	// weighted least squares over fresh cgroup readings.
-	mn, mo, mnn, mno float64
-	offWeight        float64
-	off              float64
-	offFit           bool // the work in flight varied enough for a slope
+	// weighted least squares over fresh cgroup readings:
+	// meanN, meanOff, meanNN and meanNOff are the weighted means of the
+	// units in flight n, the bytes outside Go, n² and their product.
+	meanN, meanOff, meanNN, meanNOff float64
+	offWeight                        float64
+	off                              float64
+	offFit                           bool // the work in flight varied enough for a slope
 	// Until then, all the memory outside Go above what it was while no
 	// work was in flight counts as the work's: an upper bound.
 	offIdle    float64
@@ -64,9 +66,16 @@ const (
 	heapWindowUnits = 32
 	heapWindowTime  = 100 * time.Millisecond
 	// heapHalfLife is how many units of work halve the weight of the old
-	// heap estimate.
+	// heap estimate; heapMinWeight is the least weight of one window.
 	heapHalfLife  = 256.0
 	heapMinWeight = 0.1
+	// heapRampMinWeight and heapSlowRampMinWeight are the least weights of
+	// a window that saw little of its work end, before the estimates hold
+	// a full weight of evidence (see costModel.windowWeights).
+	heapRampMinWeight     = 1e-3
+	heapSlowRampMinWeight = 1e-4
+	// declHeapWeight is the weight of one window in declHeap.
+	declHeapWeight = 0.25
 	// heapSlowHalfLife is the half-life, in units, of the slow estimate of
 	// the large allocations; largeZ is how many standard errors the fast
 	// estimate is discounted by where it holds few of them (see largeMean).
@@ -89,21 +98,21 @@ const (
 // them: in a steady state both are the work's rate; while work ramps up
 // from idle, few end, so the estimate errs high, the safe side, by at most
 // twice; while it ramps down, the units are the work started, whose
-// allocation the window holds.
+// allocation the window holds (see design.md, "The model").
 //
-// alloc is every heap byte allocated, declared the declared bytes of the
-// work admitted: those are reserved exactly, and the rest of the
+// allocBytes is every heap byte allocated, declaredBytes the declared bytes
+// of the work admitted: those are reserved exactly, and the rest of the
 // allocation is the undeclared cost. Declared bytes may not be on the heap
 // at all (mmap): the share that is, is learned here too.
-func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done float64, inFlight int64) {
+func (m *costModel) observeHeap(now time.Time, allocBytes, declaredBytes, admitted, done float64, inFlight int64) {
 	if inFlight <= 0 && done <= 0 && admitted <= 0 {
 		return
 	}
 	if m.accStart.IsZero() {
 		m.accStart = now
 	}
-	m.accAlloc += alloc
-	m.accDecl += declared
+	m.accAlloc += allocBytes
+	m.accDecl += declaredBytes
 	m.accStarted += admitted
 	m.accEnded += done
 	units := m.accUnits()
@@ -114,58 +123,73 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 		}
 		return
 	}
-	if m.accDecl > 0 {
-		f := math.Min(1, m.accAlloc/m.accDecl)
-		if !m.declHeapSet {
-			m.declHeap, m.declHeapSet = f, true
-		} else {
-			m.declHeap += 0.25 * (f - m.declHeap)
-		}
+	m.learnDeclHeap()
+	m.closeWindow(units)
+	m.resetWindow()
+}
+
+// learnDeclHeap learns from a closing window the share of the declared
+// bytes that lands on the Go heap.
+func (m *costModel) learnDeclHeap() {
+	if m.accDecl <= 0 {
+		return
 	}
-	all, sq := m.accAlloc/units, m.accSq/units
-	dh := m.declHeapShare() * m.accDecl
-	sample := math.Max(0, m.accAlloc-dh) / units
+	share := math.Min(1, m.accAlloc/m.accDecl)
+	if !m.declHeapSet {
+		m.declHeap, m.declHeapSet = share, true
+	} else {
+		m.declHeap += declHeapWeight * (share - m.declHeap)
+	}
+}
+
+// closeWindow moves the estimates toward what a window of units read.
+// Until the windows' weights sum to 1, each counts in proportion to its
+// weight, not as a step of a moving average started from the first, which
+// would hold a ramp's reading. A window whose work ramped up (more started
+// than ended) reads high, by up to twice if the work allocates as it
+// starts: what it reads per unit started, rampFloor × its reading, is then
+// the cost, and an estimate between the two stays (see ramped).
+func (m *costModel) closeWindow(units float64) {
+	allPerUnit, sqPerUnit := m.accAlloc/units, m.accSq/units
+	declHeapBytes := m.declHeapShare() * m.accDecl
+	undeclared := math.Max(0, m.accAlloc-declHeapBytes) / units
 	// The declared bytes are large buffers, mostly: they come off the
 	// large allocations first.
-	large := math.Min(sample, math.Max(0, m.accLarge-dh)/units)
-	// Each window weighs by its units, and at least heapMinWeight: one
-	// odd window must not hold the estimate for thousands of units.
-	w := math.Max(heapMinWeight, 1-math.Exp2(-units/heapHalfLife))
-	// A window whose work ramped up (more started than ended) reads high:
-	// by up to twice, if the work allocates as it starts. What it reads
-	// per unit started, f × its reading, is then the cost, and an estimate
-	// between the two stays: read as news, each spike of an open-loop load
-	// raised the cost by a sixth and lowered the bound for a second. An
-	// estimate outside moves to the reading, the safe side from below.
-	// Until the estimate holds a full weight of evidence, such a window
-	// weighs only for the work it saw end: from idle, the first windows
-	// are all ramp, and they held the bound low for seconds.
-	// (A window closes with some work started: units > 0.)
-	f := units / m.accStarted
-	ws := 1 - math.Exp2(-units/heapSlowHalfLife)
+	large := math.Min(undeclared, math.Max(0, m.accLarge-declHeapBytes)/units)
+	fastWeight, slowWeight := m.windowWeights(units)
+	// A window closes with some work started: accStarted > 0.
+	rampFloor := units / m.accStarted
+	share := math.Min(1, m.heapShare+fastWeight)
+	step := fastWeight / share
+	m.heap += step * (ramped(m.heap, undeclared, rampFloor) - m.heap)
+	m.heapAll += step * (ramped(m.heapAll, allPerUnit, rampFloor) - m.heapAll)
+	m.heapSq += step * (ramped(m.heapSq, sqPerUnit, rampFloor) - m.heapSq)
+	m.largeFast += step * (ramped(m.largeFast, large, rampFloor) - m.largeFast)
+	m.fastUnits = (1-step)*m.fastUnits + units
+	m.heapShare = share
+	slowShare := math.Min(1, m.slowShare+slowWeight)
+	slowStep := slowWeight / slowShare
+	m.largeSlow += slowStep * (ramped(m.largeSlow, large, rampFloor) - m.largeSlow)
+	m.sqSlow += slowStep * (ramped(m.sqSlow, sqPerUnit, rampFloor) - m.sqSlow)
+	m.slowShare = slowShare
+}
+
+// windowWeights is the weight of a closing window of units in the fast
+// and the slow estimates. Each window weighs by its units, and in the fast
+// estimate at least heapMinWeight: one odd window must not hold the
+// estimate for thousands of units. Until an estimate holds a full weight
+// of evidence, a window weighs only for the work it saw end: from idle,
+// the first windows are all ramp, and they would hold the bound low.
+func (m *costModel) windowWeights(units float64) (fast, slow float64) {
+	fast = math.Max(heapMinWeight, 1-math.Exp2(-units/heapHalfLife))
+	slow = 1 - math.Exp2(-units/heapSlowHalfLife)
 	if m.heapShare < 1 {
-		w = math.Max(1e-3, w*math.Min(m.accStarted, m.accEnded)/m.accStarted)
+		fast = math.Max(heapRampMinWeight, fast*math.Min(m.accStarted, m.accEnded)/m.accStarted)
 	}
 	if m.slowShare < 1 {
-		ws = math.Max(1e-4, ws*math.Min(m.accStarted, m.accEnded)/m.accStarted)
+		slow = math.Max(heapSlowRampMinWeight, slow*math.Min(m.accStarted, m.accEnded)/m.accStarted)
 	}
-	// Until the windows' weights sum to 1, each counts in proportion to
-	// its weight, not as a step of a moving average started from the
-	// first, which held a ramp's reading for seconds.
-	share := math.Min(1, m.heapShare+w)
-	a := w / share
-	m.heap += a * (ramped(m.heap, sample, f) - m.heap)
-	m.heapAll += a * (ramped(m.heapAll, all, f) - m.heapAll)
-	m.heapSq += a * (ramped(m.heapSq, sq, f) - m.heapSq)
-	m.largeFast += a * (ramped(m.largeFast, large, f) - m.largeFast)
-	m.fastUnits = (1-a)*m.fastUnits + units
-	m.heapShare = share
-	slow := math.Min(1, m.slowShare+ws)
-	as := ws / slow
-	m.largeSlow += as * (ramped(m.largeSlow, large, f) - m.largeSlow)
-	m.sqSlow += as * (ramped(m.sqSlow, sq, f) - m.sqSlow)
-	m.slowShare = slow
-	m.resetWindow()
+	return fast, slow
 }
 
 // largeMean is the bytes per unit of the undeclared large allocations, and
@@ -173,11 +197,10 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 // estimates (see below for the slow ones' floor under them), unless large
 // allocations are rare both in the work the bound may let in and in the
 // fast estimates' horizon. There one allocation makes most of the fast
-// estimates, and they jump with it: a block of 32 MiB that a service
-// rebuilt every 5 s beside requests of 16 KiB (3000 a second) read as a
-// sixth of a MiB a request, and its square asked room for two more
-// blocks, which left the requests none. Then the slow
-// estimates hold, having seen many units between such allocations,
+// estimates, and they jump with it: an allocation that comes with almost
+// no unit of work (a block rebuilt beside light requests) would read as
+// the work's cost, and its square would ask room for more of it. Then the
+// slow estimates hold, having seen many units between such allocations,
 // unless the fast horizon holds more of them than the slow estimates make
 // likely (at odds under tailOdds, as a Poisson count of allocations of the
 // size they weigh most: mean square over mean). A new class of large
@@ -186,16 +209,12 @@ func (m *costModel) observeHeap(now time.Time, alloc, declared, admitted, done f
 //
 // Where the work in flight holds more than one of them at once, by either
 // estimate, the mean must hold them, not the tail's room: the fast
-// estimates count, and the slow ones are a floor. A class of 64 MiB in
-// one request in two hundred, new to a service at 2000 requests a second,
-// passed the limit in simulation while the slow estimates held it low.
-// The fast estimates alone swing with the few of the largest their
-// horizon holds: with requests of tens of MiB in one of a hundred, 256
-// units hold two or three, and the cost read from 230 to 700 KiB around a
-// mean of 358. Each lull raised the bound to 470 units, the next clump of
-// large requests came, and the service was killed. The price: a class
-// that stops keeps the cost up for the slow half-life, heapSlowHalfLife
-// units of work.
+// estimates count, and the slow ones are a floor, since the fast estimates
+// alone swing with the few of the largest their horizon holds, and a lull
+// among them would raise the bound just before the next clump. The price:
+// a class that stops keeps the cost up for the slow half-life,
+// heapSlowHalfLife units of work. See design.md, "The target, and the
+// bound".
 func (m *costModel) largeMean() (mean, sq float64) {
 	if m.largeSlow <= 0 || m.sqSlow <= 0 {
 		return m.largeFast, m.heapSq
@@ -213,17 +232,17 @@ func (m *costModel) largeMean() (mean, sq float64) {
 	if fastPerUnit == 0 {
 		return m.largeFast, m.heapSq
 	}
-	k := m.fastUnits * fastPerUnit
+	fastCount := m.fastUnits * fastPerUnit
 	// As a count of allocations of the size the slow estimate weighs
 	// most (its mean square over its mean), what the fast horizon holds
 	// against what the slow estimate expects there.
-	want := m.fastUnits * m.largeSlow * m.largeSlow / m.sqSlow
-	got := want * m.largeFast / m.largeSlow
-	if poissonAtLeast(got, want) < tailOdds {
+	expected := m.fastUnits * m.largeSlow * m.largeSlow / m.sqSlow
+	seen := expected * m.largeFast / m.largeSlow
+	if poissonAtLeast(seen, expected) < tailOdds {
 		return m.largeFast, m.heapSq
 	}
-	lcb := math.Max(0, 1-largeZ/math.Sqrt(k))
-	return math.Max(m.largeSlow, lcb*m.largeFast), math.Max(m.sqSlow, lcb*m.heapSq)
+	lowerBound := math.Max(0, 1-largeZ/math.Sqrt(fastCount))
+	return math.Max(m.largeSlow, lowerBound*m.largeFast), math.Max(m.sqSlow, lowerBound*m.heapSq)
 }
 
 // poissonAtLeast is the odds of a Poisson count of mean lambda reaching k,
@@ -260,10 +279,10 @@ func ramped(est, v, f float64) float64 {
 // accUnits is the units of work of the window so far: the mean of work
 // started and ended, where ends count only as far as starts match them.
 // Work that ends faster than work starts allocated in earlier windows:
-// counted in full, a closed-loop client's dip to a sixteenth of its
-// connections read as 0.7 of the true cost, and the bound it gave let the
-// returning clients past the limit. Over the window, not each reading:
-// there a start and an end a reading apart would read as a ramp each way.
+// counted in full, its ends would read the cost low while the work in
+// flight falls, and the bound would rise on it. Over the window, not each
+// reading: there a start and an end a reading apart would read as a ramp
+// each way (see design.md, "When the model is wrong").
 func (m *costModel) accUnits() float64 {
 	return (m.accStarted + math.Min(m.accStarted, m.accEnded)) / 2
 }
@@ -276,11 +295,11 @@ func (m *costModel) resetWindow() {
 // pendingHeap is the heap cost of the window not yet closed, so that a
 // ramp of work that allocates before any of it ends is seen at once.
 func (m *costModel) pendingHeap() float64 {
-	a := m.accAlloc - m.declHeapShare()*m.accDecl
-	if a <= 0 {
+	undeclaredBytes := m.accAlloc - m.declHeapShare()*m.accDecl
+	if undeclaredBytes <= 0 {
 		return 0
 	}
-	return a / math.Max(1, m.accUnits())
+	return undeclaredBytes / math.Max(1, m.accUnits())
 }
 
 // declHeapShare is the share of declared bytes on the Go heap: 1 until
@@ -292,33 +311,32 @@ func (m *costModel) declHeapShare() float64 {
 	return m.declHeap
 }
 
-// observeOffHeap feeds one fresh reading of memory outside the Go runtime.
-func (m *costModel) observeOffHeap(dt time.Duration, inFlight int64, offHeap float64) {
-	n := float64(inFlight)
-	if inFlight == 0 || !m.offIdleSet || offHeap < m.offIdle {
-		if inFlight == 0 || offHeap < m.offIdle {
-			m.offIdle, m.offIdleSet = offHeap, true
-		}
+// observeOffHeap feeds one fresh reading of the bytes outside the Go
+// runtime, sinceFresh after the previous one.
+func (m *costModel) observeOffHeap(sinceFresh time.Duration, inFlight int64, offBytes float64) {
+	units := float64(inFlight)
+	if inFlight == 0 || offBytes < m.offIdle {
+		m.offIdle, m.offIdleSet = offBytes, true
 	}
 	if inFlight > 0 && m.offIdleSet {
-		m.offBound = math.Max(0, offHeap-m.offIdle) / n
+		m.offBound = math.Max(0, offBytes-m.offIdle) / units
 	}
-	a := 1.0
+	weight := 1.0
 	if m.offWeight > 0 {
-		a = 1 - math.Exp(-dt.Seconds()/offTau.Seconds())
+		weight = 1 - math.Exp(-sinceFresh.Seconds()/offTau.Seconds())
 	}
-	m.mn += a * (n - m.mn)
-	m.mo += a * (offHeap - m.mo)
-	m.mnn += a * (n*n - m.mnn)
-	m.mno += a * (n*offHeap - m.mno)
-	m.offWeight = math.Min(1, m.offWeight+a)
-	vn := m.mnn - m.mn*m.mn
+	m.meanN += weight * (units - m.meanN)
+	m.meanOff += weight * (offBytes - m.meanOff)
+	m.meanNN += weight * (units*units - m.meanNN)
+	m.meanNOff += weight * (units*offBytes - m.meanNOff)
+	m.offWeight = math.Min(1, m.offWeight+weight)
+	varN := m.meanNN - m.meanN*m.meanN
 	// The slope needs the work in flight to have varied: by at least one
 	// unit, and by a tenth of its mean, over at least a time constant.
-	if vn < math.Max(1, 0.01*m.mn*m.mn) || m.offWeight < 0.6 {
+	if varN < math.Max(1, 0.01*m.meanN*m.meanN) || m.offWeight < 0.6 {
 		return
 	}
-	m.off, m.offFit = math.Max(0, (m.mno-m.mn*m.mo)/vn), true
+	m.off, m.offFit = math.Max(0, (m.meanNOff-m.meanN*m.meanOff)/varN), true
 }
 
 // offHeap is the bytes outside the Go heap one unit of work holds: the
@@ -341,8 +359,8 @@ func (m *costModel) observeLarge(now time.Time, count, bytes float64) {
 }
 
 // fadeTail halves the tail every tailHalfLife, whether or not large
-// allocations come: faded only as they came, the tail of a load that had
-// ended held GOMEMLIMIT down for good.
+// allocations come: faded only as they came, the tail of a load that has
+// ended would hold GOMEMLIMIT down for good.
 func (m *costModel) fadeTail(now time.Time) {
 	if !m.tailAt.IsZero() && now.After(m.tailAt) {
 		m.tail *= math.Exp2(-now.Sub(m.tailAt).Seconds() / tailHalfLife.Seconds())
@@ -357,8 +375,9 @@ func (m *costModel) fadeTail(now time.Time) {
 // The large allocations' sizes spread around the mean of all the bytes a
 // unit allocates, declared or not; only the undeclared share of that spread
 // is a risk, since declared bytes are reserved exactly. Measured against
-// the undeclared mean alone, work that declared its 1 MiB read as a spread
-// of 1 MiB a unit, and the margin took 42 MiB of a 256 MiB limit.
+// the undeclared mean alone, work that declares its bytes would read as
+// spread by all of them (see design.md, "Declared bytes are counted
+// once").
 func (m *costModel) spread() float64 {
 	heap := m.heapMean()
 	all := m.heapAll - m.heap + heap
@@ -379,8 +398,7 @@ func (m *costModel) spread() float64 {
 // allocation that comes with almost no unit of work, such as a service
 // rebuilding an index beside light requests, needs room of its own
 // (GOMEMLIMIT keeps one: Decision.TailRoom), not room that shedding the
-// work could make: held at two of it for the tail's half-life, a block of
-// 32 MiB beside a cache at 0.7 of the limit shed 91% of requests of 16 KiB.
+// work could make (see design.md, "The target, and the bound").
 func (m *costModel) tailCount(n float64) float64 {
 	switch {
 	case n <= m.tailLimit(0):
@@ -400,18 +418,18 @@ func (m *costModel) tailSq() float64 {
 	return math.Max(sq, m.accSq/math.Max(1, m.accUnits()))
 }
 
-// tailLimit is the most work in flight for which room for k of the
+// tailLimit is the most work in flight for which room for tails of the
 // largest allocations (0 or 1) suffices: the number of them in flight,
 // λ = n × tailSq / tail², is at least one at odds of about λ and at least
 // two at about λ²/2, and those odds stay within tailOdds. +Inf when no
 // tail is known.
-func (m *costModel) tailLimit(k float64) float64 {
+func (m *costModel) tailLimit(tails float64) float64 {
 	sq := m.tailSq()
 	if m.tail <= 0 || sq <= 0 {
 		return math.Inf(1)
 	}
 	lambda := tailOdds
-	if k >= 1 {
+	if tails >= 1 {
 		lambda = math.Sqrt(2 * tailOdds)
 	}
 	return lambda * m.tail * m.tail / sq
@@ -421,9 +439,9 @@ func (m *costModel) tailLimit(k float64) float64 {
 //
 // The window not yet closed counts only until the first closes: from cold,
 // a ramp must be seen at once; after that, a window of a unit or two is
-// noise (a shed storm's own allocation over one admitted request read as
-// 26 MiB a request), and a cost that jumps makes the bound swing and the
-// work it lets back in allocate all at once.
+// noise (a shed storm's own allocation over one admitted request), and a
+// cost that jumps makes the bound swing and the work it lets back in
+// allocate all at once.
 func (m *costModel) mean(inFlight int64, floor float64) float64 {
 	heap := m.heapMean()
 	if m.heapShare == 0 {
