@@ -188,60 +188,10 @@ func (s *sim) run(d time.Duration) {
 	for end := s.now.Add(d); s.now.Before(end); {
 		s.now = s.now.Add(s.step)
 		s.base += int64(float64(s.leakRate) * s.step.Seconds())
-		// Ends. A slowdown delays all the work in flight alike: one shift,
-		// added to every job's end.
-		if (s.pinned || s.now.Before(s.slowUntil)) && s.pinnedSlow > 1 {
-			s.slowed += time.Duration(float64(s.step) * (1 - 1/s.pinnedSlow))
-		}
-		if s.ordered {
-			i := 0
-			for ; i < len(s.inflight) && !s.now.Before(s.inflight[i].end.Add(s.slowed)); i++ {
-				s.end(s.inflight[i])
-			}
-			s.inflight = s.inflight[i:]
-		} else {
-			kept := s.inflight[:0]
-			for _, j := range s.inflight {
-				if s.now.Before(j.end.Add(s.slowed)) {
-					kept = append(kept, j)
-					continue
-				}
-				s.end(j)
-			}
-			s.inflight = kept
-		}
-		if len(s.inflight) == 0 {
-			s.ordered = true
-		}
-		// Arrivals.
-		if s.conns > 0 {
-			for len(s.inflight) < s.conns {
-				before := s.served
-				s.arrive()
-				if s.served == before {
-					break // refused: the client retries on the next step
-				}
-			}
-		} else {
-			s.due += s.rate * s.step.Seconds()
-			for ; s.due >= 1; s.due-- {
-				s.arrive()
-			}
-		}
-		// A GC cycle, at the heap goal: GOGC=100, or what GOMEMLIMIT leaves
-		// the heap, but not below the live heap.
-		live := s.committed() - s.offHeap()
+		s.endDue()
+		s.arrivals()
 		gml := s.limit * 9 / 10
-		if s.heapObj >= min(2*max(s.heapLive, 4<<20), gml-s.runtime) {
-			s.heapLive, s.heapObj = live, live
-			s.cycles++
-			s.lastGC = s.now
-		}
-		goal := max(s.heapLive, min(2*max(s.heapLive, 4<<20), gml-s.runtime))
-		s.pinned = goal <= s.heapLive+s.heapLive/128
-		if s.pinned {
-			s.pinnedFor += s.step
-		}
+		s.collect(gml)
 		s.inFlightS += float64(len(s.inflight)) * s.step.Seconds()
 		s.alloc += uint64(float64(s.leakRate) * s.step.Seconds())
 		c := s.committed()
@@ -249,31 +199,99 @@ func (s *sim) run(d time.Duration) {
 		s.peakInFlight = max(s.peakInFlight, int64(len(s.inflight)))
 		usage := s.heapObj + s.offHeap() + s.runtime + int64(s.garbage*float64(c-s.base-s.offHeap()))
 		s.peakUsage = max(s.peakUsage, usage)
-		s.dec = s.p.OnSample(Reading{
-			Now:           s.now,
-			Limit:         s.limit,
-			GoMemLimit:    gml,
-			GCPinned:      s.pinned && !s.hidePinned,
-			GoOther:       s.runtime,
-			GCThrashing:   s.gcBusy || s.gcBehind,
-			GCBehind:      s.gcBehind,
-			Usage:         usage,
-			Fresh:         true,
-			OffHeap:       s.offHeap(),
-			HeapLive:      s.heapLive,
-			GCCycles:      s.cycles,
-			Alloc:         s.alloc,
-			LargeAllocs:   s.large,
-			LargeBytes:    s.largeB,
-			Admitted:      s.admitted,
-			Done:          s.done,
-			DeclaredTotal: s.declTotal,
-			Declared:      s.declared,
-			LargeWaiting:  s.largeWait,
-			Refusals:      s.refusals,
-			Critical:      float64(usage) >= 0.95*float64(s.limit),
-		})
+		s.dec = s.p.OnSample(s.reading(gml, usage))
 		s.largeWait = 0
+	}
+}
+
+// endDue ends the work due by now. A slowdown delays all the work in
+// flight alike: one shift, added to every job's end.
+func (s *sim) endDue() {
+	if (s.pinned || s.now.Before(s.slowUntil)) && s.pinnedSlow > 1 {
+		s.slowed += time.Duration(float64(s.step) * (1 - 1/s.pinnedSlow))
+	}
+	if s.ordered {
+		i := 0
+		for ; i < len(s.inflight) && !s.now.Before(s.inflight[i].end.Add(s.slowed)); i++ {
+			s.end(s.inflight[i])
+		}
+		s.inflight = s.inflight[i:]
+	} else {
+		kept := s.inflight[:0]
+		for _, j := range s.inflight {
+			if s.now.Before(j.end.Add(s.slowed)) {
+				kept = append(kept, j)
+				continue
+			}
+			s.end(j)
+		}
+		s.inflight = kept
+	}
+	if len(s.inflight) == 0 {
+		s.ordered = true
+	}
+}
+
+// arrivals brings the work of one step: closed-loop clients fill their
+// connections, an open-loop load arrives at its rate.
+func (s *sim) arrivals() {
+	if s.conns > 0 {
+		for len(s.inflight) < s.conns {
+			before := s.served
+			s.arrive()
+			if s.served == before {
+				break // refused: the client retries on the next step
+			}
+		}
+		return
+	}
+	s.due += s.rate * s.step.Seconds()
+	for ; s.due >= 1; s.due-- {
+		s.arrive()
+	}
+}
+
+// collect runs a GC cycle at the heap goal: GOGC=100, or what GOMEMLIMIT
+// (gml) leaves the heap, but not below the live heap.
+func (s *sim) collect(gml int64) {
+	live := s.committed() - s.offHeap()
+	if s.heapObj >= min(2*max(s.heapLive, 4<<20), gml-s.runtime) {
+		s.heapLive, s.heapObj = live, live
+		s.cycles++
+		s.lastGC = s.now
+	}
+	goal := max(s.heapLive, min(2*max(s.heapLive, 4<<20), gml-s.runtime))
+	s.pinned = goal <= s.heapLive+s.heapLive/128
+	if s.pinned {
+		s.pinnedFor += s.step
+	}
+}
+
+// reading is the policy's reading of the simulated service now.
+func (s *sim) reading(gml, usage int64) Reading {
+	return Reading{
+		Now:           s.now,
+		Limit:         s.limit,
+		GoMemLimit:    gml,
+		GCPinned:      s.pinned && !s.hidePinned,
+		GoOther:       s.runtime,
+		GCThrashing:   s.gcBusy || s.gcBehind,
+		GCBehind:      s.gcBehind,
+		Usage:         usage,
+		Fresh:         true,
+		OffHeap:       s.offHeap(),
+		HeapLive:      s.heapLive,
+		GCCycles:      s.cycles,
+		Alloc:         s.alloc,
+		LargeAllocs:   s.large,
+		LargeBytes:    s.largeB,
+		Admitted:      s.admitted,
+		Done:          s.done,
+		DeclaredTotal: s.declTotal,
+		Declared:      s.declared,
+		LargeWaiting:  s.largeWait,
+		Refusals:      s.refusals,
+		Critical:      float64(usage) >= 0.95*float64(s.limit),
 	}
 }
 
@@ -305,3 +323,16 @@ func (s *sim) reset() {
 }
 
 func (s *sim) servedShare() float64 { return float64(s.served) / math.Max(1, float64(s.arrived)) }
+
+// heavyTailed is the benchmark's heavy-tailed mix, about: 1% of the
+// requests hold 24 MiB, 4% 2 MiB, the rest 32 KiB (mean 358 KiB).
+func heavyTailed(r *rand.Rand) (int64, int64) {
+	switch x := r.Float64(); {
+	case x < 0.01:
+		return 24 * mib, 0
+	case x < 0.05:
+		return 2 * mib, 0
+	default:
+		return 32 << 10, 0
+	}
+}
