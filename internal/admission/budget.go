@@ -47,10 +47,10 @@ type budget struct {
 // warning lines and the penalty, the base, the margin and the runway, and
 // how many of the largest allocations the target keeps room for.
 func (p *Policy) budget(o *observation) *budget {
-	limit := float64(o.r.Limit)
+	limitBytes := float64(o.r.Limit)
 	b := &budget{
-		limitBytes:       limit,
-		criticalBytes:    p.cfg.Critical * limit,
+		limitBytes:       limitBytes,
+		criticalBytes:    p.cfg.Critical * limitBytes,
 		inFlight:         float64(o.inFlight),
 		declaredBytes:    float64(o.r.Declared),
 		declPerUnitBytes: p.declPerUnit,
@@ -59,15 +59,15 @@ func (p *Policy) budget(o *observation) *budget {
 	// GOMEMLIMIT binds while the GC is behind, where one is set below
 	// Critical.
 	goMemLimit := float64(o.r.GoMemLimit)
-	bounded := behind && goMemLimit > 0 && goMemLimit < b.criticalBytes
-	b.warn = b.warning(o.r, bounded, goMemLimit)
-	p.updatePenalty(o, b.warn, limit)
+	goMemLimitBinds := behind && goMemLimit > 0 && goMemLimit < b.criticalBytes
+	b.warn = b.warning(o.r, goMemLimitBinds, goMemLimit)
+	p.updatePenalty(o, b.warn, limitBytes)
 	b.goBaseBytes, b.baseBytes = p.bases(o)
 	m := p.margin(o.r.Now, b)
 	b.critTargetBytes = b.criticalBytes - m.bytes(m.tailCount, m.admissibleUnits)
 	b.goTargetBytes, b.goRunway = math.Inf(1), 1.0
-	if bounded {
-		b.goTargetBytes, b.goRunway = goMemLimit-p.penalty*limit, 1+gcThrashRunway
+	if goMemLimitBinds {
+		b.goTargetBytes, b.goRunway = goMemLimit-p.penalty*limitBytes, 1+gcThrashRunway
 	}
 	// GOMEMLIMIT bounds the Go runtime's memory alone: its budget holds the
 	// base and the work's heap, not what either holds outside Go. The

@@ -23,11 +23,11 @@ const (
 // not bound what is outside Go, and only while the GC is behind: a GC that
 // keeps up may hold a cache and its garbage past it for good (see
 // design.md, "The target, and the bound").
-func (b *budget) warning(r Reading, bounded bool, goMemLimit float64) bool {
+func (b *budget) warning(r Reading, goMemLimitBinds bool, goMemLimit float64) bool {
 	if r.Critical || float64(r.Usage) >= b.criticalBytes-marginFloor*b.limitBytes/2 {
 		return true
 	}
-	return bounded && float64(r.Usage-r.OffHeap) >= (goMemLimit+b.criticalBytes)/2
+	return goMemLimitBinds && float64(r.Usage-r.OffHeap) >= (goMemLimit+b.criticalBytes)/2
 }
 
 // updatePenalty raises the penalty, the extra margin below Critical, as a
