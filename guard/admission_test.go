@@ -95,7 +95,7 @@ func TestPolicyThroughTheGuard(t *testing.T) {
 	g := quietGuard(t, Config{Limit: 1 << 30})
 	now := time.Now()
 	feed := func() admission.Reading {
-		r := admission.Reading{Now: now, Limit: 1 << 30, Usage: 100 << 20, Fresh: true}
+		r := admission.Reading{Now: now, LimitBytes: 1 << 30, Usage: 100 << 20, Fresh: true}
 		g.workReading(&r)
 		g.sampler.shed.apply(g, r, latency.Reading{Now: now, CPUs: 2})
 		return r

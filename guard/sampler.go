@@ -316,7 +316,7 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 	g := s.g
 	r := admission.Reading{
 		Now:         now,
-		Limit:       s.limit.bytes,
+		LimitBytes:  s.limit.bytes,
 		GoMemLimit:  rs.GoMemLimit,
 		Usage:       usage,
 		Fresh:       fresh,

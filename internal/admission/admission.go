@@ -90,8 +90,8 @@ func (c Config) withDefaults() Config {
 // counters are cumulative since the caller started, so that the policy
 // takes differences itself and a missed reading loses nothing.
 type Reading struct {
-	Now   time.Time
-	Limit int64 // the effective memory limit
+	Now        time.Time
+	LimitBytes int64 // the effective memory limit, in bytes
 	// GoMemLimit is the runtime's soft limit (GOMEMLIMIT). A live heap
 	// past it keeps the GC running, and what the program allocates during
 	// each cycle piles on top: the target stays below it.

@@ -149,7 +149,7 @@ func TestClockJumps(t *testing.T) {
 	now := time.Unix(1e9, 0)
 	for i, dt := range []time.Duration{0, time.Millisecond, -time.Hour, 48 * time.Hour, time.Millisecond} {
 		now = now.Add(dt)
-		d := p.OnSample(Reading{Now: now, Limit: 1 << 30, Usage: 1 << 28, Admitted: uint64(i), Fresh: true})
+		d := p.OnSample(Reading{Now: now, LimitBytes: 1 << 30, Usage: 1 << 28, Admitted: uint64(i), Fresh: true})
 		if d.Limit < p.Config().MinInFlight || d.Room < 0 || d.Target <= 0 {
 			t.Errorf("after a jump of %v: %+v", dt, d)
 		}

@@ -19,7 +19,7 @@ func TestBaseNotBelowZero(t *testing.T) {
 		now = now.Add(2 * time.Millisecond)
 		k := uint64(10 * i)
 		d = p.OnSample(Reading{
-			Now: now, Limit: 256 * mib, GoMemLimit: 230 * mib, Usage: 100 * mib, Fresh: true,
+			Now: now, LimitBytes: 256 * mib, GoMemLimit: 230 * mib, Usage: 100 * mib, Fresh: true,
 			HeapLive: (n - unseen) * mib, GCCycles: uint64(i / 10),
 			Alloc:    k * mib, // 1 MiB per unit
 			Admitted: k + n, Done: k,

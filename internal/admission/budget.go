@@ -47,7 +47,7 @@ type budget struct {
 // warning lines and the penalty, the base, the margin and the runway, and
 // how many of the largest allocations the target keeps room for.
 func (p *Policy) budget(o *observation) *budget {
-	limitBytes := float64(o.r.Limit)
+	limitBytes := float64(o.r.LimitBytes)
 	b := &budget{
 		limitBytes:       limitBytes,
 		criticalBytes:    p.cfg.Critical * limitBytes,

@@ -68,7 +68,7 @@ func TestOffHeapCostFromRawReadings(t *testing.T) {
 		}
 		k := uint64(i)
 		d = p.OnSample(Reading{
-			Now: now, Limit: 1 << 30, GoMemLimit: 900 * mib, Usage: int64(smooth), Fresh: i%5 == 0,
+			Now: now, LimitBytes: 1 << 30, GoMemLimit: 900 * mib, Usage: int64(smooth), Fresh: i%5 == 0,
 			OffHeap: int64(smooth), OffHeapNow: n * mib,
 			Alloc: k * (8 << 10), Admitted: k + uint64(n), Done: k,
 		})

@@ -37,7 +37,7 @@ func (p *Policy) runwayFor(o *observation, heapCostBytes, baseBytes float64, beh
 	p.runwayAt = r.Now
 	workHeapBytes := float64(o.inFlight) * heapCostBytes
 	toward := gcRunway
-	if !behind && workHeapBytes >= marginFloor*float64(r.Limit) {
+	if !behind && workHeapBytes >= marginFloor*float64(r.LimitBytes) {
 		unexplained := float64(r.Usage) - baseBytes - float64(o.inFlight)*o.costBytes - float64(r.Declared)
 		toward = math.Min(gcRunway, math.Max(0, unexplained/workHeapBytes))
 	}

@@ -271,7 +271,7 @@ func (s *sim) collect(gml int64) {
 func (s *sim) reading(gml, usage int64) Reading {
 	return Reading{
 		Now:           s.now,
-		Limit:         s.limit,
+		LimitBytes:    s.limit,
 		GoMemLimit:    gml,
 		GCPinned:      s.pinned && !s.hidePinned,
 		GoOther:       s.runtime,

@@ -28,7 +28,7 @@ func TestDeathSpiral(t *testing.T) {
 			acc += rate * 0.002
 			done = uint64(acc)
 			admitted = done + n
-			d = p.OnSample(Reading{Now: now, Limit: 1 << 30, Usage: 1 << 28, Fresh: true,
+			d = p.OnSample(Reading{Now: now, LimitBytes: 1 << 30, Usage: 1 << 28, Fresh: true,
 				Admitted: admitted, Done: done, GCThrashing: thrash && i >= 1500})
 		}
 		return d.Window

@@ -51,7 +51,7 @@ func TestLongLivedWork(t *testing.T) {
 func TestCriticalHalves(t *testing.T) {
 	p := New(Config{})
 	now := time.Unix(1e9, 0)
-	r := Reading{Now: now, Limit: 1 << 30, Admitted: 200, Usage: 1 << 29, Fresh: true}
+	r := Reading{Now: now, LimitBytes: 1 << 30, Admitted: 200, Usage: 1 << 29, Fresh: true}
 	d := p.OnSample(r)
 	r.Now, r.Critical = now.Add(2*time.Millisecond), true
 	c := p.OnSample(r)
