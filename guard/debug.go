@@ -57,7 +57,7 @@ import (
 // curl sends them, are served.
 func (g *Guard) DebugHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", (&statusPage{g: g}).serve)
+	mux.HandleFunc("GET /{$}", g.statusPage())
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

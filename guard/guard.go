@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/statuspage"
 	"github.com/oomguard/oomguard/internal/cgroup"
 )
 
@@ -112,10 +113,10 @@ type Guard struct {
 	gcWatch   *gcWatch
 	startedAt time.Time
 
-	postmortem *PostMortem // the previous run on DumpDir, from Start
-	off        bool        // switched off by the environment
-	notify     *notifier   // kernel notifications; owned by the sampler goroutine after Start
-	history    history     // the status page's last ten minutes
+	postmortem *PostMortem        // the previous run on DumpDir, from Start
+	off        bool               // switched off by the environment
+	notify     *notifier          // kernel notifications; owned by the sampler goroutine after Start
+	history    statuspage.History // the status page's last ten minutes
 }
 
 // Start checks cfg, detects the effective limit, takes GOMEMLIMIT and starts

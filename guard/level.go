@@ -1,8 +1,9 @@
 package guard
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/oomguard/oomguard/guard/internal/level"
 )
 
 // Level is the pressure of the working set on the limit, from Normal to
@@ -19,28 +20,16 @@ const (
 	LevelCritical              // from Thresholds.Critical: not ready, Sheddable work refused and in-flight Sheddable work cancelled
 )
 
-var levelNames = [...]string{"normal", "elevated", "high", "critical"}
-
-func (l Level) String() string {
-	if l < LevelNormal || l > LevelCritical {
-		return fmt.Sprintf("Level(%d)", int32(l))
-	}
-	return levelNames[l]
-}
+// String names the level: "normal", "elevated", "high" or "critical". The
+// names are package level's, whose levels are these numbers, so that the
+// packages below guard that record and draw levels name them alike.
+func (l Level) String() string { return level.Level(l).String() }
 
 // MarshalText encodes the level as its name, for JSON and logs.
-func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+func (l Level) MarshalText() ([]byte, error) { return level.Level(l).MarshalText() }
 
 // UnmarshalText decodes a level name.
-func (l *Level) UnmarshalText(b []byte) error {
-	for i, n := range levelNames {
-		if string(b) == n {
-			*l = Level(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("guard: unknown level %q", b)
-}
+func (l *Level) UnmarshalText(b []byte) error { return (*level.Level)(l).UnmarshalText(b) }
 
 // levels moves between levels with hysteresis: a level is entered as soon as
 // pressure reaches its threshold, and left only after pressure has stayed

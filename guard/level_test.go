@@ -3,6 +3,8 @@ package guard
 import (
 	"testing"
 	"time"
+
+	"github.com/oomguard/oomguard/guard/internal/level"
 )
 
 func TestLevelsHysteresis(t *testing.T) {
@@ -94,6 +96,19 @@ func TestLevelText(t *testing.T) {
 	var l Level
 	if err := l.UnmarshalText([]byte("panic")); err == nil {
 		t.Error("unknown level name accepted")
+	}
+}
+
+// TestLevelNumbers: package level's levels are the guard's, number for
+// number, as the state record and the status page take them.
+func TestLevelNumbers(t *testing.T) {
+	for _, tt := range []struct {
+		ours   Level
+		theirs level.Level
+	}{{LevelNormal, level.Normal}, {LevelElevated, level.Elevated}, {LevelHigh, level.High}, {LevelCritical, level.Critical}} {
+		if Level(tt.theirs) != tt.ours || tt.ours.String() != tt.theirs.String() {
+			t.Errorf("%v is level.%v", tt.ours, tt.theirs)
+		}
 	}
 }
 

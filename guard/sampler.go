@@ -294,7 +294,7 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 		g.sayLevel(prev, snap)
 		g.publish(Event{Type: EventLevel, Level: lvl, Previous: prev, Snapshot: *snap})
 	}
-	g.history.add(g, snap, now)
+	g.addHistory(snap, now)
 }
 
 // quick takes the quick reading between full samples: the Go runtime's

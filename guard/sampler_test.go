@@ -99,7 +99,7 @@ func TestClockSteps(t *testing.T) {
 			s.sample(now, false)
 		}
 	}
-	points := func() int { return len(g.history.points(nil)) }
+	points := func() int { return len(g.history.Points(nil)) }
 
 	g.cfg.Limit = int64(float64(rss) / 0.9) // High, or Critical if the process grew
 	run(time.Second)

@@ -1,422 +1,67 @@
 package guard
 
 import (
-	"fmt"
-	"html"
-	"io"
-	"math"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/level"
+	"github.com/oomguard/oomguard/guard/internal/statuspage"
 	"github.com/oomguard/oomguard/profile"
 )
 
-// statusRefresh is how often the status page reloads itself.
-const statusRefresh = 5 * time.Second
-
-// statusPage serves GET / of DebugHandler: the guard's state, its last ten
-// minutes as charts, what grew in the current climb, the previous run's
-// post-mortem and the profiles. It is built with strings and
-// html.EscapeString rather than html/template: template execution uses
-// reflection that keeps every exported method in the binary, megabytes a
-// service would pay for one debug page.
-type statusPage struct {
-	g *Guard
-
-	// The top growth of the latest climb, computed once per newest
-	// profile: a diff parses two profiles (about 2 ms and 1.4 MB), too
-	// much for a page that reloads every few seconds.
-	mu     sync.Mutex
-	base   string // the climb's first profile
-	target string // the newest profile when computed
-	top    []profile.Growth
-	err    error
-	pts    []point // reused between requests, under mu
-}
-
-func (p *statusPage) serve(w http.ResponseWriter, r *http.Request) {
-	g := p.g
-	s := g.Snapshot()
-	pm := g.PostMortem()
-	var b strings.Builder
-	b.Grow(64 << 10)
-	title := s.Level.String() + " · " + pct(s.Pressure())
-	if s.Off {
-		title = "off"
+// statusPage serves GET / of DebugHandler: package statuspage draws what
+// the guard hands it.
+func (g *Guard) statusPage() http.HandlerFunc {
+	cfg := statuspage.Config{Thresholds: statuspage.Thresholds(g.cfg.Thresholds), Switch: EnvSwitch, Started: g.startedAt, History: &g.history}
+	if g.dumper != nil {
+		cfg.Profiles = g.dumper.store
 	}
-	fmt.Fprintf(&b, `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="%d">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>oomguard · %s</title>
-<style>%s</style>
-</head><body>
-`, int(statusRefresh/time.Second), title, pageStyle)
-	defer func() {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		io.WriteString(w, b.String())
-	}()
-
-	if s.Off {
-		fmt.Fprintf(&b, "<header><h1>oomguard</h1><span class=\"badge\" style=\"background:%s\">off</span></header>\n<p>Switched off by %s=off: it watches nothing, sheds nothing, writes nothing and leaves GOMEMLIMIT alone.</p>\n</body></html>\n",
-			levelColor(-1), EnvSwitch)
-		return
-	}
-	fmt.Fprintf(&b, `<header><h1>oomguard</h1><span class="badge" style="background:%s">%s</span>
-<span class="headline">%s of %s (%s)</span>
-<span class="asof">as of %s · reloads every %d s</span></header>
-`, levelColor(s.Level), s.Level, bytesHuman(s.Usage), bytesHuman(s.Limit), pct(s.Pressure()),
-		s.Time.UTC().Format("15:04:05 UTC"), int(statusRefresh/time.Second))
-
-	if pm != nil && pm.LikelyOOMKilled {
-		p.writePostMortem(&b, pm, s.Time)
-	}
-	if s.LeakSuspected {
-		b.WriteString(`<p class="alert">Memory grows while the work in flight does not: likely a leak, which shedding cannot slow. See the top growth below.</p>` + "\n")
-	}
-	p.mu.Lock()
-	p.pts = g.history.points(p.pts[:0])
-	pts := p.pts
-	b.WriteString("<h2>Memory</h2>\n")
-	if len(pts) < 2 {
-		b.WriteString("<p>Collecting: the charts fill in at a point a second.</p>\n")
-	} else {
-		off := writeMemoryChart(&b, pts, g.cfg.Thresholds)
-		writeLevelStrip(&b, pts)
-		newest := &pts[len(pts)-1]
-		b.WriteString(`<p class="legend">`)
-		legend(&b, colWorkingSet, "working set", bytesHuman(newest.usage))
-		legend(&b, colCommitted, "committed", bytesHuman(newest.committed))
-		legend(&b, colHeap, "Go heap (live)", bytesHuman(newest.heap))
-		b.WriteString(`<span class="levels">level: `)
-		for l := LevelNormal; l <= LevelCritical; l++ {
-			fmt.Fprintf(&b, `<span class="sw box" style="background:%s"></span>%s `, levelColor(l), l)
+	page := statuspage.New(cfg)
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := g.Snapshot()
+		st := statuspage.Status{
+			Time: s.Time, Off: s.Off, Level: level.Level(s.Level), Usage: s.Usage, Limit: s.Limit, Committed: s.Committed,
+			Pressure: s.Pressure(), CommittedPressure: s.CommittedPressure(),
+			LimitSource: string(s.LimitSource), LimitDetail: s.LimitDetail, UsageSource: string(s.UsageSource),
+			GoMemLimit: s.GoMemLimit, GoMemLimitSource: string(s.GoMemLimitSource), HeapLive: s.HeapLive, HeapGoal: s.HeapGoal,
+			GCCPUFraction: s.GCCPUFraction, GCThrashing: s.GCThrashing, GrowthRate: s.GrowthRate, TimeToLimit: s.TimeToLimit,
+			LeakSuspected: s.LeakSuspected, Interval: s.Interval, OOMKills: s.OOMKills, ReadErrors: s.ReadErrors,
+			InFlight: s.InFlight, InFlightLimit: s.InFlightLimit, Admitted: s.Admitted, Shed: statuspage.ShedCounts(s.Shed),
+			Cancelled: s.Cancelled, WorkCost: s.WorkCost, AdmissionTarget: s.AdmissionTarget,
+			ProfilesWritten: s.ProfilesWritten, ProfileErrors: s.ProfileErrors, ProfileDiskBytes: s.ProfileDiskBytes,
 		}
-		b.WriteString("</span></p>\n")
-		if off != "" {
-			b.WriteString(`<p class="note">` + html.EscapeString(off) + "</p>\n")
+		var pm *statuspage.PostMortem
+		if p := g.PostMortem(); p != nil {
+			pm = &statuspage.PostMortem{PID: p.PID, Started: p.Started, LastSeen: p.LastSeen, Ended: p.Ended,
+				LikelyOOMKilled: p.LikelyOOMKilled, Reason: p.Reason, LastLevel: level.Level(p.LastLevel),
+				LastUsageBytes: p.LastUsageBytes, LimitBytes: p.LimitBytes, LastProfile: p.LastProfile,
+				LastProfileTime: p.LastProfileTime, LeakSuspected: p.LeakSuspected}
+			for _, f := range p.TopGrowth {
+				pm.TopGrowth = append(pm.TopGrowth, profile.Growth{Function: f.Function, Bytes: f.Bytes})
+			}
 		}
-		fmt.Fprintf(&b, "<p class=\"note\">The last %s, a point a second (%d points).</p>\n", durHuman(time.Duration(newest.t-pts[0].t)), len(pts))
-		b.WriteString("<h2>Requests</h2>\n")
-		writeRequestsChart(&b, pts)
-		b.WriteString(`<p class="legend">`)
-		legend(&b, colInFlight, "in flight", strconv.Itoa(int(newest.inFlight)))
-		legend(&b, colShed, "shed per second", strconv.FormatFloat(float64(newest.shedRate), 'f', 1, 32))
-		b.WriteString("</p>\n")
-	}
-	p.writeGrowth(&b)
-	p.mu.Unlock()
-
-	b.WriteString("<h2>Details</h2>\n")
-	writeSummary(&b, &s, g.dumper != nil)
-
-	if pm != nil && !pm.LikelyOOMKilled {
-		p.writePostMortem(&b, pm, s.Time)
-	}
-	p.writeProfiles(&b, s.Time)
-	b.WriteString(`<footer><a href="status">status JSON</a> · <a href="heap">profiles JSON</a> · <a href="postmortem">post-mortem JSON</a></footer>` + "\n</body></html>\n")
-}
-
-const pageStyle = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em auto;max-width:1100px;padding:0 1.5em;color:#111827;background:#fff}
-header{display:flex;align-items:baseline;gap:.8em;flex-wrap:wrap;border-bottom:1px solid #e5e7eb;padding-bottom:.6em}
-h1{font-size:22px;margin:0}h2{font-size:16px;margin:1.6em 0 .4em}
-.badge{color:#fff;font-weight:600;padding:2px 10px;border-radius:10px;text-transform:uppercase;font-size:12px;letter-spacing:.04em}
-.headline{font-size:18px;font-weight:600}.asof{color:#6b7280;margin-left:auto;font-size:12px}
-table{border-collapse:collapse}td,th{padding:3px 12px 3px 0;text-align:left;vertical-align:top;border-bottom:1px solid #f3f4f6}
-th{font-weight:500;color:#4b5563;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.summary th{width:11em}
-svg.chart{display:block;width:100%;height:auto}svg text{font-size:11px;fill:#4b5563}
-.grid{stroke:#eef0f3;stroke-width:1}.axis{stroke:#9ca3af;stroke-width:1}
-.legend{margin:.3em 0 .2em 5.8%;color:#374151}.legend>span{margin-right:1.4em;white-space:nowrap}
-.sw{display:inline-block;width:18px;height:0;border-top:3px solid;vertical-align:middle;margin-right:5px}
-.sw.box{width:10px;height:10px;border:0;border-radius:2px;margin:0 3px 0 6px}
-.note{color:#6b7280;font-size:12px;margin:.2em 0 0 5.8%}
-.alert{border-left:4px solid #dc2626;background:#fef2f2;padding:.6em 1em}
-.pm{border:1px solid #e5e7eb;border-left:4px solid #9ca3af;padding:.4em 1em .8em;margin:1.2em 0;background:#f9fafb}
-.pm.oom{border-color:#fca5a5;border-left-color:#dc2626;background:#fef2f2}.pm.oom h2{color:#b91c1c}
-.pm.unclean{border-left-color:#ca8a04;background:#fefce8}
-.pm h2{margin-top:.4em}
-.bar{display:inline-block;height:10px;background:#93c5fd;border-radius:2px;vertical-align:middle}
-code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
-a{color:#1d4ed8}footer{margin:2em 0 1em;color:#6b7280;font-size:12px}
-.normal{color:#15803d}.elevated{color:#a16207}.high{color:#c2410c}.critical{color:#b91c1c;font-weight:600}`
-
-// legend writes one entry of a chart's legend.
-func legend(b *strings.Builder, color, name, value string) {
-	fmt.Fprintf(b, `<span><span class="sw" style="border-color:%s"></span>%s <b>%s</b></span>`, color, name, value)
-}
-
-// writeSummary writes the Snapshot's figures, in units people read;
-// profiles says whether heap profiles are on.
-func writeSummary(b *strings.Builder, s *Snapshot, profiles bool) {
-	e := html.EscapeString
-	b.WriteString("<table class=\"summary\">\n")
-	row := func(k, v string) { b.WriteString("<tr><th>" + k + "</th><td>" + v + "</td></tr>\n") }
-	row("working set", fmt.Sprintf("%s of %s (%s); limit from %s (%s), usage from %s",
-		bytesHuman(s.Usage), bytesHuman(s.Limit), pct(s.Pressure()), e(string(s.LimitSource)), e(s.LimitDetail), e(string(s.UsageSource))))
-	row("committed", fmt.Sprintf("%s (%s): what the work holds, which admission judges", bytesHuman(s.Committed), pct(s.CommittedPressure())))
-	gml := "none"
-	if s.GoMemLimit < math.MaxInt64/2 {
-		gml = bytesHuman(s.GoMemLimit)
-	}
-	switch s.GoMemLimitSource {
-	case GoMemLimitFromGuard:
-		gml += ", set by the guard"
-	case GoMemLimitFromEnv:
-		gml += ", from the GOMEMLIMIT environment variable"
-	case GoMemLimitUnchanged:
-		gml += ", left as it was (Config.MemoryLimitRatio < 0)"
-	}
-	row("GOMEMLIMIT", gml)
-	row("Go heap", bytesHuman(s.HeapLive)+" live, next GC at "+bytesHuman(s.HeapGoal))
-	thrash := ""
-	if s.GCThrashing {
-		thrash = ", <b class=\"critical\">thrashing</b>"
-	}
-	row("GC CPU", pct(s.GCCPUFraction)+thrash)
-	row("growth", growthText(s))
-	bound := "no bound"
-	if s.InFlightLimit < math.MaxInt32 {
-		bound = "bound " + strconv.FormatInt(s.InFlightLimit, 10)
-	}
-	row("requests", fmt.Sprintf("%d in flight (%s), %d admitted; shed %d sheddable, %d default, %d critical; %d cancelled",
-		s.InFlight, bound, s.Admitted, s.Shed.Sheddable, s.Shed.Default, s.Shed.Critical, s.Cancelled))
-	row("admission", bytesHuman(s.WorkCost)+" per unit of work, target "+bytesHuman(s.AdmissionTarget)+" committed")
-	row("sampling", "every "+durHuman(s.Interval))
-	oom := "unknown"
-	if s.OOMKills >= 0 {
-		oom = strconv.FormatInt(s.OOMKills, 10)
-	}
-	row("OOM kills in this cgroup", oom)
-	if s.ReadErrors > 0 {
-		row("cgroup readings failed", fmt.Sprintf("%d since start (usage falls back to the process's own, the limit keeps its last value)", s.ReadErrors))
-	}
-	if profiles {
-		row("heap profiles", fmt.Sprintf("%d written, %d failed, %s on disk", s.ProfilesWritten, s.ProfileErrors, bytesHuman(s.ProfileDiskBytes)))
-	}
-	b.WriteString("</table>\n")
-}
-
-// growthText says how usage moves: "not growing" rather than a negative
-// rate, and the time to the limit only when it is near enough to matter.
-func growthText(s *Snapshot) string {
-	if s.GrowthRate <= 0 || math.IsNaN(s.GrowthRate) {
-		return "not growing"
-	}
-	t := "growing " + bytesHuman(int64(s.GrowthRate)) + "/s"
-	switch {
-	case s.Usage >= s.Limit:
-		t += ", past the limit"
-	case s.TimeToLimit >= 0 && s.TimeToLimit < time.Hour:
-		t += ", limit in " + durHuman(s.TimeToLimit)
-	}
-	return t
-}
-
-// writeGrowth writes the top growth from the first profile of the latest
-// climb to the newest profile. Called under p.mu.
-func (p *statusPage) writeGrowth(b *strings.Builder) {
-	b.WriteString("<h2>Top growth</h2>\n")
-	d := p.g.dumper
-	if d == nil {
-		b.WriteString("<p>Heap profiles are off: set Config.DumpDir.</p>\n")
-		return
-	}
-	d.mu.Lock()
-	base := d.climbFirst
-	d.mu.Unlock()
-	newest, ok := d.store.Latest()
-	ended := false
-	switch {
-	case base == "" && p.target != "" && stored(d.store, p.base) && stored(d.store, p.target):
-		ended = true // the climb is over: its growth stays worth reading
-	case base == "":
-		b.WriteString("<p>No climb: profiles and their growth come when pressure rises past Normal.</p>\n")
-		return
-	case !ok || newest.Name == base:
-		b.WriteString("<p>One profile of this climb so far: its growth shows from the next.</p>\n")
-		return
-	case base != p.base || newest.Name != p.target:
-		p.base, p.target = base, newest.Name
-		p.top, p.err = d.store.Growth(base, newest.Name, topGrowthN)
-	}
-	e := html.EscapeString
-	diff := "heap/diff?base=" + url.QueryEscape(p.base) + "&target=" + url.QueryEscape(p.target)
-	when := "this climb"
-	if ended {
-		when = "the last climb, now over"
-	}
-	fmt.Fprintf(b, "<p>In-use heap gained in %s, from its first profile <a href=\"heap/%s\">%s</a> to <a href=\"heap/%s\">%s</a>: <a href=\"%s\">the diff</a> (<code>go tool pprof -top URL</code>).</p>\n",
-		when, e(url.PathEscape(p.base)), e(p.base), e(url.PathEscape(p.target)), e(p.target), e(diff))
-	if p.err != nil {
-		b.WriteString("<p class=\"alert\">" + e(p.err.Error()) + "</p>\n")
-		return
-	}
-	fg := make([]FunctionGrowth, len(p.top))
-	for i, t := range p.top {
-		fg[i] = FunctionGrowth{Function: t.Function, Bytes: t.Bytes}
-	}
-	writeGrowthTable(b, "top-growth", fg)
-}
-
-// writeGrowthTable writes functions and the bytes they gained, largest
-// first, with a bar for each against the largest.
-func writeGrowthTable(b *strings.Builder, id string, top []FunctionGrowth) {
-	if len(top) == 0 {
-		b.WriteString("<p>Nothing grew.</p>\n")
-		return
-	}
-	b.WriteString(`<table id="` + id + `" class="growth"><tr><th>function</th><th>gained</th><th></th></tr>` + "\n")
-	for _, t := range top {
-		w := 200 * float64(t.Bytes) / float64(max(top[0].Bytes, 1))
-		fmt.Fprintf(b, "<tr><td><code>%s</code></td><td class=\"n\">+%s</td><td><span class=\"bar\" style=\"width:%.0fpx\"></span></td></tr>\n",
-			html.EscapeString(t.Function), bytesHuman(t.Bytes), max(w, 1))
-	}
-	b.WriteString("</table>\n")
-}
-
-// writePostMortem writes how the previous run on DumpDir ended: a red box
-// at the top of the page when it was likely OOM-killed.
-func (p *statusPage) writePostMortem(b *strings.Builder, pm *PostMortem, now time.Time) {
-	e := html.EscapeString
-	class, title := "pm", "The previous run ended cleanly"
-	switch {
-	case pm.LikelyOOMKilled:
-		class, title = "pm oom", "The previous run was likely OOM-killed"
-	case pm.Ended != "clean":
-		class, title = "pm unclean", "The previous run ended without Stop"
-	}
-	fmt.Fprintf(b, "<section class=\"%s\" id=\"postmortem\"><h2>%s</h2>\n<p>pid %d, started %s, last seen %s (%s ago) at level <b class=\"%s\">%s</b>, %s of %s",
-		class, title, pm.PID, pm.Started.UTC().Format(time.DateTime+" UTC"), pm.LastSeen.UTC().Format(time.DateTime+" UTC"),
-		durHuman(now.Sub(pm.LastSeen)), pm.LastLevel, pm.LastLevel, bytesHuman(pm.LastUsageBytes), bytesHuman(pm.LimitBytes))
-	if pm.LimitBytes > 0 {
-		b.WriteString(" (" + pct(float64(pm.LastUsageBytes)/float64(pm.LimitBytes)) + ")")
-	}
-	b.WriteString(".")
-	if pm.Reason != "" {
-		b.WriteString(" Why: " + e(pm.Reason) + ".")
-	}
-	if pm.LeakSuspected {
-		b.WriteString(" <b>A leak was suspected</b>: memory grew while the work in flight did not.")
-	}
-	b.WriteString("</p>\n")
-	if pm.Ended == "clean" {
-		b.WriteString("</section>\n")
-		return
-	}
-	switch {
-	case pm.LastProfile == "":
-		b.WriteString("<p>It left no profile.</p>\n")
-	case p.g.dumper != nil && stored(p.g.dumper.store, pm.LastProfile):
-		fmt.Fprintf(b, "<p>Its last profile: <a href=\"heap/%s\">%s</a>, %s before it was last seen.</p>\n",
-			e(url.PathEscape(pm.LastProfile)), e(pm.LastProfile), durHuman(pm.LastSeen.Sub(pm.LastProfileTime)))
-	default:
-		fmt.Fprintf(b, "<p>Its last profile, %s, is no longer kept.</p>\n", e(pm.LastProfile))
-	}
-	if len(pm.TopGrowth) > 0 {
-		b.WriteString("<p>What grew in its last climb:</p>\n")
-		writeGrowthTable(b, "postmortem-growth", pm.TopGrowth)
-	}
-	b.WriteString("</section>\n")
-}
-
-// writeProfiles lists the stored profiles, newest first, each with a link
-// to its growth since the one before it of the same run.
-func (p *statusPage) writeProfiles(b *strings.Builder, now time.Time) {
-	b.WriteString("<h2>Heap profiles</h2>\n")
-	d := p.g.dumper
-	if d == nil {
-		b.WriteString("<p>Off: set Config.DumpDir.</p>\n")
-		return
-	}
-	list := d.store.List()
-	if len(list) == 0 {
-		b.WriteString("<p>None yet: the guard writes them as pressure rises.</p>\n")
-		return
-	}
-	e := html.EscapeString
-	b.WriteString("<table id=\"profiles\"><tr><th>written</th><th>reason</th><th>level</th><th>usage</th><th>live heap</th><th>size</th><th>profile</th><th></th></tr>\n")
-	for i := len(list) - 1; i >= 0; i-- {
-		m := list[i]
-		name := e(url.PathEscape(m.Name))
-		fmt.Fprintf(b, "<tr><td title=\"%s\">%s ago</td><td>%s</td><td class=\"%s\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td><a href=\"heap/%s\">%s</a></td><td>",
-			m.Time.UTC().Format("2006-01-02 15:04:05.000 UTC"), durHuman(now.Sub(m.Time)), e(m.Reason), e(m.Level), e(m.Level),
-			bytesHuman(m.Usage), bytesHuman(m.Heap), bytesHuman(m.Size), name, e(m.Name))
-		if i > 0 && list[i-1].Time.Before(p.g.startedAt) == m.Time.Before(p.g.startedAt) {
-			fmt.Fprintf(b, "<a href=\"%s\">growth since the one before</a>", e("heap/diff?base="+url.QueryEscape(list[i-1].Name)+"&target="+url.QueryEscape(m.Name)))
+		var climb string
+		if d := g.dumper; d != nil {
+			d.mu.Lock()
+			climb = d.climbFirst
+			d.mu.Unlock()
 		}
-		b.WriteString("</td></tr>\n")
+		page.Serve(w, &st, pm, climb)
 	}
-	b.WriteString("</table>\n<p class=\"note\">Read one with <code>go tool pprof -top URL</code>.</p>\n")
 }
 
-// stored reports whether the store still holds the profile called name.
-func stored(s *profile.Store, name string) bool {
-	for _, m := range s.List() {
-		if m.Name == name {
-			return true
-		}
+// addHistory adds reading s to the status page's history, with the request
+// counters as of now (the sampler's Snapshot leaves them zero), at most
+// once a second.
+//
+// now is the sampler's steady clock, which spaces the points.
+func (g *Guard) addHistory(s *Snapshot, now time.Time) {
+	if !g.history.Due(now) {
+		return
 	}
-	return false
+	g.history.Add(now, statuspage.Point{
+		T: s.Time.UnixNano(), Usage: s.Usage, Committed: s.Committed, Heap: s.HeapLive,
+		GoMemLimit: s.GoMemLimit, Limit: s.Limit,
+		InFlight: int32(min(max(0, g.inFlight()), 1<<31-1)), Level: level.Level(s.Level),
+	}, g.shed[0].Load()+g.shed[1].Load()+g.shed[2].Load())
 }
-
-// The binary prefixes, by power of 1024.
-var byteUnits = [...]string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-
-// byteUnit is the largest power of 1024 not above v, at least 1.
-func byteUnit(v float64) float64 {
-	u := 1.0
-	for i := 1; i < len(byteUnits) && math.Abs(v) >= u*1024; i++ {
-		u *= 1024
-	}
-	return u
-}
-
-// bytesIn formats v bytes in unit, a power of 1024: "256 MiB", "0.5 GiB".
-func bytesIn(v, unit float64) string {
-	k := int(math.Round(math.Log2(unit) / 10))
-	return strconv.FormatFloat(math.Round(v/unit*100)/100, 'f', -1, 64) + " " + byteUnits[k]
-}
-
-// bytesHuman formats bytes for people: "512 B", "12.3 MiB", "1.50 GiB".
-func bytesHuman(n int64) string {
-	v := float64(n)
-	u := byteUnit(v)
-	k := int(math.Round(math.Log2(u) / 10))
-	switch {
-	case k == 0:
-		return strconv.FormatInt(n, 10) + " B"
-	case k >= 3:
-		return strconv.FormatFloat(v/u, 'f', 2, 64) + " " + byteUnits[k]
-	}
-	return strconv.FormatFloat(v/u, 'f', 1, 64) + " " + byteUnits[k]
-}
-
-// durHuman formats a duration for people: "3.2 s", "42 s", "4 min 12 s",
-// "2 h 5 min", "3 d 4 h".
-func durHuman(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	s := d.Seconds()
-	switch {
-	case d < time.Second:
-		return strconv.Itoa(int(d/time.Millisecond)) + " ms"
-	case d < 10*time.Second:
-		return strconv.FormatFloat(s, 'f', 1, 64) + " s"
-	case d < time.Minute:
-		return strconv.Itoa(int(s)) + " s"
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + " min " + strconv.Itoa(int(d%time.Minute/time.Second)) + " s"
-	case d < 24*time.Hour:
-		return strconv.Itoa(int(d/time.Hour)) + " h " + strconv.Itoa(int(d%time.Hour/time.Minute)) + " min"
-	}
-	return strconv.Itoa(int(d/(24*time.Hour))) + " d " + strconv.Itoa(int(d%(24*time.Hour)/time.Hour)) + " h"
-}
-
-// pct formats a fraction as a percentage.
-func pct(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" }

@@ -1,10 +1,12 @@
-package guard
+package statuspage
 
 import (
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oomguard/oomguard/guard/internal/level"
 )
 
 // The status page's charts are inline SVG written here, with no script
@@ -42,8 +44,8 @@ const (
 // levelColors are the levels' colours, by Level.
 var levelColors = [...]string{"#16a34a", "#ca8a04", "#ea580c", "#dc2626"}
 
-func levelColor(l Level) string {
-	if l < LevelNormal || l > LevelCritical {
+func levelColor(l level.Level) string {
+	if l < level.Normal || l > level.Critical {
 		return "#6b7280"
 	}
 	return levelColors[l]
@@ -58,9 +60,9 @@ type chart struct {
 	clip   string // the id of the plot area's clip path
 }
 
-func newChart(b *strings.Builder, pts []point, h float64, clip string) *chart {
-	t1 := pts[len(pts)-1].t
-	t0 := min(pts[0].t, t1-int64(minSpan))
+func newChart(b *strings.Builder, pts []Point, h float64, clip string) *chart {
+	t1 := pts[len(pts)-1].T
+	t0 := min(pts[0].T, t1-int64(minSpan))
 	return &chart{b: b, h: h, t0: t0, t1: t1, clip: clip}
 }
 
@@ -117,7 +119,7 @@ func (c *chart) timeAxis(labels bool) {
 
 // line draws one value of the points as a path, broken where points are
 // missing. A step line (a limit, a threshold) keeps only its corners.
-func (c *chart) line(pts []point, value func(*point) float64, class, color, dash string, width float64, step bool) {
+func (c *chart) line(pts []Point, value func(*Point) float64, class, color, dash string, width float64, step bool) {
 	var d []byte
 	var prevT int64
 	prevV := math.NaN() // NaN: no value, as for GOMEMLIMIT unset
@@ -128,19 +130,19 @@ func (c *chart) line(pts []point, value func(*point) float64, class, color, dash
 			prevV = v
 			continue
 		}
-		x, y := c.x(p.t), c.y(v)
+		x, y := c.x(p.T), c.y(v)
 		switch {
-		case math.IsNaN(prevV) || p.t-prevT > int64(gapAfter):
+		case math.IsNaN(prevV) || p.T-prevT > int64(gapAfter):
 			d = appendXY(append(d, " M"...), x, y)
 		case !step:
 			d = appendXY(append(d, " L"...), x, y)
 		case v != prevV:
 			d = appendXY(append(d, " L"...), x, c.y(prevV))
 			d = appendXY(append(d, " L"...), x, y)
-		case i == len(pts)-1 || pts[i+1].t-p.t > int64(gapAfter):
+		case i == len(pts)-1 || pts[i+1].T-p.T > int64(gapAfter):
 			d = appendXY(append(d, " L"...), x, y)
 		}
-		prevT, prevV = p.t, v
+		prevT, prevV = p.T, v
 	}
 	c.b.WriteString(`<path class="` + class + `" clip-path="url(#` + c.clip + `)" fill="none" stroke="` + color + `" stroke-width="` + num(width) + `"`)
 	if dash != "" {
@@ -178,30 +180,30 @@ func (c *chart) labels(ls []rightLabel) {
 // usage (a machine's memory) would flatten every line at the bottom: a
 // reference line more than three times the highest usage is left out and
 // named in the caption instead. It returns that caption.
-func writeMemoryChart(b *strings.Builder, pts []point, th Thresholds) (offChart string) {
+func writeMemoryChart(b *strings.Builder, pts []Point, th Thresholds) (offChart string) {
 	c := newChart(b, pts, 250, "clip-mem")
 	var top float64
 	for i := range pts {
-		top = max(top, float64(pts[i].usage), float64(pts[i].committed), float64(pts[i].heap))
+		top = max(top, float64(pts[i].Usage), float64(pts[i].Committed), float64(pts[i].Heap))
 	}
 	type ref struct {
 		name, color, dash string
 		width             float64
-		value             func(*point) float64
+		value             func(*Point) float64
 	}
-	limit := func(f float64) func(*point) float64 {
-		return func(p *point) float64 { return f * float64(p.limit) }
+	limit := func(f float64) func(*Point) float64 {
+		return func(p *Point) float64 { return f * float64(p.Limit) }
 	}
 	refs := []ref{
 		{"limit", colLimit, "", 1.5, limit(1)},
-		{"critical", levelColor(LevelCritical), "3 3", 1, limit(th.Critical)},
-		{"high", levelColor(LevelHigh), "3 3", 1, limit(th.High)},
-		{"elevated", levelColor(LevelElevated), "3 3", 1, limit(th.Elevated)},
-		{"GOMEMLIMIT", colGoMemLimit, "8 4", 1.5, func(p *point) float64 {
-			if p.goMemLimit >= math.MaxInt64/2 { // unset: no line
+		{"critical", levelColor(level.Critical), "3 3", 1, limit(th.Critical)},
+		{"high", levelColor(level.High), "3 3", 1, limit(th.High)},
+		{"elevated", levelColor(level.Elevated), "3 3", 1, limit(th.Elevated)},
+		{"GOMEMLIMIT", colGoMemLimit, "8 4", 1.5, func(p *Point) float64 {
+			if p.GoMemLimit >= math.MaxInt64/2 { // unset: no line
 				return math.NaN()
 			}
-			return float64(p.goMemLimit)
+			return float64(p.GoMemLimit)
 		}},
 	}
 	var shown []ref
@@ -234,9 +236,9 @@ func writeMemoryChart(b *strings.Builder, pts []point, th Thresholds) (offChart 
 			ls = append(ls, rightLabel{c.y(v), r.name + " " + bytesHuman(int64(v)), r.color})
 		}
 	}
-	c.line(pts, func(p *point) float64 { return float64(p.heap) }, "series heap", colHeap, "", 1.5, false)
-	c.line(pts, func(p *point) float64 { return float64(p.committed) }, "series committed", colCommitted, "", 1.5, false)
-	c.line(pts, func(p *point) float64 { return float64(p.usage) }, "series ws", colWorkingSet, "", 2.5, false)
+	c.line(pts, func(p *Point) float64 { return float64(p.Heap) }, "series heap", colHeap, "", 1.5, false)
+	c.line(pts, func(p *Point) float64 { return float64(p.Committed) }, "series committed", colCommitted, "", 1.5, false)
+	c.line(pts, func(p *Point) float64 { return float64(p.Usage) }, "series ws", colWorkingSet, "", 2.5, false)
 	c.labels(ls)
 	b.WriteString("</svg>\n")
 	if len(off) > 0 {
@@ -247,38 +249,38 @@ func writeMemoryChart(b *strings.Builder, pts []point, th Thresholds) (offChart 
 
 // writeLevelStrip draws the level over time as a band of colour, one
 // rectangle per run of a level.
-func writeLevelStrip(b *strings.Builder, pts []point) {
+func writeLevelStrip(b *strings.Builder, pts []Point) {
 	c := newChart(b, pts, 16, "clip-level")
 	b.WriteString(`<svg class="chart strip" viewBox="0 0 ` + num(chartW) + " " + num(chartTop+c.h+4) + `" role="img" aria-label="level over time">` + "\n")
 	b.WriteString(`<text x="` + num(chartLeft-6) + `" y="` + num(chartTop+12) + `" text-anchor="end">level</text>` + "\n")
 	for i := 0; i < len(pts); {
 		j := i + 1
-		for j < len(pts) && pts[j].level == pts[i].level && pts[j].t-pts[j-1].t <= int64(gapAfter) {
+		for j < len(pts) && pts[j].Level == pts[i].Level && pts[j].T-pts[j-1].T <= int64(gapAfter) {
 			j++
 		}
-		x0 := c.x(pts[i].t)
-		x1 := c.x(pts[j-1].t)
-		if j < len(pts) && pts[j].t-pts[j-1].t <= int64(gapAfter) {
-			x1 = c.x(pts[j].t) // up to the next run, with no seam
+		x0 := c.x(pts[i].T)
+		x1 := c.x(pts[j-1].T)
+		if j < len(pts) && pts[j].T-pts[j-1].T <= int64(gapAfter) {
+			x1 = c.x(pts[j].T) // up to the next run, with no seam
 		}
-		b.WriteString(`<rect class="level-` + pts[i].level.String() + `" x="` + num(x0) + `" y="` + num(chartTop) + `" width="` + num(max(x1-x0, 1)) +
-			`" height="` + num(c.h) + `" fill="` + levelColor(pts[i].level) + `"><title>` + pts[i].level.String() + "</title></rect>\n")
+		b.WriteString(`<rect class="level-` + pts[i].Level.String() + `" x="` + num(x0) + `" y="` + num(chartTop) + `" width="` + num(max(x1-x0, 1)) +
+			`" height="` + num(c.h) + `" fill="` + levelColor(pts[i].Level) + `"><title>` + pts[i].Level.String() + "</title></rect>\n")
 		i = j
 	}
 	b.WriteString("</svg>\n")
 }
 
 // writeRequestsChart draws the requests in flight and shed per second.
-func writeRequestsChart(b *strings.Builder, pts []point) {
+func writeRequestsChart(b *strings.Builder, pts []Point) {
 	c := newChart(b, pts, 110, "clip-req")
 	c.yMax = 1
 	for i := range pts {
-		c.yMax = max(c.yMax, float64(pts[i].inFlight), float64(pts[i].shedRate))
+		c.yMax = max(c.yMax, float64(pts[i].InFlight), float64(pts[i].shedRate))
 	}
 	c.yMax *= 1.1
-	c.open("requests over time", 1, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) })
-	c.line(pts, func(p *point) float64 { return float64(p.shedRate) }, "series shed", colShed, "", 2, false)
-	c.line(pts, func(p *point) float64 { return float64(p.inFlight) }, "series inflight", colInFlight, "", 2, false)
+	c.open("requests over time", 1, count)
+	c.line(pts, func(p *Point) float64 { return float64(p.shedRate) }, "series shed", colShed, "", 2, false)
+	c.line(pts, func(p *Point) float64 { return float64(p.InFlight) }, "series inflight", colInFlight, "", 2, false)
 	b.WriteString("</svg>\n")
 }
 
@@ -320,6 +322,11 @@ func agoLabel(d time.Duration) string {
 	}
 	return strconv.FormatFloat(d.Minutes(), 'f', 1, 64) + " min ago"
 }
+
+// count formats a count of requests on an axis, to two decimals: the steps
+// are round numbers of at most two decimals (see niceStep), but their
+// multiples in floating point are not always (3 × 0.2 is 0.6000000000000001).
+func count(v float64) string { return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) }
 
 // num formats a coordinate, to a tenth of a pixel.
 func num(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
