@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/humanize"
 	"github.com/oomguard/oomguard/profile"
 )
 
@@ -361,7 +362,7 @@ func (d *dumper) write(g *Guard, m profile.Meta) (profile.Meta, error) {
 	case profile.KindTrace:
 		what = "execution trace"
 	}
-	g.log.Info(fmt.Sprintf("%s written (%s) at %s of %s: %s", what, got.Reason, mib(got.Usage), mib(got.Limit), got.Name),
+	g.log.Info(fmt.Sprintf("%s written (%s) at %s of %s: %s", what, got.Reason, humanize.Bytes(got.Usage), humanize.Bytes(got.Limit), got.Name),
 		slog.String("level", got.Level), slog.Int64("usage_bytes", got.Usage), slog.Int64("bytes", got.Size),
 		slog.Duration("took", time.Since(start)))
 	s := g.Snapshot()

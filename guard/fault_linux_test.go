@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/humanize"
 	"github.com/oomguard/oomguard/internal/cgroup"
 	"github.com/oomguard/oomguard/internal/cgrouptest"
 	"github.com/oomguard/oomguard/profile"
@@ -62,7 +63,7 @@ func TestCgroupVanishes(t *testing.T) {
 	out := logs.String()
 	for _, want := range []string{
 		`level=WARN msg="memory cgroup usage failed; using this process's resident memory until it works"`,
-		`level=WARN msg="memory limit failed; keeping the last one, ` + mib(limit) + ` from cgroup"`,
+		`level=WARN msg="memory limit failed; keeping the last one, ` + humanize.Bytes(limit) + ` from cgroup"`,
 		`msg="memory cgroup found again"`,
 		`msg="memory cgroup usage works again"`,
 		`msg="memory limit works again"`,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/oomguard/oomguard/guard/internal/humanize"
 	"github.com/oomguard/oomguard/internal/cgroup"
 )
 
@@ -193,7 +194,7 @@ func TestCgroupFilesAnswerGarbage(t *testing.T) {
 	}{
 		{`level=WARN msg="memory cgroup usage failed; using this process's resident memory until it works"`, 1},
 		{`msg="memory cgroup usage works again"`, 1},
-		{`level=WARN msg="memory limit failed; keeping the last one, ` + mib(limit) + ` from cgroup"`, 1},
+		{`level=WARN msg="memory limit failed; keeping the last one, ` + humanize.Bytes(limit) + ` from cgroup"`, 1},
 		{`msg="memory limit works again"`, 1},
 	} {
 		if n := strings.Count(out, want.line); n != want.n {

@@ -7,6 +7,8 @@ import (
 	"math"
 	"runtime/debug"
 	"sync"
+
+	"github.com/oomguard/oomguard/guard/internal/humanize"
 )
 
 // GOMEMLIMIT is process-wide, so at most one Guard owns it at a time.
@@ -61,7 +63,7 @@ func (g *Guard) checkGoMemLimit(l effectiveLimit) {
 		return
 	}
 	g.log.Warn(fmt.Sprintf("GOMEMLIMIT %s is above the memory limit %s (%s): the kernel will kill the process before the GC tries to stay below it; lower it, or unset it and let the guard set it",
-		mib(cur), mib(l.bytes), l.source), slog.Int64("gomemlimit_bytes", cur), slog.Int64("limit_bytes", l.bytes))
+		humanize.Bytes(cur), humanize.Bytes(l.bytes), l.source), slog.Int64("gomemlimit_bytes", cur), slog.Int64("limit_bytes", l.bytes))
 }
 
 // setGoMemLimit applies ratio × the limit when the guard owns GOMEMLIMIT.
@@ -127,9 +129,9 @@ func (g *Guard) fitGoMemLimit(room int64) {
 	switch {
 	case was == m.full:
 		g.log.Info(fmt.Sprintf("GOMEMLIMIT lowered %s → %s while single allocations of megabytes land at once: the GC keeps %s for them below the Critical threshold",
-			mib(was), mib(want), mib(room)), slog.Int64("bytes", want), slog.Int64("tail_room_bytes", room))
+			humanize.Bytes(was), humanize.Bytes(want), humanize.Bytes(room)), slog.Int64("bytes", want), slog.Int64("tail_room_bytes", room))
 	case want == m.full:
-		g.log.Info(fmt.Sprintf("GOMEMLIMIT back to %s: %s", mib(want), m.why), slog.Int64("bytes", want))
+		g.log.Info(fmt.Sprintf("GOMEMLIMIT back to %s: %s", humanize.Bytes(want), m.why), slog.Int64("bytes", want))
 	}
 }
 
@@ -138,7 +140,7 @@ func limitText(b int64) string {
 	if b == math.MaxInt64 {
 		return "unlimited"
 	}
-	return mib(b)
+	return humanize.Bytes(b)
 }
 
 // releaseGoMemLimit restores the value from before Start.

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
+
+	"github.com/oomguard/oomguard/guard/internal/humanize"
 )
 
 // The guard's log lines say what they mean in human units (MiB, seconds);
@@ -24,7 +25,7 @@ func (g *Guard) sayStarted() {
 	}
 	gml := limitText(s.GoMemLimit)
 	g.log.Info(fmt.Sprintf("oomguard started: limit %s from %s (%s); GOMEMLIMIT %s (%s); usage %s (%s); profiles %s; notifications: %s",
-		mib(s.Limit), s.LimitSource, s.LimitDetail, gml, g.gml.why, mib(s.Usage), s.UsageSource, dump, g.notifySources()),
+		humanize.Bytes(s.Limit), s.LimitSource, s.LimitDetail, gml, g.gml.why, humanize.Bytes(s.Usage), s.UsageSource, dump, g.notifySources()),
 		slog.Int64("limit_bytes", s.Limit), slog.Int64("gomemlimit_bytes", s.GoMemLimit), slog.Int64("usage_bytes", s.Usage))
 }
 
@@ -35,7 +36,7 @@ func (g *Guard) sayLevel(prev Level, s *Snapshot) {
 	if s.Level >= LevelHigh && s.Level > prev {
 		lvl = slog.LevelWarn
 	}
-	g.log.Log(context.Background(), lvl, fmt.Sprintf("memory level %s → %s: %s of %s (%.1f%%)", prev, s.Level, mib(s.Usage), mib(s.Limit), 100*s.Pressure()),
+	g.log.Log(context.Background(), lvl, fmt.Sprintf("memory level %s → %s: %s of %s (%.1f%%)", prev, s.Level, humanize.Bytes(s.Usage), humanize.Bytes(s.Limit), 100*s.Pressure()),
 		slog.Int64("usage_bytes", s.Usage), slog.Int64("limit_bytes", s.Limit), slog.Bool("gc_thrashing", s.GCThrashing))
 }
 
@@ -43,16 +44,4 @@ func (g *Guard) sayLevel(prev Level, s *Snapshot) {
 func (g *Guard) sayOOMKills(from, to int64) {
 	g.log.Error(fmt.Sprintf("the kernel OOM-killed %d process(es) in this memory cgroup", to-from),
 		slog.Int64("oom_kills", to))
-}
-
-// human formats a duration for people: "not growing" when negative, and
-// seconds below an hour.
-func human(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "not growing"
-	case d >= time.Hour:
-		return "over an hour"
-	}
-	return fmt.Sprintf("%.1f s", d.Seconds())
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestStartLineWithNoConfiguration: a zero Config logs the start line
@@ -56,14 +55,6 @@ func TestLevelSeverities(t *testing.T) {
 		g.sayLevel(c.prev, &Snapshot{Level: c.next, Usage: 200 << 20, Limit: 256 << 20})
 		if got := buf.String(); !strings.Contains(got, "level="+c.want) || !strings.Contains(got, "200.0 MiB of 256.0 MiB") {
 			t.Errorf("%v → %v: %q, want %s in MiB", c.prev, c.next, got, c.want)
-		}
-	}
-}
-
-func TestHuman(t *testing.T) {
-	for d, want := range map[time.Duration]string{-1: "not growing", 1500 * time.Millisecond: "1.5 s", 251 * time.Hour: "over an hour"} {
-		if got := human(d); got != want {
-			t.Errorf("human(%v) = %q, want %q", d, got, want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/humanize"
 	"github.com/oomguard/oomguard/profile"
 )
 
@@ -164,14 +165,14 @@ func (d *dumper) recall(g *Guard, oomKills int64) *PostMortem {
 	if pm.LikelyOOMKilled {
 		top := "unknown"
 		if len(pm.TopGrowth) > 0 {
-			top = fmt.Sprintf("%s +%s", pm.TopGrowth[0].Function, mib(pm.TopGrowth[0].Bytes))
+			top = fmt.Sprintf("%s +%s", pm.TopGrowth[0].Function, humanize.Bytes(pm.TopGrowth[0].Bytes))
 		}
 		last := "none"
 		if pm.LastProfile != "" {
 			last = pm.LastProfile
 		}
 		g.log.Error(fmt.Sprintf("previous run (pid %d) likely OOM-killed at about %s, at %s of %s; last profile %s; top growth: %s",
-			rec.PID, rec.LastSeen.UTC().Format(time.RFC3339), mib(rec.Usage), mib(rec.Limit), last, top),
+			rec.PID, rec.LastSeen.UTC().Format(time.RFC3339), humanize.Bytes(rec.Usage), humanize.Bytes(rec.Limit), last, top),
 			slog.String("reason", pm.Reason), slog.Bool("leak_suspected", rec.Leak))
 	}
 	return pm
@@ -195,7 +196,7 @@ func (g *Guard) sayLeak(rate float64) {
 		top := "no profiles of the climb yet"
 		if last, ok := d.store.Latest(); ok && base != "" && base != last.Name {
 			if grown, err := d.store.Growth(base, last.Name, 1); err == nil && len(grown) > 0 {
-				top = fmt.Sprintf("%s +%s", grown[0].Function, mib(grown[0].Bytes))
+				top = fmt.Sprintf("%s +%s", grown[0].Function, humanize.Bytes(grown[0].Bytes))
 			}
 		}
 		g.log.Warn(msg+"; top growth: "+top, slog.Float64("bytes_per_second", rate))
@@ -260,12 +261,4 @@ func (g *Guard) record(s *Snapshot, clean bool) stateRecord {
 		rec.LastProfile, rec.LastProfileT = m.Name, m.Time
 	}
 	return rec
-}
-
-// mib formats bytes for people: MiB, or GiB from 4 GiB.
-func mib(b int64) string {
-	if b >= 4<<30 || b <= -4<<30 {
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	}
-	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }

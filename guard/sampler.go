@@ -10,6 +10,7 @@ import (
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 
+	"github.com/oomguard/oomguard/guard/internal/humanize"
 	"github.com/oomguard/oomguard/internal/admission"
 	"github.com/oomguard/oomguard/internal/cgroup"
 	"github.com/oomguard/oomguard/internal/latency"
@@ -432,7 +433,7 @@ func (s *sampler) refreshLimit(now time.Time) {
 	l, err := detectLimit(s.g.cfg.Limit, s.group)
 	if err != nil {
 		s.g.readErrors.Add(1)
-		s.limitFault.fail(s.g.log, now, err, "keeping the last one, "+mib(s.limit.bytes)+" from "+string(s.limit.source))
+		s.limitFault.fail(s.g.log, now, err, "keeping the last one, "+humanize.Bytes(s.limit.bytes)+" from "+string(s.limit.source))
 		return
 	}
 	s.limitFault.ok(s.g.log, now)

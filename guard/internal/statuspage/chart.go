@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/humanize"
 	"github.com/oomguard/oomguard/guard/internal/level"
 )
 
@@ -219,21 +220,21 @@ func writeMemoryChart(b *strings.Builder, pts []Point, th Thresholds) (offChart 
 		switch {
 		case hi == 0:
 		case top > 0 && hi > 3*top:
-			off = append(off, r.name+" "+bytesHuman(int64(r.value(&pts[len(pts)-1]))))
+			off = append(off, r.name+" "+humanize.Bytes(int64(r.value(&pts[len(pts)-1]))))
 		default:
 			shown = append(shown, r)
 			c.yMax = max(c.yMax, hi)
 		}
 	}
 	c.yMax = max(c.yMax*1.05, 1<<20)
-	unit := byteUnit(c.yMax)
-	c.open("memory over time", unit, func(v float64) string { return bytesIn(v, unit) })
+	unit := humanize.ByteUnit(c.yMax)
+	c.open("memory over time", unit, func(v float64) string { return humanize.BytesIn(v, unit) })
 	newest := &pts[len(pts)-1]
 	var ls []rightLabel
 	for _, r := range shown {
 		c.line(pts, r.value, "ref", r.color, r.dash, r.width, true)
 		if v := r.value(newest); !math.IsNaN(v) {
-			ls = append(ls, rightLabel{c.y(v), r.name + " " + bytesHuman(int64(v)), r.color})
+			ls = append(ls, rightLabel{c.y(v), r.name + " " + humanize.Bytes(int64(v)), r.color})
 		}
 	}
 	c.line(pts, func(p *Point) float64 { return float64(p.Heap) }, "series heap", colHeap, "", 1.5, false)

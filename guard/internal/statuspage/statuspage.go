@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/humanize"
 	"github.com/oomguard/oomguard/guard/internal/level"
 	"github.com/oomguard/oomguard/profile"
 )
@@ -164,7 +165,7 @@ func (p *Page) Serve(w http.ResponseWriter, s *Status, pm *PostMortem, climb str
 	fmt.Fprintf(&b, `<header><h1>oomguard</h1><span class="badge" style="background:%s">%s</span>
 <span class="headline">%s of %s (%s)</span>
 <span class="asof">as of %s · reloads every %d s</span></header>
-`, levelColor(s.Level), s.Level, bytesHuman(s.Usage), bytesHuman(s.Limit), pct(s.Pressure),
+`, levelColor(s.Level), s.Level, humanize.Bytes(s.Usage), humanize.Bytes(s.Limit), pct(s.Pressure),
 		s.Time.UTC().Format("15:04:05 UTC"), int(statusRefresh/time.Second))
 
 	if pm != nil && pm.LikelyOOMKilled {
@@ -184,9 +185,9 @@ func (p *Page) Serve(w http.ResponseWriter, s *Status, pm *PostMortem, climb str
 		writeLevelStrip(&b, pts)
 		newest := &pts[len(pts)-1]
 		b.WriteString(`<p class="legend">`)
-		legend(&b, colWorkingSet, "working set", bytesHuman(newest.Usage))
-		legend(&b, colCommitted, "committed", bytesHuman(newest.Committed))
-		legend(&b, colHeap, "Go heap (live)", bytesHuman(newest.Heap))
+		legend(&b, colWorkingSet, "working set", humanize.Bytes(newest.Usage))
+		legend(&b, colCommitted, "committed", humanize.Bytes(newest.Committed))
+		legend(&b, colHeap, "Go heap (live)", humanize.Bytes(newest.Heap))
 		b.WriteString(`<span class="levels">level: `)
 		for l := level.Normal; l <= level.Critical; l++ {
 			fmt.Fprintf(&b, `<span class="sw box" style="background:%s"></span>%s `, levelColor(l), l)
@@ -195,7 +196,7 @@ func (p *Page) Serve(w http.ResponseWriter, s *Status, pm *PostMortem, climb str
 		if off != "" {
 			b.WriteString(`<p class="note">` + html.EscapeString(off) + "</p>\n")
 		}
-		fmt.Fprintf(&b, "<p class=\"note\">The last %s, a point a second (%d points).</p>\n", durHuman(time.Duration(newest.T-pts[0].T)), len(pts))
+		fmt.Fprintf(&b, "<p class=\"note\">The last %s, a point a second (%d points).</p>\n", humanize.Duration(time.Duration(newest.T-pts[0].T)), len(pts))
 		b.WriteString("<h2>Requests</h2>\n")
 		writeRequestsChart(&b, pts)
 		b.WriteString(`<p class="legend">`)
@@ -252,11 +253,11 @@ func writeSummary(b *strings.Builder, s *Status, profiles bool) {
 	b.WriteString("<table class=\"summary\">\n")
 	row := func(k, v string) { b.WriteString("<tr><th>" + k + "</th><td>" + v + "</td></tr>\n") }
 	row("working set", fmt.Sprintf("%s of %s (%s); limit from %s (%s), usage from %s",
-		bytesHuman(s.Usage), bytesHuman(s.Limit), pct(s.Pressure), e(s.LimitSource), e(s.LimitDetail), e(s.UsageSource)))
-	row("committed", fmt.Sprintf("%s (%s): what the work holds, which admission judges", bytesHuman(s.Committed), pct(s.CommittedPressure)))
+		humanize.Bytes(s.Usage), humanize.Bytes(s.Limit), pct(s.Pressure), e(s.LimitSource), e(s.LimitDetail), e(s.UsageSource)))
+	row("committed", fmt.Sprintf("%s (%s): what the work holds, which admission judges", humanize.Bytes(s.Committed), pct(s.CommittedPressure)))
 	gml := "none"
 	if s.GoMemLimit < math.MaxInt64/2 {
-		gml = bytesHuman(s.GoMemLimit)
+		gml = humanize.Bytes(s.GoMemLimit)
 	}
 	switch s.GoMemLimitSource {
 	case "guard":
@@ -267,7 +268,7 @@ func writeSummary(b *strings.Builder, s *Status, profiles bool) {
 		gml += ", left as it was (Config.MemoryLimitRatio < 0)"
 	}
 	row("GOMEMLIMIT", gml)
-	row("Go heap", bytesHuman(s.HeapLive)+" live, next GC at "+bytesHuman(s.HeapGoal))
+	row("Go heap", humanize.Bytes(s.HeapLive)+" live, next GC at "+humanize.Bytes(s.HeapGoal))
 	thrash := ""
 	if s.GCThrashing {
 		thrash = ", <b class=\"critical\">thrashing</b>"
@@ -280,8 +281,8 @@ func writeSummary(b *strings.Builder, s *Status, profiles bool) {
 	}
 	row("requests", fmt.Sprintf("%d in flight (%s), %d admitted; shed %d sheddable, %d default, %d critical; %d cancelled",
 		s.InFlight, bound, s.Admitted, s.Shed.Sheddable, s.Shed.Default, s.Shed.Critical, s.Cancelled))
-	row("admission", bytesHuman(s.WorkCost)+" per unit of work, target "+bytesHuman(s.AdmissionTarget)+" committed")
-	row("sampling", "every "+durHuman(s.Interval))
+	row("admission", humanize.Bytes(s.WorkCost)+" per unit of work, target "+humanize.Bytes(s.AdmissionTarget)+" committed")
+	row("sampling", "every "+humanize.Duration(s.Interval))
 	oom := "unknown"
 	if s.OOMKills >= 0 {
 		oom = strconv.FormatInt(s.OOMKills, 10)
@@ -291,7 +292,7 @@ func writeSummary(b *strings.Builder, s *Status, profiles bool) {
 		row("cgroup readings failed", fmt.Sprintf("%d since start (usage falls back to the process's own, the limit keeps its last value)", s.ReadErrors))
 	}
 	if profiles {
-		row("heap profiles", fmt.Sprintf("%d written, %d failed, %s on disk", s.ProfilesWritten, s.ProfileErrors, bytesHuman(s.ProfileDiskBytes)))
+		row("heap profiles", fmt.Sprintf("%d written, %d failed, %s on disk", s.ProfilesWritten, s.ProfileErrors, humanize.Bytes(s.ProfileDiskBytes)))
 	}
 	b.WriteString("</table>\n")
 }
@@ -302,12 +303,12 @@ func growthText(s *Status) string {
 	if s.GrowthRate <= 0 || math.IsNaN(s.GrowthRate) {
 		return "not growing"
 	}
-	t := "growing " + bytesHuman(int64(s.GrowthRate)) + "/s"
+	t := "growing " + humanize.Bytes(int64(s.GrowthRate)) + "/s"
 	switch {
 	case s.Usage >= s.Limit:
 		t += ", past the limit"
 	case s.TimeToLimit >= 0 && s.TimeToLimit < time.Hour:
-		t += ", limit in " + durHuman(s.TimeToLimit)
+		t += ", limit in " + humanize.Duration(s.TimeToLimit)
 	}
 	return t
 }
@@ -362,7 +363,7 @@ func writeGrowthTable(b *strings.Builder, id string, top []profile.Growth) {
 	for _, t := range top {
 		w := 200 * float64(t.Bytes) / float64(max(top[0].Bytes, 1))
 		fmt.Fprintf(b, "<tr><td><code>%s</code></td><td class=\"n\">+%s</td><td><span class=\"bar\" style=\"width:%.0fpx\"></span></td></tr>\n",
-			html.EscapeString(t.Function), bytesHuman(t.Bytes), max(w, 1))
+			html.EscapeString(t.Function), humanize.Bytes(t.Bytes), max(w, 1))
 	}
 	b.WriteString("</table>\n")
 }
@@ -380,7 +381,7 @@ func (p *Page) writePostMortem(b *strings.Builder, pm *PostMortem, now time.Time
 	}
 	fmt.Fprintf(b, "<section class=\"%s\" id=\"postmortem\"><h2>%s</h2>\n<p>pid %d, started %s, last seen %s (%s ago) at level <b class=\"%s\">%s</b>, %s of %s",
 		class, title, pm.PID, pm.Started.UTC().Format(time.DateTime+" UTC"), pm.LastSeen.UTC().Format(time.DateTime+" UTC"),
-		durHuman(now.Sub(pm.LastSeen)), pm.LastLevel, pm.LastLevel, bytesHuman(pm.LastUsageBytes), bytesHuman(pm.LimitBytes))
+		humanize.Duration(now.Sub(pm.LastSeen)), pm.LastLevel, pm.LastLevel, humanize.Bytes(pm.LastUsageBytes), humanize.Bytes(pm.LimitBytes))
 	if pm.LimitBytes > 0 {
 		b.WriteString(" (" + pct(float64(pm.LastUsageBytes)/float64(pm.LimitBytes)) + ")")
 	}
@@ -401,7 +402,7 @@ func (p *Page) writePostMortem(b *strings.Builder, pm *PostMortem, now time.Time
 		b.WriteString("<p>It left no profile.</p>\n")
 	case p.cfg.Profiles != nil && stored(p.cfg.Profiles, pm.LastProfile):
 		fmt.Fprintf(b, "<p>Its last profile: <a href=\"heap/%s\">%s</a>, %s before it was last seen.</p>\n",
-			e(url.PathEscape(pm.LastProfile)), e(pm.LastProfile), durHuman(pm.LastSeen.Sub(pm.LastProfileTime)))
+			e(url.PathEscape(pm.LastProfile)), e(pm.LastProfile), humanize.Duration(pm.LastSeen.Sub(pm.LastProfileTime)))
 	default:
 		fmt.Fprintf(b, "<p>Its last profile, %s, is no longer kept.</p>\n", e(pm.LastProfile))
 	}
@@ -431,8 +432,8 @@ func (p *Page) writeProfiles(b *strings.Builder, now time.Time) {
 		m := list[i]
 		name := e(url.PathEscape(m.Name))
 		fmt.Fprintf(b, "<tr><td title=\"%s\">%s ago</td><td>%s</td><td class=\"%s\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td><a href=\"heap/%s\">%s</a></td><td>",
-			m.Time.UTC().Format("2006-01-02 15:04:05.000 UTC"), durHuman(now.Sub(m.Time)), e(m.Reason), e(m.Level), e(m.Level),
-			bytesHuman(m.Usage), bytesHuman(m.Heap), bytesHuman(m.Size), name, e(m.Name))
+			m.Time.UTC().Format("2006-01-02 15:04:05.000 UTC"), humanize.Duration(now.Sub(m.Time)), e(m.Reason), e(m.Level), e(m.Level),
+			humanize.Bytes(m.Usage), humanize.Bytes(m.Heap), humanize.Bytes(m.Size), name, e(m.Name))
 		if i > 0 && list[i-1].Time.Before(p.cfg.Started) == m.Time.Before(p.cfg.Started) {
 			fmt.Fprintf(b, "<a href=\"%s\">growth since the one before</a>", e("heap/diff?base="+url.QueryEscape(list[i-1].Name)+"&target="+url.QueryEscape(m.Name)))
 		}
@@ -449,60 +450,6 @@ func stored(s Profiles, name string) bool {
 		}
 	}
 	return false
-}
-
-// The binary prefixes, by power of 1024.
-var byteUnits = [...]string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-
-// byteUnit is the largest power of 1024 not above v, at least 1.
-func byteUnit(v float64) float64 {
-	u := 1.0
-	for i := 1; i < len(byteUnits) && math.Abs(v) >= u*1024; i++ {
-		u *= 1024
-	}
-	return u
-}
-
-// bytesIn formats v bytes in unit, a power of 1024: "256 MiB", "0.5 GiB".
-func bytesIn(v, unit float64) string {
-	k := int(math.Round(math.Log2(unit) / 10))
-	return strconv.FormatFloat(math.Round(v/unit*100)/100, 'f', -1, 64) + " " + byteUnits[k]
-}
-
-// bytesHuman formats bytes for people: "512 B", "12.3 MiB", "1.50 GiB".
-func bytesHuman(n int64) string {
-	v := float64(n)
-	u := byteUnit(v)
-	k := int(math.Round(math.Log2(u) / 10))
-	switch {
-	case k == 0:
-		return strconv.FormatInt(n, 10) + " B"
-	case k >= 3:
-		return strconv.FormatFloat(v/u, 'f', 2, 64) + " " + byteUnits[k]
-	}
-	return strconv.FormatFloat(v/u, 'f', 1, 64) + " " + byteUnits[k]
-}
-
-// durHuman formats a duration for people: "3.2 s", "42 s", "4 min 12 s",
-// "2 h 5 min", "3 d 4 h".
-func durHuman(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	s := d.Seconds()
-	switch {
-	case d < time.Second:
-		return strconv.Itoa(int(d/time.Millisecond)) + " ms"
-	case d < 10*time.Second:
-		return strconv.FormatFloat(s, 'f', 1, 64) + " s"
-	case d < time.Minute:
-		return strconv.Itoa(int(s)) + " s"
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + " min " + strconv.Itoa(int(d%time.Minute/time.Second)) + " s"
-	case d < 24*time.Hour:
-		return strconv.Itoa(int(d/time.Hour)) + " h " + strconv.Itoa(int(d%time.Hour/time.Minute)) + " min"
-	}
-	return strconv.Itoa(int(d/(24*time.Hour))) + " d " + strconv.Itoa(int(d%(24*time.Hour)/time.Hour)) + " h"
 }
 
 // pct formats a fraction as a percentage.
