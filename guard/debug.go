@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/recorder"
 	"github.com/oomguard/oomguard/profile"
 )
 
@@ -75,8 +76,8 @@ func (g *Guard) DebugHandler() http.Handler {
 			PreviousRun *PostMortem `json:"previous_run"`
 		}{g.PostMortem()})
 	})
-	if g.dumper != nil {
-		store := profile.Handler(g.dumper.store)
+	if g.rec != nil {
+		store := profile.Handler(g.rec.Store())
 		mux.Handle("/heap", store)
 		mux.Handle("/heap/", store)
 		mux.Handle("GET /heap/diff", g.belowHigh(store))
@@ -226,7 +227,7 @@ func (g *Guard) serveWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	defer g.wg.Done()
 	s := g.Snapshot()
-	m, err := g.dumper.write(g, profile.Meta{Reason: requestedReason, OnDemand: true, Level: s.Level.String(), Usage: s.Usage, Limit: s.Limit, Heap: s.HeapLive})
+	m, err := g.rec.Write(profile.Meta{Reason: recorder.RequestedReason, OnDemand: true, Level: s.Level.String(), Usage: s.Usage, Limit: s.Limit, Heap: s.HeapLive})
 	switch {
 	case errors.Is(err, profile.ErrTooSoon):
 		w.Header().Set("Retry-After", strconv.Itoa(int((g.cfg.DumpMinInterval+time.Second-1)/time.Second)))

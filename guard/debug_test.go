@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/recorder"
 	"github.com/oomguard/oomguard/internal/admission"
 	"github.com/oomguard/oomguard/profile"
 )
@@ -73,7 +74,7 @@ func TestDebugHandler(t *testing.T) {
 	resp, body = do(t, "GET", base+"/heap")
 	var list []profile.Meta
 	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list) != 2 ||
-		list[0].Name != m.Name || list[1].Reason != pairReason {
+		list[0].Name != m.Name || list[1].Reason != recorder.PairReason {
 		t.Fatalf("GET /heap: %s %q", resp.Status, body)
 	}
 	if resp, body := do(t, "GET", base+"/heap/latest"); resp.StatusCode != 200 || len(body) == 0 {
@@ -259,7 +260,7 @@ func TestDebugHandlerLoopbackOnly(t *testing.T) {
 func TestDebugHandlerRefusesForeignHost(t *testing.T) {
 	// No minimum interval: every admitted POST /heap would write.
 	g := quietGuard(t, Config{DumpDir: t.TempDir(), DebugWrite: true, DumpMinInterval: time.Nanosecond})
-	if _, err := g.dumper.write(g, profile.Meta{Reason: "test"}); err != nil {
+	if _, err := g.rec.Write(profile.Meta{Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	h := g.DebugHandler()
@@ -361,7 +362,7 @@ func TestDebugHandlerCrossOrigin(t *testing.T) {
 // below High, and on the other routes, profiles are served.
 func TestDebugHeapDiffRefusedAtHigh(t *testing.T) {
 	g := quietGuard(t, Config{DumpDir: t.TempDir(), RetryAfter: 2500 * time.Millisecond})
-	m, err := g.dumper.write(g, profile.Meta{Reason: "test"})
+	m, err := g.rec.Write(profile.Meta{Reason: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/level"
+	"github.com/oomguard/oomguard/guard/internal/recorder"
 	"github.com/oomguard/oomguard/profile"
 )
 
@@ -34,77 +35,6 @@ func TestProfileWriteFailureIsCounted(t *testing.T) {
 	}
 }
 
-// TestTriggersWriteAPairPerLevel drives the dump triggers with synthetic
-// readings: each upward level crossing writes a profile, and the next GC
-// cycle writes its pair.
-func TestTriggersWriteAPairPerLevel(t *testing.T) {
-	dir := t.TempDir()
-	var logs syncBuffer
-	g := quietGuard(t, Config{DumpDir: dir, DumpMinInterval: time.Hour, FlightRecorder: &FlightRecorderConfig{MinAge: time.Second},
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	d := g.dumper
-	if d.flight == nil {
-		t.Fatal("the flight recorder did not start")
-	}
-	now := time.Now()
-	snap := func(p float64, l Level) *Snapshot {
-		s := *g.snap.Load()
-		s.Usage, s.Level, s.Time, s.TimeToLimit = int64(p*float64(s.Limit)), l, now, -1
-		return &s
-	}
-	prev := LevelNormal
-	for _, st := range []struct {
-		p  float64
-		l  Level
-		gc bool
-	}{{0.5, LevelNormal, false}, {0.72, LevelElevated, false}, {0.73, LevelElevated, true}, {0.86, LevelHigh, false}, {0.87, LevelHigh, true}, {0.96, LevelCritical, false}} {
-		now = now.Add(10 * time.Millisecond)
-		d.triggers(g, prev, snap(st.p, st.l), now, st.gc)
-		prev = st.l
-		// Let the writer finish before the next reading, as a real GC cycle would.
-		d.mu.Lock()
-		pending := d.pending
-		d.pending = nil
-		d.mu.Unlock()
-		for _, m := range pending {
-			d.write(g, m)
-		}
-	}
-	// Each file's log line says what it holds.
-	for _, what := range []string{"heap profile written (level critical)", "goroutine profile written (level critical)", "execution trace written (level critical)"} {
-		if !strings.Contains(logs.String(), what) {
-			t.Errorf("no %q in the logs:\n%s", what, logs.String())
-		}
-	}
-	var reasons []string
-	var trace string
-	for _, m := range d.store.List() {
-		r := m.Reason
-		if m.Kind != "" {
-			r += " (" + m.Kind + ")"
-		}
-		if m.Kind == "trace" {
-			trace = filepath.Join(dir, m.Name)
-		}
-		reasons = append(reasons, r)
-	}
-	want := "level elevated,next GC cycle,level high,next GC cycle,level critical,level critical (goroutine),level critical (trace)"
-	if got := strings.Join(reasons, ","); got != want {
-		t.Errorf("profiles %q, want %q", got, want)
-	}
-	// The trace snapshot opens with go tool trace, where there is a Go
-	// toolchain (a VM guest has none).
-	gobin, err := exec.LookPath("go")
-	if err != nil || trace == "" {
-		t.Logf("go tool trace not run: %v", err)
-		return
-	}
-	out, err := exec.Command(gobin, "tool", "trace", "-d=parsed", trace).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "GoStart") && !strings.Contains(string(out), "Go") {
-		t.Errorf("go tool trace -d=parsed %s: %v\n%.2000s", trace, err, out)
-	}
-}
-
 // TestRetentionThroughTheGuard: with DumpMaxCount 3, ten triggered
 // profiles leave the three newest, no temporary file, and a guard started
 // again on the directory lists them.
@@ -113,13 +43,13 @@ func TestRetentionThroughTheGuard(t *testing.T) {
 	g := quietGuard(t, Config{DumpDir: dir, DumpMaxCount: 3})
 	var names []string
 	for i := 0; i < 10; i++ {
-		m, err := g.dumper.write(g, profile.Meta{Reason: "level critical", Force: true})
+		m, err := g.rec.Write(profile.Meta{Reason: "level critical", Force: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		names = append(names, m.Name)
 	}
-	list := g.dumper.store.List()
+	list := g.rec.Store().List()
 	if len(list) != 3 || list[0].Name != names[7] || list[2].Name != names[9] {
 		t.Fatalf("kept %v, want the three newest of %v", list, names)
 	}
@@ -132,7 +62,7 @@ func TestRetentionThroughTheGuard(t *testing.T) {
 	g.Stop()
 
 	g2 := quietGuard(t, Config{DumpDir: dir, DumpMaxCount: 3})
-	if got := g2.dumper.store.List(); len(got) != 3 || got[2].Name != names[9] {
+	if got := g2.rec.Store().List(); len(got) != 3 || got[2].Name != names[9] {
 		t.Errorf("after a restart the guard lists %v", got)
 	}
 	if s := g2.Snapshot(); s.ProfileDiskBytes <= 0 {
@@ -153,7 +83,7 @@ func TestDumpDirUnsafeTurnsProfilesOff(t *testing.T) {
 	}
 	var logs syncBuffer
 	g := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if g.dumper != nil {
+	if g.rec != nil {
 		t.Error("profiles are on in a DumpDir of mode 0777")
 	}
 	if out := logs.String(); !strings.Contains(out, `level=ERROR msg="heap profiles are off: Config.DumpDir is unsafe`) || !strings.Contains(out, dir) {
@@ -175,12 +105,12 @@ func TestDumpDirUnsafeTurnsProfilesOff(t *testing.T) {
 func TestDumpDirInUseTurnsProfilesOff(t *testing.T) {
 	dir := t.TempDir()
 	first := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir})
-	if first.dumper == nil {
+	if first.rec == nil {
 		t.Fatal("the first guard on the directory has profiles off")
 	}
 	var logs syncBuffer
 	second := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if second.dumper != nil {
+	if second.rec != nil {
 		t.Error("a second guard on the same DumpDir has profiles on")
 	}
 	if out := logs.String(); !strings.Contains(out, `level=WARN msg="heap profiles are off: Config.DumpDir is in use by another guard`) || !strings.Contains(out, dir) {
@@ -189,7 +119,7 @@ func TestDumpDirInUseTurnsProfilesOff(t *testing.T) {
 	second.Stop()
 	first.Stop()
 	third := startGuard(t, Config{Limit: 1 << 40, MemoryLimitRatio: -1, DumpDir: dir})
-	if third.dumper == nil {
+	if third.rec == nil {
 		t.Error("a guard started after the others stopped has profiles off")
 	}
 }
@@ -207,26 +137,23 @@ func TestOnDemandWriteSparesProfilesFromBeforeAKill(t *testing.T) {
 			t.Fatalf("POST /heap: %s %s", resp.Status, body)
 		}
 	}
-	// The pair of the last, at the next GC cycle, is on demand too.
-	d := g.dumper
+	// The pair of the last, at the next GC cycle, is on demand too: one
+	// more profile, written by the recorder's writer.
+	d := g.rec
 	snap := *g.snap.Load()
-	d.triggers(g, snap.Level, &snap, time.Now(), true)
-	d.mu.Lock()
-	pending := d.pending
-	d.pending = nil
-	d.mu.Unlock()
-	if len(pending) != 1 || pending[0].Reason != pairReason || !pending[0].OnDemand {
-		t.Fatalf("queued after a GC cycle: %+v, want the pair, on demand", pending)
-	}
-	if _, err := d.write(g, pending[0]); err != nil {
-		t.Fatal(err)
-	}
-	list := d.store.List()
+	d.Triggers(level.Level(snap.Level), reading(&snap), time.Now(), true)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		d.Run(g.done)
+	}()
+	waitFor(t, g, "the pair written", func(s Snapshot) bool { return s.ProfilesWritten == 4 })
+	list := d.Store().List()
 	var got []string
 	for _, m := range list {
 		got = append(got, m.Reason)
 	}
-	if len(list) != 3 || list[0].Name != first.Name || list[1].Name != last.Name || !list[0].Kept || !list[1].Kept || list[2].Reason != pairReason {
+	if len(list) != 3 || list[0].Name != first.Name || list[1].Name != last.Name || !list[0].Kept || !list[1].Kept || list[2].Reason != recorder.PairReason {
 		t.Errorf("the store holds %q, want the two kept from before the kill, then the pair", got)
 	}
 }

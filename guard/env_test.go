@@ -50,8 +50,8 @@ func TestEnvironment(t *testing.T) {
 		{name: "ratio as a percentage", env: map[string]string{EnvRatio: "90%"}, bad: EnvRatio},
 		{name: "ratio too small", env: map[string]string{EnvRatio: "0.01"}, bad: EnvRatio},
 		{name: "dump dir", env: map[string]string{EnvDumpDir: "DIR"}, want: func(t *testing.T, g *Guard) {
-			if g.dumper == nil || !strings.HasSuffix(g.cfg.DumpDir, "oomguard-env-dump") {
-				t.Errorf("DumpDir %q, profiles on %v", g.cfg.DumpDir, g.dumper != nil)
+			if g.rec == nil || !strings.HasSuffix(g.cfg.DumpDir, "oomguard-env-dump") {
+				t.Errorf("DumpDir %q, profiles on %v", g.cfg.DumpDir, g.rec != nil)
 			}
 		}},
 		{name: "on", env: map[string]string{EnvSwitch: "on"}, want: func(t *testing.T, g *Guard) {

@@ -103,7 +103,7 @@ func TestDumpDirFillsOrGoesReadOnly(t *testing.T) {
 	g := startWith(t, Config{Limit: 1 << 40, DumpDir: dir}, &logs, func() (*cgroup.Group, error) {
 		return nil, cgroup.ErrNoMemoryController
 	})
-	d := g.dumper
+	d := g.rec
 	// At least: a written profile asks for its pair at the next GC cycle,
 	// which may come at any time.
 	var base Snapshot
@@ -117,7 +117,7 @@ func TestDumpDirFillsOrGoesReadOnly(t *testing.T) {
 		base = g.Snapshot()
 		for range n {
 			snap := g.Snapshot()
-			d.request(g, &snap, "test", true)
+			d.Request(reading(&snap), "test", true)
 		}
 	}
 	// A remount fails with EBUSY while a file is open for writing, as when

@@ -18,28 +18,6 @@ import (
 	"github.com/oomguard/oomguard/internal/cgroup"
 )
 
-// TestFaultSaysStartAndEndOnce: a hundred failures are one line when they
-// start and one when they end, with the count.
-func TestFaultSaysStartAndEndOnce(t *testing.T) {
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	f := fault{what: "memory cgroup usage", level: slog.LevelWarn}
-	t0 := time.Unix(1_700_000_000, 0)
-	for i := range 100 {
-		f.fail(log, t0.Add(time.Duration(i)*time.Millisecond), os.ErrNotExist, "using process memory")
-	}
-	f.ok(log, t0.Add(time.Second))
-	f.ok(log, t0.Add(2*time.Second))
-	f.fail(log, t0.Add(3*time.Second), os.ErrNotExist, "using process memory")
-	out := logs.String()
-	if n := strings.Count(out, "level=WARN msg=\"memory cgroup usage failed; using process memory\""); n != 2 {
-		t.Errorf("%d start lines, want 2 (one per fault):\n%s", n, out)
-	}
-	if n := strings.Count(out, "works again"); n != 1 || !strings.Contains(out, "failures=100") {
-		t.Errorf("%d end lines, want 1 with failures=100:\n%s", n, out)
-	}
-}
-
 // largeLimit is a limit far above what this test process holds (under
 // -race -count=20, 200 MiB and more), and below the machine's memory, which
 // would bind instead (a test VM has 2 GiB): 4 GiB, or half the machine's,

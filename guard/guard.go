@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/recorder"
 	"github.com/oomguard/oomguard/guard/internal/statuspage"
 	"github.com/oomguard/oomguard/internal/cgroup"
 )
@@ -92,7 +93,7 @@ type Guard struct {
 
 	// Owned by the sampler goroutine after Start.
 	sampler sampler
-	dumper  *dumper // nil without Config.DumpDir
+	rec     *recorder.Recorder // profiles and the state record; nil without Config.DumpDir
 
 	eventsDropped atomic.Int64
 	readErrors    atomic.Int64
@@ -113,10 +114,11 @@ type Guard struct {
 	gcWatch   *gcWatch
 	startedAt time.Time
 
-	postmortem *PostMortem        // the previous run on DumpDir, from Start
-	off        bool               // switched off by the environment
-	notify     *notifier          // kernel notifications; owned by the sampler goroutine after Start
-	history    statuspage.History // the status page's last ten minutes
+	postmortem *PostMortem          // the previous run on DumpDir, from Start
+	recalled   *recorder.PostMortem // the same, as the recorder concluded it
+	off        bool                 // switched off by the environment
+	notify     *notifier            // kernel notifications; owned by the sampler goroutine after Start
+	history    statuspage.History   // the status page's last ten minutes
 }
 
 // Start checks cfg, detects the effective limit, takes GOMEMLIMIT and starts
@@ -148,7 +150,7 @@ func start(ctx context.Context, cfg Config, find func() (*cgroup.Group, error)) 
 		return g.inert(), nil
 	}
 
-	if g.dumper, err = newDumper(g); err != nil {
+	if g.rec, err = g.openRecorder(); err != nil {
 		return nil, err
 	}
 	group, err := find()
@@ -156,30 +158,34 @@ func start(ctx context.Context, cfg Config, find func() (*cgroup.Group, error)) 
 		g.log.Warn("memory cgroup unreadable; using process memory", slog.Any("error", err))
 	}
 	if err := g.sampler.init(g, group, find); err != nil {
-		g.dumper.close()
+		g.rec.Close()
 		return nil, err
 	}
 	if err := g.claimGoMemLimit(cfg.MemoryLimitRatio); err != nil {
 		g.sampler.close()
-		g.dumper.close()
+		g.rec.Close()
 		return nil, err
 	}
 	g.setGoMemLimit(g.sampler.limit)
 	g.sampler.sample(time.Now(), false)
 	g.notify = g.startNotify(group)
 	g.sayStarted()
-	if d := g.dumper; d != nil {
+	if r := g.rec; r != nil {
 		// Before this run's first record replaces the last run's.
 		snap := g.Snapshot()
-		g.postmortem = d.recall(g, snap.OOMKills)
-		d.writeState(g, g.record(&snap, false), true)
+		g.recalled = r.Recall(snap.OOMKills)
+		g.postmortem = postMortem(g.recalled)
+		r.WriteState(reading(&snap), false)
 	}
 	g.gcWatch = watchGC()
 	g.wg.Add(1)
 	go g.run()
-	if g.dumper != nil {
+	if r := g.rec; r != nil {
 		g.wg.Add(1)
-		go g.dumper.run(g)
+		go func() {
+			defer g.wg.Done()
+			r.Run(g.done)
+		}()
 	}
 	// With ctx already done, AfterFunc runs Stop at once, concurrently.
 	stop := context.AfterFunc(ctx, func() { g.Stop() })
@@ -203,11 +209,11 @@ func (g *Guard) Stop() error {
 		g.gcWatch.stop()
 		g.wg.Wait()
 		g.notify.close()
-		if d := g.dumper; d != nil {
+		if r := g.rec; r != nil {
 			snap := g.Snapshot()
-			d.writeState(g, g.record(&snap, true), true)
+			r.WriteState(reading(&snap), true)
 		}
-		g.dumper.close()
+		g.rec.Close()
 		g.stopSubscribers()
 		g.sampler.close()
 		g.releaseGoMemLimit()
@@ -310,10 +316,10 @@ func (g *Guard) Snapshot() Snapshot {
 	s.EventsDropped = g.eventsDropped.Load()
 	s.ReadErrors = g.readErrors.Load()
 	s.PreviousRunOOMKilled = g.postmortem != nil && g.postmortem.LikelyOOMKilled
-	if d := g.dumper; d != nil {
-		s.ProfilesWritten = d.written.Load()
-		s.ProfileErrors = d.failed.Load()
-		s.ProfileDiskBytes = d.diskBytes.Load()
+	if r := g.rec; r != nil {
+		s.ProfilesWritten = r.Written()
+		s.ProfileErrors = r.Failed()
+		s.ProfileDiskBytes = r.DiskBytes()
 	}
 	return s
 }

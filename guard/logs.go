@@ -18,7 +18,7 @@ func (g *Guard) sayStarted() {
 	s := g.snap.Load()
 	dump := "off (set Config.DumpDir or " + EnvDumpDir + ")"
 	switch {
-	case g.dumper != nil:
+	case g.rec != nil:
 		dump = g.cfg.DumpDir
 	case g.cfg.DumpDir != "":
 		dump = "off (" + g.cfg.DumpDir + " refused)"
@@ -44,4 +44,20 @@ func (g *Guard) sayLevel(prev Level, s *Snapshot) {
 func (g *Guard) sayOOMKills(from, to int64) {
 	g.log.Error(fmt.Sprintf("the kernel OOM-killed %d process(es) in this memory cgroup", to-from),
 		slog.Int64("oom_kills", to))
+}
+
+// sayLeak logs, once per leak, that memory grows independent of load, with
+// the top growth of the current climb when profiles are on; it reads the
+// profiles on a goroutine of its own.
+func (g *Guard) sayLeak(rate float64) {
+	msg := fmt.Sprintf("memory grows %.1f MiB/s independent of load: likely a leak, which shedding cannot slow", rate/(1<<20))
+	r := g.rec
+	if r == nil || !g.join() {
+		g.log.Warn(msg)
+		return
+	}
+	go func() {
+		defer g.wg.Done()
+		g.log.Warn(msg+"; top growth: "+r.ClimbGrowth(), slog.Float64("bytes_per_second", rate))
+	}()
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomguard/oomguard/guard/internal/level"
+	"github.com/oomguard/oomguard/guard/internal/recorder"
 	"github.com/oomguard/oomguard/profile"
 )
 
@@ -48,9 +50,9 @@ func killedRun(t *testing.T, dir string) (first, last profile.Meta, seen time.Ti
 		t.Fatal(err)
 	}
 	seen = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
-	rec, _ := json.Marshal(stateRecord{PID: 4242, Started: seen.Add(-time.Hour), LastSeen: seen, Level: LevelHigh,
+	rec, _ := json.Marshal(recorder.State{PID: 4242, Started: seen.Add(-time.Hour), LastSeen: seen, Level: level.High,
 		Usage: 243 << 20, Limit: 256 << 20, TimeToLimit: 1.5, OOMKills: -1, ClimbProfile: first.Name, LastProfile: last.Name, LastProfileT: last.Time})
-	if err := s.WriteRecord(stateName, rec); err != nil {
+	if err := s.WriteRecord(recorder.StateName, rec); err != nil {
 		t.Fatal(err)
 	}
 	return first, last, seen
@@ -136,9 +138,9 @@ func TestPostMortemBaseIsAHeapProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := time.Now().Add(-time.Minute)
-	rec, _ := json.Marshal(stateRecord{PID: 4242, Started: seen.Add(-time.Hour), LastSeen: seen, Level: LevelHigh,
+	rec, _ := json.Marshal(recorder.State{PID: 4242, Started: seen.Add(-time.Hour), LastSeen: seen, Level: level.High,
 		Usage: 243 << 20, Limit: 256 << 20, TimeToLimit: -1, OOMKills: -1, LastProfile: last.Name, LastProfileT: last.Time})
-	if err := s.WriteRecord(stateName, rec); err != nil {
+	if err := s.WriteRecord(recorder.StateName, rec); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -180,57 +182,5 @@ func TestPostMortemOfACleanRun(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("ERROR logged after a clean Stop:\n%s", logs.String())
-	}
-}
-
-// BenchmarkStateRecord is one write of the state record as the guard makes
-// it at a level change, and at most once a second at High and above: the
-// record marshalled, written to a temporary file, synced, renamed over the
-// old one and the directory synced.
-func BenchmarkStateRecord(b *testing.B) {
-	g, err := Start(context.Background(), Config{DumpDir: b.TempDir(), Limit: 1 << 40, MemoryLimitRatio: -1,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer g.Stop()
-	s := g.Snapshot()
-	b.ReportAllocs()
-	for b.Loop() {
-		g.dumper.writeState(g, g.record(&s, false), true)
-	}
-	if n := g.dumper.stateFailed.Load(); n > 0 {
-		b.Fatalf("%d state records not written", n)
-	}
-}
-
-// TestStateRecordNews: at a steady High the state record is rewritten for
-// its news, not every second: a move of the working set by stateMove of the
-// limit, a leak, an OOM kill, a profile, or stateQuiet of age.
-func TestStateRecordNews(t *testing.T) {
-	t0 := time.Unix(1e9, 0)
-	last := stateRecord{LastSeen: t0, Usage: 200 << 20, Limit: 256 << 20, OOMKills: 0, LastProfile: "heap-1.pb.gz"}
-	move := int64(stateMove * float64(last.Limit))
-	for _, tt := range []struct {
-		name string
-		edit func(r *stateRecord)
-		news bool
-	}{
-		{"a second later, the same", func(r *stateRecord) { r.LastSeen = t0.Add(time.Second) }, false},
-		{"usage up by less than stateMove", func(r *stateRecord) { r.Usage += move - 1 }, false},
-		{"usage up by stateMove", func(r *stateRecord) { r.Usage += move }, true},
-		{"usage down by stateMove", func(r *stateRecord) { r.Usage -= move }, true},
-		{"a leak", func(r *stateRecord) { r.Leak = true }, true},
-		{"an OOM kill", func(r *stateRecord) { r.OOMKills = 1 }, true},
-		{"a new profile", func(r *stateRecord) { r.LastProfile = "heap-2.pb.gz" }, true},
-		{"stateQuiet later", func(r *stateRecord) { r.LastSeen = t0.Add(stateQuiet) }, true},
-		{"the clock went back", func(r *stateRecord) { r.LastSeen = t0.Add(-time.Second) }, true},
-	} {
-		rec := last
-		rec.LastSeen = t0.Add(time.Second)
-		tt.edit(&rec)
-		if got := last.news(rec); got != tt.news {
-			t.Errorf("%s: news %v, want %v", tt.name, got, tt.news)
-		}
 	}
 }

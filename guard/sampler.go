@@ -10,7 +10,9 @@ import (
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 
+	"github.com/oomguard/oomguard/guard/internal/fault"
 	"github.com/oomguard/oomguard/guard/internal/humanize"
+	"github.com/oomguard/oomguard/guard/internal/level"
 	"github.com/oomguard/oomguard/internal/admission"
 	"github.com/oomguard/oomguard/internal/cgroup"
 	"github.com/oomguard/oomguard/internal/latency"
@@ -133,15 +135,15 @@ type sampler struct {
 
 	// Faults of the cgroup's files; while either lasts, the cgroup is
 	// looked for again every refindEvery.
-	usageFault, limitFault fault
+	usageFault, limitFault fault.Fault
 	refindAt               time.Time
 	machine                int64 // the machine's memory in bytes; 0 = unknown
 }
 
 func (s *sampler) init(g *Guard, group *cgroup.Group, find func() (*cgroup.Group, error)) error {
 	s.g, s.find = g, find
-	s.usageFault = fault{what: "memory cgroup usage", level: slog.LevelWarn}
-	s.limitFault = fault{what: "memory limit", level: slog.LevelWarn}
+	s.usageFault = fault.Fault{What: "memory cgroup usage", Level: slog.LevelWarn}
+	s.limitFault = fault.Fault{What: "memory limit", Level: slog.LevelWarn}
 	if m, err := memlimit.FromSystem(); err == nil {
 		s.machine = int64(min(m, math.MaxInt64))
 	}
@@ -288,8 +290,8 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 	if lvl >= LevelCritical {
 		s.shed.atCritical(g, now)
 	}
-	if g.dumper != nil {
-		g.dumper.triggers(g, prev, snap, now, afterGC)
+	if g.rec != nil {
+		g.rec.Triggers(level.Level(prev), reading(snap), now, afterGC)
 	}
 	if lvl != prev {
 		g.sayLevel(prev, snap)
@@ -404,12 +406,12 @@ func (s *sampler) usage(rs runtimestats.Stats, now time.Time) int64 {
 			err = believable(u, s.machine)
 		}
 		if err == nil {
-			s.usageFault.ok(s.g.log, now)
+			s.usageFault.OK(s.g.log, now)
 			s.usageSource = UsageFromCgroup
 			return u.WorkingSet()
 		}
 		s.g.readErrors.Add(1)
-		s.usageFault.fail(s.g.log, now, err, "using this process's resident memory until it works")
+		s.usageFault.Fail(s.g.log, now, err, "using this process's resident memory until it works")
 	}
 	if rss, ok := processRSS(); ok {
 		s.usageSource = UsageFromRSS
@@ -426,17 +428,17 @@ func (s *sampler) refreshLimit(now time.Time) {
 	if s.shed.time != nil {
 		s.cpu.refind()
 	}
-	if (s.usageFault.failing || s.limitFault.failing) && now.Sub(s.refindAt) >= refindEvery {
+	if (s.usageFault.Failing() || s.limitFault.Failing()) && now.Sub(s.refindAt) >= refindEvery {
 		s.refindAt = now
 		s.refind()
 	}
 	l, err := detectLimit(s.g.cfg.Limit, s.group)
 	if err != nil {
 		s.g.readErrors.Add(1)
-		s.limitFault.fail(s.g.log, now, err, "keeping the last one, "+humanize.Bytes(s.limit.bytes)+" from "+string(s.limit.source))
+		s.limitFault.Fail(s.g.log, now, err, "keeping the last one, "+humanize.Bytes(s.limit.bytes)+" from "+string(s.limit.source))
 		return
 	}
-	s.limitFault.ok(s.g.log, now)
+	s.limitFault.OK(s.g.log, now)
 	if l == s.limit {
 		return
 	}

@@ -6,15 +6,14 @@ import (
 
 	"github.com/oomguard/oomguard/guard/internal/level"
 	"github.com/oomguard/oomguard/guard/internal/statuspage"
-	"github.com/oomguard/oomguard/profile"
 )
 
 // statusPage serves GET / of DebugHandler: package statuspage draws what
 // the guard hands it.
 func (g *Guard) statusPage() http.HandlerFunc {
 	cfg := statuspage.Config{Thresholds: statuspage.Thresholds(g.cfg.Thresholds), Switch: EnvSwitch, Started: g.startedAt, History: &g.history}
-	if g.dumper != nil {
-		cfg.Profiles = g.dumper.store
+	if g.rec != nil {
+		cfg.Profiles = g.rec.Store()
 	}
 	page := statuspage.New(cfg)
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -30,23 +29,11 @@ func (g *Guard) statusPage() http.HandlerFunc {
 			Cancelled: s.Cancelled, WorkCost: s.WorkCost, AdmissionTarget: s.AdmissionTarget,
 			ProfilesWritten: s.ProfilesWritten, ProfileErrors: s.ProfileErrors, ProfileDiskBytes: s.ProfileDiskBytes,
 		}
-		var pm *statuspage.PostMortem
-		if p := g.PostMortem(); p != nil {
-			pm = &statuspage.PostMortem{PID: p.PID, Started: p.Started, LastSeen: p.LastSeen, Ended: p.Ended,
-				LikelyOOMKilled: p.LikelyOOMKilled, Reason: p.Reason, LastLevel: level.Level(p.LastLevel),
-				LastUsageBytes: p.LastUsageBytes, LimitBytes: p.LimitBytes, LastProfile: p.LastProfile,
-				LastProfileTime: p.LastProfileTime, LeakSuspected: p.LeakSuspected}
-			for _, f := range p.TopGrowth {
-				pm.TopGrowth = append(pm.TopGrowth, profile.Growth{Function: f.Function, Bytes: f.Bytes})
-			}
-		}
 		var climb string
-		if d := g.dumper; d != nil {
-			d.mu.Lock()
-			climb = d.climbFirst
-			d.mu.Unlock()
+		if rec := g.rec; rec != nil {
+			climb = rec.ClimbFirst()
 		}
-		page.Serve(w, &st, pm, climb)
+		page.Serve(w, &st, g.recalled, climb)
 	}
 }
 

@@ -76,7 +76,7 @@ func TestStatusPageOfAGuard(t *testing.T) {
 	g.addHistory(&Snapshot{Time: time.Now().Add(time.Second), Usage: 110 << 20, Limit: 256 << 20}, time.Now().Add(time.Hour+time.Second))
 	for _, l := range []Level{LevelElevated, LevelHigh} {
 		runtime.GC()
-		if _, err := g.dumper.write(g, profile.Meta{Reason: "level " + l.String(), Level: l.String(), Force: true}); err != nil {
+		if _, err := g.rec.Write(profile.Meta{Reason: "level " + l.String(), Level: l.String(), Force: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

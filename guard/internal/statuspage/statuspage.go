@@ -2,7 +2,7 @@
 // DebugHandler: the guard's state, its last ten minutes as charts, what
 // grew in the current climb, the previous run's post-mortem and the
 // profiles. It takes plain values, which the guard fills: a Status, the
-// post-mortem, the profile store and the History.
+// recorder's post-mortem, the profile store and the History.
 //
 // The page is built with strings and html.EscapeString rather than
 // html/template: template execution uses reflection that keeps every
@@ -24,14 +24,12 @@ import (
 
 	"github.com/oomguard/oomguard/guard/internal/humanize"
 	"github.com/oomguard/oomguard/guard/internal/level"
+	"github.com/oomguard/oomguard/guard/internal/recorder"
 	"github.com/oomguard/oomguard/profile"
 )
 
 // statusRefresh is how often the status page reloads itself.
 const statusRefresh = 5 * time.Second
-
-// topGrowthN is how many functions the top growth names.
-const topGrowthN = 10
 
 // Config is what the page knows of its guard for the guard's life.
 type Config struct {
@@ -99,22 +97,6 @@ type ShedCounts struct {
 	Sheddable, Default, Critical int64
 }
 
-// PostMortem is how the previous run on the guard's DumpDir ended, as the
-// guard concluded at start (guard.PostMortem).
-type PostMortem struct {
-	PID                        int
-	Started, LastSeen          time.Time
-	Ended                      string // "clean" or "unclean"
-	LikelyOOMKilled            bool
-	Reason                     string
-	LastLevel                  level.Level
-	LastUsageBytes, LimitBytes int64
-	LastProfile                string
-	LastProfileTime            time.Time
-	TopGrowth                  []profile.Growth // largest first
-	LeakSuspected              bool
-}
-
 // Page serves the status page of one guard. Its methods are safe for
 // concurrent use.
 type Page struct {
@@ -137,7 +119,7 @@ func New(cfg Config) *Page { return &Page{cfg: cfg} }
 // Serve writes the page: s is the guard's state now, pm the previous run's
 // post-mortem (nil without one), and climb the first profile of the climb
 // in progress ("" when none).
-func (p *Page) Serve(w http.ResponseWriter, s *Status, pm *PostMortem, climb string) {
+func (p *Page) Serve(w http.ResponseWriter, s *Status, pm *recorder.PostMortem, climb string) {
 	var b strings.Builder
 	b.Grow(64 << 10)
 	title := s.Level.String() + " · " + pct(s.Pressure)
@@ -335,7 +317,7 @@ func (p *Page) writeGrowth(b *strings.Builder, climb string) {
 		return
 	case climb != p.base || newest.Name != p.target:
 		p.base, p.target = climb, newest.Name
-		p.top, p.err = st.Growth(climb, newest.Name, topGrowthN)
+		p.top, p.err = st.Growth(climb, newest.Name, recorder.TopGrowthN)
 	}
 	e := html.EscapeString
 	diff := "heap/diff?base=" + url.QueryEscape(p.base) + "&target=" + url.QueryEscape(p.target)
@@ -370,7 +352,7 @@ func writeGrowthTable(b *strings.Builder, id string, top []profile.Growth) {
 
 // writePostMortem writes how the previous run on DumpDir ended: a red box
 // at the top of the page when it was likely OOM-killed.
-func (p *Page) writePostMortem(b *strings.Builder, pm *PostMortem, now time.Time) {
+func (p *Page) writePostMortem(b *strings.Builder, pm *recorder.PostMortem, now time.Time) {
 	e := html.EscapeString
 	class, title := "pm", "The previous run ended cleanly"
 	switch {
