@@ -189,6 +189,72 @@ func (s *sampler) close() {
 	}
 }
 
+// run is the sampler loop: a quick reading of the Go runtime every
+// quickEvery while there is work or allocation (idleQuickEvery when idle),
+// and a full sample (the kernel's figures too) at an interval that shrinks
+// with headroom, after every GC cycle, and at once when a quick reading
+// would move the level.
+func (g *Guard) run() {
+	defer g.wg.Done()
+	s := &g.sampler
+	timer := time.NewTimer(quickEvery)
+	defer timer.Stop()
+	gc := false // a GC cycle ended since the last full sample
+	// The channels of the notifier in force; refind replaces it when the
+	// cgroup is found again.
+	taken := g.notify
+	th, events, local, psi, systemd := taken.chans()
+	for {
+		kernel := false // a kernel notification: sample at once
+		select {
+		case <-g.done:
+			return
+		case <-timer.C:
+		case <-g.gcWatch.c:
+			gc = true
+		case <-g.kick:
+		case <-th[0]:
+			kernel = true
+		case <-th[1]:
+			kernel = true
+		case <-th[2]:
+			kernel = true
+		case <-events:
+			kernel = true
+		case <-local:
+			kernel = true
+		case <-psi:
+			kernel = true
+		case <-systemd:
+			kernel = true
+			g.onSystemd(time.Now())
+		}
+		now := time.Now()
+		if kernel {
+			s.kernelAt = time.Time{} // read events and pressure now
+		}
+		// A burst of GC cycles (a GC pinned at GOMEMLIMIT ends one every
+		// few ms) samples no faster than stillEvery, or the interval if
+		// shorter (memory climbs); a quick reading still sees a step, and
+		// the next full sample still knows a cycle ended.
+		full := kernel || !now.Before(s.nextFull) || (gc && now.Sub(s.last) >= min(s.interval, stillEvery))
+		if !full && s.quick(now) {
+			full = true
+		}
+		if full {
+			s.sample(now, gc)
+			gc = false
+		}
+		if g.notify != taken {
+			taken = g.notify
+			th, events, local, psi, systemd = taken.chans()
+		}
+		pace := s.pace(now)
+		g.idlePace.Store(pace > quickEvery)
+		timer.Reset(max(0, min(pace, time.Until(s.nextFull))))
+	}
+}
+
 // sample takes one reading of every signal, moves the level, publishes the
 // Snapshot and picks the next interval.
 func (s *sampler) sample(wall time.Time, afterGC bool) {
