@@ -154,7 +154,9 @@ type Config struct {
 	// credential that a browser does not send by itself.
 	DebugAuthorize func(*http.Request) error
 
-	// Logger receives the guard's decisions; nil means silent.
+	// Logger receives the guard's decisions, each with the attribute
+	// component=oomguard. nil means slog.Default(), as it is at Start; a
+	// logger of slog.DiscardHandler silences the guard.
 	Logger *slog.Logger
 }
 

@@ -46,6 +46,31 @@ const cacheLine = 64
 
 // Guard watches the process's memory. Its methods are safe for concurrent
 // use. Make one with Start.
+//
+// Guard admits work five ways: Middleware, Enter, EnterBytes, Reserve and
+// Admit. Most HTTP services should use Middleware, and gRPC services the
+// interceptors of package grpcguard, which call Enter.
+//
+// Middleware, Enter and EnterBytes each admit one unit of work and count
+// it in flight until it ends, or count a refusal when they shed it. They
+// differ in what the work declares and who answers a refusal.
+// Middleware wraps an http.Handler: it gives each request its priority
+// (Config.Classifier), declares its Content-Length and Config.Cost, and
+// answers a shed request itself with 503 and Retry-After, or 413.
+// Enter is for work that is not an HTTP request, such as a job taken from
+// a queue: it declares nothing, and the guard learns what such work holds
+// from the memory it uses.
+// EnterBytes is Enter for work that knows the bytes it will hold, such as
+// a body it reads whole: they count exactly, instead of the learned cost.
+//
+// Reserve and Admit admit no unit of work.
+// Reserve is for a large allocation inside work already admitted, once
+// the handler knows its size: it declares the bytes until released, and
+// fails fast when they do not fit.
+// Admit only asks whether work of a priority would be admitted now, with
+// two atomic loads, and counts nothing: it is for a choice made before
+// there is work to count, such as whether to take from a queue at all; the
+// work then taken still calls Enter.
 type Guard struct {
 	cfg Config
 	log *slog.Logger
