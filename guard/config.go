@@ -117,7 +117,7 @@ type Config struct {
 	// in memory (runtime/trace's flight recorder) and writes a snapshot
 	// into DumpDir on entering Critical, listed and served with the
 	// profiles; "go tool trace" opens it. It needs DumpDir. Tracing costs
-	// CPU on every scheduling event: see the README for the figure.
+	// CPU on every scheduling event: bench/README.md has the figure.
 	FlightRecorder *FlightRecorderConfig
 
 	// DumpMinInterval is the least time between two profiles, except
