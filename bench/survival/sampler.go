@@ -30,6 +30,11 @@ type sample struct {
 	HeapGoal      int64   // the Go runtime's heap goal, bytes
 	GCCPU         float64 // the GC's share of the CPU
 	Thrashing     bool    // the guard counts the GC as thrashing
+	// The time bound: its limit (0 none), the line for a CPU, and the
+	// mean and uncongested times in flight.
+	TimeLimit                 int64
+	CPUQueue                  float64
+	TimeInFlight, Uncongested time.Duration
 }
 
 // guardStatus is the part of the guard's /debug/guard/status (a
@@ -48,6 +53,11 @@ type guardStatus struct {
 	HeapGoal        int64
 	GCCPUFraction   float64
 	GCThrashing     bool
+	TimeLimit       int64
+	CPUQueue        float64
+	TimeInFlight    time.Duration
+	// UncongestedTimeInFlight is the Snapshot's field of that name.
+	UncongestedTimeInFlight time.Duration
 	Shed            struct{ Sheddable, Default, Critical int64 }
 }
 
@@ -108,6 +118,7 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 	sm.WorkCost, sm.Reserved = st.WorkCost, st.Reserved
 	sm.HeapLive, sm.GrowthRate = st.HeapLive, st.GrowthRate
 	sm.Target, sm.HeapGoal, sm.GCCPU, sm.Thrashing = st.AdmissionTarget, st.HeapGoal, st.GCCPUFraction, st.GCThrashing
+	sm.TimeLimit, sm.CPUQueue, sm.TimeInFlight, sm.Uncongested = st.TimeLimit, st.CPUQueue, st.TimeInFlight, st.UncongestedTimeInFlight
 	sm.Shed = st.Shed.Sheddable + st.Shed.Default + st.Shed.Critical
 	return sm
 }
@@ -116,10 +127,11 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 // with -keep).
 func writeSeries(path string, samples []sample) error {
 	var b strings.Builder
-	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,work_cost_bytes,reserved_bytes,profiles,heap_live_bytes,growth_bytes_per_s,shed,target_bytes,heap_goal_bytes,gc_cpu,gc_thrashing\n")
+	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,work_cost_bytes,reserved_bytes,profiles,heap_live_bytes,growth_bytes_per_s,shed,target_bytes,heap_goal_bytes,gc_cpu,gc_thrashing,time_limit,cpu_queue,time_in_flight_ms,uncongested_ms\n")
 	for _, s := range samples {
-		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d,%d,%d,%d,%.0f,%d,%d,%d,%.3f,%t\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit,
-			s.WorkCost, s.Reserved, s.Profiles, s.HeapLive, s.GrowthRate, s.Shed, s.Target, s.HeapGoal, s.GCCPU, s.Thrashing)
+		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d,%d,%d,%d,%.0f,%d,%d,%d,%.3f,%t,%d,%.2f,%.1f,%.1f\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit,
+			s.WorkCost, s.Reserved, s.Profiles, s.HeapLive, s.GrowthRate, s.Shed, s.Target, s.HeapGoal, s.GCCPU, s.Thrashing,
+			s.TimeLimit, s.CPUQueue, ms(s.TimeInFlight), ms(s.Uncongested))
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write series: %w", err)
