@@ -58,7 +58,7 @@ type guardStatus struct {
 	TimeInFlight    time.Duration
 	// UncongestedTimeInFlight is the Snapshot's field of that name.
 	UncongestedTimeInFlight time.Duration
-	Shed            struct{ Sheddable, Default, Critical int64 }
+	Shed                    struct{ Sheddable, Default, Critical int64 }
 }
 
 var levelIndex = map[string]int{"normal": 0, "elevated": 1, "high": 2, "critical": 3}
