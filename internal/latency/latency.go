@@ -46,12 +46,11 @@ const (
 	// needs first.
 	uncongestedTau = 30 * time.Second
 	calmLeast      = 20
-	// drainMax bounds a drain: the bound held at the CPUs while the
-	// uncongested time in flight is unknown and a line asks whether it is
-	// the admitted work's, until enough work is done with no more in
-	// flight than CPUs to learn it. drainEvery spaces drains that learned
-	// nothing, so that a service whose work is never done in time is not
-	// held at the CPUs for long.
+	// drainMax bounds a drain: the bound held at the CPUs, while the
+	// uncongested time in flight is unknown, until enough work is done
+	// with no more in flight than CPUs to learn it. drainEvery spaces
+	// drains that learned nothing, so that a service whose work is never
+	// done in time is not held at the CPUs for long.
 	drainMax   = 3 * time.Second
 	drainEvery = 30 * time.Second
 	// releaseAfter is how long the line must stay short, with the bound
@@ -110,8 +109,8 @@ type Decision struct {
 	// unknown.
 	Shortest time.Duration
 	// TimeInFlight is the mean time in flight of recent work, and
-	// Uncongested the same learned while nothing waited for a CPU; 0:
-	// unknown.
+	// Uncongested the same learned while nothing waited for a CPU (until
+	// then, the least mean time in flight seen); 0: unknown.
 	TimeInFlight, Uncongested time.Duration
 }
 
@@ -132,6 +131,7 @@ type Policy struct {
 	flight, flightDone    float64   // smoothed integrals, for the mean time in flight
 	uncongested           float64   // seconds; 0 unknown
 	calmFlight, calmDone  float64   // smoothed integrals over the windows with no more in flight than CPUs
+	leastMean             float64   // seconds: the least mean time in flight seen, forgetting over uncongestedTau; 0 unknown
 	drainFrom             time.Time // the last drain's start; zero before the first
 	draining              bool
 	took                  [took]time.Duration
@@ -211,23 +211,39 @@ func (p *Policy) close(r Reading) {
 	if p.calmDone >= calmLeast {
 		p.uncongested = p.calmFlight / p.calmDone
 	}
+	// Until such windows come, as for a service overloaded from its first
+	// request, the least mean time in flight seen stands in for it: a
+	// line that has not slowed the work since then was never the work's.
+	if p.flightDone >= calmLeast && mean > 0 {
+		if p.leastMean == 0 || mean < p.leastMean/slow {
+			p.leastMean = mean
+		} else {
+			p.leastMean /= slow
+		}
+	}
+	uncongested := p.uncongested
+	if uncongested == 0 {
+		uncongested = p.leastMean
+	}
 	// A line the quota makes, a good part of the line, is the kernel's own
 	// word that the CPUs ran out. A run queue may be work fanned out
 	// within requests, the GC's workers, or the refusals of a storm of
 	// retries, none of which a lower bound shortens: it counts only once
 	// it has slowed the admitted work past stretchMax times its
-	// uncongested time in flight, which must be known.
+	// uncongested time in flight.
 	throttledLine := max(0, r.Throttled-p.throttledAt).Seconds() / secs
-	slowed := throttledLine >= queue/3 || (p.uncongested > 0 && mean >= stretchMax*p.uncongested)
+	quotas := throttledLine >= queue/3
+	stretched := uncongested > 0 && mean >= stretchMax*uncongested
+	slowed := quotas || stretched
 
 	line := queue > tolerated && queue > inFlight/2 && idle < idlePerCPU*r.CPUs
-	if p.drain(r.Now, line && !slowed, calm && queue > tolerated) {
+	if p.drain(r.Now, line && !quotas && stretched && p.uncongested == 0, calm && queue > tolerated) {
 		p.dec = Decision{
 			Limit:        least,
 			Queue:        queue,
 			Shortest:     p.shortest(),
 			TimeInFlight: seconds(mean),
-			Uncongested:  seconds(p.uncongested),
+			Uncongested:  seconds(uncongested),
 		}
 		return
 	}
@@ -261,23 +277,25 @@ func (p *Policy) close(r Reading) {
 		Queue:        queue,
 		Shortest:     p.shortest(),
 		TimeInFlight: seconds(mean),
-		Uncongested:  seconds(p.uncongested),
+		Uncongested:  seconds(uncongested),
 	}
 }
 
-// drain reports whether the bound is held at the CPUs for a drain, now:
-// a line the uncongested time in flight cannot yet judge starts one, as
-// BBR drains its queue to learn the path's round trip, and it lasts until
-// that time is learned, until a line outlasts the drain (work in flight
-// no more than the CPUs cannot make one, so it is not the admitted
-// work's), or until drainMax has passed. Without a drain, a service
-// overloaded from its first request would never see the calm it learns
-// from, and its line would go uncut.
-func (p *Policy) drain(now time.Time, unjudged, foreign bool) bool {
+// drain reports whether the bound is held at the CPUs for a drain, now.
+// While the uncongested time in flight is unknown, the least mean time in
+// flight seen stands in for it, and may itself be congested: a line that
+// has slowed the work past that starts a drain, as BBR drains its queue to
+// learn the path's round trip. It lasts until the uncongested time is
+// learned, until a line outlasts the drain (work in flight no more than
+// the CPUs cannot make one, so it is not the admitted work's), or until
+// drainMax has passed. Without a drain, a service overloaded from its
+// first request would judge its line by a time in flight that was already
+// congested, and leave it long.
+func (p *Policy) drain(now time.Time, start, foreign bool) bool {
 	switch {
 	case p.draining && (p.uncongested > 0 || foreign || now.Sub(p.drainFrom) >= drainMax):
 		p.draining = false
-	case !p.draining && unjudged && p.uncongested == 0 &&
+	case !p.draining && start &&
 		(p.drainFrom.IsZero() || now.Sub(p.drainFrom) >= drainEvery):
 		p.draining, p.drainFrom = true, now
 	}

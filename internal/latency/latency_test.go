@@ -404,47 +404,19 @@ func storm(p *Policy, r *Reading, d time.Duration) (bound time.Duration, dec Dec
 	return bound, dec
 }
 
-// TestDrainLearnsTheUncongestedTime: a line before the uncongested time in
-// flight is known holds the bound at the CPUs only until that time is
-// learned (a drain), and a line the drain shows not to slow the work is
-// not cut after it.
-func TestDrainLearnsTheUncongestedTime(t *testing.T) {
+// TestStormFromTheStart: a line that is not the admitted work's, there
+// from the first request, with no calm to learn the uncongested time in
+// flight from, is never cut: the work is no slower than at its least
+// congested.
+func TestStormFromTheStart(t *testing.T) {
 	var p Policy
 	r := Reading{Now: time.Unix(1000, 0), CPUs: 2}
 	bound, d := storm(&p, &r, 20*time.Second)
+	if bound != 0 {
+		t.Errorf("bound set for %v of 20s (last %+v), want never", bound, d)
+	}
 	if d.Uncongested < 9*time.Millisecond || d.Uncongested > 11*time.Millisecond {
-		t.Errorf("uncongested time in flight %v after the drain, want about 10ms", d.Uncongested)
-	}
-	if bound == 0 || bound > drainMax {
-		t.Errorf("bound set for %v of 20s, want a drain of at most %v", bound, drainMax)
-	}
-	if d.Limit != 0 {
-		t.Errorf("bound %d at the end, want none", d.Limit)
-	}
-	t.Logf("drained for %v; learned %v", bound, d.Uncongested)
-}
-
-// TestDrainThatLearnsNothing: a drain that cannot learn the uncongested
-// time in flight (the work it lets in is never done) ends after drainMax,
-// and the next waits drainEvery.
-func TestDrainThatLearnsNothing(t *testing.T) {
-	var p Policy
-	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 3, Runnable: 30}
-	var held, spells time.Duration
-	var was bool
-	for range int(2 * drainEvery / (2 * time.Millisecond)) {
-		r.Now = r.Now.Add(2 * time.Millisecond)
-		d := p.OnSample(r)
-		if d.Limit > 0 {
-			held += 2 * time.Millisecond
-			if !was {
-				spells++
-			}
-		}
-		was = d.Limit > 0
-	}
-	if spells != 2 || held > 2*drainMax+2*window || held < 2*drainMax-2*window {
-		t.Errorf("%d drains, %v held, over %v; want 2 of %v", spells, held, 2*drainEvery, drainMax)
+		t.Errorf("uncongested time in flight %v, want about 10ms", d.Uncongested)
 	}
 }
 
@@ -465,32 +437,41 @@ func TestOverloadFromTheStart(t *testing.T) {
 	}
 }
 
-// TestDrainEndsOnAForeignLine: a drain ends as soon as the line outlasts
-// it with no more work in flight than CPUs, for that line is not the
-// admitted work's, even before the uncongested time is learned; the next
-// waits drainEvery.
+// TestDrainEndsOnAForeignLine: a drain, started when the work slows
+// before its uncongested time in flight is known, ends at the first window
+// that has no more in flight than CPUs and still a line, for that line is
+// not the admitted work's; the next waits drainEvery.
 func TestDrainEndsOnAForeignLine(t *testing.T) {
 	var p Policy
-	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, Runnable: 30}
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 3, Runnable: 30}
 	var dec Decision
-	var held time.Duration
-	for range int(drainEvery / (2 * time.Millisecond)) {
-		r.InFlight = 3
-		if dec.Limit > 0 {
-			r.InFlight = min(r.InFlight, dec.Limit)
+	run := func(d time.Duration, want int64) (drained time.Duration) {
+		for end := r.Now.Add(d); r.Now.Before(end); {
+			r.InFlight = want
+			if dec.Limit > 0 {
+				r.InFlight = min(want, dec.Limit)
+			}
+			r.Now = r.Now.Add(2 * time.Millisecond)
+			if r.Now.UnixMilli()%40 == 0 {
+				r.Done++ // slow work, 25 a second: too little done in a window to learn from
+			}
+			dec = p.OnSample(r)
+			if p.draining {
+				drained += 2 * time.Millisecond
+			}
 		}
-		r.Now = r.Now.Add(2 * time.Millisecond)
-		if r.Now.UnixMilli()%1000 == 0 {
-			r.Done++ // slow work: too little done in a drain to learn from
-		}
-		if dec = p.OnSample(r); dec.Limit > 0 {
-			held += 2 * time.Millisecond
-		}
+		return drained
 	}
-	if held == 0 || held > 3*window {
-		t.Errorf("bound held %v over %v, want one drain of at most %v", held, drainEvery, 3*window)
+	// Three in flight, 120ms each, beside a line of 30 from elsewhere.
+	if d := run(5*time.Second, 3); d != 0 {
+		t.Fatalf("drained %v while the work kept its pace", d)
 	}
-	if dec.Uncongested != 0 {
-		t.Errorf("uncongested %v learned from %d done", dec.Uncongested, r.Done)
+	// Nine in flight at the same pace: each three times as long.
+	d := run(drainEvery, 9)
+	if d == 0 || d > 3*window {
+		t.Errorf("drained %v over %v, want one drain of at most %v", d, drainEvery, 3*window)
+	}
+	if p.uncongested != 0 {
+		t.Errorf("uncongested %v learned from too little work", seconds(p.uncongested))
 	}
 }

@@ -60,6 +60,12 @@ type simConfig struct {
 	// flight there.
 	calm     time.Duration
 	calmRate float64
+	// fanout is the goroutines each request's CPU work runs on at once,
+	// as an image library that resizes on every P; 0 means 1.
+	fanout int
+	// refuseCPU is the CPU time answering one refusal takes, on a
+	// goroutine of its own that shares the CPUs with the work.
+	refuseCPU time.Duration
 }
 
 // substeps is how finely the CPUs' sharing is stepped between two of the
@@ -125,7 +131,9 @@ func simulate(cfg simConfig) simResult {
 		steps     int
 		took      []time.Duration
 		dec       Decision
+		overhead  []float64 // CPU seconds left of each refusal being answered
 	)
+	fan := float64(max(1, cfg.fanout))
 	weights := 0.0
 	for _, c := range cfg.mix {
 		weights += c.weight
@@ -163,26 +171,40 @@ func simulate(cfg simConfig) simResult {
 			switch {
 			case limit > 0 && int64(len(flight)) >= limit:
 				refused++
+				if cfg.refuseCPU > 0 {
+					overhead = append(overhead, cfg.refuseCPU.Seconds())
+				}
 			default:
 				flight = append(flight, &job{counted: counted, class: c, io: cfg.mix[c].io.Seconds(), left: cfg.mix[c].cpu.Seconds(), arrived: next})
 			}
 			next += time.Duration(rng.ExpFloat64() / rateAt(next) * float64(time.Second))
 		}
-		// Processor sharing: each job past its wait gets an equal share
-		// of the CPUs, at most one.
+		// Processor sharing: each goroutine, a request's past its wait or
+		// a refusal's, gets an equal share of the CPUs, at most one.
 		n := 0.0
 		for _, j := range flight {
 			if j.io <= 0 {
-				n++
+				n += fan
 			}
 		}
+		n += float64(len(overhead))
 		runnable := math.Max(0, n-cfg.cpus)
-		if len(flight) > 0 {
-			each := math.Min(1, capacity/math.Max(n, 1)) * sub.Seconds()
-			if want := math.Min(n, cfg.cpus); want > quota {
-				throttled += seconds((want - quota) * sub.Seconds())
+		share := math.Min(1, capacity/math.Max(n, 1)) * sub.Seconds()
+		if len(overhead) > 0 {
+			kept := overhead[:0]
+			for _, o := range overhead {
+				if o -= share; o > 1e-12 {
+					kept = append(kept, o)
+				}
 			}
-			idle += seconds(math.Max(0, math.Min(cfg.cpus, quota)-n) * sub.Seconds())
+			overhead = kept
+		}
+		if want := math.Min(n, cfg.cpus); want > quota {
+			throttled += seconds((want - quota) * sub.Seconds())
+		}
+		idle += seconds(math.Max(0, math.Min(cfg.cpus, quota)-n) * sub.Seconds())
+		if len(flight) > 0 {
+			each := fan * share
 			kept := flight[:0]
 			for _, j := range flight {
 				if j.io > 0 {
