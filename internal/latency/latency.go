@@ -53,6 +53,9 @@ const (
 	// done in time is not held at the CPUs for long.
 	drainMax   = 3 * time.Second
 	drainEvery = 30 * time.Second
+	// foreignTau smooths the line seen while no more work was in flight
+	// than CPUs: the goroutines that wait and are not requests waiting.
+	foreignTau = 5 * time.Second
 	// releaseAfter is how long the line must stay short, with the bound
 	// not reached, before the bound is lifted: the memory bound alone
 	// then rules.
@@ -131,6 +134,7 @@ type Policy struct {
 	flight, flightDone    float64   // smoothed integrals, for the mean time in flight
 	uncongested           float64   // seconds; 0 unknown
 	calmFlight, calmDone  float64   // smoothed integrals over the windows with no more in flight than CPUs
+	foreign               float64   // goroutines: the line while no more was in flight than CPUs, smoothed over foreignTau
 	leastMean             float64   // seconds: the least mean time in flight seen, forgetting over uncongestedTau; 0 unknown
 	drainFrom             time.Time // the last drain's start; zero before the first
 	draining              bool
@@ -207,6 +211,12 @@ func (p *Policy) close(r Reading) {
 	if calm {
 		p.calmFlight += p.flightArea
 		p.calmDone += done
+		// No request waits for another's CPU here: what waits is work
+		// fanned out within requests, the answers to refusals, the GC, a
+		// background job. A bound cannot shorten that part of the line,
+		// only starve the work beside it.
+		f := math.Exp(-secs / foreignTau.Seconds())
+		p.foreign = p.foreign*f + queue*(1-f)
 	}
 	if p.calmDone >= calmLeast {
 		p.uncongested = p.calmFlight / p.calmDone
@@ -225,18 +235,21 @@ func (p *Policy) close(r Reading) {
 	if uncongested == 0 {
 		uncongested = p.leastMean
 	}
-	// A line the quota makes, a good part of the line, is the kernel's own
-	// word that the CPUs ran out. A run queue may be work fanned out
+	// More threads held back by the quota than the quota's CPUs is the
+	// kernel's own word that the CPUs ran out. A run queue may be work fanned out
 	// within requests, the GC's workers, or the refusals of a storm of
 	// retries, none of which a lower bound shortens: it counts only once
 	// it has slowed the admitted work past stretchMax times its
 	// uncongested time in flight.
 	throttledLine := max(0, r.Throttled-p.throttledAt).Seconds() / secs
-	quotas := throttledLine >= queue/3
+	quotas := throttledLine > tolerated
 	stretched := uncongested > 0 && mean >= stretchMax*uncongested
 	slowed := quotas || stretched
 
-	line := queue > tolerated && queue > inFlight/2 && idle < idlePerCPU*r.CPUs
+	own := max(0, queue-p.foreign) // the requests' part of the line
+	// Under a quota the runtime's Ps may idle while the kernel holds the
+	// threads back: the throttling says the CPUs ran out, whatever they did.
+	line := own > tolerated && own > inFlight/2 && (quotas || idle < idlePerCPU*r.CPUs)
 	if p.drain(r.Now, line && !quotas && stretched && p.uncongested == 0, calm && queue > tolerated) {
 		p.dec = Decision{
 			Limit:        least,
@@ -255,7 +268,7 @@ func (p *Policy) close(r Reading) {
 		if from == 0 {
 			from = int64(math.Ceil(inFlight))
 		}
-		want := int64(math.Round(inFlight - queue + tolerated))
+		want := int64(math.Round(inFlight - own + tolerated))
 		p.limit = max(least, want, from/2)
 		p.limit = min(p.limit, max(least, from))
 		p.quietSince = time.Time{}
