@@ -95,15 +95,16 @@ type Recorder struct {
 	wake    chan struct{}
 
 	// Sampler-owned trigger state.
-	hwm       int64
-	hwmAt     time.Time
-	hwmCount  int
-	critCount int
-	critAt    time.Time // the last profile at Critical
-	ttlFired  bool
-	last      [2]bool      // the last-moments profiles of this climb: limit under 2s away, usage past 0.98
-	crossed   [4]bool      // levels whose crossing was profiled in this climb
-	pairAfter atomic.Int32 // a profile was written: take its pair at the next GC (pairTriggered or pairOnDemand)
+	hwm          int64
+	hwmAt        time.Time
+	hwmCount     int
+	critCount    int
+	critAt       time.Time // the last profile at Critical
+	ttlFired     bool
+	lastTTL      int          // the last-moments steps of lastMomentsTTL passed in this climb
+	lastPressure bool         // the last-moments profile at lastMomentsPressure was written in this climb
+	crossed      [4]bool      // levels whose crossing was profiled in this climb
+	pairAfter    atomic.Int32 // a profile was written: take its pair at the next GC (pairTriggered or pairOnDemand)
 
 	written, failed, diskBytes atomic.Int64
 

@@ -20,11 +20,15 @@ const (
 	hwmReset = time.Hour
 	// criticalPerClimb bounds the profiles taken while Critical lasts.
 	criticalPerClimb = 8
-	// lastMomentsTTL and lastMomentsPressure trigger the last-moments
-	// profiles, each once per climb.
-	lastMomentsTTL      = 2 * time.Second
+	// lastMomentsPressure triggers a last-moments profile once per climb.
 	lastMomentsPressure = 0.98
 )
+
+// lastMomentsTTL are the times to the limit, at the current growth, at
+// which a last-moments profile is written, each once per climb: the last
+// nearer the kill the slower the climb, and an earlier one stands if a
+// write too near the limit cannot finish.
+var lastMomentsTTL = [...]time.Duration{2 * time.Second, 1200 * time.Millisecond, 600 * time.Millisecond}
 
 // Triggers runs after every sample of the guard, rd the reading and prev
 // the level before it, and asks for a profile when pressure rose a level,
@@ -36,7 +40,7 @@ const (
 // now is the sampler's steady clock (rd.Time is the wall clock's).
 func (r *Recorder) Triggers(prev level.Level, rd *Reading, now time.Time, afterGC bool) {
 	if rd.Level == level.Normal {
-		r.hwmCount, r.critCount, r.ttlFired, r.crossed, r.last = 0, 0, false, [4]bool{}, [2]bool{}
+		r.hwmCount, r.critCount, r.ttlFired, r.crossed, r.lastTTL, r.lastPressure = 0, 0, false, [4]bool{}, 0, false
 		r.mu.Lock()
 		r.climbFirst = ""
 		r.mu.Unlock()
@@ -68,14 +72,17 @@ func (r *Recorder) Triggers(prev level.Level, rd *Reading, now time.Time, afterG
 		if critical {
 			r.critAt = now
 		}
-	case rd.Level >= level.High && !r.last[0] && rd.TimeToLimit >= 0 && rd.TimeToLimit < lastMomentsTTL:
+	case rd.Level >= level.High && r.lastTTL < len(lastMomentsTTL) && rd.TimeToLimit >= 0 && rd.TimeToLimit < lastMomentsTTL[r.lastTTL]:
 		// The last moments before a kill: the evidence closest to it.
-		// Writing one allocates about 1.4 MB, which the limit may not
-		// have; the state record has been written first.
-		r.last[0] = true
+		// Writing one allocates about a megabyte, which the limit may not
+		// have; the state record has been written first. Steps passed at
+		// once give one profile.
+		for r.lastTTL < len(lastMomentsTTL) && rd.TimeToLimit < lastMomentsTTL[r.lastTTL] {
+			r.lastTTL++
+		}
 		reason, force = fmt.Sprintf("last moments: limit in %.1fs", rd.TimeToLimit.Seconds()), true
-	case rd.Level >= level.High && !r.last[1] && rd.Pressure >= lastMomentsPressure:
-		r.last[1] = true
+	case rd.Level >= level.High && !r.lastPressure && rd.Pressure >= lastMomentsPressure:
+		r.lastPressure = true
 		reason, force = fmt.Sprintf("last moments: %.3f of the limit", rd.Pressure), true
 	case rd.Level >= level.Critical && r.critCount < criticalPerClimb && now.Sub(r.critAt) >= r.cfg.MinInterval:
 		// At Critical the kill may come at any moment, and the working set

@@ -112,3 +112,35 @@ func TestPairOfOnDemandIsOnDemand(t *testing.T) {
 		}
 	}
 }
+
+// TestLastMomentsStepTowardsTheLimit: as the limit nears at High, a
+// last-moments profile is written at each step of lastMomentsTTL, once per
+// climb, steps passed at once giving one; a return to Normal starts again.
+func TestLastMomentsStepTowardsTheLimit(t *testing.T) {
+	r := open(t, Config{Dir: t.TempDir(), MinInterval: time.Hour, BeforeLimit: time.Nanosecond, Log: slog.New(slog.DiscardHandler)})
+	now := time.Now()
+	const limit = 1 << 30
+	var reasons []string
+	climb := func(ttls ...time.Duration) {
+		prev := level.Normal
+		r.Triggers(prev, &Reading{Time: now, Level: level.Normal, Usage: limit / 2, Limit: limit, Pressure: 0.5, TimeToLimit: -1, OOMKills: -1}, now, false)
+		for _, ttl := range ttls {
+			now = now.Add(50 * time.Millisecond)
+			rd := &Reading{Time: now, Level: level.High, Usage: limit * 9 / 10, Limit: limit, Pressure: 0.9, TimeToLimit: ttl, OOMKills: -1}
+			r.Triggers(prev, rd, now, false)
+			prev = level.High
+			for _, m := range drain(r) {
+				if strings.HasPrefix(m.Reason, "last moments") {
+					reasons = append(reasons, m.Reason)
+				}
+			}
+		}
+	}
+	climb(3*time.Second, 2500*time.Millisecond, 1900*time.Millisecond, 1800*time.Millisecond, 1100*time.Millisecond, 900*time.Millisecond,
+		500*time.Millisecond, 300*time.Millisecond, 100*time.Millisecond)
+	climb(3*time.Second, 400*time.Millisecond, 200*time.Millisecond)
+	want := "last moments: limit in 1.9s,last moments: limit in 1.1s,last moments: limit in 0.5s,last moments: limit in 0.4s"
+	if got := strings.Join(reasons, ","); got != want {
+		t.Errorf("profiles %q, want %q", got, want)
+	}
+}
