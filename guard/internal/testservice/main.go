@@ -11,6 +11,7 @@
 //	http-service    serve a guarded handler that reserves and holds 1 MiB for 300ms, until stdin closes
 //	small-service   serve /work, which holds 64 KiB for 50ms, and /healthz at Critical, until stdin closes
 //	leak            serve the debug endpoint, leak through leakMemory until Critical, hold until stdin closes
+//	leak-at-rate    leak OOMGUARD_TEST_FILL_MIB, then OOMGUARD_TEST_LEAK_MIB_PER_S, until the kernel kills it
 //	limit-watch     print the Snapshot, then again each time its limit changes, until stdin closes
 //
 // The environment variable OOMGUARD_DUMP_DIR sets Config.DumpDir.
@@ -104,6 +105,17 @@ func main() {
 			leakMemory(1 << 20)
 			time.Sleep(50 * time.Millisecond)
 		}
+	case "leak-at-rate":
+		// A leak at a rate the test sets: OOMGUARD_TEST_FILL_MIB at once,
+		// then OOMGUARD_TEST_LEAK_MIB_PER_S until the kernel ends it.
+		var fill, rate float64
+		if _, err := fmt.Sscan(os.Getenv("OOMGUARD_TEST_FILL_MIB"), &fill); err != nil {
+			fail(fmt.Errorf("OOMGUARD_TEST_FILL_MIB: %w", err))
+		}
+		if _, err := fmt.Sscan(os.Getenv("OOMGUARD_TEST_LEAK_MIB_PER_S"), &rate); err != nil || rate <= 0 {
+			fail(fmt.Errorf("OOMGUARD_TEST_LEAK_MIB_PER_S %q: want a positive number", os.Getenv("OOMGUARD_TEST_LEAK_MIB_PER_S")))
+		}
+		leakAtRate(int64(fill*(1<<20)), rate*(1<<20))
 	case "postmortem":
 		emit(Line{Kind: "postmortem", PostMortem: g.PostMortem()})
 	case "limit-watch":
@@ -325,6 +337,24 @@ func leakMemory(n int) {
 		b[i] = 1
 	}
 	leaked = append(leaked, b)
+}
+
+// leakAtRate leaks fill bytes, then rate bytes a second, in steps of at
+// most 1 MiB every 10ms, forever.
+func leakAtRate(fill int64, rate float64) {
+	for left := fill; left > 0; left -= 1 << 20 {
+		leakMemory(int(min(left, 1<<20)))
+	}
+	start, leakedBytes := time.Now(), int64(0)
+	for {
+		want := int64(rate * time.Since(start).Seconds())
+		for leakedBytes < want {
+			n := min(want-leakedBytes, 1<<20)
+			leakMemory(int(n))
+			leakedBytes += n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // leakUntilStdinCloses serves the debug endpoint and leaks 1 MiB every
