@@ -58,7 +58,7 @@ func TestCgroupPostMortemAfterKill(t *testing.T) {
 // TestCgroupLastProfileNearTheKill: a service fills most of a 192 MiB
 // cgroup, then leaks at a steady rate until the kernel kills it; at every
 // rate from a slow climb to a fast one, its last heap profile was written
-// at most 1.5 s before the kill.
+// at most 1.2 s before the kill.
 func TestCgroupLastProfileNearTheKill(t *testing.T) {
 	for _, rate := range []int{2, 4, 16, 64} {
 		t.Run(fmt.Sprintf("%d MiB a second", rate), func(t *testing.T) {
@@ -82,8 +82,10 @@ func TestCgroupLastProfileNearTheKill(t *testing.T) {
 			}
 			gap := died.Sub(last.Time)
 			t.Logf("the last profile (%s) was written %v before the kill was seen", last.Reason, gap.Round(time.Millisecond))
-			if gap < 0 || gap > 1500*time.Millisecond {
-				t.Errorf("last profile (%s) %v before the kill, want at most 1.5s", last.Reason, gap)
+			// The bar is 1.5 s; 1.2 s holds the steps to it: with the one
+			// step at 2 s, the slowest climb came 1.49 s before.
+			if gap < 0 || gap > 1200*time.Millisecond {
+				t.Errorf("last profile (%s) %v before the kill, want at most 1.2s", last.Reason, gap)
 			}
 		})
 	}
