@@ -44,7 +44,11 @@ import (
 // measures that, not admission: its peak reached the limit in 2 of 53 runs
 // there (0.865 to 0.887 of it on the host), and it failed one CI run.
 // It runs on the host's real cgroup, four times per CI run; the guard's
-// admission under load on v2 is the survival step's, below.
+// admission under load on v2 is the survival step's, below. The
+// last-profile test is left out for the same cause: it measures how soon
+// the profile writer runs as the kernel is about to strike, and the
+// emulated CPUs delay it past the bar (1.58 s at 4 MiB a second, in one
+// run); it runs on the host four times per CI run.
 var testPackages = []struct {
 	pkg, run, skip string
 	timeout        time.Duration
@@ -52,7 +56,7 @@ var testPackages = []struct {
 	{"./internal/cgroup", "^TestReal", "", 4 * time.Minute},
 	{"./internal/cgrouptest", ".", "", 4 * time.Minute},
 	{"./internal/notify", ".", "OnV1$", 4 * time.Minute},
-	{"./guard", "^TestCgroup", "^TestCgroupBurstSurvives$", 8 * time.Minute},
+	{"./guard", "^TestCgroup", "^(TestCgroupBurstSurvives|TestCgroupLastProfileNearTheKill)$", 8 * time.Minute},
 }
 
 const module = "github.com/oomguard/oomguard"
