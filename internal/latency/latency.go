@@ -235,21 +235,19 @@ func (p *Policy) close(r Reading) {
 	if uncongested == 0 {
 		uncongested = p.leastMean
 	}
-	// More threads held back by the quota than the quota's CPUs is the
-	// kernel's own word that the CPUs ran out. A run queue may be work fanned out
+	// A line the quota makes, a good part of the line, is the kernel's own
+	// word that the CPUs ran out. A run queue may be work fanned out
 	// within requests, the GC's workers, or the refusals of a storm of
 	// retries, none of which a lower bound shortens: it counts only once
 	// it has slowed the admitted work past stretchMax times its
 	// uncongested time in flight.
 	throttledLine := max(0, r.Throttled-p.throttledAt).Seconds() / secs
-	quotas := throttledLine > tolerated
+	quotas := throttledLine >= queue/3
 	stretched := uncongested > 0 && mean >= stretchMax*uncongested
 	slowed := quotas || stretched
 
 	own := max(0, queue-p.foreign) // the requests' part of the line
-	// Under a quota the runtime's Ps may idle while the kernel holds the
-	// threads back: the throttling says the CPUs ran out, whatever they did.
-	line := own > tolerated && own > inFlight/2 && (quotas || idle < idlePerCPU*r.CPUs)
+	line := own > tolerated && own > inFlight/2 && idle < idlePerCPU*r.CPUs
 	if p.drain(r.Now, line && !quotas && stretched && p.uncongested == 0, calm && queue > tolerated) {
 		p.dec = Decision{
 			Limit:        least,

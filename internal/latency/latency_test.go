@@ -500,22 +500,3 @@ func TestDrainEndsOnAForeignLine(t *testing.T) {
 		t.Errorf("uncongested %v learned from too little work", seconds(p.uncongested))
 	}
 }
-
-// TestThrottledBesideIdlePs: under a quota below GOMAXPROCS, the runtime's
-// Ps idle while the kernel holds the threads back; the quota's line is cut
-// all the same.
-func TestThrottledBesideIdlePs(t *testing.T) {
-	var p Policy
-	r := Reading{Now: time.Unix(1000, 0), CPUs: 0.2, InFlight: 6, Runnable: 4}
-	p.OnSample(r)
-	var d Decision
-	for range 50 {
-		r.Now = r.Now.Add(2 * time.Millisecond)
-		r.Throttled += 3600 * time.Microsecond // the two Ps' threads held back but for the quota
-		r.Idle += time.Millisecond             // half a P idle
-		d = p.OnSample(r)
-	}
-	if d.Limit == 0 {
-		t.Errorf("line %.1f of throttling beside idle Ps: no bound", d.Queue)
-	}
-}
