@@ -248,17 +248,9 @@ func (p *Policy) close(r Reading) {
 
 	own := max(0, queue-p.foreign) // the requests' part of the line
 	line := own > tolerated && own > inFlight/2 && idle < idlePerCPU*r.CPUs
-	if p.drain(r.Now, line && !quotas && stretched && p.uncongested == 0, calm && queue > tolerated) {
-		p.dec = Decision{
-			Limit:        least,
-			Queue:        queue,
-			Shortest:     p.shortest(),
-			TimeInFlight: seconds(mean),
-			Uncongested:  seconds(uncongested),
-		}
-		return
-	}
+	draining := p.drain(r.Now, line && !quotas && stretched && p.uncongested == 0, calm && queue > tolerated)
 	switch {
+	case draining:
 	case line && slowed:
 		// More is admitted than the CPUs run: keep what was not waiting,
 		// and the line tolerated, and cut by at most half a window.
@@ -283,8 +275,12 @@ func (p *Policy) close(r Reading) {
 			p.limit, p.quietSince = 0, time.Time{}
 		}
 	}
+	limit := p.limit
+	if draining {
+		limit = least
+	}
 	p.dec = Decision{
-		Limit:        p.limit,
+		Limit:        limit,
 		Queue:        queue,
 		Shortest:     p.shortest(),
 		TimeInFlight: seconds(mean),
