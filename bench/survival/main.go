@@ -78,6 +78,9 @@ type config struct {
 	// CPU-bound shape's capacity asks for every picture.
 	capacityPasses int
 	durations      durations
+	// rightsize runs the right-sizing test (see harness.rightsize) in
+	// place of the matrix.
+	rightsize bool
 }
 
 func main() {
@@ -111,6 +114,7 @@ func main() {
 	flag.DurationVar(&c.matrix.decodeDeadline, "decode-deadline", 2*time.Second, "how long the decode shape's clients wait for a thumbnail; the quota shape's wait this over -quota-cpus")
 	flag.Float64Var(&c.matrix.quotaCPUs, "quota-cpus", 0.2, "the quota shape's CPU quota, in CPUs (CFS quota over a period of 100ms)")
 	flag.Float64Var(&c.matrix.quotaLoad, "quota-load", 2, "the quota shape's load, as a multiple of its capacity under the quota")
+	flag.BoolVar(&c.rightsize, "rightsize", false, "in place of the matrix, test the guard's recommended memory limit: the uniform shape's spike at -limit-mib, then at the limit the guard recommends, then a bisection for the smallest limit that serves it; with -check, exit 1 unless the recommendation serves the load and is at most 1.5 times that smallest limit")
 	flag.Parse()
 
 	c.limit = *limitMiB << 20
@@ -241,6 +245,9 @@ func run(ctx context.Context, c config) int {
 		if h.bin, err = exampleservice.Build(ctx, root, dir); err != nil {
 			return fail(err)
 		}
+	}
+	if c.rightsize {
+		return h.runRightsize(ctx, began)
 	}
 	rep := &report{Quick: c.quick, Limit: c.limit, CPUs: runtime.NumCPU(), LoadBefore: loadAverage()}
 	if h.enf, err = newEnforcer(c.limit); err != nil {

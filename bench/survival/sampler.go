@@ -35,6 +35,9 @@ type sample struct {
 	TimeLimit                 int64
 	CPUQueue                  float64
 	TimeInFlight, Uncongested time.Duration
+	// Recommended is the guard's right-sizing recommendation, bytes; 0
+	// none.
+	Recommended int64
 }
 
 // guardStatus is the part of the guard's /debug/guard/status (a
@@ -59,6 +62,7 @@ type guardStatus struct {
 	// UncongestedTimeInFlight is the Snapshot's field of that name.
 	UncongestedTimeInFlight time.Duration
 	Shed                    struct{ Sheddable, Default, Critical int64 }
+	RecommendedLimit        int64
 }
 
 var levelIndex = map[string]int{"normal": 0, "elevated": 1, "high": 2, "critical": 3}
@@ -120,6 +124,7 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 	sm.Target, sm.HeapGoal, sm.GCCPU, sm.Thrashing = st.AdmissionTarget, st.HeapGoal, st.GCCPUFraction, st.GCThrashing
 	sm.TimeLimit, sm.CPUQueue, sm.TimeInFlight, sm.Uncongested = st.TimeLimit, st.CPUQueue, st.TimeInFlight, st.UncongestedTimeInFlight
 	sm.Shed = st.Shed.Sheddable + st.Shed.Default + st.Shed.Critical
+	sm.Recommended = st.RecommendedLimit
 	return sm
 }
 
@@ -127,11 +132,11 @@ func (s *sampler) read(ctx context.Context, start time.Time) sample {
 // with -keep).
 func writeSeries(path string, samples []sample) error {
 	var b strings.Builder
-	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,work_cost_bytes,reserved_bytes,profiles,heap_live_bytes,growth_bytes_per_s,shed,target_bytes,heap_goal_bytes,gc_cpu,gc_thrashing,time_limit,cpu_queue,time_in_flight_ms,uncongested_ms\n")
+	b.WriteString("seconds,usage_bytes,level,in_flight,in_flight_limit,work_cost_bytes,reserved_bytes,profiles,heap_live_bytes,growth_bytes_per_s,shed,target_bytes,heap_goal_bytes,gc_cpu,gc_thrashing,time_limit,cpu_queue,time_in_flight_ms,uncongested_ms,recommended_bytes\n")
 	for _, s := range samples {
-		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d,%d,%d,%d,%.0f,%d,%d,%d,%.3f,%t,%d,%.2f,%.1f,%.1f\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit,
+		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d,%d,%d,%d,%.0f,%d,%d,%d,%.3f,%t,%d,%.2f,%.1f,%.1f,%d\n", s.At.Seconds(), s.Usage, s.Level, s.InFlight, s.InFlightLimit,
 			s.WorkCost, s.Reserved, s.Profiles, s.HeapLive, s.GrowthRate, s.Shed, s.Target, s.HeapGoal, s.GCCPU, s.Thrashing,
-			s.TimeLimit, s.CPUQueue, ms(s.TimeInFlight), ms(s.Uncongested))
+			s.TimeLimit, s.CPUQueue, ms(s.TimeInFlight), ms(s.Uncongested), s.Recommended)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write series: %w", err)
