@@ -38,7 +38,8 @@ type Load struct {
 	// idle: memory that the work does not hold makes the room smaller, not
 	// the utilization larger, so that a balancer that divides the work's
 	// rate by it (weighted round robin) gets a weight that does not depend
-	// on the load, the room over the time each unit of work holds it.
+	// on the load: the units of work the room holds over the time each is
+	// held, the rate the service can sustain.
 	Utilization float64
 
 	// MemoryUtilization is Snapshot.Pressure, the memory usage against

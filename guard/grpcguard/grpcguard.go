@@ -36,15 +36,16 @@
 // under pressure.
 //
 // A client with grpc-go's weighted_round_robin balancer weighs each server
-// qps / (application_utilization + eps/qps × errorUtilizationPenalty).
-// The guard's utilization grows with the work in flight, so the weight is
-// the room a server has over the time a call holds it, whatever the load:
-// a server with less room (a cache of its own, a smaller limit) or slower
-// calls gets fewer calls, one that refuses fewer still, and an idle one
-// the same weight as when busy. The balancer ignores reports with qps or
-// utilization 0, such as an idle server's, and keeps the last weight.
-// Per-call reports follow the load; out-of-band ones come every 30
-// seconds at most in grpc-go, too seldom to steer a burst.
+// qps / (application_utilization + eps/qps × errorUtilizationPenalty). The
+// guard's utilization grows with the work in flight, so the weight is the
+// calls a server has room for over the time each takes, the rate it can
+// sustain, whatever the load: a server with less room (a cache of its own,
+// a smaller limit) or slower calls gets fewer calls, one that refuses
+// fewer still, and a lightly loaded one the weight it has when busy. The
+// balancer ignores reports with qps or utilization 0, such as an idle
+// server's, and keeps the last weight. Per-call reports follow the load;
+// out-of-band ones come every 30 seconds at most in grpc-go, too seldom to
+// steer a burst.
 //
 // It is a package of its own so that only services that use gRPC link it.
 package grpcguard
