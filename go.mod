@@ -4,6 +4,7 @@ go 1.25.0
 
 require (
 	github.com/KimMachineGun/automemlimit v1.0.1
+	github.com/cncf/xds/go v0.0.0-20260202195803-dba9d589def2
 	github.com/containerd/cgroups/v3 v3.1.3
 	github.com/disintegration/imaging v1.6.2
 	github.com/google/pprof v0.0.0-20260906184651-6331bc6350fe

@@ -90,6 +90,20 @@ type Config struct {
 	// change the request's context.
 	DeadlineHeader string
 
+	// ReportLoad makes Middleware write the service's load (Guard.Load) on
+	// every response, refusals included, in the header a proxy in front
+	// reads to send work where there is room before this guard must shed
+	// it: endpoint-load-metrics, ORCA's load report in the TEXT form Envoy
+	// parses, such as
+	//
+	//	endpoint-load-metrics: TEXT application_utilization:0.52,mem_utilization:0.61,rps_fractional:120.5,eps:3
+	//
+	// It is set before the handler runs, as of the guard's last reading. Off
+	// by default: the header tells whoever can read the responses how
+	// loaded the service is. The environment variable
+	// OOMGUARD_REPORT_LOAD=on or off overrides it.
+	ReportLoad bool
+
 	// RetryAfter is how long shed clients are asked to wait: the HTTP
 	// Retry-After header (whole seconds, rounded up) and the gRPC
 	// retry pushback. 0 means 1s.

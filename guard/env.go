@@ -26,6 +26,9 @@ const (
 	// EnvTimeBound turns the time bound off with "off" (see
 	// Config.DisableTimeBound); "on" or empty leaves Config as it is.
 	EnvTimeBound = "OOMGUARD_TIME_BOUND"
+	// EnvReportLoad sets Config.ReportLoad: "on" writes the load report
+	// header, "off" does not; empty leaves Config as it is.
+	EnvReportLoad = "OOMGUARD_REPORT_LOAD"
 )
 
 // envOverride is one setting the environment made.
@@ -78,6 +81,16 @@ func (c Config) fromEnv(lookup func(string) (string, bool)) (_ Config, off bool,
 		case "on", "":
 		default:
 			return bad(EnvTimeBound, v, `must be "off", "on" or empty`)
+		}
+	}
+	if v, ok := lookup(EnvReportLoad); ok {
+		switch v {
+		case "on", "off":
+			c.ReportLoad = v == "on"
+			set = append(set, envOverride{EnvReportLoad, v})
+		case "":
+		default:
+			return bad(EnvReportLoad, v, `must be "on", "off" or empty`)
 		}
 	}
 	if v, ok := lookup(EnvDumpDir); ok {

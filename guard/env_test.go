@@ -207,3 +207,29 @@ func exerciseInert(t *testing.T, g *Guard, stopped bool) {
 		t.Errorf("stopped %v: in flight %d, declared %d; want 0, 0", stopped, s.InFlight, s.Reserved)
 	}
 }
+
+// TestEnvReportLoad: OOMGUARD_REPORT_LOAD turns Config.ReportLoad on or
+// off whatever Config says; empty leaves it; anything else is refused.
+func TestEnvReportLoad(t *testing.T) {
+	for _, tt := range []struct {
+		v          string
+		cfg, want  bool
+		overridden bool
+	}{
+		{"on", false, true, true},
+		{"off", true, false, true},
+		{"", true, true, false},
+		{"", false, false, false},
+	} {
+		lookup := func(k string) (string, bool) { return tt.v, k == EnvReportLoad }
+		c, _, set, err := Config{ReportLoad: tt.cfg}.fromEnv(lookup)
+		if err != nil || c.ReportLoad != tt.want || (len(set) == 1) != tt.overridden {
+			t.Errorf("%s=%q over %v: ReportLoad %v, overrides %v, error %v; want %v", EnvReportLoad, tt.v, tt.cfg, c.ReportLoad, set, err, tt.want)
+		}
+	}
+	_, _, _, err := Config{}.fromEnv(func(k string) (string, bool) { return "yes", k == EnvReportLoad })
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Variable != EnvReportLoad || !strings.Contains(err.Error(), `"yes"`) {
+		t.Errorf("%s=yes: %v, want a *ConfigError naming it and its value", EnvReportLoad, err)
+	}
+}

@@ -110,3 +110,21 @@ func ExampleGuard_Reserve() {
 	}
 	_ = handler
 }
+
+// A service behind Envoy reports its load on every response, so that a
+// proxy balancing on ORCA load reports sends work where there is room
+// before the guard must shed it. Load gives the same figures to anything
+// else that balances.
+func ExampleConfig_reportLoad() {
+	g, err := guard.Start(context.Background(), guard.Config{ReportLoad: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Stop()
+	srv := &http.Server{Addr: ":8080", Handler: g.Middleware(http.NotFoundHandler())}
+	_ = srv // srv.ListenAndServe()
+
+	l := g.Load()
+	fmt.Println(l.Utilization >= 0, l.MemoryUtilization > 0)
+	// Output: true true
+}

@@ -74,7 +74,10 @@ const cacheLine = 64
 type Guard struct {
 	cfg Config
 	log *slog.Logger
-	gml goMemLimit
+	// plain is a Config without Cost or ReportLoad: the middleware's fast
+	// path has nothing to add to a request or its response.
+	plain bool
+	gml   goMemLimit
 
 	level atomic.Int32
 	snap  atomic.Pointer[Snapshot]
@@ -115,6 +118,8 @@ type Guard struct {
 	readyAfter    atomic.Int64 // unix ns before which ReadyHandler says 503
 	freeing       atomic.Bool
 	cancellable   cancellable
+	load          loadGauge                // the sampler's, for Load
+	loadText      atomic.Pointer[loadText] // the last load report header
 
 	// Owned by the sampler goroutine after Start.
 	sampler sampler
@@ -263,6 +268,7 @@ func (g *Guard) admitAll() {
 	g.shortest.Store(0)
 	g.level.Store(int32(LevelNormal))
 	g.readyAfter.Store(0)
+	g.load.set(Load{})
 }
 
 // Off returns a guard that is switched off, as OOMGUARD=off makes one: it
@@ -290,6 +296,7 @@ func newGuard(cfg Config) *Guard {
 		done:        make(chan struct{}),
 		kick:        make(chan struct{}, 1),
 		startedAt:   time.Now(),
+		plain:       cfg.Cost == nil && !cfg.ReportLoad,
 	}
 	if g.log == nil {
 		g.log = slog.Default()

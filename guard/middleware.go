@@ -27,7 +27,8 @@ import (
 //
 // A request within the bound of every priority, with nothing to declare,
 // at Normal, with no line for the CPU, costs three atomic operations and a
-// deferred one: no classification, lock or allocation.
+// deferred one: no classification, lock or allocation. Config.ReportLoad
+// adds the load report header to every response, 503s included.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return &middleware{g: g, next: next}
 }
@@ -44,7 +45,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := m.g
 	l := limits(g.limits.Load())
 	n := int64(g.admitted.Add(1) - g.finished.Load())
-	if n <= l.least() && l&timeBound == 0 && r.ContentLength <= 0 && g.cfg.Cost == nil && g.Level() == LevelNormal {
+	if n <= l.least() && l&timeBound == 0 && r.ContentLength <= 0 && g.plain && g.Level() == LevelNormal {
 		defer g.finished.Add(1)
 		m.next.ServeHTTP(w, r)
 		return
@@ -56,6 +57,9 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // flight (n with it) that needs a closer look: classification, declared
 // bytes, or a cancellable context.
 func (g *Guard) serveCounted(w http.ResponseWriter, r *http.Request, next http.Handler, l limits, n int64) {
+	if g.cfg.ReportLoad {
+		g.reportLoad(w)
+	}
 	p := g.classify(r)
 	if n > l.of(p) {
 		g.untake(p)

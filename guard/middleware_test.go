@@ -168,14 +168,17 @@ func (w *nopWriter) WriteHeader(int)             {}
 
 // BenchmarkMiddleware compares a trivial handler bare and behind the guard,
 // in one run: the difference is the guard's overhead per admitted request.
+//
+// guarded-report is the same with Config.ReportLoad: the header's cost.
 func BenchmarkMiddleware(b *testing.B) {
 	g := quietGuard(b, Config{})
+	reporting := quietGuard(b, Config{ReportLoad: true})
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
 	req := httptest.NewRequest("GET", "/", nil)
 	for _, bc := range []struct {
 		name string
 		h    http.Handler
-	}{{"bare", handler}, {"guarded", g.Middleware(handler)}} {
+	}{{"bare", handler}, {"guarded", g.Middleware(handler)}, {"guarded-report", reporting.Middleware(handler)}} {
 		b.Run(bc.name, func(b *testing.B) {
 			w := &nopWriter{h: http.Header{}}
 			b.ReportAllocs()

@@ -32,6 +32,7 @@ type shedder struct {
 	decision   admission.Decision
 	time       *latency.Policy // nil with Config.DisableTimeBound
 	timeDec    latency.Decision
+	meter      loadMeter
 	lastCancel time.Time
 	lastFree   time.Time
 }
@@ -49,8 +50,8 @@ func (g *Guard) workReading(r *admission.Reading) {
 	r.Refusals = uint64(g.shed[0].Load() + g.shed[1].Load() - g.shedForTime.Load())
 }
 
-// apply runs the memory policy on r and the time policy on t, and
-// publishes the tighter of their bounds to the hot path.
+// apply runs the memory policy on r and the time policy on t, publishes
+// the tighter of their bounds to the hot path, and the load after them.
 func (d *shedder) apply(g *Guard, r admission.Reading, t latency.Reading) {
 	dec := d.policy.OnSample(r)
 	d.decision = dec
@@ -58,6 +59,19 @@ func (d *shedder) apply(g *Guard, r admission.Reading, t latency.Reading) {
 		d.timeDec = d.time.OnSample(t)
 	}
 	g.publishBounds(dec, d.timeDec)
+	g.load.set(d.meter.next(loadReading{
+		now:       r.Now,
+		admitted:  r.Admitted,
+		refused:   uint64(g.shed[0].Load() + g.shed[1].Load() + g.shed[2].Load() + g.shedLate.Load()),
+		inFlight:  r.InFlight(),
+		declared:  r.Declared,
+		cost:      dec.Cost,
+		target:    dec.Target,
+		base:      dec.Base,
+		timeLimit: d.timeDec.Limit,
+		usage:     r.Usage,
+		limit:     r.LimitBytes,
+	}))
 	if dec.RefreshGC {
 		g.background(runtime.GC, "forced a GC cycle to measure the live heap afresh while refusing work")
 	}

@@ -5,6 +5,7 @@ import (
 	"log"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/orca"
 
 	"github.com/oomguard/oomguard/guard"
 	"github.com/oomguard/oomguard/guard/grpcguard"
@@ -75,4 +76,32 @@ func ExampleWithClassifier() {
 		grpc.StreamInterceptor(grpcguard.StreamServerInterceptor(g, grpcguard.WithClassifier(classify))),
 	)
 	defer srv.Stop()
+}
+
+// A fleet behind grpc-go's weighted_round_robin balancer steers calls to
+// the servers with room before any must shed them: each server reports
+// its guard's load on every call (ORCA's option first, the guard's
+// interceptors chained inside it) and out of band.
+func ExampleRecordLoad() {
+	g, err := guard.Start(context.Background(), guard.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Stop()
+
+	rec := orca.NewServerMetricsRecorder()
+	stop := grpcguard.RecordLoad(g, rec)
+	defer stop()
+	srv := grpc.NewServer(
+		orca.CallMetricsServerOption(rec),
+		grpc.ChainUnaryInterceptor(grpcguard.UnaryServerInterceptor(g)),
+		grpc.ChainStreamInterceptor(grpcguard.StreamServerInterceptor(g)),
+	)
+	defer srv.Stop()
+	if err := orca.Register(srv, orca.ServiceOptions{ServerMetricsProvider: rec}); err != nil {
+		log.Fatal(err)
+	}
+
+	// On the client side: weigh the servers by their per-call reports.
+	_ = grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"weighted_round_robin": {}}]}`)
 }

@@ -9,6 +9,44 @@
 // metadata, but not raise it, unless the server trusts its clients
 // (TrustClientPriority).
 //
+// # Load reports
+//
+// A balancer that knows how loaded each server is can send calls where
+// there is room before a guard must refuse them. The interceptors report
+// the guard's load (guard.Load) on every call, refused calls included, as
+// an ORCA load report in the call's trailer, when the server has ORCA's
+// per-call option; RecordLoad keeps a recorder current for out-of-band
+// reports. ORCA's option must come first, so that its interceptors run
+// outside the guard's, and the guard's must be chained
+// (grpc.ChainUnaryInterceptor): grpc.UnaryInterceptor would run before
+// every chained one, outside ORCA's.
+//
+//	rec := orca.NewServerMetricsRecorder()
+//	defer grpcguard.RecordLoad(g, rec)()
+//	srv := grpc.NewServer(
+//		orca.CallMetricsServerOption(rec),
+//		grpc.ChainUnaryInterceptor(grpcguard.UnaryServerInterceptor(g)),
+//		grpc.ChainStreamInterceptor(grpcguard.StreamServerInterceptor(g)),
+//	)
+//	orca.Register(srv, orca.ServiceOptions{ServerMetricsProvider: rec})
+//
+// Without ORCA's option the interceptors report nothing, at the cost of
+// one context lookup a call. ORCA's out-of-band stream is Critical, whatever
+// the classifier says: the report is what steers work away from a server
+// under pressure.
+//
+// A client with grpc-go's weighted_round_robin balancer weighs each server
+// qps / (application_utilization + eps/qps × errorUtilizationPenalty). The
+// guard's utilization grows with the work in flight, so the weight is the
+// calls a server has room for over the time each takes, the rate it can
+// sustain, whatever the load: a server with less room (a cache of its own,
+// a smaller limit) or slower calls gets fewer calls, one that refuses
+// fewer still, and a lightly loaded one the weight it has when busy. The
+// balancer ignores reports with qps or utilization 0, such as an idle
+// server's, and keeps the last weight. Per-call reports follow the load;
+// out-of-band ones come every 30 seconds at most in grpc-go, too seldom to
+// steer a burst.
+//
 // It is a package of its own so that only services that use gRPC link it.
 package grpcguard
 
@@ -16,6 +54,7 @@ import (
 	"context"
 	"strconv"
 
+	v3orcaservice "github.com/cncf/xds/go/xds/service/orca/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -52,7 +91,8 @@ type options struct {
 
 // WithClassifier gives each call its priority from its context and full
 // method name ("/package.Service/Method"); the MetadataKey the client sent
-// is ignored. For servers that know which methods matter.
+// is ignored. For servers that know which methods matter. ORCA's
+// out-of-band stream is Critical all the same.
 func WithClassifier(f func(ctx context.Context, fullMethod string) guard.Priority) Option {
 	return func(o *options) { o.classify = f }
 }
@@ -77,6 +117,13 @@ func newOptions(opts []Option) options {
 	if o.classify == nil {
 		trust := o.trust
 		o.classify = func(ctx context.Context, _ string) guard.Priority { return priority(ctx, trust) }
+	}
+	classify := o.classify
+	o.classify = func(ctx context.Context, fullMethod string) guard.Priority {
+		if fullMethod == v3orcaservice.OpenRcaService_StreamCoreMetrics_FullMethodName {
+			return guard.PriorityCritical
+		}
+		return classify(ctx, fullMethod)
 	}
 	return o
 }
@@ -113,7 +160,9 @@ func shedError(g *guard.Guard) (metadata.MD, error) {
 
 // UnaryServerInterceptor sheds unary calls by priority under memory
 // pressure. Admitted Sheddable calls started above Normal get a context the
-// guard cancels at Critical.
+// guard cancels at Critical. Where the server has ORCA's per-call option,
+// every call's trailer reports the guard's load, as of the call's end or
+// refusal (see the package documentation).
 func UnaryServerInterceptor(g *guard.Guard, opts ...Option) grpc.UnaryServerInterceptor {
 	o := newOptions(opts)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -121,15 +170,20 @@ func UnaryServerInterceptor(g *guard.Guard, opts ...Option) grpc.UnaryServerInte
 		if !ok {
 			trailer, err := shedError(g)
 			_ = grpc.SetTrailer(ctx, trailer)
+			reportCall(ctx, g)
 			return nil, err
 		}
 		defer t.Done()
-		return handler(ctx, req)
+		resp, err := handler(ctx, req)
+		reportCall(ctx, g)
+		return resp, err
 	}
 }
 
 // StreamServerInterceptor sheds streaming calls by priority under memory
-// pressure, when the stream opens.
+// pressure, when the stream opens. Where the server has ORCA's per-call
+// option, every stream's trailer reports the guard's load, as
+// UnaryServerInterceptor's do.
 func StreamServerInterceptor(g *guard.Guard, opts ...Option) grpc.StreamServerInterceptor {
 	o := newOptions(opts)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -137,13 +191,16 @@ func StreamServerInterceptor(g *guard.Guard, opts ...Option) grpc.StreamServerIn
 		if !ok {
 			trailer, err := shedError(g)
 			ss.SetTrailer(trailer)
+			reportCall(ctx, g)
 			return err
 		}
 		defer t.Done()
 		if ctx != ss.Context() {
 			ss = &stream{ServerStream: ss, ctx: ctx}
 		}
-		return handler(srv, ss)
+		err := handler(srv, ss)
+		reportCall(ctx, g)
+		return err
 	}
 }
 

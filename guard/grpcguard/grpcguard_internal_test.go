@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	v3orcaservice "github.com/cncf/xds/go/xds/service/orca/v3"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/oomguard/oomguard/guard"
@@ -74,4 +75,53 @@ func FuzzMetadataPriority(f *testing.F) {
 			t.Fatalf("server priority %d raised to %v by metadata %q", server, got, values)
 		}
 	})
+}
+
+// TestORCAStreamIsCritical: ORCA's out-of-band stream is never shed,
+// whatever the classifier or the client says.
+func TestORCAStreamIsCritical(t *testing.T) {
+	sheddable := func(context.Context, string) guard.Priority { return guard.PrioritySheddable }
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.MD{MetadataKey: {"sheddable"}})
+	for _, o := range []options{newOptions(nil), newOptions([]Option{WithClassifier(sheddable)})} {
+		if p := o.classify(ctx, v3orcaservice.OpenRcaService_StreamCoreMetrics_FullMethodName); p != guard.PriorityCritical {
+			t.Errorf("ORCA's stream: %v, want critical", p)
+		}
+	}
+}
+
+// TestReportWithoutORCAIsFree: without ORCA's option, the report costs a
+// context lookup and allocates nothing.
+func TestReportWithoutORCAIsFree(t *testing.T) {
+	g, err := guard.Start(context.Background(), guard.Config{Limit: 1 << 40, MemoryLimitRatio: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	ctx := callContext()
+	if n := testing.AllocsPerRun(100, func() { reportCall(ctx, g) }); n != 0 {
+		t.Errorf("report without ORCA: %v allocations, want 0", n)
+	}
+}
+
+// callContext is a context as deep as a gRPC server call's, without ORCA.
+func callContext() context.Context {
+	type key int
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.MD{"a": {"b"}})
+	for i := range 8 {
+		ctx = context.WithValue(ctx, key(i), i)
+	}
+	return ctx
+}
+
+func BenchmarkReportWithoutORCA(b *testing.B) {
+	g, err := guard.Start(context.Background(), guard.Config{Limit: 1 << 40, MemoryLimitRatio: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Stop()
+	ctx := callContext()
+	b.ReportAllocs()
+	for b.Loop() {
+		reportCall(ctx, g)
+	}
 }
