@@ -20,9 +20,10 @@ func (s *sampler) recommend(now time.Time, snap *Snapshot, d admission.Decision)
 	g := s.g
 	forTime := g.shedForTime.Load()
 	rd := s.rightsize.OnSample(rightsize.Reading{
-		Now:      now,
-		InFlight: max(0, g.inFlight()),
-		Admitted: g.admitted.Load(),
+		Now:        now,
+		LimitBytes: s.limit.bytes,
+		InFlight:   max(0, g.inFlight()),
+		Admitted:   g.admitted.Load(),
 		// As the memory policy counts its refusals (see workReading).
 		Shed:          uint64(max(0, g.shed[0].Load()+g.shed[1].Load()-forTime)),
 		ShedForTime:   uint64(forTime + g.shedLate.Load()),

@@ -36,6 +36,7 @@ func TestRecommendationSaid(t *testing.T) {
 			var logs syncBuffer
 			g.log = slog.New(slog.NewTextHandler(&logs, nil))
 			s := &g.sampler
+			s.limit.bytes = 256 << 20
 			d := admission.Decision{Leak: tt.leak, Sizing: sizing}
 			// 50 in flight; every 20 ms, 2 admitted and done, 4 refused:
 			// half a second in flight, 150 units offered.
@@ -50,7 +51,7 @@ func TestRecommendationSaid(t *testing.T) {
 				if tt.forTime {
 					g.shedForTime.Add(4)
 				}
-				snap = Snapshot{Limit: 256 << 20}
+				snap = Snapshot{Limit: s.limit.bytes}
 				s.recommend(now, &snap, d)
 			}
 			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")

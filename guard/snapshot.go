@@ -133,7 +133,10 @@ type Snapshot struct {
 	// of load: more memory would only put the kill off) or "time" (the
 	// time bound refused most of the work shed: the CPUs are short, not
 	// memory). RecommendedLimitReason is empty when RecommendedLimit is
-	// set. See docs/design.md, "The limit that would have served".
+	// set. It may be at or below Limit after shedding that was not for
+	// want of memory at this limit, such as a slow start from idle; only
+	// one above Limit is logged. See docs/design.md, "The limit that would
+	// have served".
 	RecommendedLimit       int64
 	RecommendedLimitReason string
 

@@ -62,9 +62,13 @@ const (
 // cumulative since the caller started, so that the policy takes
 // differences itself and a missed reading loses nothing.
 type Reading struct {
-	Now      time.Time
-	InFlight int64  // units of work in flight
-	Admitted uint64 // units of work admitted
+	Now time.Time
+	// LimitBytes is the memory limit now. A recommendation at or below it
+	// is not said: the shedding was not for want of memory at this limit
+	// but, say, a slow start from idle.
+	LimitBytes int64
+	InFlight   int64  // units of work in flight
+	Admitted   uint64 // units of work admitted
 	// Shed counts the units refused by the memory bound; ShedForTime those
 	// refused by the time bound or for a deadline nearer than recent work
 	// took; ShedSheddable the units of Sheddable priority refused for
@@ -89,8 +93,8 @@ type Decision struct {
 	Offered float64
 	// Say reports that the caller should say the recommendation, or why
 	// there is none, now: at most once every SayEvery, and only while
-	// work is being shed for memory (a Limit) or a Leak or Time reason
-	// holds.
+	// work is being shed for memory (a Limit above Reading.LimitBytes) or
+	// a Leak or Time reason holds.
 	Say bool
 }
 
@@ -215,7 +219,7 @@ func (p *Policy) decide(r Reading) {
 	}
 	// Said while it lasts: a limit while work is shed for memory now, or
 	// why more memory would not help.
-	sayable := d.Reason == Leak || d.Reason == Time || d.Limit > 0 && shedding
+	sayable := d.Reason == Leak || d.Reason == Time || d.Limit > r.LimitBytes && shedding
 	if sayable && (!p.said || now.Sub(p.saidAt) >= SayEvery) {
 		d.Say, p.said, p.saidAt = true, true, now
 	}

@@ -226,6 +226,20 @@ func TestClockBack(t *testing.T) {
 	}
 }
 
+// TestAtTheLimit: a recommendation at or below the limit in force is made
+// but not said: the limit would have served the load.
+func TestAtTheLimit(t *testing.T) {
+	s := newService(t)
+	s.r.LimitBytes = sizing.LimitFor(150, false)
+	s.run(100*time.Second, overload)
+	if want := sizing.LimitFor(150, false); !within(s.last.Limit, want) {
+		t.Errorf("decision %+v, want %d bytes", s.last, want)
+	}
+	if len(s.says) != 0 {
+		t.Errorf("said at %v, want never", s.says)
+	}
+}
+
 // TestNoneAdmitted: refusals with nothing admitted tell no time in flight,
 // and no limit.
 func TestNoneAdmitted(t *testing.T) {
