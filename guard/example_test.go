@@ -128,3 +128,21 @@ func ExampleConfig_reportLoad() {
 	fmt.Println(l.Utilization >= 0, l.MemoryUtilization > 0)
 	// Output: true true
 }
+
+// While the guard sheds work for memory, the Snapshot says at what memory
+// limit the load of the last minutes would have been served; a service
+// may hand it to whatever sizes its containers. An idle guard has none.
+func ExampleSnapshot_recommendedLimit() {
+	g, err := guard.Start(context.Background(), guard.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Stop()
+
+	s := g.Snapshot()
+	if s.RecommendedLimit > s.Limit {
+		log.Printf("a limit of %d bytes would have served the load; it is %d", s.RecommendedLimit, s.Limit)
+	}
+	fmt.Printf("%d, %s\n", s.RecommendedLimit, s.RecommendedLimitReason)
+	// Output: 0, not shedding
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/oomguard/oomguard/internal/admission"
 	"github.com/oomguard/oomguard/internal/cgroup"
 	"github.com/oomguard/oomguard/internal/latency"
+	"github.com/oomguard/oomguard/internal/rightsize"
 	"github.com/oomguard/oomguard/internal/runtimestats"
 )
 
@@ -126,6 +127,8 @@ type sampler struct {
 	nextFull  time.Time
 
 	cpu cpuQuota // the CPU quota, for the time bound
+
+	rightsize rightsize.Policy // the recommended limit (recommend.go)
 
 	limiterCycle uint64 // last /gc/limiter/last-enabled seen
 	limiterAt    time.Time
@@ -351,6 +354,7 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 		g.sayLeak(d.LeakRate)
 	}
 	s.leakSaid = d.Leak
+	s.recommend(now, snap, d)
 	g.snap.Store(snap)
 	g.level.Store(int32(lvl))
 	if lvl >= LevelCritical {

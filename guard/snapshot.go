@@ -122,6 +122,24 @@ type Snapshot struct {
 	// rate did not: likely a leak, which shedding cannot slow.
 	LeakSuspected bool
 
+	// RecommendedLimit is the memory limit, in bytes, at which the load
+	// offered over the last five minutes would have been served without
+	// shedding for memory: the largest, over those minutes, of the least
+	// limit whose admission target holds the work admitted and refused
+	// together, at the learned cost per unit of work, the base and the
+	// margins. It is 0 when there is nothing to recommend, and
+	// RecommendedLimitReason says why: "not shedding" (no work refused for
+	// memory in the last five minutes), "leak" (memory grows independent
+	// of load: more memory would only put the kill off) or "time" (the
+	// time bound refused most of the work shed: the CPUs are short, not
+	// memory). RecommendedLimitReason is empty when RecommendedLimit is
+	// set. It may be at or below Limit after shedding that was not for
+	// want of memory at this limit, such as a slow start from idle; only
+	// one above Limit is logged. See docs/design.md, "The limit that would
+	// have served".
+	RecommendedLimit       int64
+	RecommendedLimitReason string
+
 	// EventsDropped counts events that slow subscribers lost since Start:
 	// past 64 waiting, the oldest are dropped.
 	EventsDropped int64

@@ -6,6 +6,7 @@ import (
 
 	"github.com/oomguard/oomguard/guard/internal/level"
 	"github.com/oomguard/oomguard/guard/internal/statuspage"
+	"github.com/oomguard/oomguard/internal/rightsize"
 )
 
 // statusPage serves GET / of DebugHandler: package statuspage draws what
@@ -27,6 +28,7 @@ func (g *Guard) statusPage() http.HandlerFunc {
 			LeakSuspected: s.LeakSuspected, Interval: s.Interval, OOMKills: s.OOMKills, ReadErrors: s.ReadErrors,
 			InFlight: s.InFlight, InFlightLimit: s.InFlightLimit, Admitted: s.Admitted, Shed: statuspage.ShedCounts(s.Shed),
 			Cancelled: s.Cancelled, WorkCost: s.WorkCost, AdmissionTarget: s.AdmissionTarget,
+			RecommendedLimit: s.RecommendedLimit, RecommendedLimitReason: s.RecommendedLimitReason, RecommendWindow: rightsize.Window,
 			ProfilesWritten: s.ProfilesWritten, ProfileErrors: s.ProfileErrors, ProfileDiskBytes: s.ProfileDiskBytes,
 		}
 		var climb string

@@ -116,6 +116,14 @@ var (
 		"Mean count of goroutines ready to run and threads held back by the CPU quota that waited for a CPU over the last tenth of a second.",
 		nil, nil)
 
+	// recommendedLimitBytes is Snapshot.RecommendedLimit; 0 when there is
+	// nothing to recommend (Snapshot.RecommendedLimitReason says why, on
+	// the status page and in the log): a reason as a label would make a
+	// series of each.
+	recommendedLimitBytes = prometheus.NewDesc("oomguard_recommended_limit_bytes",
+		"Memory limit at which the load offered over the last 5 minutes would have been served without shedding for memory, in bytes; 0 when there is nothing to recommend: no shedding for memory, a likely leak, or shedding for time.",
+		nil, nil)
+
 	// requestsTooLargeTotal is Snapshot.TooLarge.
 	requestsTooLargeTotal = prometheus.NewDesc("oomguard_requests_too_large_total",
 		"Requests refused since the guard started for declaring more bytes than the admission target (HTTP 413).",
@@ -177,7 +185,7 @@ var descs = []*prometheus.Desc{
 	limitBytes, goMemLimitBytes, usageBytes, committedBytes, heapLiveBytes, level,
 	timeToLimitSeconds, gcCPUFraction,
 	requestsShedTotal, requestsAdmittedTotal, requestsInFlight, requestsInFlightLimit, requestsCancelledTotal, requestsTooLargeTotal, reservedBytes,
-	requestsShedForTimeTotal, requestsLateTotal, timeInFlightLimit, cpuQueue,
+	requestsShedForTimeTotal, requestsLateTotal, timeInFlightLimit, cpuQueue, recommendedLimitBytes,
 	profilesWrittenTotal, profileWriteErrorsTotal, profilesDiskBytes, readErrorsTotal,
 	cgroupOOMKillsTotal, previousRunOOMKilled,
 	memoryEventsTotal, memoryPressureRatio, memoryPressureSeconds,
@@ -236,6 +244,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(requestsLateTotal, s.ShedLate)
 	gauge(timeInFlightLimit, float64(s.TimeLimit))
 	gauge(cpuQueue, s.CPUQueue)
+	gauge(recommendedLimitBytes, float64(s.RecommendedLimit))
 	gauge(reservedBytes, float64(s.Reserved))
 
 	counter(profilesWrittenTotal, s.ProfilesWritten)

@@ -35,6 +35,7 @@ var fixed = guard.Snapshot{
 	ShedLate:             6,
 	TimeLimit:            7,
 	CPUQueue:             1.5,
+	RecommendedLimit:     384 << 20,
 	ProfilesWritten:      5,
 	ProfileErrors:        1,
 	ReadErrors:           3,
@@ -117,6 +118,9 @@ oomguard_requests_inflight_time_limit 7
 # HELP oomguard_cpu_queue Mean count of goroutines ready to run and threads held back by the CPU quota that waited for a CPU over the last tenth of a second.
 # TYPE oomguard_cpu_queue gauge
 oomguard_cpu_queue 1.5
+# HELP oomguard_recommended_limit_bytes Memory limit at which the load offered over the last 5 minutes would have been served without shedding for memory, in bytes; 0 when there is nothing to recommend: no shedding for memory, a likely leak, or shedding for time.
+# TYPE oomguard_recommended_limit_bytes gauge
+oomguard_recommended_limit_bytes 4.02653184e+08
 # HELP oomguard_requests_admitted_total Requests the guard admitted since it started, of every priority.
 # TYPE oomguard_requests_admitted_total counter
 oomguard_requests_admitted_total 1234

@@ -212,6 +212,7 @@ func expected(s guard.Snapshot) map[string][]want {
 		"oomguard_requests_inflight_time_limit": {{typ: gauge, value: float64(s.TimeLimit)}},
 		"oomguard_cpu_queue":                    {{typ: gauge, value: s.CPUQueue}},
 		"oomguard_reserved_bytes":               {{typ: gauge, value: float64(s.Reserved)}},
+		"oomguard_recommended_limit_bytes":      {{typ: gauge, value: float64(s.RecommendedLimit)}},
 		"oomguard_profiles_written_total":       {{typ: counter, value: float64(s.ProfilesWritten)}},
 		"oomguard_profile_write_errors_total":   {{typ: counter, value: float64(s.ProfileErrors)}},
 		"oomguard_profiles_disk_bytes":          {{typ: gauge, value: float64(s.ProfileDiskBytes)}},

@@ -182,6 +182,10 @@ type Decision struct {
 	// usually had in flight.
 	Leak     bool
 	LeakRate float64
+
+	// Sizing is the bound's terms apart from the limit: the limit at
+	// which a given work would be admitted is Sizing.LimitFor.
+	Sizing Sizing
 }
 
 // Policy is the admission policy's state. The zero value is not usable:

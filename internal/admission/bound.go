@@ -35,6 +35,7 @@ func (p *Policy) decide(o *observation, b *budget, reserveBytes float64) Decisio
 		Window:         p.window,
 		Leak:           leak,
 		LeakRate:       leakRate,
+		Sizing:         p.sizing(b),
 	}
 }
 

@@ -88,6 +88,13 @@ type Status struct {
 	Shed                              ShedCounts
 	Cancelled                         int64
 	WorkCost, AdmissionTarget         int64
+	// RecommendedLimit is the limit that would have served the load
+	// offered over the last RecommendWindow, 0 for none; then
+	// RecommendedLimitReason is the guard's word for why: "not shedding",
+	// "leak" or "time".
+	RecommendedLimit       int64
+	RecommendedLimitReason string
+	RecommendWindow        time.Duration
 
 	ProfilesWritten, ProfileErrors, ProfileDiskBytes int64
 }
@@ -264,6 +271,7 @@ func writeSummary(b *strings.Builder, s *Status, profiles bool) {
 	row("requests", fmt.Sprintf("%d in flight (%s), %d admitted; shed %d sheddable, %d default, %d critical; %d cancelled",
 		s.InFlight, bound, s.Admitted, s.Shed.Sheddable, s.Shed.Default, s.Shed.Critical, s.Cancelled))
 	row("admission", humanize.Bytes(s.WorkCost)+" per unit of work, target "+humanize.Bytes(s.AdmissionTarget)+" committed")
+	row("recommended limit", recommendText(s))
 	row("sampling", "every "+humanize.Duration(s.Interval))
 	oom := "unknown"
 	if s.OOMKills >= 0 {
@@ -277,6 +285,27 @@ func writeSummary(b *strings.Builder, s *Status, profiles bool) {
 		row("heap profiles", fmt.Sprintf("%d written, %d failed, %s on disk", s.ProfilesWritten, s.ProfileErrors, humanize.Bytes(s.ProfileDiskBytes)))
 	}
 	b.WriteString("</table>\n")
+}
+
+// recommendText says the recommended limit, or why there is none.
+func recommendText(s *Status) string {
+	minutes := int(s.RecommendWindow.Round(time.Minute) / time.Minute)
+	if s.RecommendedLimit > 0 {
+		t := fmt.Sprintf("%s, to serve the load offered over the last %d minutes without shedding", humanize.Bytes(s.RecommendedLimit), minutes)
+		if s.RecommendedLimit > s.Limit {
+			t = "<b class=\"high\">" + humanize.Bytes(s.RecommendedLimit) + "</b>" + strings.TrimPrefix(t, humanize.Bytes(s.RecommendedLimit))
+		}
+		return t
+	}
+	switch s.RecommendedLimitReason {
+	case "leak":
+		return "none: memory grows independent of load, likely a leak; more memory would only put the kill off"
+	case "time":
+		return "none: the time bound refuses most of the work shed; the CPUs, not memory, are short"
+	case "not shedding":
+		return fmt.Sprintf("none: nothing shed for memory in the last %d minutes", minutes)
+	}
+	return "none"
 }
 
 // growthText says how usage moves: "not growing" rather than a negative

@@ -151,6 +151,29 @@ func TestStatusPageHumanUnits(t *testing.T) {
 
 }
 
+// TestStatusPageRecommendation: the recommended limit in MiB, marked when
+// it is above the limit, and each reason for none in words.
+func TestStatusPageRecommendation(t *testing.T) {
+	p := newPage(&History{}, nil)
+	for _, tt := range []struct {
+		limit  int64
+		reason string
+		want   string
+	}{
+		{384 << 20, "", `<th>recommended limit</th><td><b class="high">384.0 MiB</b>, to serve the load offered over the last 5 minutes without shedding</td>`},
+		{200 << 20, "", `<th>recommended limit</th><td>200.0 MiB, to serve the load offered over the last 5 minutes without shedding</td>`},
+		{0, "not shedding", `<th>recommended limit</th><td>none: nothing shed for memory in the last 5 minutes</td>`},
+		{0, "leak", `<th>recommended limit</th><td>none: memory grows independent of load, likely a leak; more memory would only put the kill off</td>`},
+		{0, "time", `<th>recommended limit</th><td>none: the time bound refuses most of the work shed; the CPUs, not memory, are short</td>`},
+	} {
+		s := status(200 << 20)
+		s.RecommendedLimit, s.RecommendedLimitReason, s.RecommendWindow = tt.limit, tt.reason, 5*time.Minute
+		if page := getPage(t, p, s, ""); !strings.Contains(page, tt.want) {
+			t.Errorf("recommended %d bytes, reason %q: the page lacks %s", tt.limit, tt.reason, tt.want)
+		}
+	}
+}
+
 func mibOf(s string) float64 {
 	f, _ := strconv.ParseFloat(s, 64)
 	return f
