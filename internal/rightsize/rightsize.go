@@ -32,11 +32,15 @@ const (
 	Window = 5 * time.Minute
 	// SayEvery is the least time between two of Decision.Say.
 	SayEvery = time.Minute
-	// horizon is the span the offered concurrency is averaged over: long
-	// enough for many units to arrive and end, so that one second's
-	// clump is not taken for the load; short enough that a peak of a few
-	// tens of seconds still counts at its height.
-	horizon = 10 * time.Second
+	// The offered concurrency is averaged over the shortest span back
+	// from now of at least shortHorizon that saw horizonUnits arrive, and
+	// at most horizon: enough units that one second's clump is not taken
+	// for the load, and no longer than that, so that a spike of a few
+	// seconds at a high rate still counts at its height. Whether work is
+	// shed, and for what, is judged over the whole horizon.
+	shortHorizon = 2 * time.Second
+	horizonUnits = 200
+	horizon      = 10 * time.Second
 	// bucket is the step the policy keeps its counts in, and the pace of
 	// its decisions.
 	bucket = time.Second
@@ -190,10 +194,9 @@ func (p *Policy) decide(r Reading) {
 	// that is the resource short.
 	forTime := h.forTime > 0 && h.forTime >= h.shed
 	shedding := h.shed > 0 && !forTime
-	if shedding && !r.Leak && h.admitted > 0 && h.seconds > 0 {
-		offered := h.area / h.seconds * (h.admitted + h.shed + h.forTime) / h.admitted
-		if l := r.Sizing.LimitFor(offered, h.sheddable > 0); l > 0 {
-			p.peaks = append(p.peaks, peak{at: now, limit: l, offered: offered})
+	if o := p.offered(); shedding && !r.Leak && o > 0 {
+		if l := r.Sizing.LimitFor(o, h.sheddable > 0); l > 0 {
+			p.peaks = append(p.peaks, peak{at: now, limit: l, offered: o})
 		}
 	}
 	drop = 0
@@ -224,6 +227,23 @@ func (p *Policy) decide(r Reading) {
 		d.Say, p.said, p.saidAt = true, true, now
 	}
 	p.dec = d
+}
+
+// offered is the offered concurrency, by Little's law, over the newest
+// buckets that span shortHorizon and saw horizonUnits arrive, or over the
+// whole horizon where fewer arrived; 0 where nothing was admitted.
+func (p *Policy) offered() float64 {
+	var h counts
+	for i := len(p.recent) - 1; i >= 0; i-- {
+		h.add(p.recent[i])
+		if h.seconds >= shortHorizon.Seconds() && h.admitted+h.shed+h.forTime >= horizonUnits {
+			break
+		}
+	}
+	if h.admitted <= 0 || h.seconds <= 0 {
+		return 0
+	}
+	return h.area / h.seconds * (h.admitted + h.shed + h.forTime) / h.admitted
 }
 
 func sub(a, b uint64) uint64 {

@@ -102,6 +102,42 @@ func TestTimeInFlightFromLittle(t *testing.T) {
 	}
 }
 
+// TestShortSpikeAtItsHeight: a spike of a few seconds, between spans of a
+// load the limit serves, is recommended for at its height, not at its
+// mean over a longer span.
+func TestShortSpikeAtItsHeight(t *testing.T) {
+	s := newService(t)
+	s.run(20*time.Second, load{inFlight: 50, admitted: 2})
+	s.run(4*time.Second, overload)
+	s.run(20*time.Second, load{inFlight: 50, admitted: 2})
+	want := sizing.LimitFor(150, false)
+	if d := s.last; !within(d.Limit, want) || math.Abs(d.Offered-150) > 1e-9 {
+		t.Errorf("decision %+v, want a limit of %d bytes for the spike's 150 units offered", d, want)
+	}
+}
+
+// TestSlowLoadOverTheHorizon: a load too slow for horizonUnits to arrive
+// within shortHorizon is averaged over the whole horizon: one second's
+// clump is not the load.
+func TestSlowLoadOverTheHorizon(t *testing.T) {
+	s := newService(t)
+	// 5 in flight, 5 admitted and 5 refused a second, in one step each:
+	// one second in flight each, 10 offered; then a clump of 45 refused
+	// in one second.
+	slow := load{inFlight: 5}
+	for range 30 {
+		s.run(980*time.Millisecond, slow)
+		s.run(20*time.Millisecond, load{inFlight: 5, admitted: 5, shed: 5})
+	}
+	s.run(980*time.Millisecond, slow)
+	s.run(20*time.Millisecond, load{inFlight: 5, admitted: 5, shed: 45})
+	s.run(time.Second, slow)
+	want := sizing.LimitFor(10, false)
+	if d := s.last; d.Limit > sizing.LimitFor(20, false) || d.Limit < want-1 {
+		t.Errorf("decision %+v, want about %d bytes for 10 units offered: a clump of one second is not the load", d, want)
+	}
+}
+
 // TestNotShedding: work served in full gets no recommendation and no line.
 func TestNotShedding(t *testing.T) {
 	s := newService(t)
@@ -181,13 +217,11 @@ func TestForgetsPeak(t *testing.T) {
 	if !within(s.last.Limit, high) {
 		t.Errorf("%v after the peak, decision %+v, want the peak's %d bytes", Window-time.Second, s.last, high)
 	}
-	s.run(2*time.Second, overload)
-	if l := s.last.Limit; l >= high-1 || l <= low+1 {
-		t.Errorf("%v after the peak, decision %+v, want between the peak's %d and the load's %d bytes", Window+time.Second, s.last, high, low)
-	}
-	s.run(horizon, overload)
+	// The buckets whose offered load reached back into the peak are
+	// forgotten a short horizon later.
+	s.run(shortHorizon+time.Second, overload)
 	if !within(s.last.Limit, low) {
-		t.Errorf("%v after the peak, decision %+v, want %d bytes", Window+time.Second+horizon, s.last, low)
+		t.Errorf("%v after the peak, decision %+v, want the load's %d bytes", Window+shortHorizon, s.last, low)
 	}
 }
 
