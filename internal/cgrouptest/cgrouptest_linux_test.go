@@ -420,3 +420,49 @@ func TestLimitCPUMovesTheProcessUnderAQuota(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveStaleLeavesALiveRunsCgroups: RemoveStale removes the cgroups
+// a dead process named with its pid, and those named with no pid, but
+// not those of a process that still runs, as a second run beside the
+// first.
+func TestRemoveStaleLeavesALiveRunsCgroups(t *testing.T) {
+	cgrouptest.New(t, 0) // skips where cgroups cannot be made
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("oomguard-staletest-%d-", os.Getpid())
+	names := map[string]bool{ // name: stale
+		fmt.Sprintf("%s%d-a", prefix, os.Getpid()):      false,
+		fmt.Sprintf("%s%d-b", prefix, gone.Process.Pid): true,
+		prefix + "nopid": true,
+	}
+	made := map[string]*cgrouptest.Child{}
+	for name := range names {
+		c, err := cgrouptest.Make(name, 16*mib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made[name] = c
+		// Remove releases what Make holds, and tolerates a cgroup gone.
+		t.Cleanup(func() {
+			if err := c.Remove(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	removed, err := cgrouptest.RemoveStale(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range made {
+		_, statErr := os.Stat(c.Dir)
+		if names[name] {
+			if !slices.Contains(removed, name) || !errors.Is(statErr, os.ErrNotExist) {
+				t.Errorf("%s: a dead process's cgroup, not removed (removed %v; stat: %v)", name, removed, statErr)
+			}
+		} else if statErr != nil || slices.Contains(removed, name) {
+			t.Errorf("%s: a live process's cgroup, removed (removed %v; stat: %v)", name, removed, statErr)
+		}
+	}
+}

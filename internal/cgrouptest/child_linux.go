@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -226,7 +227,10 @@ func (c *Child) remove() error {
 
 // RemoveStale removes the cgroups under the base whose names start with
 // prefix, and on v1 the cpu cgroups of LimitCPU so named, which a crashed
-// run left, killing what still runs in them, and returns their names.
+// run left, killing what still runs in them, and returns their names. A
+// name that goes on from prefix with a pid, as prefix + pid + "-...", is
+// the cgroup of the process of that pid: it is left alone while that
+// process lives, so that two runs side by side do not remove each other's.
 func RemoveStale(prefix string) ([]string, error) {
 	b, err := acquireBase()
 	if err != nil {
@@ -238,7 +242,7 @@ func RemoveStale(prefix string) ([]string, error) {
 		if err != nil {
 			break
 		}
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
+		if !e.IsDir() || !stale(e.Name(), prefix) {
 			continue
 		}
 		var c *Child
@@ -255,6 +259,27 @@ func RemoveStale(prefix string) ([]string, error) {
 		removed = append(removed, cpu...)
 	}
 	return removed, errors.Join(err, releaseBase(b))
+}
+
+// stale reports whether the cgroup name, with prefix, is not a live
+// process's: see RemoveStale.
+func stale(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return false
+	}
+	digits, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(digits)
+	if err != nil || pid <= 0 {
+		return true
+	}
+	return !alive(pid)
+}
+
+// alive reports whether a process of that pid exists (one of another user
+// too: the kernel then refuses the signal, but not with ESRCH).
+func alive(pid int) bool {
+	return syscall.Kill(pid, 0) != syscall.ESRCH
 }
 
 // load returns the existing cgroup name under b.

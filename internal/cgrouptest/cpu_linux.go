@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -151,7 +150,7 @@ func removeStaleCPU1(memMount, prefix string) ([]string, error) {
 		if err != nil {
 			break
 		}
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
+		if !e.IsDir() || !stale(e.Name(), prefix) {
 			continue
 		}
 		rel := filepath.Join(self, e.Name())
