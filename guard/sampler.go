@@ -338,6 +338,7 @@ func (s *sampler) sample(wall time.Time, afterGC bool) {
 		HasMemoryEvents:   s.hasEvents,
 		HasMemoryPressure: s.hasPSI,
 		Interval:          s.interval,
+		InFlight:          max(0, g.inFlight()),
 	}
 	s.admit(now, rs, usage, true)
 	d := s.shed.decision

@@ -150,3 +150,28 @@ func TestSteadyClock(t *testing.T) {
 		t.Errorf("a step forward reads %v, want %v (forward steps pass)", got, t0.Add(2*time.Hour))
 	}
 }
+
+// TestSampleCountsTheWorkInFlight: the reading the sampler hands to the
+// state record, the events and the history counts the work in flight at
+// the reading, as Snapshot counts it at the call.
+func TestSampleCountsTheWorkInFlight(t *testing.T) {
+	g := quietGuard(t, Config{})
+	var tickets []Ticket
+	for range 2 {
+		_, tk, ok := g.Enter(context.Background(), PriorityDefault)
+		if !ok {
+			t.Fatal("Enter refused on an idle guard")
+		}
+		tickets = append(tickets, tk)
+	}
+	g.sampler.sample(time.Now(), false)
+	if n := g.snap.Load().InFlight; n != 2 {
+		t.Errorf("the sampled reading counts %d in flight, want 2", n)
+	}
+	if n := reading(g.snap.Load()).InFlight; n != 2 {
+		t.Errorf("the state record's reading counts %d in flight, want 2", n)
+	}
+	for _, tk := range tickets {
+		tk.Done()
+	}
+}
