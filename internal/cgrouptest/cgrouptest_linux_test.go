@@ -427,7 +427,10 @@ func TestLimitCPUMovesTheProcessUnderAQuota(t *testing.T) {
 // first.
 func TestRemoveStaleLeavesALiveRunsCgroups(t *testing.T) {
 	cgrouptest.New(t, 0) // skips where cgroups cannot be made
-	gone := exec.Command("true")
+	// The test binary itself, for a process that has exited: a VM's
+	// initramfs has no other binary to run.
+	gone := exec.Command(os.Args[0])
+	gone.Env = append(os.Environ(), helperEnv+"=where")
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
 	}
