@@ -181,12 +181,13 @@ func (p capProbe) comparable(below int) bool {
 }
 
 // lowerCap is the cap to try after maxInFlight died in one of its lives: the
-// best surviving probe below it, or capStepDown of it if that is higher.
+// best surviving probe below it, or capStepDown of it if that is higher,
+// and always below it: capStepDown of a small cap rounds back to the cap.
 // The probes are far apart: in the uniform shape 237 died on the full
 // load, and the probe below it was 163, where the fixed cap of 216 lives
 // in the burst; a reference that low flatters the guard.
 func lowerCap(probes []capProbe, maxInFlight int) int {
-	step := int(math.Round(capStepDown * float64(maxInFlight)))
+	step := min(int(math.Round(capStepDown*float64(maxInFlight))), maxInFlight-1)
 	return max(bestCap(probes, maxInFlight), step)
 }
 

@@ -103,6 +103,12 @@ func TestLowerCap(t *testing.T) {
 	if got := lowerCap([]capProbe{{Cap: 351, GoodputRatio: 2.1}, {Cap: 386, Killed: true, FullLoad: true}}, 386); got != 351 {
 		t.Errorf("lowerCap = %d, want the probe at 351", got)
 	}
+	// A small cap steps down by one, where 0.9 of it rounds back to it.
+	for _, c := range []int{2, 3, 4, 5} {
+		if got := lowerCap([]capProbe{{Cap: c, Killed: true, FullLoad: true}}, c); got != c-1 {
+			t.Errorf("lowerCap(killed at %d) = %d, want %d", c, got, c-1)
+		}
+	}
 }
 
 func TestBisectCapError(t *testing.T) {

@@ -13,6 +13,10 @@
 //	OOMGUARD_DEBUG_ADDR    serve Guard.DebugHandler at this address, under /debug/guard/
 //	OOMGUARD_DEBUG_PUBLIC  "1" to allow an address that is not loopback
 //
+// With OOMGUARD_DEBUG_PUBLIC=1 the endpoint answers any client, with no
+// loopback or Host check: heap profiles hold the program's data, so keep
+// the port behind a network policy.
+//
 // A bad value gets one ERROR line that names the variable, and the guard
 // stays off; the program goes on. Guard then returns a guard that is off
 // (guard.Off), never nil, so that handlers wired to it serve as if it were

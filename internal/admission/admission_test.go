@@ -27,7 +27,10 @@ func TestShapes(t *testing.T) {
 		setup   func(s *sim)
 		minGood float64 // served per second over the oracle's, at least
 	}{
-		{"uniform, 3x overload", func(s *sim) { s.rate = 3 * 275 }, 0.9},
+		// Three times the survival harness's base rate for the uniform
+		// shape, as its spike is: a little more than the best fixed cap
+		// holds here, not three times it.
+		{"uniform, 3x the base rate", func(s *sim) { s.rate = 3 * 275 }, 0.9},
 		{"uniform, closed loop from idle", func(s *sim) { s.conns = 400 }, 0.85},
 		{"uniform, declared", func(s *sim) { s.rate = 3 * 275; s.declare = true }, 0.85},
 		{"heavy-tailed sizes", func(s *sim) { s.rate = 2000; s.size = heavyTailed }, 0},

@@ -69,7 +69,7 @@ func TestSizingIsTheBound(t *testing.T) {
 		name  string
 		setup func(s *sim)
 	}{
-		{"uniform, 3x overload", func(s *sim) { s.rate = 3 * 275 }},
+		{"uniform, 3x the base rate", func(s *sim) { s.rate = 3 * 275 }},
 		{"small requests beside a cache", func(s *sim) {
 			s.base = 200 * mib
 			s.rate = 3000
