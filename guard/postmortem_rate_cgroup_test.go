@@ -4,6 +4,7 @@ package guard_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func TestCgroupLastProfileNearTheKill(t *testing.T) {
 			child := cgrouptest.New(t, 192*mib)
 			dir := t.TempDir()
 			env := []string{"OOMGUARD_DUMP_DIR=" + dir, "OOMGUARD_TEST_FILL_MIB=120", fmt.Sprintf("OOMGUARD_TEST_LEAK_MIB_PER_S=%d", rate)}
-			died, _ := runUntilKilled(t, child, "leak-at-rate", env)
+			died, stderr := runUntilKilled(t, child, "leak-at-rate", env)
 			st, err := profile.Open(profile.Options{Dir: dir})
 			if err != nil {
 				t.Fatal(err)
@@ -43,6 +44,13 @@ func TestCgroupLastProfileNearTheKill(t *testing.T) {
 			t.Logf("the last profile (%s) was written %v before the kill was seen", last.Reason, gap.Round(time.Millisecond))
 			if gap < 0 || gap > 1500*time.Millisecond {
 				t.Errorf("last profile (%s) %v before the kill, want at most 1.5s", last.Reason, gap)
+				// What was written when, and the service's own account
+				// of each write and how long it took.
+				for _, m := range st.List() {
+					t.Logf("profile %q %s, %v before the kill", m.Kind, m.Reason, died.Sub(m.Time).Round(time.Millisecond))
+				}
+				lines := strings.Split(strings.TrimSpace(stderr), "\n")
+				t.Logf("the service's last log lines:\n%s", strings.Join(lines[max(0, len(lines)-20):], "\n"))
 			}
 		})
 	}
