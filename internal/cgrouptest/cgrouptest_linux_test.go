@@ -429,9 +429,8 @@ func TestRemoveStaleLeavesALiveRunsCgroups(t *testing.T) {
 	cgrouptest.New(t, 0) // skips where cgroups cannot be made
 	// The test binary itself, for a process that has exited: a VM's
 	// initramfs has no other binary to run.
-	gone := exec.Command(os.Args[0])
-	gone.Env = append(os.Environ(), helperEnv+"=where")
-	if err := gone.Run(); err != nil {
+	gone := helperCommand(t, "where", nil)
+	if _, err := gone.Output(); err != nil {
 		t.Fatal(err)
 	}
 	prefix := fmt.Sprintf("oomguard-staletest-%d-", os.Getpid())
