@@ -417,6 +417,7 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 		Refused:  uint64(g.shed[0].Load() + g.shed[1].Load() + g.shedLate.Load()),
 		Runnable: float64(rs.Runnable),
 		Idle:     time.Duration(rs.IdleCPU * float64(time.Second)),
+		Procs:    rs.Procs,
 	}
 	if s.shed.time != nil {
 		t.CPUs, t.Throttled = s.cpu.read(now, rs.Procs)

@@ -79,6 +79,9 @@ type Reading struct {
 	// CPU quota where that is lower. It sets the least bound and the line
 	// tolerated.
 	CPUs float64
+	// Procs is GOMAXPROCS: the threads that run Go code at once, and so
+	// the most a CPU quota can hold back. 0: CPUs, rounded up.
+	Procs int64
 	// InFlight is the work admitted and not yet done.
 	InFlight int64
 	// Done counts the work done.
@@ -190,7 +193,14 @@ func (p *Policy) close(r Reading) {
 	// the one request the least bound admits already waits on it.
 	cpus := math.Max(0.01, r.CPUs)
 	tolerated := queuePerCPU * cpus
-	least := max(1, int64(math.Ceil(cpus)))
+	// Two at least, even on less than two CPUs: one long request alone in
+	// flight holds every short one out until it is done, and beside one
+	// other a request takes at most twice as long.
+	least := max(2, int64(math.Ceil(cpus)))
+	procs := float64(r.Procs)
+	if procs <= 0 {
+		procs = math.Ceil(cpus)
+	}
 
 	// The mean time in flight, by Little's law over a horizon long enough
 	// to hold many requests.
@@ -235,19 +245,23 @@ func (p *Policy) close(r Reading) {
 	if uncongested == 0 {
 		uncongested = p.leastMean
 	}
-	// A line the quota makes, a good part of the line, is the kernel's own
-	// word that the CPUs ran out. A run queue may be work fanned out
-	// within requests, the GC's workers, or the refusals of a storm of
-	// retries, none of which a lower bound shortens: it counts only once
-	// it has slowed the admitted work past stretchMax times its
-	// uncongested time in flight.
+	// The quota's throttling, holding back a good part of the threads
+	// that wait or of the Ps, is the kernel's own word that the CPUs ran
+	// out: the whole line is then the work's, and a P idle beside it
+	// has no quota left to run more. Throttling is measured against the
+	// Ps as well as the line, as it holds back at most one thread a P
+	// while the run queue grows with the work admitted. A run queue
+	// alone may be work fanned out within requests, the GC's workers, or
+	// the refusals of a storm of retries, none of which a lower bound
+	// shortens: it counts only once it has slowed the admitted work past
+	// stretchMax times its uncongested time in flight.
 	throttledLine := max(0, r.Throttled-p.throttledAt).Seconds() / secs
-	quotas := throttledLine >= queue/3
+	quotas := throttledLine > 0 && throttledLine >= min(queue, procs)/3
 	stretched := uncongested > 0 && mean >= stretchMax*uncongested
 	slowed := quotas || stretched
 
 	own := max(0, queue-p.foreign) // the requests' part of the line
-	line := own > tolerated && own > inFlight/2 && idle < idlePerCPU*r.CPUs
+	line := own > tolerated && own > inFlight/2 && (quotas || idle < idlePerCPU*r.CPUs)
 	draining := p.drain(r.Now, line && !quotas && stretched && p.uncongested == 0, calm && queue > tolerated)
 	switch {
 	case draining:

@@ -229,6 +229,55 @@ func TestThrottledIsALine(t *testing.T) {
 	}
 }
 
+// TestQuotaLongLine: under a quota of a fifth of a CPU, the throttling
+// holds back at most a thread a P, while the run queue grows with the
+// work admitted. However long the line, and with too little work done to
+// learn a time in flight, the quota's word still cuts the bound, down to
+// two.
+func TestQuotaLongLine(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 0.2, Procs: 2, InFlight: 16, Runnable: 14}
+	p.OnSample(r)
+	var d Decision
+	for i := range 1000 {
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		r.Throttled += 2 * time.Millisecond * 9 / 10 // both threads held back nine tenths of the time
+		r.Refused++
+		if i%250 == 0 {
+			r.Done++ // two a second
+		}
+		d = p.OnSample(r)
+	}
+	if d.Limit != 2 {
+		t.Errorf("bound %d under the quota with a line of %.1f for 16 in flight, want 2", d.Limit, d.Queue)
+	}
+}
+
+// TestQuotaBesideIdlePs: a P idle while the quota holds back the threads
+// that run the work has no quota left to run more, so the refusals do not
+// raise the bound past the least; and the least is two, so that one long
+// request alone does not hold every short one out.
+func TestQuotaBesideIdlePs(t *testing.T) {
+	for _, inFlight := range []int64{1, 2} {
+		var p Policy
+		r := Reading{Now: time.Unix(1000, 0), CPUs: 0.2, Procs: 2, InFlight: inFlight, Runnable: 1}
+		p.OnSample(r)
+		var d Decision
+		var most int64
+		for range 1000 {
+			r.Now = r.Now.Add(2 * time.Millisecond)
+			r.Throttled += 2 * time.Millisecond * 8 / 10
+			r.Idle += 2 * time.Millisecond / 2 // half a P
+			r.Refused++
+			d = p.OnSample(r)
+			most = max(most, d.Limit)
+		}
+		if d.Limit != 2 || most > 2 {
+			t.Errorf("%d in flight: bound %d (at most %d) with the quota holding the threads back beside an idle P, want 2 throughout", inFlight, d.Limit, most)
+		}
+	}
+}
+
 // TestShortest: the deadline estimate is the 5th percentile of the times
 // in flight kept, once there are enough of them.
 func TestShortest(t *testing.T) {
