@@ -59,21 +59,22 @@ const (
 
 // config is the command line.
 type config struct {
-	limit        int64
-	service      string // prebuilt examples/httpservice; "" builds it
-	quick        bool
-	check        bool
-	checkGoodput float64
-	modes        []string
-	matrix       matrixOptions
-	out          string
-	rate         float64
-	keep         bool
-	probe        time.Duration // calibration step
-	bisections   int
-	oracleProbes int
-	oracleCap    int // fixed: no bisection, no retry
-	oracleLives  int // full-load runs in a row the oracle's cap must live
+	limit         int64
+	service       string // prebuilt examples/httpservice; "" builds it
+	quick         bool
+	check         bool
+	checkGoodput  float64
+	checkQuotaP99 float64
+	modes         []string
+	matrix        matrixOptions
+	out           string
+	rate          float64
+	keep          bool
+	probe         time.Duration // calibration step
+	bisections    int
+	oracleProbes  int
+	oracleCap     int // fixed: no bisection, no retry
+	oracleLives   int // full-load runs in a row the oracle's cap must live
 	// capacityPasses is how many times the closed loop that measures a
 	// CPU-bound shape's capacity asks for every picture.
 	capacityPasses int
@@ -89,8 +90,9 @@ func main() {
 	modes := flag.String("modes", strings.Join(defaultModes, ","), "comma-separated modes to run, in order; "+modeOomguardTrace+" (oomguard with the flight recorder) runs only when named")
 	shapes := flag.String("shapes", "", "comma-separated shapes, names or numbers 1-9 (default all; with -quick, 1-3, 8 and 9)")
 	flag.BoolVar(&c.quick, "quick", false, "shapes 1-3, 8 and 9 with short phases, the decode shape at one load (-quick-decode-load), for CI: a few minutes")
-	flag.BoolVar(&c.check, "check", false, "exit 1 if oomguard or oomguard+cost is OOM-killed in a shape but the leak, or serves less than -check-goodput of the reference")
+	flag.BoolVar(&c.check, "check", false, "exit 1 if oomguard or oomguard+cost is OOM-killed in a shape but the leak, serves less than -check-goodput of the reference, or under a CPU quota answers slower than -check-quota-p99")
 	flag.Float64Var(&c.checkGoodput, "check-goodput", 0.5, "-check: the least goodput, as a fraction of the reference mode's (of the base rate where no reference ran)")
+	flag.Float64Var(&c.checkQuotaP99, "check-quota-p99", 2.5, "-check: the longest p99 under a CPU quota (the quota shape), as a multiple of the shape's calibration p99")
 	flag.StringVar(&c.out, "out", "", "directory for latest.json, latest.md and latest.svg (default: a new temporary directory; the committed bench/results only when named)")
 	flag.Float64Var(&c.rate, "rate", 0, "base rate of the uniform shape in requests per second; 0 calibrates")
 	flag.StringVar(&c.service, "service", "", "run this prebuilt examples/httpservice binary instead of building it (where there is no Go toolchain)")
@@ -159,11 +161,15 @@ func main() {
 		fatalf("-quota-cpus: %v: want a quota from 0.01 to the %d CPUs of the machine", c.matrix.quotaCPUs, runtime.NumCPU())
 	case !(c.matrix.quotaLoad > 0) || c.matrix.quotaLoad > 100:
 		fatalf("-quota-load: %v: want a multiple in (0, 100]", c.matrix.quotaLoad)
+	case !(c.checkGoodput >= 0):
+		fatalf("-check-goodput: %v: want a fraction of 0 or more", c.checkGoodput)
+	case !(c.checkQuotaP99 > 0):
+		fatalf("-check-quota-p99: %v: want a positive multiple", c.checkQuotaP99)
 	}
 	c.matrix.decodeLimit = *decodeLimitMiB << 20
 	c.matrix.quotaStretch = 3
 	if c.quick {
-		c.matrix.quotaStretch = 1
+		c.matrix.quotaStretch = 2
 		if !flagSet("modes") {
 			// The checked modes and their reference: bare and GOMEMLIMIT
 			// alone die in the decode shape, and every run of the CPU-bound
@@ -270,12 +276,12 @@ func run(ctx context.Context, c config) int {
 	fmt.Printf("\nwrote %s\n", filepath.Join(c.out, "latest.{json,md,svg}"))
 
 	if c.check {
-		if failures := rep.check(c.checkGoodput); len(failures) > 0 {
+		if failures := rep.check(c.checkGoodput, c.checkQuotaP99); len(failures) > 0 {
 			fmt.Println("CHECK FAILED:\n  " + strings.Join(failures, "\n  "))
 			return 1
 		}
-		fmt.Printf("check passed: oomguard lived, with goodput >= %.2f of the reference (of the base rate where none ran), in %s\n",
-			c.checkGoodput, strings.Join(rep.checked(), ", "))
+		fmt.Printf("check passed: oomguard lived, with goodput >= %.2f of the reference (of the base rate where none ran), and under a CPU quota a p99 <= %.2f× the calibration's, in %s\n",
+			c.checkGoodput, c.checkQuotaP99, strings.Join(rep.checked(), ", "))
 	}
 	return 0
 }

@@ -170,9 +170,12 @@ func (rep *report) checked() []string {
 }
 
 // check returns why the matrix fails -check, if it does: oomguard or
-// oomguard+cost died in a shape but the leak, or served less than
-// minGoodput of the reference mode (of the base rate where none ran).
-func (rep *report) check(minGoodput float64) []string {
+// oomguard+cost died in a shape but the leak, served less than minGoodput
+// of the reference mode (of the base rate where none ran), or, under a
+// CPU quota, answered with a p99 above maxQuotaP99 times the shape's
+// calibration p99: there the reference's own p99 is long, and the
+// calibration is the bar the time bound is held to.
+func (rep *report) check(minGoodput, maxQuotaP99 float64) []string {
 	var failures []string
 	ran := false
 	for _, sr := range rep.Shapes {
@@ -199,6 +202,10 @@ func (rep *report) check(minGoodput float64) []string {
 				failures = append(failures, fmt.Sprintf("%s goodput %.3f of %s's, below %.2f", where, *r.GoodputVsReference, sr.Shape.Reference, minGoodput))
 			case r.GoodputVsReference == nil && r.GoodputRatio < minGoodput:
 				failures = append(failures, fmt.Sprintf("%s goodput %.3f of the base rate, below %.2f", where, r.GoodputRatio, minGoodput))
+			}
+			if sr.Shape.CPUs > 0 && !r.OOMKilled && r.DiedAtSeconds == nil && r.CalibrationP99Ms > 0 && r.P99Ms > maxQuotaP99*r.CalibrationP99Ms {
+				failures = append(failures, fmt.Sprintf("%s p99 %.0f ms, %.2f× the calibration's %.0f ms, above %.2f×",
+					where, r.P99Ms, r.P99Ms/r.CalibrationP99Ms, r.CalibrationP99Ms, maxQuotaP99))
 			}
 		}
 	}

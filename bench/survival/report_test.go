@@ -246,10 +246,10 @@ func TestMarkdown(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	rep := testReport()
-	if got := rep.check(0.5); len(got) != 1 || !strings.Contains(got[0], "1 uniform, oomguard: goodput 0.350 of oracle's, below 0.50") {
+	if got := rep.check(0.5, 2); len(got) != 1 || !strings.Contains(got[0], "1 uniform, oomguard: goodput 0.350 of oracle's, below 0.50") {
 		t.Errorf("check = %q, want oomguard's goodput below 0.5 of the oracle's", got)
 	}
-	if got := rep.check(0.2); len(got) != 0 {
+	if got := rep.check(0.2, 2); len(got) != 0 {
 		t.Errorf("check(0.2) = %q, want none", got)
 	}
 	if got := rep.checked(); len(got) != 1 || got[0] != "1 uniform" {
@@ -257,12 +257,26 @@ func TestCheck(t *testing.T) {
 	}
 	g := rep.Shapes[0].result(modeOomguard)
 	g.OOMKilled, g.DiedAtSeconds = true, ptr(2.5)
-	if got := rep.check(0.2); len(got) != 1 || !strings.Contains(got[0], "OOM-killed at 2.5 s") {
+	if got := rep.check(0.2, 2); len(got) != 1 || !strings.Contains(got[0], "OOM-killed at 2.5 s") {
 		t.Errorf("check with a kill = %q", got)
+	}
+	// Under a CPU quota, the p99 is held to the calibration's.
+	g.OOMKilled, g.DiedAtSeconds = false, nil
+	rep.Shapes[0].Shape.CPUs = 0.2
+	g.CalibrationP99Ms, g.P99Ms = 4000, 9000
+	if got := rep.check(0.2, 2); len(got) != 1 || !strings.Contains(got[0], "p99 9000 ms, 2.25× the calibration's 4000 ms, above 2.00×") {
+		t.Errorf("check with a p99 of 2.25× the calibration's under a quota = %q", got)
+	}
+	if got := rep.check(0.2, 2.5); len(got) != 0 {
+		t.Errorf("check(0.2, 2.5) with a p99 of 2.25× the calibration's = %q, want none", got)
+	}
+	rep.Shapes[0].Shape.CPUs = 0
+	if got := rep.check(0.2, 2); len(got) != 0 {
+		t.Errorf("check without a quota held the p99 to the calibration's: %q", got)
 	}
 	// A kill in the leak is expected; with nothing else oomguard did not run.
 	rep.Shapes[0].Shape.Name = shapeLeak
-	if got := rep.check(0.2); len(got) != 1 || !strings.Contains(got[0], "did not run") {
+	if got := rep.check(0.2, 2); len(got) != 1 || !strings.Contains(got[0], "did not run") {
 		t.Errorf("check of a leak = %q, want only that oomguard did not run elsewhere", got)
 	}
 }
@@ -347,7 +361,7 @@ func TestRounds(t *testing.T) {
 		t.Errorf("summary with round 3 killed: %+v, want it marked killed", sum)
 	}
 	rep := &report{Shapes: []*shapeRun{sr}}
-	if got := rep.check(0.5); len(got) != 1 || !strings.Contains(got[0], "oomguard (round 3): OOM-killed at 1.5 s") {
+	if got := rep.check(0.5, 2); len(got) != 1 || !strings.Contains(got[0], "oomguard (round 3): OOM-killed at 1.5 s") {
 		t.Errorf("check = %q, want round 3's kill", got)
 	}
 	var b strings.Builder
@@ -511,10 +525,10 @@ func TestDecodeJSONAndMarkdown(t *testing.T) {
 	if !strings.Contains(buf.String(), "| CPU s | throttled |\n") || !strings.Contains(buf.String(), "| 0.50 |\n") {
 		t.Errorf("Markdown with a CPU quota lacks the throttled share:\n%s", buf.String())
 	}
-	if got := rep.check(0.5); len(got) != 0 {
+	if got := rep.check(0.5, 2); len(got) != 0 {
 		t.Errorf("check(0.5) = %q, want none", got)
 	}
-	if got := rep.check(0.6); len(got) != 1 || !strings.Contains(got[0], "8 decode 3x, oomguard: goodput 0.556 of oracle's") {
+	if got := rep.check(0.6, 2); len(got) != 1 || !strings.Contains(got[0], "8 decode 3x, oomguard: goodput 0.556 of oracle's") {
 		t.Errorf("check(0.6) = %q, want the decode shape's oomguard", got)
 	}
 }
