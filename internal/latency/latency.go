@@ -26,12 +26,13 @@ const (
 	// wait is not read as a line.
 	window = 100 * time.Millisecond
 	// queuePerCPU is the line tolerated, in goroutines waiting per CPU:
-	// enough that a CPU freed by a request finishing finds the next request
-	// ready rather than idling until one arrives. A line is also tolerated
+	// enough that CPUs freed by requests finishing close together find the
+	// next requests ready rather than idling until more arrive, as
+	// arrivals come in bursts and gaps. A line is also tolerated
 	// while it holds at most half the work in flight: by Little's law that
 	// work then waits for a CPU at most as long as it spends on everything
 	// else, and a line of short requests costs them little.
-	queuePerCPU = 1
+	queuePerCPU = 2
 	// idlePerCPU is the share of the CPUs that may go unused in a window
 	// that still counts as a line: a line beside idle CPUs is goroutines
 	// between two slices, or work fanned out within a request, and more

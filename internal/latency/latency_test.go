@@ -77,6 +77,26 @@ func TestOverloadAgainstFixedCaps(t *testing.T) {
 	}
 }
 
+// TestSlowWork: a service whose requests take ten times as long, done a
+// few a second, too few for the mean time in flight's short horizon to
+// hold many, is bounded as well once it has had a calm start: at 2× its
+// capacity, with clients that wait ten times as long, the Policy serves
+// about what the best fixed cap serves (againstCaps).
+func TestSlowWork(t *testing.T) {
+	mix := scaled(photoMix, 10)
+	againstCaps(t, "ten times as slow, 2×", simConfig{cpus: 2, mix: mix, rate: 2 * capacity(2, mix),
+		duration: 300 * time.Second, deadline: 20 * time.Second, calm: 60 * time.Second, calmRate: 0.3 * capacity(2, mix)})
+}
+
+// scaled is mix with every class's CPU time k times as long.
+func scaled(mix []class, k time.Duration) []class {
+	out := slices.Clone(mix)
+	for i := range out {
+		out[i].cpu *= k
+	}
+	return out
+}
+
 // TestLineNotAllTheWork: goroutines that wait for a CPU and are not
 // requests waiting (each request's work fanned out over several, the
 // answers to the refusals) do not pin the bound at the CPUs: the Policy
@@ -180,13 +200,13 @@ func TestLineCutsThenLifts(t *testing.T) {
 	// In flight held at the bound; the line falls with it.
 	r.InFlight, r.Runnable = 10, 8
 	d = step(&p, &r, window)
-	if d.Limit != 5 {
-		t.Fatalf("third window: bound %d, want 5", d.Limit)
+	if d.Limit != 6 {
+		t.Fatalf("third window: bound %d, want 6 (10 - 8 + 4)", d.Limit)
 	}
-	r.InFlight, r.Runnable = 5, 3
+	r.InFlight, r.Runnable = 6, 5
 	d = step(&p, &r, window)
-	if d.Limit != 4 {
-		t.Fatalf("fourth window: bound %d, want 4 (5 - 3 + 2)", d.Limit)
+	if d.Limit != 5 {
+		t.Fatalf("fourth window: bound %d, want 5 (6 - 5 + 4)", d.Limit)
 	}
 	// The floor: never below the CPUs.
 	r.InFlight, r.Runnable = 4, 30
@@ -224,8 +244,8 @@ func TestThrottledIsALine(t *testing.T) {
 		r.Throttled += 8 * time.Millisecond // four threads held back
 		d = p.OnSample(r)
 	}
-	if math.Abs(d.Queue-4) > 1e-9 || d.Limit != 3 {
-		t.Errorf("line %.1f, bound %d; want 4 and 3 (6 - 4 + 1)", d.Queue, d.Limit)
+	if math.Abs(d.Queue-4) > 1e-9 || d.Limit != 4 {
+		t.Errorf("line %.1f, bound %d; want 4 and 4 (6 - 4 + 2)", d.Queue, d.Limit)
 	}
 }
 
@@ -305,7 +325,7 @@ func TestShortest(t *testing.T) {
 // instead of integrating a negative span.
 func TestClockBack(t *testing.T) {
 	var p Policy
-	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 10, Runnable: 8}
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 10, Runnable: 9}
 	calm(&p, &r)
 	d := step(&p, &r, window)
 	r.Now = r.Now.Add(-time.Hour)
@@ -313,8 +333,8 @@ func TestClockBack(t *testing.T) {
 	if d2 != d {
 		t.Errorf("decision moved on a step back: %+v, was %+v", d2, d)
 	}
-	if d3 := step(&p, &r, 2*window); d3.Limit != 4 {
-		t.Errorf("bound %d two windows after the step back, want 4 (10 - 8 + 2)", d3.Limit)
+	if d3 := step(&p, &r, 2*window); d3.Limit != 5 {
+		t.Errorf("bound %d two windows after the step back, want 5 (10 - 9 + 4)", d3.Limit)
 	}
 }
 
@@ -343,7 +363,7 @@ func TestShortRequestsNearSaturation(t *testing.T) {
 // in flight would use the idle CPUs, so the bound is not cut.
 func TestLineBesideIdleCPUs(t *testing.T) {
 	var p Policy
-	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 3, Runnable: 4}
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 3, Runnable: 6}
 	calm(&p, &r)
 	for range 50 {
 		r.Now = r.Now.Add(2 * time.Millisecond)
@@ -359,7 +379,7 @@ func TestLineBesideIdleCPUs(t *testing.T) {
 		p.OnSample(r)
 	}
 	if d := p.OnSample(r); d.Limit != 2 {
-		t.Errorf("bound %d with the CPUs busy and a line of 4 for 3 in flight, want 2 (the CPUs)", d.Limit)
+		t.Errorf("bound %d with the CPUs busy and a line of 6 for 3 in flight, want 2 (the least)", d.Limit)
 	}
 }
 
