@@ -72,12 +72,12 @@ type Config struct {
 	// DisableTimeBound turns off the bound on work in flight for time. By
 	// default, while work waits for a CPU (goroutines ready to run and
 	// waiting for a P, or threads held back by the CPU quota) more than
-	// about one per CPU, the guard bounds the work in flight to what the
-	// CPUs run without a longer line, as well as to what fits in memory:
-	// the tighter bound wins. Then it also refuses at once work whose
-	// deadline (the request context's, or DeadlineHeader's) is nearer than
-	// nearly all recent work took in flight. The environment variable
-	// OOMGUARD_TIME_BOUND=off does the same.
+	// about two per CPU, the guard bounds the work in flight to what the
+	// CPUs run without a longer line, never below two, as well as to what
+	// fits in memory: the tighter bound wins. Then it also refuses at once
+	// work whose deadline (the request context's, or DeadlineHeader's) is
+	// nearer than nearly all recent work took in flight. The environment
+	// variable OOMGUARD_TIME_BOUND=off does the same.
 	DisableTimeBound bool
 
 	// DeadlineHeader names a request header in which HTTP clients say how
