@@ -190,8 +190,8 @@ func (p *Policy) close(r Reading) {
 	done := float64(r.Done - p.doneAt)
 	refused := r.Refused != p.refusedAt
 	idle := max(0, r.Idle-p.idleAt).Seconds() / secs // CPUs
-	// A quota of a fraction of a CPU tolerates that fraction of a line:
-	// the one request the least bound admits already waits on it.
+	// A quota of a fraction of a CPU tolerates a line in proportion: the
+	// requests the least bound admits already wait on it.
 	cpus := math.Max(0.01, r.CPUs)
 	tolerated := queuePerCPU * cpus
 	// Two at least, even on less than two CPUs: one long request alone in
