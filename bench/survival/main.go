@@ -167,9 +167,10 @@ func main() {
 		fatalf("-check-quota-p99: %v: want a positive multiple", c.checkQuotaP99)
 	}
 	c.matrix.decodeLimit = *decodeLimitMiB << 20
+	// The quota's phases are as long with -quick: shorter ones hold too
+	// few of its scans to compare one mode's goodput with another's.
 	c.matrix.quotaStretch = 3
 	if c.quick {
-		c.matrix.quotaStretch = 2
 		if !flagSet("modes") {
 			// The checked modes and their reference: bare and GOMEMLIMIT
 			// alone die in the decode shape, and every run of the CPU-bound
