@@ -110,6 +110,7 @@ func main() {
 	flag.IntVar(&c.matrix.cacheBytes, "cache-bytes", cacheBytes, "bytes each request of the cache shape holds")
 	flag.DurationVar(&c.matrix.cacheHold, "cache-hold", cacheHold, "how long each request of the cache shape holds its bytes")
 	cacheRebuild := flag.Int64("cache-rebuild-mib", 0, "the cache shape's service also rebuilds a block of this many MiB every 5s, in one allocation (examples/httpservice -rebuild-bytes); 0 none")
+	cpuRounds := flag.Int("cpu-rounds", 3, "rounds of the reference (the oracle's cap) and oomguard on each decode load and on the quota shape, the other modes running in the first; each round compares with its own reference, and the summary gives the median. With -quick, 1 unless given")
 	decodeLoads := flag.String("decode-loads", "2,3", "the decode shape's loads, as multiples of its capacity: one run of the shape each")
 	quickDecodeLoad := flag.Float64("quick-decode-load", 3, "-quick: the decode shape's one load, as a multiple of its capacity, unless -decode-loads is given")
 	decodeLimitMiB := flag.Int64("decode-limit-mib", 512, "memory limit of the decode and quota shapes' service, in MiB: a scan of 6000×4500 is 103 MiB decoded")
@@ -150,6 +151,10 @@ func main() {
 	if c.quick && !flagSet("decode-loads") {
 		c.matrix.decodeLoads = []float64{*quickDecodeLoad}
 	}
+	c.matrix.cpuRounds = *cpuRounds
+	if c.quick && !flagSet("cpu-rounds") {
+		c.matrix.cpuRounds = 1
+	}
 	switch {
 	case *quickDecodeLoad <= 0 || *quickDecodeLoad > 100:
 		fatalf("-quick-decode-load: %v: want a multiple in (0, 100]", *quickDecodeLoad)
@@ -187,9 +192,9 @@ func main() {
 	if c.oracleLives < 0 {
 		fatalf("-oracle-lives: %d is negative", c.oracleLives)
 	}
-	if *leakMiB <= 0 || c.matrix.cacheRounds <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 ||
+	if *leakMiB <= 0 || c.matrix.cacheRounds <= 0 || c.matrix.cpuRounds <= 0 || c.matrix.conns <= 0 || c.matrix.workBytes <= 0 || c.matrix.workHold <= 0 ||
 		c.matrix.cacheBytes <= 0 || c.matrix.cacheHold <= 0 {
-		fatalf("-leak-mib-per-s, -cache-rounds, -burst-conns, -work-bytes, -work-hold, -cache-bytes and -cache-hold must be positive")
+		fatalf("-leak-mib-per-s, -cache-rounds, -cpu-rounds, -burst-conns, -work-bytes, -work-hold, -cache-bytes and -cache-hold must be positive")
 	}
 	if *cacheRebuild < 0 {
 		fatalf("-cache-rebuild-mib: %d is negative", *cacheRebuild)

@@ -274,7 +274,20 @@ func (sr *shapeRun) summary(mode string) *Result {
 	}
 	out.GoodputVsReference = medianOf(fair, func(r Result) *float64 { return r.GoodputVsReference })
 	out.P99VsReference = medianOf(fair, func(r Result) *float64 { return r.P99VsReference })
+	out.LargeVsSmall = medianOf(runs, func(r Result) *float64 { return r.LargeVsSmall })
 	return &out
+}
+
+// calibrationP99 is the median over the named mode's rounds of its p99
+// against the calibration's, where it lived; nil where none did.
+func (sr *shapeRun) calibrationP99(mode string) *float64 {
+	var runs []Result
+	for _, run := range sr.Runs {
+		if r := run.Result; r.Mode == mode && r.DiedAtSeconds == nil && r.CalibrationP99Ms > 0 {
+			runs = append(runs, r)
+		}
+	}
+	return medianOf(runs, func(r Result) *float64 { return ptr(r.P99Ms / r.CalibrationP99Ms) })
 }
 
 // medianOf is the median of the figure f over the runs that have it (the
@@ -606,7 +619,14 @@ func (sr *shapeRun) writeMarkdown(b *strings.Builder) {
 				continue
 			}
 			r := sr.summary(m)
-			parts = append(parts, fmt.Sprintf("%s%s goodput %s, p99 %s", deathMark(*r), m, fmtRatio(r.GoodputVsReference), fmtRatio(r.P99VsReference)))
+			part := fmt.Sprintf("%s%s goodput %s, p99 %s", deathMark(*r), m, fmtRatio(r.GoodputVsReference), fmtRatio(r.P99VsReference))
+			if r.LargeVsSmall != nil {
+				part += ", large vs small " + fmtRatio(r.LargeVsSmall)
+			}
+			if s.CPUs > 0 {
+				part += ", p99 against the calibration's " + fmtRatio(sr.calibrationP99(m))
+			}
+			parts = append(parts, part)
 		}
 		fmt.Fprintf(b, "\nMedian of %d rounds, each against its own round's %s: %s.\n", s.Rounds, s.Reference, strings.Join(parts, "; "))
 		parts = parts[:0]

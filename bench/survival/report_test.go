@@ -372,6 +372,36 @@ func TestRounds(t *testing.T) {
 	}
 }
 
+// TestRoundsUnderAQuota: a CPU shape's summary in rounds gives the median
+// of the largest class's share against the smallest's and, under a quota,
+// of the p99 against the calibration's, over the rounds the mode lived.
+func TestRoundsUnderAQuota(t *testing.T) {
+	s := shape{Name: shapeQuota, Number: 9, Label: "quota 0.2 CPU, 2x", Reference: modeOracle, Rounds: 3, CPUs: 0.2}
+	sr := &shapeRun{Shape: s}
+	for i, f := range []struct{ p99, fair float64 }{{5000, 0.6}, {9000, 1.2}, {7000, 0.9}} {
+		sr.Runs = append(sr.Runs,
+			modeRun{Result: Result{Mode: modeOracle, Round: i + 1, GoodputRatio: 1, P99Ms: 4000, Served: 1, CalibrationP99Ms: 4000}},
+			modeRun{Result: Result{Mode: modeOomguard, Round: i + 1, GoodputRatio: 1, P99Ms: f.p99, Served: 1, CalibrationP99Ms: 4000, LargeVsSmall: ptr(f.fair)}})
+	}
+	sr.compare()
+	if sum := sr.summary(modeOomguard); sum.LargeVsSmall == nil || *sum.LargeVsSmall != 0.9 {
+		t.Errorf("summary's large vs small %v, want the median 0.9", sum.LargeVsSmall)
+	}
+	if got := sr.calibrationP99(modeOomguard); got == nil || *got != 1.75 {
+		t.Errorf("p99 against the calibration's %v, want the median 7000/4000 = 1.75", got)
+	}
+	// A round the mode died in has no p99 to judge.
+	sr.roundResult(modeOomguard, 3).DiedAtSeconds = ptr(1.0)
+	if got := sr.calibrationP99(modeOomguard); got == nil || *got != 1.75 {
+		t.Errorf("p99 against the calibration's with round 3 dead: %v, want the median of 1.25 and 2.25, 1.75", got)
+	}
+	var b strings.Builder
+	sr.writeMarkdown(&b)
+	if !strings.Contains(b.String(), "large vs small 0.90, p99 against the calibration's 1.75") {
+		t.Errorf("markdown lacks the medians:\n%s", b.String())
+	}
+}
+
 // decodeReport is a decode shape of a 2s deadline at a capacity of 10 rps,
 // overloaded at 30 for 2s after 1s at 5: its oracle serves every small
 // picture in 100 ms and every medium in 1.5s, and refuses the large; the

@@ -300,7 +300,7 @@ type matrixOptions struct {
 	// deadline. quotaCPUs is the quota shape's CPU quota and quotaLoad its
 	// load; its deadline is decodeDeadline / quotaCPUs (see matrix), its
 	// phases quotaStretch times as long. cpuModes, where not nil, are the
-	// only modes the decode and quota shapes run.
+	// only modes the decode and quota shapes run, cpuRounds their rounds.
 	decodeLoads    []float64
 	decodeLimit    int64
 	decodeDeadline time.Duration
@@ -308,6 +308,7 @@ type matrixOptions struct {
 	quotaLoad      float64
 	quotaStretch   float64
 	cpuModes       []string
+	cpuRounds      int
 }
 
 // matrix returns the shapes to run, in the order of o.shapes.
@@ -348,7 +349,7 @@ func matrix(o matrixOptions) []shape {
 		case shapeDecode:
 			for _, f := range o.decodeLoads {
 				out = append(out, shape{Name: name, Number: 8, Label: fmt.Sprintf("decode %gx", f), Args: decodeArgs(), Only: o.cpuModes,
-					Pictures: decodeMix, Factor: f, Deadline: o.decodeDeadline, Limit: o.decodeLimit, Reference: modeOracle})
+					Pictures: decodeMix, Factor: f, Deadline: o.decodeDeadline, Limit: o.decodeLimit, Reference: modeOracle, Rounds: o.cpuRounds})
 			}
 		case shapeQuota:
 			// The deadline buys the same CPU time as the decode shape's
@@ -357,7 +358,7 @@ func matrix(o matrixOptions) []shape {
 			deadline := time.Duration(float64(o.decodeDeadline) / min(1, o.quotaCPUs)).Round(time.Millisecond)
 			out = append(out, shape{Name: name, Number: 9, Label: fmt.Sprintf("quota %g CPU, %gx", o.quotaCPUs, o.quotaLoad), Args: decodeArgs(), Only: o.cpuModes,
 				Pictures: decodeMix, Factor: o.quotaLoad, Deadline: deadline, CPUs: o.quotaCPUs, Limit: o.decodeLimit, Reference: modeOracle,
-				Stretch: o.quotaStretch})
+				Stretch: o.quotaStretch, Rounds: o.cpuRounds})
 		}
 	}
 	for i := range out {
