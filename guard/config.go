@@ -74,7 +74,10 @@ type Config struct {
 	// waiting for a P, or threads held back by the CPU quota) more than
 	// about two per CPU, the guard bounds the work in flight to what the
 	// CPUs run without a longer line, never below two, as well as to what
-	// fits in memory: the tighter bound wins. Then it also refuses at once
+	// fits in memory: the tighter bound wins. On one CPU or less, a request
+	// in flight longer than half of recent work took is then let finish
+	// alone: nothing more is admitted until it is done, for at most twice
+	// as long as nearly all recent work takes. Then it also refuses at once
 	// work whose deadline (the request context's, or DeadlineHeader's) is
 	// nearer than nearly all recent work took in flight. The environment
 	// variable OOMGUARD_TIME_BOUND=off does the same.

@@ -113,6 +113,7 @@ type Guard struct {
 	timeTighter   atomic.Bool  // the time bound is below the memory bound
 	shortest      atomic.Int64 // ns: recent work took longer than this, nearly all of it; 0 unknown
 	tookRing      tookRing
+	starts        startTable      // when the work in flight under the time bound was admitted
 	shed          [3]atomic.Int64 // by Priority.index
 	cancelled     atomic.Int64
 	readyAfter    atomic.Int64 // unix ns before which ReadyHandler says 503
@@ -298,6 +299,7 @@ func newGuard(cfg Config) *Guard {
 		startedAt:   time.Now(),
 		plain:       cfg.Cost == nil && !cfg.ReportLoad,
 	}
+	g.starts.base = g.startedAt
 	if g.log == nil {
 		g.log = slog.Default()
 	}

@@ -422,6 +422,9 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 	if s.shed.time != nil {
 		t.CPUs, t.Throttled = s.cpu.read(now, rs.Procs)
 		t.Took = g.tookRing.drain()
+		if s.shed.timeDec.Limit > 0 {
+			t.Ages = g.starts.ages(time.Now()) // the hot path's clock, not the sampler's steadied one
+		}
 	}
 	s.shed.apply(g, r, t)
 	if r.Admitted != s.seenAdm || r.InFlight() > 0 || r.Alloc-s.seenAlloc >= busyAlloc {

@@ -48,6 +48,61 @@ func (t *tookRing) drain() []time.Duration {
 	return t.buf
 }
 
+// startSlots is how many starts of work in flight the hot path keeps for
+// the sampler; work admitted while every slot it may take is in use is not
+// kept, which only thins the sample.
+const (
+	startSlots = 256
+	startProbe = 4 // slots tried after the first
+)
+
+// startTable keeps when some of the work in flight under the time bound
+// was admitted, without a lock: a writer claims a free slot with one
+// compare-and-swap and frees it with another. A slot holds nanoseconds
+// since base plus one; zero is free.
+type startTable struct {
+	base  time.Time
+	next  atomic.Uint64
+	slots [startSlots]atomic.Int64
+	buf   []time.Duration // the sampler's
+}
+
+// put keeps start and returns its slot, plus one; 0 when none was free.
+func (t *startTable) put(start time.Time) (slot uint32, v int64) {
+	v = int64(start.Sub(t.base)) + 1
+	if v <= 0 {
+		return 0, 0
+	}
+	i := t.next.Add(1)
+	for k := range uint64(startProbe) {
+		j := (i + k) % startSlots
+		if t.slots[j].CompareAndSwap(0, v) {
+			return uint32(j) + 1, v
+		}
+	}
+	return 0, 0
+}
+
+// drop frees the slot that put returned for v.
+func (t *startTable) drop(slot uint32, v int64) {
+	if slot > 0 {
+		t.slots[slot-1].CompareAndSwap(v, 0)
+	}
+}
+
+// ages returns how long the work kept has been in flight at now; the
+// slice is reused by the next call.
+func (t *startTable) ages(now time.Time) []time.Duration {
+	at := int64(now.Sub(t.base)) + 1
+	t.buf = t.buf[:0]
+	for i := range t.slots {
+		if v := t.slots[i].Load(); v != 0 {
+			t.buf = append(t.buf, time.Duration(max(0, at-v)))
+		}
+	}
+	return t.buf
+}
+
 // late reports whether work with ctx, arriving now, has a deadline nearer
 // than the shortest time recent work took in flight: it would most likely
 // time out after holding a place and a CPU. header, if not zero, is a

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,6 +146,60 @@ func TestTimesInFlightReachTheSampler(t *testing.T) {
 	}
 	if n := len(g.tookRing.drain()); n != tookSlots {
 		t.Errorf("%d times drained after %d, want %d", n, tookSlots+10, tookSlots)
+	}
+}
+
+// TestStartsOfWorkInFlight: while the time bound is in force, the work
+// admitted is kept in the start table until it is done, once, whatever
+// the goroutines that end it; without the bound nothing is kept, and a
+// full table keeps no more rather than overwrite.
+func TestStartsOfWorkInFlight(t *testing.T) {
+	g := quietGuard(t, Config{})
+	_, tk, _ := g.Enter(context.Background(), PriorityDefault)
+	if n := len(g.starts.ages(time.Now())); n != 0 {
+		t.Errorf("%d starts kept without the time bound, want 0", n)
+	}
+	tk.Done()
+	g.decideTime(100, latency.Decision{Limit: 50})
+	before := time.Now()
+	_, tk, _ = g.Enter(context.Background(), PriorityDefault)
+	_, crit, _ := g.Enter(context.Background(), PriorityCritical)
+	later := time.Now().Add(time.Second)
+	if a := g.starts.ages(later); len(a) != 1 || a[0] < time.Second || a[0] > later.Sub(before) {
+		t.Errorf("ages %v a second on, want one of about a second (Critical work is not timed)", a)
+	}
+	tk.Done()
+	tk.Done()
+	crit.Done()
+	if n := len(g.starts.ages(time.Now())); n != 0 {
+		t.Errorf("%d starts kept after Done, want 0", n)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				if _, tk, ok := g.Enter(context.Background(), PriorityDefault); ok {
+					tk.Done()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(g.starts.ages(time.Now())); n != 0 {
+		t.Errorf("%d starts kept after 8000 entered and done at once, want 0", n)
+	}
+	var st startTable
+	st.base = time.Now()
+	for range startSlots {
+		if slot, _ := st.put(time.Now()); slot == 0 {
+			t.Fatal("no slot free in a table not yet full")
+		}
+	}
+	if slot, _ := st.put(time.Now()); slot != 0 {
+		t.Errorf("a full table gave slot %d, want none", slot)
+	}
+	if slot, _ := st.put(st.base.Add(-time.Hour)); slot != 0 {
+		t.Errorf("a start before the table's base took slot %d, want none", slot)
 	}
 }
 

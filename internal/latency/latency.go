@@ -10,6 +10,12 @@
 // one CPU busy for longer, and the others still find theirs. Both grow when
 // more work is admitted than the CPUs can run, whatever the work's mix.
 //
+// On one CPU or less, the least bound of two puts two requests on one
+// CPU, and a long request shares it for its whole life. There the Policy
+// lets a request that has been in flight longer than half of recent work
+// took finish alone: long requests then take about their own time, not
+// twice it, while short ones still pair up.
+//
 // The Policy is pure: OnSample takes a Reading, with its time, and returns
 // a Decision, so that tests drive it with a simulated clock.
 package latency
@@ -67,6 +73,14 @@ const (
 	// than Decision.Shortest: a deadline below it would most likely be
 	// missed.
 	shortestQuantile = 0.05
+	// longQuantile is the share of recent work that finished sooner than
+	// nearly all: a hold lasts at most holdFor times that (see hold).
+	longQuantile = 0.95
+	holdFor      = 2
+	// holdEvery spaces holds after one that found the CPUs unused beside
+	// the work held for: that work was waiting, not computing, and a
+	// service with such work in flight is not held at the CPUs often.
+	holdEvery = 30 * time.Second
 	// flightTau smooths the mean time in flight over many requests, so
 	// that a mix of sizes averages out.
 	flightTau = 2 * time.Second
@@ -100,6 +114,9 @@ type Reading struct {
 	// Took holds the times in flight of some of the work done since the
 	// previous Reading; the Policy copies what it keeps.
 	Took []time.Duration
+	// Ages holds how long some of the work in flight has been in flight
+	// so far; the Policy keeps none of it.
+	Ages []time.Duration
 }
 
 // Decision is what the caller enforces until the next Reading.
@@ -119,6 +136,10 @@ type Decision struct {
 	// Uncongested the same learned while nothing waited for a CPU (until
 	// then, the least mean time in flight seen); 0: unknown.
 	TimeInFlight, Uncongested time.Duration
+	// Held reports that Limit is held at one, below the least bound: on
+	// one CPU or less, the oldest work in flight has been in flight longer
+	// than half of recent work took, and finishes without sharing the CPU.
+	Held bool
 }
 
 // Policy is the state between Readings. The zero value is ready to use.
@@ -142,6 +163,10 @@ type Policy struct {
 	leastMean             float64   // seconds: the least mean time in flight seen, forgetting over uncongestedTau; 0 unknown
 	drainFrom             time.Time // the last drain's start; zero before the first
 	draining              bool
+	holding               bool
+	heldSince             time.Time // the hold's start, while holding
+	holdOff               time.Time // no hold starts before this
+	exempt                time.Time // work in flight since before this is not held for
 	took                  [took]time.Duration
 	tookN                 int                 // times in took, up to len(took)
 	tookAt                int                 // next slot
@@ -294,10 +319,21 @@ func (p *Policy) close(r Reading) {
 	if draining {
 		limit = least
 	}
+	shortest, half, long := p.quantiles()
+	held := false
+	if alone := int64(math.Ceil(cpus)); alone < least && limit > 0 {
+		held = p.hold(r.Now, r.Ages, half, long, quotas || idle < idlePerCPU*r.CPUs)
+		if held {
+			limit = min(limit, alone)
+		}
+	} else {
+		p.holding = false
+	}
 	p.dec = Decision{
 		Limit:        limit,
+		Held:         held,
 		Queue:        queue,
-		Shortest:     p.shortest(),
+		Shortest:     shortest,
 		TimeInFlight: seconds(mean),
 		Uncongested:  seconds(uncongested),
 	}
@@ -324,15 +360,54 @@ func (p *Policy) drain(now time.Time, start, foreign bool) bool {
 	return p.draining
 }
 
-// shortest is the shortestQuantile of the times in flight kept.
-func (p *Policy) shortest() time.Duration {
+// hold reports whether the bound is held at the CPUs now, for the oldest
+// work in flight. On fewer CPUs than the least bound, work admitted beside
+// a long request shares its CPU for the whole of that request's life, and
+// stretches it however few are admitted. Once the request has been in
+// flight longer than half of recent work took, it is likely one of the
+// long ones, and the one nearest its client's deadline: nothing more is
+// admitted until it is done, as a line served in order would give it the
+// CPUs. Short requests still pair up, so that the CPUs find the next one
+// ready when one ends. A hold lasts at most holdFor times as long as
+// nearly all recent work took, so that a request longer than any does not
+// keep the CPUs to itself for long; each request is held for once. Work
+// beside which the CPUs go unused while it is held for is waiting, not
+// computing (a long poll, a stream): the hold ends at once, and holds
+// stay off for holdEvery.
+func (p *Policy) hold(now time.Time, ages []time.Duration, half, long time.Duration, busy bool) bool {
+	var oldest time.Duration
+	if half > 0 {
+		for _, a := range ages {
+			if a > half && now.Add(-a).After(p.exempt) {
+				oldest = max(oldest, a)
+			}
+		}
+	}
+	switch {
+	case !p.holding:
+		if oldest > 0 && busy && !now.Before(p.holdOff) {
+			p.holding, p.heldSince = true, now
+		}
+	case oldest == 0:
+		p.holding = false
+	case !busy:
+		p.holding, p.exempt, p.holdOff = false, now.Add(-oldest), now.Add(holdEvery)
+	case now.Sub(p.heldSince) >= holdFor*long:
+		p.holding, p.exempt = false, now.Add(-oldest)
+	}
+	return p.holding
+}
+
+// quantiles returns the shortestQuantile, the median and the
+// longQuantile of the times in flight kept; zeros while too few are kept.
+func (p *Policy) quantiles() (shortest, half, long time.Duration) {
 	if p.tookN < 20 {
-		return 0
+		return 0, 0, 0
 	}
 	s := p.sorted[:p.tookN]
 	copy(s, p.took[:p.tookN])
 	slices.Sort(s)
-	return s[int(shortestQuantile*float64(len(s)))]
+	return s[int(shortestQuantile*float64(len(s)))], s[len(s)/2], s[int(longQuantile*float64(len(s)))]
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -115,9 +115,10 @@ func TestLineNotAllTheWork(t *testing.T) {
 }
 
 // TestQuota: under a CPU quota of a fifth of a CPU, with two Ps, the
-// Policy holds the p99 of admitted work within twice the p99 of the same
-// mix at a tenth of the quota's capacity, and serves most of what the
-// quota allows.
+// Policy holds the p99 of admitted work within one and a half times the
+// p99 of the same mix at a tenth of the quota's capacity, as a long
+// request, once it has outlived half of recent work, finishes alone; and
+// it serves most of what the quota allows.
 func TestQuota(t *testing.T) {
 	cfg := simConfig{cpus: 2, quota: 0.2, mix: photoMix, duration: 120 * time.Second, deadline: time.Hour}
 	capacity := capacity(0.2, photoMix)
@@ -127,13 +128,124 @@ func TestQuota(t *testing.T) {
 	g, p99, fair, limit := mean(cfg)
 	t.Logf("calibration p99 %v; at 2×: %.2f/s (capacity %.2f), p99 %v (%.2f×), mean limit %.1f, largest/smallest share %.2f",
 		calib, g, capacity, p99, float64(p99)/float64(calib), limit, fair)
-	if float64(p99) > 2*float64(calib) {
-		t.Errorf("p99 %v, more than twice the calibration's %v", p99, calib)
+	if float64(p99) > 1.5*float64(calib) {
+		t.Errorf("p99 %v, more than 1.5 times the calibration's %v", p99, calib)
 	}
 	// One request at a time, which the quota's line asks for, leaves the
 	// quota unused between an answer and the next arrival.
 	if g < 0.6*capacity {
 		t.Errorf("served %.2f a second, want at least 0.6 of the capacity %.2f", g, capacity)
+	}
+	if fair < 0.5 {
+		t.Errorf("largest served at %.2f of the smallest's share, want ≥ 0.5", fair)
+	}
+}
+
+// TestQuotaLongPolls: long polls in flight, waiting and not computing,
+// are not held for: under the quota, with one request in twenty a poll
+// of 30 s, the Policy serves the computing requests at least nine tenths
+// as well as without the polls.
+func TestQuotaLongPolls(t *testing.T) {
+	withPolls := append(slices.Clone(photoMix), class{cpu: time.Millisecond, io: 30 * time.Second, weight: 0.05})
+	served := func(mix []class, rate float64) int {
+		n := 0
+		for seed := uint64(1); seed <= seeds; seed++ {
+			r := simulate(simConfig{cpus: 2, quota: 0.2, mix: mix, rate: rate, duration: 120 * time.Second, deadline: time.Hour, seed: seed})
+			for c := range photoMix {
+				n += r.inTime[c]
+			}
+		}
+		return n
+	}
+	rate := 2 * capacity(0.2, photoMix)
+	without, with := served(photoMix, rate), served(withPolls, rate/0.95)
+	t.Logf("served %d without the polls, %d with them", without, with)
+	if float64(with) < 0.9*float64(without) {
+		t.Errorf("served %d computing requests beside long polls, want at least 0.9 of the %d served without them", with, without)
+	}
+}
+
+// TestHold: on a fifth of a CPU, with the bound in force, a request that
+// has been in flight longer than half of recent work took is held for:
+// the bound is one until it is done, for at most twice as long as nearly
+// all recent work took, once. A hold beside which the CPU goes unused
+// ends at once, and no other starts for holdEvery. On two CPUs, none does.
+func TestHold(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 0.2, Procs: 2, InFlight: 2, Runnable: 1}
+	for i := range 100 {
+		r.Took = append(r.Took, time.Duration(i+1)*10*time.Millisecond) // median 510ms, 95th percentile 960ms
+	}
+	p.OnSample(r)
+	r.Took = nil
+	// drive steps p every 2ms for d: the quota holds a thread back (or,
+	// idle, the CPU goes unused), and one request in flight started at
+	// from, beside one of 100ms. It returns when a hold began and ended
+	// (zero if not), counted from r.Now at the call.
+	drive := func(d time.Duration, from time.Time, idle bool) (began, ended time.Duration, last Decision) {
+		began, ended = -1, -1
+		start := r.Now
+		for end := r.Now.Add(d); r.Now.Before(end); {
+			r.Now = r.Now.Add(2 * time.Millisecond)
+			if idle {
+				r.Idle += 2 * time.Millisecond
+			} else {
+				r.Throttled += 2 * time.Millisecond * 8 / 10
+				r.Refused++
+			}
+			r.Ages = []time.Duration{r.Now.Sub(from), 100 * time.Millisecond}
+			last = p.OnSample(r)
+			switch {
+			case last.Held && began < 0:
+				began = r.Now.Sub(start)
+			case !last.Held && began >= 0 && ended < 0:
+				ended = r.Now.Sub(start)
+			}
+			if last.Held && last.Limit != 1 {
+				t.Fatalf("held at a bound of %d, want 1", last.Limit)
+			}
+		}
+		return began, ended, last
+	}
+	// The bound comes in force, with every request young.
+	if _, _, d := drive(time.Second, r.Now.Add(time.Second), false); d.Limit != 2 || d.Held {
+		t.Fatalf("bound %d (held %v) under the quota, want 2, not held", d.Limit, d.Held)
+	}
+	// A request from now: held once past 510ms, within a window; released
+	// after 1.92s, twice the 95th percentile.
+	began, ended, d := drive(4*time.Second, r.Now, false)
+	if began < 510*time.Millisecond || began > 510*time.Millisecond+window+2*time.Millisecond {
+		t.Errorf("hold began at %v of the request's age, want just past 510ms", began)
+	}
+	if held := ended - began; held < 1920*time.Millisecond || held > 1920*time.Millisecond+window+2*time.Millisecond {
+		t.Errorf("hold lasted %v, want just past 1.92s", held)
+	}
+	if d.Held || d.Limit != 2 {
+		t.Errorf("after the hold: bound %d, held %v; want 2, and not held again for the same request", d.Limit, d.Held)
+	}
+	// Another, past 510ms, with the CPU unused during its hold: waiting, not
+	// computing. The hold ends within two windows, and no hold starts
+	// again within holdEvery, even for a request that computes.
+	from := r.Now
+	if began, _, _ := drive(600*time.Millisecond, from, false); began < 0 {
+		t.Fatalf("no hold for a second request")
+	}
+	if _, ended, _ := drive(2*window+4*time.Millisecond, from, true); ended < 0 {
+		t.Errorf("the hold went on with the CPU unused")
+	}
+	if began, _, _ := drive(holdEvery-2*time.Second, r.Now, false); began >= 0 {
+		t.Errorf("a hold began %v after one that found the CPU unused, want none within %v", began, holdEvery)
+	}
+	// On two CPUs, the least bound gives each request its own: no hold.
+	p = Policy{}
+	r = Reading{Now: time.Unix(1000, 0), CPUs: 2, Procs: 2, InFlight: 8, Runnable: 6}
+	for i := range 100 {
+		r.Took = append(r.Took, time.Duration(i+1)*10*time.Millisecond)
+	}
+	p.OnSample(r)
+	r.Took = nil
+	if began, _, _ := drive(3*time.Second, r.Now, false); began >= 0 {
+		t.Errorf("held on two CPUs at %v", began)
 	}
 }
 

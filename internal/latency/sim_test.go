@@ -130,6 +130,7 @@ func simulate(cfg simConfig) simResult {
 		limitSum  float64
 		steps     int
 		took      []time.Duration
+		ages      []time.Duration
 		dec       Decision
 		overhead  []float64 // CPU seconds left of each refusal being answered
 	)
@@ -235,6 +236,10 @@ func simulate(cfg simConfig) simResult {
 			continue
 		}
 		// The guard's reading: the line as it is at this moment.
+		ages = ages[:0]
+		for _, j := range flight {
+			ages = append(ages, now+sub-j.arrived)
+		}
 		dec = p.OnSample(Reading{
 			Now:       time.Unix(0, 0).Add(now + sub),
 			CPUs:      capacity,
@@ -245,6 +250,7 @@ func simulate(cfg simConfig) simResult {
 			Throttled: throttled,
 			Idle:      idle,
 			Took:      took,
+			Ages:      ages,
 		})
 		took = took[:0]
 		limitSum += float64(dec.Limit)
