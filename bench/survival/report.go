@@ -433,6 +433,11 @@ type jsonMedian struct {
 	Died               bool     `json:"died"` // in any round
 	GoodputVsReference *float64 `json:"goodput_vs_reference"`
 	P99VsReference     *float64 `json:"p99_vs_reference"`
+	// LargeVsSmall and P99VsCalibration: of the decode and quota shapes,
+	// the largest class's share over the smallest's and, under a quota,
+	// the p99 over the calibration's, each the median over the rounds.
+	LargeVsSmall     *float64 `json:"large_vs_small,omitempty"`
+	P99VsCalibration *float64 `json:"p99_vs_calibration,omitempty"`
 }
 
 func toJSONCalibration(c calibration) jsonCalibration {
@@ -476,8 +481,12 @@ func (rep *report) writeJSON(w io.Writer) error {
 			js.Rounds = sr.Shape.Rounds
 			for _, m := range sr.modes() {
 				r := sr.summary(m)
-				js.Medians = append(js.Medians, jsonMedian{Mode: m, Died: r.DiedAtSeconds != nil,
-					GoodputVsReference: r.GoodputVsReference, P99VsReference: r.P99VsReference})
+				jm := jsonMedian{Mode: m, Died: r.DiedAtSeconds != nil,
+					GoodputVsReference: r.GoodputVsReference, P99VsReference: r.P99VsReference, LargeVsSmall: r.LargeVsSmall}
+				if sr.Shape.CPUs > 0 {
+					jm.P99VsCalibration = sr.calibrationP99(m)
+				}
+				js.Medians = append(js.Medians, jm)
 			}
 		}
 		out.Shapes = append(out.Shapes, js)

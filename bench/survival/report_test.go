@@ -400,6 +400,23 @@ func TestRoundsUnderAQuota(t *testing.T) {
 	if !strings.Contains(b.String(), "large vs small 0.90, p99 against the calibration's 1.75") {
 		t.Errorf("markdown lacks the medians:\n%s", b.String())
 	}
+	var js bytes.Buffer
+	if err := (&report{Shapes: []*shapeRun{sr}}).writeJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Shapes []struct {
+			Medians []jsonMedian `json:"medians"`
+		} `json:"shapes"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range got.Shapes[0].Medians {
+		if m.Mode == modeOomguard && (m.LargeVsSmall == nil || *m.LargeVsSmall != 0.9 || m.P99VsCalibration == nil || *m.P99VsCalibration != 1.75) {
+			t.Errorf("latest.json's medians of oomguard: large vs small %v, p99 vs calibration %v; want 0.9, 1.75", m.LargeVsSmall, m.P99VsCalibration)
+		}
+	}
 }
 
 // decodeReport is a decode shape of a 2s deadline at a capacity of 10 rps,
