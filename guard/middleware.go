@@ -78,6 +78,8 @@ func (g *Guard) serveCounted(w http.ResponseWriter, r *http.Request, next http.H
 			return
 		}
 		defer g.took(now)
+		slot, v := g.starts.put(now)
+		defer g.starts.drop(slot, v)
 	}
 	declared := max(0, r.ContentLength)
 	if g.cfg.Cost != nil {

@@ -174,6 +174,26 @@ func TestStartsOfWorkInFlight(t *testing.T) {
 	if n := len(g.starts.ages(time.Now())); n != 0 {
 		t.Errorf("%d starts kept after Done, want 0", n)
 	}
+	// The middleware's request, while its handler runs and once it is done.
+	in, out := make(chan struct{}), make(chan struct{})
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in <- struct{}{}
+		<-out
+	}))
+	served := make(chan struct{})
+	go func() {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+		close(served)
+	}()
+	<-in
+	if n := len(g.starts.ages(time.Now())); n != 1 {
+		t.Errorf("%d starts kept while the middleware's handler runs, want 1", n)
+	}
+	out <- struct{}{}
+	<-served
+	if n := len(g.starts.ages(time.Now())); n != 0 {
+		t.Errorf("%d starts kept after the middleware's request, want 0", n)
+	}
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
