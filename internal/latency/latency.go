@@ -80,7 +80,14 @@ const (
 	// holdEvery spaces holds after one that found the CPUs unused beside
 	// the work held for: that work was waiting, not computing, and a
 	// service with such work in flight is not held at the CPUs often.
+	// unusedFor is how long the CPUs must go unused for that: several of
+	// the quota's periods, as the kernel counts throttling once a period.
 	holdEvery = 30 * time.Second
+	unusedFor = 3 * window
+	// holdLeast is the times in flight the hold's median needs: fewer
+	// than the 5th percentile does, so that a service overloaded from its
+	// start holds for its long requests soon.
+	holdLeast = 10
 	// flightTau smooths the mean time in flight over many requests, so
 	// that a mix of sizes averages out.
 	flightTau = 2 * time.Second
@@ -165,6 +172,7 @@ type Policy struct {
 	draining              bool
 	holding               bool
 	heldSince             time.Time // the hold's start, while holding
+	unusedSince           time.Time // the CPUs unused beside the hold since; zero while used
 	holdOff               time.Time // no hold starts before this
 	exempt                time.Time // work in flight since before this is not held for
 	took                  [took]time.Duration
@@ -322,7 +330,11 @@ func (p *Policy) close(r Reading) {
 	shortest, half, long := p.quantiles()
 	held := false
 	if alone := int64(math.Ceil(cpus)); alone < least && limit > 0 {
-		held = p.hold(r.Now, r.Ages, half, long, quotas || idle < idlePerCPU*r.CPUs)
+		// Under a quota its throttling says whether the CPUs were used;
+		// the Ps' idle time, which the runtime counts as they wake,
+		// cannot, as all but one idle beside one request.
+		busy := quotas || (cpus >= procs && idle < idlePerCPU*r.CPUs)
+		held = p.hold(r.Now, r.Ages, half, long, busy)
 		if held {
 			limit = min(limit, alone)
 		}
@@ -371,8 +383,8 @@ func (p *Policy) drain(now time.Time, start, foreign bool) bool {
 // ready when one ends. A hold lasts at most holdFor times as long as
 // nearly all recent work took, so that a request longer than any does not
 // keep the CPUs to itself for long; each request is held for once. Work
-// beside which the CPUs go unused while it is held for is waiting, not
-// computing (a long poll, a stream): the hold ends at once, and holds
+// beside which the CPUs go unused for unusedFor while it is held for is
+// waiting, not computing (a long poll, a stream): the hold ends, and holds
 // stay off for holdEvery.
 func (p *Policy) hold(now time.Time, ages []time.Duration, half, long time.Duration, busy bool) bool {
 	var oldest time.Duration
@@ -383,6 +395,11 @@ func (p *Policy) hold(now time.Time, ages []time.Duration, half, long time.Durat
 			}
 		}
 	}
+	if busy || !p.holding {
+		p.unusedSince = time.Time{}
+	} else if p.unusedSince.IsZero() {
+		p.unusedSince = now
+	}
 	switch {
 	case !p.holding:
 		if oldest > 0 && busy && !now.Before(p.holdOff) {
@@ -390,7 +407,7 @@ func (p *Policy) hold(now time.Time, ages []time.Duration, half, long time.Durat
 		}
 	case oldest == 0:
 		p.holding = false
-	case !busy:
+	case !p.unusedSince.IsZero() && now.Sub(p.unusedSince) >= unusedFor:
 		p.holding, p.exempt, p.holdOff = false, now.Add(-oldest), now.Add(holdEvery)
 	case now.Sub(p.heldSince) >= holdFor*long:
 		p.holding, p.exempt = false, now.Add(-oldest)
@@ -399,15 +416,19 @@ func (p *Policy) hold(now time.Time, ages []time.Duration, half, long time.Durat
 }
 
 // quantiles returns the shortestQuantile, the median and the
-// longQuantile of the times in flight kept; zeros while too few are kept.
+// longQuantile of the times in flight kept; each zero while too few are
+// kept for it.
 func (p *Policy) quantiles() (shortest, half, long time.Duration) {
-	if p.tookN < 20 {
+	if p.tookN < holdLeast {
 		return 0, 0, 0
 	}
 	s := p.sorted[:p.tookN]
 	copy(s, p.took[:p.tookN])
 	slices.Sort(s)
-	return s[int(shortestQuantile*float64(len(s)))], s[len(s)/2], s[int(longQuantile*float64(len(s)))]
+	if p.tookN >= 20 {
+		shortest = s[int(shortestQuantile*float64(len(s)))]
+	}
+	return shortest, s[len(s)/2], s[int(longQuantile*float64(len(s)))]
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -168,8 +168,9 @@ func TestQuotaLongPolls(t *testing.T) {
 // TestHold: on a fifth of a CPU, with the bound in force, a request that
 // has been in flight longer than half of recent work took is held for:
 // the bound is one until it is done, for at most twice as long as nearly
-// all recent work took, once. A hold beside which the CPU goes unused
-// ends at once, and no other starts for holdEvery. On two CPUs, none does.
+// all recent work took, once. A hold beside which the CPU goes unused for
+// unusedFor ends, and no other starts for holdEvery. On two CPUs, none
+// does.
 func TestHold(t *testing.T) {
 	var p Policy
 	r := Reading{Now: time.Unix(1000, 0), CPUs: 0.2, Procs: 2, InFlight: 2, Runnable: 1}
@@ -187,9 +188,9 @@ func TestHold(t *testing.T) {
 		start := r.Now
 		for end := r.Now.Add(d); r.Now.Before(end); {
 			r.Now = r.Now.Add(2 * time.Millisecond)
-			if idle {
-				r.Idle += 2 * time.Millisecond
-			} else {
+			// Idle, the quota throttles nothing, and the runtime has not
+			// yet counted its idle Ps, as it counts them when they wake.
+			if !idle {
 				r.Throttled += 2 * time.Millisecond * 8 / 10
 				r.Refused++
 			}
@@ -223,18 +224,41 @@ func TestHold(t *testing.T) {
 	if d.Held || d.Limit != 2 {
 		t.Errorf("after the hold: bound %d, held %v; want 2, and not held again for the same request", d.Limit, d.Held)
 	}
-	// Another, past 510ms, with the CPU unused during its hold: waiting, not
-	// computing. The hold ends within two windows, and no hold starts
-	// again within holdEvery, even for a request that computes.
+	// Another, past 510ms: a window with no throttling counted, as the
+	// kernel counts it once a period, does not end its hold. The CPU
+	// unused for unusedFor does: the request waits, not computes, and no
+	// hold starts again within holdEvery, even for a request that
+	// computes.
 	from := r.Now
 	if began, _, _ := drive(600*time.Millisecond, from, false); began < 0 {
 		t.Fatalf("no hold for a second request")
 	}
-	if _, ended, _ := drive(2*window+4*time.Millisecond, from, true); ended < 0 {
-		t.Errorf("the hold went on with the CPU unused")
+	if _, ended, _ := drive(window, from, true); ended >= 0 {
+		t.Errorf("the hold ended after one window without throttling")
+	}
+	if _, ended, _ := drive(window, from, false); ended >= 0 {
+		t.Errorf("the hold ended with the quota throttling again")
+	}
+	if _, ended, _ := drive(unusedFor+2*window, from, true); ended < unusedFor {
+		t.Errorf("the hold ended %v into the CPU unused, want after %v", ended, unusedFor)
 	}
 	if began, _, _ := drive(holdEvery-2*time.Second, r.Now, false); began >= 0 {
 		t.Errorf("a hold began %v after one that found the CPU unused, want none within %v", began, holdEvery)
+	}
+	// Ten times in flight are enough for the median, not yet for the
+	// deadline estimate: a service overloaded from its start holds soon.
+	p = Policy{}
+	r = Reading{Now: time.Unix(1000, 0), CPUs: 0.2, Procs: 2, InFlight: 2, Runnable: 1}
+	for i := range 10 {
+		r.Took = append(r.Took, time.Duration(i+1)*100*time.Millisecond) // median 600ms
+	}
+	p.OnSample(r)
+	r.Took = nil
+	if _, _, d := drive(time.Second, r.Now.Add(time.Second), false); d.Limit != 2 || d.Shortest != 0 {
+		t.Fatalf("bound %d, shortest %v from 10 times; want 2, unknown", d.Limit, d.Shortest)
+	}
+	if began, _, _ := drive(time.Second, r.Now, false); began < 600*time.Millisecond || began > 600*time.Millisecond+window+2*time.Millisecond {
+		t.Errorf("with 10 times kept, the hold began at %v of the request's age, want just past 600ms", began)
 	}
 	// On two CPUs, the least bound gives each request its own: no hold.
 	p = Policy{}
