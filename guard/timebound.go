@@ -49,11 +49,11 @@ func (t *tookRing) drain() []time.Duration {
 }
 
 // startSlots is how many starts of work in flight the hot path keeps for
-// the sampler; work admitted while every slot it may take is in use is not
-// kept, which only thins the sample.
+// the sampler, and startProbe how many slots a writer tries: work admitted
+// while all of those are in use is not kept, which only thins the sample.
 const (
 	startSlots = 256
-	startProbe = 4 // slots tried after the first
+	startProbe = 4
 )
 
 // startTable keeps when some of the work in flight under the time bound
