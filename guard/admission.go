@@ -182,7 +182,6 @@ type ticketState struct {
 	large    bool      // declared counted as large (see declare)
 	start    time.Time // when admitted, if its time in flight is sampled
 	slot     uint32    // its start's slot in Guard.starts, plus one; 0 none
-	startV   int64     // what the slot holds
 	done     atomic.Bool
 }
 
@@ -195,7 +194,7 @@ func (t Ticket) Done() {
 	g.undeclare(t.s.declared, t.s.large)
 	if !t.s.start.IsZero() {
 		g.took(t.s.start)
-		g.starts.drop(t.s.slot, t.s.startV)
+		g.starts.drop(t.s.slot, t.s.start)
 	}
 	g.finished.Add(1)
 	if t.s.e != nil {
@@ -247,7 +246,7 @@ func (g *Guard) enter(ctx context.Context, p Priority, declared int64) (context.
 	ts := &ticketState{g: g, declared: declared, large: large}
 	if timed {
 		ts.start = time.Now()
-		ts.slot, ts.startV = g.starts.put(ts.start)
+		ts.slot = g.starts.put(ts.start)
 	}
 	if p <= PrioritySheddable && g.Level() > LevelNormal {
 		ctx, ts.e = g.register(ctx)

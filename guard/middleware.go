@@ -78,8 +78,7 @@ func (g *Guard) serveCounted(w http.ResponseWriter, r *http.Request, next http.H
 			return
 		}
 		defer g.took(now)
-		slot, v := g.starts.put(now)
-		defer g.starts.drop(slot, v)
+		defer g.starts.drop(g.starts.put(now), now)
 	}
 	declared := max(0, r.ContentLength)
 	if g.cfg.Cost != nil {

@@ -67,26 +67,29 @@ type startTable struct {
 	buf   []time.Duration // the sampler's
 }
 
+// value is what a slot holds for start; 0 for a start before base.
+func (t *startTable) value(start time.Time) int64 { return max(0, int64(start.Sub(t.base))+1) }
+
 // put keeps start and returns its slot, plus one; 0 when none was free.
-func (t *startTable) put(start time.Time) (slot uint32, v int64) {
-	v = int64(start.Sub(t.base)) + 1
-	if v <= 0 {
-		return 0, 0
+func (t *startTable) put(start time.Time) (slot uint32) {
+	v := t.value(start)
+	if v == 0 {
+		return 0
 	}
 	i := t.next.Add(1)
 	for k := range uint64(startProbe) {
 		j := (i + k) % startSlots
 		if t.slots[j].CompareAndSwap(0, v) {
-			return uint32(j) + 1, v
+			return uint32(j) + 1
 		}
 	}
-	return 0, 0
+	return 0
 }
 
-// drop frees the slot that put returned for v.
-func (t *startTable) drop(slot uint32, v int64) {
+// drop frees the slot that put returned for start.
+func (t *startTable) drop(slot uint32, start time.Time) {
 	if slot > 0 {
-		t.slots[slot-1].CompareAndSwap(v, 0)
+		t.slots[slot-1].CompareAndSwap(t.value(start), 0)
 	}
 }
 

@@ -211,14 +211,14 @@ func TestStartsOfWorkInFlight(t *testing.T) {
 	var st startTable
 	st.base = time.Now()
 	for range startSlots {
-		if slot, _ := st.put(time.Now()); slot == 0 {
+		if slot := st.put(time.Now()); slot == 0 {
 			t.Fatal("no slot free in a table not yet full")
 		}
 	}
-	if slot, _ := st.put(time.Now()); slot != 0 {
+	if slot := st.put(time.Now()); slot != 0 {
 		t.Errorf("a full table gave slot %d, want none", slot)
 	}
-	if slot, _ := st.put(st.base.Add(-time.Hour)); slot != 0 {
+	if slot := st.put(st.base.Add(-time.Hour)); slot != 0 {
 		t.Errorf("a start before the table's base took slot %d, want none", slot)
 	}
 }
