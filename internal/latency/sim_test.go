@@ -66,6 +66,11 @@ type simConfig struct {
 	// refuseCPU is the CPU time answering one refusal takes, on a
 	// goroutine of its own that shares the CPUs with the work.
 	refuseCPU time.Duration
+	// clients > 0 replaces the open-loop arrivals with that many clients
+	// in a closed loop, as hey and wrk drive a service: each sends its
+	// next request as soon as its last is answered, refused or given up
+	// on at the deadline. Work given up on still runs to its end.
+	clients int
 }
 
 // substeps is how finely the CPUs' sharing is stepped between two of the
@@ -80,12 +85,24 @@ func (c simConfig) substeps() int {
 }
 
 type job struct {
+	client  int  // the closed loop's client waiting for it; -1: none
 	counted bool // arrived after the calm phase
 	class   int
 	io      float64 // seconds of waiting off the CPUs left
 	left    float64 // CPU seconds left
 	arrived time.Duration
 }
+
+// A refusal is the answer to one refused request, on a goroutine of its
+// own: the CPU seconds it still needs, and its closed loop's client (-1:
+// none).
+type refusal struct {
+	left   float64
+	client int
+}
+
+// refusedJob marks a closed loop's client waiting for its refusal.
+var refusedJob = &job{}
 
 type simResult struct {
 	offered, served, inTime [8]int // by class
@@ -132,7 +149,7 @@ func simulate(cfg simConfig) simResult {
 		took      []time.Duration
 		ages      []time.Duration
 		dec       Decision
-		overhead  []float64 // CPU seconds left of each refusal being answered
+		overhead  []refusal // the refusals being answered
 	)
 	fan := float64(max(1, cfg.fanout))
 	weights := 0.0
@@ -158,27 +175,54 @@ func simulate(cfg simConfig) simResult {
 	next = time.Duration(rng.ExpFloat64() / rateAt(0) * float64(time.Second))
 	k := cfg.substeps()
 	sub := simStep / time.Duration(k)
+	// The closed loop's clients: the work each waits for (nil: none), and
+	// when each sends next.
+	waiting := make([]*job, cfg.clients)
+	due := make([]time.Duration, cfg.clients)
+	// send offers one request at t, from client (-1: open loop).
+	send := func(t time.Duration, client int) {
+		c := pick()
+		counted := t >= cfg.calm
+		if counted {
+			res.offered[c]++
+		}
+		limit := dec.Limit
+		if cfg.fixedCap > 0 {
+			limit = cfg.fixedCap
+		}
+		if limit > 0 && int64(len(flight)) >= limit {
+			refused++
+			if cfg.refuseCPU > 0 {
+				overhead = append(overhead, refusal{left: cfg.refuseCPU.Seconds(), client: client})
+			} else if client >= 0 {
+				due[client] = t + sub
+			}
+			if client >= 0 {
+				waiting[client] = refusedJob // until the refusal is answered
+			}
+			return
+		}
+		j := &job{client: client, counted: counted, class: c, io: cfg.mix[c].io.Seconds(), left: cfg.mix[c].cpu.Seconds(), arrived: t}
+		flight = append(flight, j)
+		if client >= 0 {
+			waiting[client] = j
+		}
+	}
 	for i, now := 1, time.Duration(0); now < cfg.calm+cfg.duration; i, now = i+1, now+sub {
-		for next <= now {
-			c := pick()
-			counted := next >= cfg.calm
-			if counted {
-				res.offered[c]++
-			}
-			limit := dec.Limit
-			if cfg.fixedCap > 0 {
-				limit = cfg.fixedCap
-			}
-			switch {
-			case limit > 0 && int64(len(flight)) >= limit:
-				refused++
-				if cfg.refuseCPU > 0 {
-					overhead = append(overhead, cfg.refuseCPU.Seconds())
+		if cfg.clients > 0 {
+			for c := range waiting {
+				if j := waiting[c]; j != nil && j != refusedJob && now-j.arrived >= cfg.deadline {
+					waiting[c], due[c] = nil, now // given up on; the work runs on
 				}
-			default:
-				flight = append(flight, &job{counted: counted, class: c, io: cfg.mix[c].io.Seconds(), left: cfg.mix[c].cpu.Seconds(), arrived: next})
+				if waiting[c] == nil && due[c] <= now {
+					send(now, c)
+				}
 			}
-			next += time.Duration(rng.ExpFloat64() / rateAt(next) * float64(time.Second))
+		} else {
+			for next <= now {
+				send(next, -1)
+				next += time.Duration(rng.ExpFloat64() / rateAt(next) * float64(time.Second))
+			}
 		}
 		// Processor sharing: each goroutine, a request's past its wait or
 		// a refusal's, gets an equal share of the CPUs, at most one.
@@ -191,14 +235,24 @@ func simulate(cfg simConfig) simResult {
 		n += float64(len(overhead))
 		runnable := math.Max(0, n-cfg.cpus)
 		share := math.Min(1, capacity/math.Max(n, 1)) * sub.Seconds()
+		// A refusal uses what it needs of its share; the work gets what
+		// the refusals leave.
 		if len(overhead) > 0 {
+			spare, work := 0.0, n-float64(len(overhead))
 			kept := overhead[:0]
 			for _, o := range overhead {
-				if o -= share; o > 1e-12 {
+				u := math.Min(o.left, share)
+				spare += share - u
+				if o.left -= u; o.left > 1e-12 {
 					kept = append(kept, o)
+				} else if o.client >= 0 {
+					waiting[o.client], due[o.client] = nil, now+sub // answered: again
 				}
 			}
 			overhead = kept
+			if work > 0 {
+				share = math.Min(sub.Seconds(), share+spare/work)
+			}
 		}
 		if want := math.Min(n, cfg.cpus); want > quota {
 			throttled += seconds((want - quota) * sub.Seconds())
@@ -221,6 +275,9 @@ func simulate(cfg simConfig) simResult {
 				d := now + sub - j.arrived
 				done++
 				took = append(took, d)
+				if j.client >= 0 && waiting[j.client] == j {
+					waiting[j.client], due[j.client] = nil, now+sub
+				}
 				if !j.counted {
 					continue
 				}
