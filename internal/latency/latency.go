@@ -60,6 +60,29 @@ const (
 	// done in time is not held at the CPUs for long.
 	drainMax   = 3 * time.Second
 	drainEvery = 30 * time.Second
+	// drainLongest bounds a drain whose work in flight never falls to
+	// its bound: drainMax counts from when it does, as the work admitted
+	// before the drain must end first.
+	drainLongest = 10 * time.Second
+	// stallFor is how long a line must stand, while the uncongested time
+	// in flight is unknown, before a drain starts on it alone: a closed
+	// loop of clients congested from its first request keeps its time in
+	// flight as long as it was at the start, or finishes nothing at all,
+	// so the least time seen is no reference, and only a drain tells
+	// whether the line is the work's.
+	stallFor = time.Second
+	// drainFaster is how much faster the work done in a drain's calm
+	// windows must be than the least mean time in flight seen for a line
+	// beside it not to end the drain: the work in flight was then its own
+	// congestion, whatever else waits.
+	drainFaster = 2
+	// drainWait is how long a drain, once the work in flight has fallen
+	// to its bound, may go with too little work done in its calm windows
+	// to judge its pace before a line beside them ends it.
+	drainWait = 5 * window
+	// drainJudge is the work done in a drain's calm windows that judges
+	// its pace.
+	drainJudge = 3
 	// foreignTau smooths the line seen while no more work was in flight
 	// than CPUs: the goroutines that wait and are not requests waiting.
 	foreignTau = 5 * time.Second
@@ -170,6 +193,10 @@ type Policy struct {
 	leastMean             float64   // seconds: the least mean time in flight seen, forgetting over uncongestedTau; 0 unknown
 	drainFrom             time.Time // the last drain's start; zero before the first
 	draining              bool
+	drainLow              time.Time // the drain's first window with no more in flight than its bound; zero before
+	drainFlight           float64   // unit-seconds in flight over the drain's calm windows
+	drainDone             float64   // work done in the drain's calm windows
+	lineSince             time.Time // the line has stood since; zero while not
 	holding               bool
 	heldSince             time.Time // the hold's start, while holding
 	unusedSince           time.Time // the CPUs unused beside the hold since; zero while used
@@ -296,7 +323,20 @@ func (p *Policy) close(r Reading) {
 
 	own := max(0, queue-p.foreign) // the requests' part of the line
 	line := own > tolerated && own > inFlight/2 && (quotas || idle < idlePerCPU*r.CPUs)
-	draining := p.drain(r.Now, line && !quotas && stretched && p.uncongested == 0, calm && queue > tolerated)
+	if !line {
+		p.lineSince = time.Time{}
+	} else if p.lineSince.IsZero() {
+		p.lineSince = r.Now
+	}
+	stalled := line && r.Now.Sub(p.lineSince) >= stallFor
+	if p.draining && p.drainLow.IsZero() && inFlight < float64(least)+0.5 {
+		p.drainLow = r.Now
+	}
+	if p.draining && calm {
+		p.drainFlight += p.flightArea
+		p.drainDone += done
+	}
+	draining := p.drain(r.Now, line && !quotas && (stretched || stalled) && p.uncongested == 0, calm && queue > tolerated)
 	switch {
 	case draining:
 	case line && slowed:
@@ -355,21 +395,48 @@ func (p *Policy) close(r Reading) {
 // While the uncongested time in flight is unknown, the least mean time in
 // flight seen stands in for it, and may itself be congested: a line that
 // has slowed the work past that starts a drain, as BBR drains its queue to
-// learn the path's round trip. It lasts until the uncongested time is
-// learned, until a line outlasts the drain (work in flight no more than
-// the CPUs cannot make one, so it is not the admitted work's), or until
-// drainMax has passed. Without a drain, a service overloaded from its
-// first request would judge its line by a time in flight that was already
-// congested, and leave it long.
+// learn the path's round trip, and so does a line that has stood stallFor,
+// as a closed loop congested from its first request slows nothing past its
+// start. It lasts until the uncongested time is learned; until a line
+// outlasts it beside work no faster than before (work in flight no more
+// than the CPUs cannot make a line, so that one is not the admitted
+// work's); or until drainMax has passed since the work in flight fell to
+// the CPUs. Without a drain, a service overloaded from its first request
+// would judge its line by a time in flight that was already congested, and
+// leave it long.
 func (p *Policy) drain(now time.Time, start, foreign bool) bool {
 	switch {
-	case p.draining && (p.uncongested > 0 || foreign || now.Sub(p.drainFrom) >= drainMax):
+	case p.draining && (p.uncongested > 0 || foreign && !p.drainPays(now) || p.drainSpent(now)):
 		p.draining = false
 	case !p.draining && start &&
 		(p.drainFrom.IsZero() || now.Sub(p.drainFrom) >= drainEvery):
 		p.draining, p.drainFrom = true, now
+		p.drainLow, p.drainFlight, p.drainDone = time.Time{}, 0, 0
 	}
 	return p.draining
+}
+
+// drainPays reports whether a drain goes on beside a line that is not the
+// admitted work's: while too little is done in its calm windows to tell,
+// for at most drainWait, and after that while the work done there is
+// drainFaster times as fast as the least mean time in flight seen (or
+// none was known), as when a closed loop's refused clients make the line
+// and the work was slowed by its own numbers all the same.
+func (p *Policy) drainPays(now time.Time) bool {
+	if p.drainDone < drainJudge {
+		return now.Sub(p.drainLow) < drainWait
+	}
+	return p.leastMean == 0 || drainFaster*p.drainFlight/p.drainDone <= p.leastMean
+}
+
+// drainSpent reports whether a drain has lasted its time: drainMax from
+// when the work in flight first fell to its bound, or drainLongest from
+// its start.
+func (p *Policy) drainSpent(now time.Time) bool {
+	if p.drainLow.IsZero() {
+		return now.Sub(p.drainFrom) >= drainLongest
+	}
+	return now.Sub(p.drainLow) >= drainMax
 }
 
 // hold reports whether the bound is held at the CPUs now, for the oldest

@@ -77,6 +77,48 @@ func TestOverloadAgainstFixedCaps(t *testing.T) {
 	}
 }
 
+// BenchmarkClosedLoop reports, in simulation, what the Policy serves to
+// clients in a closed loop, as hey and wrk drive a service, against the
+// best fixed cap from 2 to 32: each client sends again as soon as it is
+// answered, refused or has given up after 2 s, and each refusal costs its
+// own goroutine some CPU. The figures are a measurement, not a bar: no
+// window of the line tells a refusal's goroutine from a request's, and a
+// closed loop overloaded from its first request completes nothing for
+// seconds (docs/design.md, "Known limits").
+func BenchmarkClosedLoop(b *testing.B) {
+	one := []class{{cpu: 100 * time.Millisecond, weight: 1}}
+	for _, tc := range []struct {
+		name    string
+		mix     []class
+		clients int
+	}{
+		{"uniform/40", one, 40},
+		{"uniform/100", one, 100},
+		{"photos/40", photoMix, 40},
+		{"photos/100", photoMix, 100},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := simConfig{cpus: 2, mix: tc.mix, clients: tc.clients, duration: 20 * time.Second,
+				deadline: 2 * time.Second, refuseCPU: 50 * time.Microsecond}
+			for b.Loop() {
+				var best float64
+				for _, c := range []int64{2, 3, 4, 6, 8, 12, 16, 24, 32} {
+					cfg.fixedCap = c
+					if g, _, _, _ := mean(cfg); g > best {
+						best = g
+					}
+				}
+				cfg.fixedCap = 0
+				g, p99, _, _ := mean(cfg)
+				b.ReportMetric(g, "served/s")
+				b.ReportMetric(best, "best-cap-served/s")
+				b.ReportMetric(g/best, "vs-best-cap")
+				b.ReportMetric(float64(p99.Milliseconds()), "p99-ms")
+			}
+		})
+	}
+}
+
 // TestSlowWork: a service whose requests take ten times as long, done a
 // few a second, too few for the mean time in flight's short horizon to
 // hold many, is bounded as well once it has had a calm start: at 2× its
@@ -636,14 +678,15 @@ func storm(p *Policy, r *Reading, d time.Duration) (bound time.Duration, dec Dec
 
 // TestStormFromTheStart: a line that is not the admitted work's, there
 // from the first request, with no calm to learn the uncongested time in
-// flight from, is never cut: the work is no slower than at its least
-// congested.
+// flight from, is drained once after it has stood stallFor, and the drain
+// ends within a window or two, for the work in it is no faster; after
+// that the line is never cut.
 func TestStormFromTheStart(t *testing.T) {
 	var p Policy
 	r := Reading{Now: time.Unix(1000, 0), CPUs: 2}
 	bound, d := storm(&p, &r, 20*time.Second)
-	if bound != 0 {
-		t.Errorf("bound set for %v of 20s (last %+v), want never", bound, d)
+	if bound == 0 || bound > 2*window {
+		t.Errorf("bound set for %v of 20s (last %+v), want one drain of at most %v", bound, d, 2*window)
 	}
 	if d.Uncongested < 9*time.Millisecond || d.Uncongested > 11*time.Millisecond {
 		t.Errorf("uncongested time in flight %v, want about 10ms", d.Uncongested)
@@ -668,9 +711,11 @@ func TestOverloadFromTheStart(t *testing.T) {
 }
 
 // TestDrainEndsOnAForeignLine: a drain, started when the work slows
-// before its uncongested time in flight is known, ends at the first window
-// that has no more in flight than CPUs and still a line, for that line is
-// not the admitted work's; the next waits drainEvery.
+// before its uncongested time in flight is known, ends soon after the
+// work in flight falls to the CPUs with a line still beside it, once the
+// work done there proves no faster than the least time in flight seen
+// (drainFaster): that line is not the admitted work's. The next waits
+// drainEvery.
 func TestDrainEndsOnAForeignLine(t *testing.T) {
 	var p Policy
 	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, InFlight: 3, Runnable: 30}
@@ -692,16 +737,122 @@ func TestDrainEndsOnAForeignLine(t *testing.T) {
 		}
 		return drained
 	}
-	// Three in flight, 120ms each, beside a line of 30 from elsewhere.
-	if d := run(5*time.Second, 3); d != 0 {
-		t.Fatalf("drained %v while the work kept its pace", d)
+	// Three in flight, 120ms each, beside a line of 30 from elsewhere:
+	// once the line has stood stallFor, one drain finds the work no
+	// faster in it.
+	if d := run(5*time.Second, 3); d == 0 || d > 3*window {
+		t.Fatalf("drained %v over 5s while the work kept its pace, want one drain of at most %v", d, 3*window)
 	}
 	// Nine in flight at the same pace: each three times as long.
 	d := run(drainEvery, 9)
-	if d == 0 || d > 3*window {
-		t.Errorf("drained %v over %v, want one drain of at most %v", d, drainEvery, 3*window)
+	if d == 0 || d > 5*window {
+		t.Errorf("drained %v over %v, want one drain of at most %v", d, drainEvery, 5*window)
 	}
-	if p.uncongested != 0 {
-		t.Errorf("uncongested %v learned from too little work", seconds(p.uncongested))
+}
+
+// closedLoop drives p for d as a closed loop of clients drives a CPU-bound
+// service on 2 CPUs: every client the bound lets in is in flight (all of
+// them with no bound), the CPUs finish one request every 25ms whatever
+// the number in flight (each takes 50ms of CPU), and the clients refused
+// make a line of their own of 30 goroutines beside the work's. It returns
+// the last decision.
+func closedLoop(p *Policy, r *Reading, clients int64, d time.Duration) Decision {
+	r.CPUs = 2
+	dec := p.dec // in force since the last reading
+	for end := r.Now.Add(d); r.Now.Before(end); {
+		r.InFlight = clients
+		if dec.Limit > 0 && clients > dec.Limit {
+			r.InFlight = dec.Limit
+			r.Refused++
+		}
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		if r.Now.UnixMilli()%50 == 0 {
+			r.Done += 2
+		}
+		r.Runnable = 30 + float64(max(0, r.InFlight-2))
+		dec = p.OnSample(*r)
+	}
+	return dec
+}
+
+// TestDrainGoesOnWhileTheWorkIsFaster: a drain beside a line that is not
+// the admitted work's, the answers to a closed loop's refused clients,
+// goes on while the work done in its calm windows is far faster than the
+// least time in flight seen, until it learns the uncongested time in
+// flight; beside work no faster it ends at once (TestDrainEndsOnAForeignLine).
+func TestDrainGoesOnWhileTheWorkIsFaster(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0)}
+	p.OnSample(r)
+	// 40 clients from the first request, each 1s in flight: the least
+	// time in flight seen is a congested one.
+	var dec Decision
+	var drained time.Duration
+	for range 100 {
+		dec = closedLoop(&p, &r, 40, window)
+		if p.draining {
+			drained += window
+		}
+		if p.uncongested > 0 {
+			break
+		}
+	}
+	if drained == 0 {
+		t.Fatalf("no drain: bound %d, time in flight %v, least %v", dec.Limit, dec.TimeInFlight, seconds(p.leastMean))
+	}
+	if u := seconds(p.uncongested); u < 40*time.Millisecond || u > 80*time.Millisecond {
+		t.Errorf("uncongested time in flight %v after a drain of %v, want about 50ms: the drain ended before it learned it", u, drained)
+	}
+	t.Logf("drained %v, uncongested %v, bound after %d", drained, seconds(p.uncongested), dec.Limit)
+}
+
+// TestClosedLoopFromTheStart: 100 clients in a closed loop from the first
+// request, each request 100ms of CPU on 2 CPUs, clients that give up after
+// 2s: all 100 in flight at once take 5s, so nothing ends for seconds and
+// no time in flight is known to judge the line by. A line that stands
+// stallFor with too little done to know one starts a drain, and the
+// Policy serves at least half what the best fixed cap serves (without
+// the rule, nothing: every request outlived its client).
+func TestClosedLoopFromTheStart(t *testing.T) {
+	cfg := simConfig{cpus: 2, mix: []class{{cpu: 100 * time.Millisecond, weight: 1}}, clients: 100,
+		duration: 20 * time.Second, deadline: 2 * time.Second, refuseCPU: 50 * time.Microsecond}
+	var best float64
+	var bestCap int64
+	for _, c := range []int64{2, 4, 8, 16, 32} {
+		cfg.fixedCap = c
+		if g, _, _, _ := mean(cfg); g > best {
+			best, bestCap = g, c
+		}
+	}
+	cfg.fixedCap = 0
+	g, p99, _, limit := mean(cfg)
+	t.Logf("policy %.1f/s, p99 %v, mean bound %.1f; best cap %d: %.1f/s", g, p99, limit, bestCap, best)
+	if g < 0.5*best {
+		t.Errorf("served %.1f/s, %.2f of the best cap's %.1f/s, want at least half", g, g/best, best)
+	}
+}
+
+// TestDrainBesideWorkThatWaits: a drain beside a line that is not the
+// admitted work's, where the work in flight finishes nothing (long polls,
+// streams), ends drainWait after the work in flight falls to the CPUs:
+// with nothing done there is no pace to judge it by.
+func TestDrainBesideWorkThatWaits(t *testing.T) {
+	var p Policy
+	r := Reading{Now: time.Unix(1000, 0), CPUs: 2, Runnable: 30}
+	var dec Decision
+	var drained time.Duration
+	for end := r.Now.Add(5 * time.Second); r.Now.Before(end); {
+		r.InFlight = 3
+		if dec.Limit > 0 {
+			r.InFlight = dec.Limit
+		}
+		r.Now = r.Now.Add(2 * time.Millisecond)
+		dec = p.OnSample(r)
+		if p.draining {
+			drained += 2 * time.Millisecond
+		}
+	}
+	if drained == 0 || drained > drainWait+2*window {
+		t.Errorf("drained %v, want one drain of at most %v", drained, drainWait+2*window)
 	}
 }
