@@ -33,9 +33,13 @@ func skip(t testing.TB, format string, args ...any) {
 
 var made atomic.Int64
 
+// testPrefix begins the name of every cgroup New and NewIn make; the pid
+// after it tells RemoveStale a live test binary's cgroups from a dead one's.
+const testPrefix = "oomguard-test-"
+
 // name returns a fresh cgroup name for a test.
 func name() string {
-	return fmt.Sprintf("oomguard-test-%d-%d", os.Getpid(), made.Add(1))
+	return fmt.Sprintf("%s%d-%d", testPrefix, os.Getpid(), made.Add(1))
 }
 
 // New makes a memory cgroup with the given limit in bytes (0 = none of its
@@ -51,6 +55,14 @@ func New(t testing.TB, limit int64) *Child {
 		skip(t, "%v", err)
 	}
 	removeAtEnd(t, c)
+	// A test binary that died before its cleanups ran, as one that go
+	// test's -timeout kills does, left its cgroups: they go now, while
+	// c holds the base, so that removing them undoes nothing.
+	if removed, err := RemoveStale(testPrefix); err != nil {
+		t.Logf("cgrouptest: removing the cgroups of test binaries that died: %v", err)
+	} else if len(removed) > 0 {
+		t.Logf("cgrouptest: removed %v, left by test binaries that died", removed)
+	}
 	return c
 }
 

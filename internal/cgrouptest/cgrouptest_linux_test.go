@@ -421,6 +421,30 @@ func TestLimitCPUMovesTheProcessUnderAQuota(t *testing.T) {
 	}
 }
 
+// TestNewRemovesWhatADeadTestLeft: New removes the cgroups a test binary
+// that died before its cleanups ran left, as one killed by go test's
+// -timeout does.
+func TestNewRemovesWhatADeadTestLeft(t *testing.T) {
+	cgrouptest.New(t, 0) // skips where cgroups cannot be made
+	gone := helperCommand(t, "where", nil)
+	if _, err := gone.Output(); err != nil {
+		t.Fatal(err)
+	}
+	left, err := cgrouptest.Make(fmt.Sprintf("oomguard-test-%d-1", gone.Process.Pid), 16*mib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := left.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	cgrouptest.New(t, 0)
+	if _, err := os.Stat(left.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s, a dead test binary's cgroup, is still there (stat: %v)", left.Dir, err)
+	}
+}
+
 // TestRemoveStaleLeavesALiveRunsCgroups: RemoveStale removes the cgroups
 // a dead process named with its pid, and those named with no pid, but
 // not those of a process that still runs, as a second run beside the
