@@ -55,10 +55,12 @@ func TestCgroupStepSeenByNotification(t *testing.T) {
 		if !strings.Contains(first.Notifications, "eventfd") {
 			t.Errorf("notifications %v, want the v1 usage thresholds", first.Notifications)
 		}
-		// The step itself touches 20 MiB of pages; the bound leaves room
-		// for a busy machine.
-		if med > 50*time.Millisecond {
-			t.Errorf("median %v from a step to its level event with eventfd thresholds, want well under the 500ms idle interval", med)
+		// The step itself allocates and touches 20 MiB of pages, which
+		// takes as long as the machine makes it; past that the bound
+		// leaves room for a busy machine.
+		if over := med - touch[len(touch)/2]; over > 50*time.Millisecond {
+			t.Errorf("median %v from a step to its level event with eventfd thresholds, %v past the step's own median %v, want well under the 500ms idle interval",
+				med, over, touch[len(touch)/2])
 		}
 		// The crossing is located from the step's touch times and the
 		// usage read before it; in the v2 VM, where the guest is slow to
