@@ -282,6 +282,10 @@ func (p *Policy) close(r Reading) {
 	if calm {
 		p.calmFlight += p.flightArea
 		p.calmDone += done
+		if p.draining {
+			p.drainFlight += p.flightArea
+			p.drainDone += done
+		}
 		// No request waits for another's CPU here: what waits is work
 		// fanned out within requests, the answers to refusals, the GC, a
 		// background job. A bound cannot shorten that part of the line,
@@ -331,10 +335,6 @@ func (p *Policy) close(r Reading) {
 	stalled := line && r.Now.Sub(p.lineSince) >= stallFor
 	if p.draining && p.drainLow.IsZero() && inFlight < float64(least)+0.5 {
 		p.drainLow = r.Now
-	}
-	if p.draining && calm {
-		p.drainFlight += p.flightArea
-		p.drainDone += done
 	}
 	draining := p.drain(r.Now, line && !quotas && (stretched || stalled) && p.uncongested == 0, calm && queue > tolerated)
 	switch {
@@ -401,7 +401,7 @@ func (p *Policy) close(r Reading) {
 // outlasts it beside work no faster than before (work in flight no more
 // than the CPUs cannot make a line, so that one is not the admitted
 // work's); or until drainMax has passed since the work in flight fell to
-// the CPUs. Without a drain, a service overloaded from its first request
+// the drain's bound. Without a drain, a service overloaded from its first request
 // would judge its line by a time in flight that was already congested, and
 // leave it long.
 func (p *Policy) drain(now time.Time, start, foreign bool) bool {

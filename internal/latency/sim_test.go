@@ -192,13 +192,14 @@ func simulate(cfg simConfig) simResult {
 		}
 		if limit > 0 && int64(len(flight)) >= limit {
 			refused++
-			if cfg.refuseCPU > 0 {
+			switch {
+			case cfg.refuseCPU > 0:
 				overhead = append(overhead, refusal{left: cfg.refuseCPU.Seconds(), client: client})
-			} else if client >= 0 {
+				if client >= 0 {
+					waiting[client] = refusedJob // until the refusal is answered
+				}
+			case client >= 0:
 				due[client] = t + sub
-			}
-			if client >= 0 {
-				waiting[client] = refusedJob // until the refusal is answered
 			}
 			return
 		}
