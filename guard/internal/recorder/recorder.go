@@ -99,7 +99,7 @@ type Recorder struct {
 	hwmAt        time.Time
 	hwmCount     int
 	critCount    int
-	critAt       time.Time // the last profile at Critical
+	critAt       time.Time // the last forced profile asked for at Critical, on the steady clock
 	ttlFired     bool
 	lastTTL      int          // the last-moments steps of lastMomentsTTL passed in this climb
 	lastPressure bool         // the last-moments profile at lastMomentsPressure was written in this climb

@@ -69,9 +69,6 @@ func (r *Recorder) Triggers(prev level.Level, rd *Reading, now time.Time, afterG
 		r.crossed[rd.Level] = true
 		reason, force = "level "+rd.Level.String(), true
 		critical = rd.Level == level.Critical
-		if critical {
-			r.critAt = now
-		}
 	case rd.Level >= level.High && r.lastTTL < len(lastMomentsTTL) && rd.TimeToLimit >= 0 && rd.TimeToLimit < lastMomentsTTL[r.lastTTL]:
 		// The last moments before a kill: the evidence closest to it.
 		// Writing one allocates about a megabyte, which the limit may not
@@ -87,11 +84,12 @@ func (r *Recorder) Triggers(prev level.Level, rd *Reading, now time.Time, afterG
 	case rd.Level >= level.Critical && r.critCount < criticalPerClimb && now.Sub(r.critAt) >= r.cfg.MinInterval:
 		// At Critical the kill may come at any moment, and the working set
 		// may sit still while the kernel's count of the cgroup's pages
-		// rises: a profile every MinInterval, so that the last is at most
-		// about that old when the kernel strikes.
+		// rises: a profile every MinInterval after the last one asked for
+		// at Critical, so that the last is at most about that old when the
+		// kernel strikes. It is forced, as the store's own interval counts
+		// from a last-moments profile or a pair, and would refuse it.
 		r.critCount++
-		r.critAt = now
-		reason = "still critical"
+		reason, force = "still critical", true
 	case rd.Level >= level.Elevated && rd.Usage > r.hwm+step && r.hwmCount < hwmPerClimb:
 		r.hwmCount++
 		reason = "high-water mark"
@@ -99,10 +97,16 @@ func (r *Recorder) Triggers(prev level.Level, rd *Reading, now time.Time, afterG
 		r.ttlFired = true
 		reason = fmt.Sprintf("limit in %.1fs", rd.TimeToLimit.Seconds())
 	case afterGC && r.pairAfter.Load() != pairNone:
+		if rd.Level >= level.Critical {
+			r.critAt = now
+		}
 		r.queue(rd, PairReason, true, "", r.pairAfter.Swap(pairNone) == pairOnDemand)
 		return
 	default:
 		return
+	}
+	if force && rd.Level >= level.Critical {
+		r.critAt = now
 	}
 	if rd.Usage > r.hwm {
 		r.hwm, r.hwmAt = rd.Usage, now

@@ -144,3 +144,73 @@ func TestLastMomentsStepTowardsTheLimit(t *testing.T) {
 		t.Errorf("profiles %q, want %q", got, want)
 	}
 }
+
+// TestStillCriticalCountsFromTheLastProfile: at Critical a profile is
+// written every MinInterval after the last one asked for there, the
+// last-moments profiles and their pairs included, and none is refused as
+// too soon; so when the climb stalls past the last step of the ladder, the
+// newest profile is never much older than MinInterval.
+func TestStillCriticalCountsFromTheLastProfile(t *testing.T) {
+	const interval = time.Second
+	r := open(t, Config{Dir: t.TempDir(), MinInterval: interval, BeforeLimit: time.Nanosecond, Log: slog.New(slog.DiscardHandler)})
+	start := time.Now()
+	now := start
+	const limit = 1 << 30
+	type write struct {
+		at     time.Duration
+		reason string
+	}
+	var writes []write
+	prev := level.Normal
+	r.Triggers(prev, &Reading{Time: now, Level: level.Normal, Usage: limit / 2, Limit: limit, Pressure: 0.5, TimeToLimit: -1, OOMKills: -1}, now, false)
+	// Critical from the start; the ladder's steps at 0.5 s, 1.3 s and 1.9 s,
+	// a GC cycle ending 20 ms after each, and then a stall 0.5 s from the
+	// limit, as when the kernel reclaims before it kills.
+	ttl := func(at time.Duration) time.Duration {
+		switch {
+		case at < 500*time.Millisecond:
+			return 3 * time.Second
+		case at < 1300*time.Millisecond:
+			return 1900 * time.Millisecond
+		case at < 1900*time.Millisecond:
+			return 1100 * time.Millisecond
+		default:
+			return 500 * time.Millisecond
+		}
+	}
+	var lastWrite time.Duration
+	for at := time.Duration(0); at <= 6*time.Second; at += 10 * time.Millisecond {
+		now = start.Add(at)
+		rd := &Reading{Time: now, Level: level.Critical, Usage: limit * 96 / 100, Limit: limit, Pressure: 0.96, TimeToLimit: ttl(at), OOMKills: -1}
+		r.Triggers(prev, rd, now, at > 0 && (at-lastWrite) == 20*time.Millisecond)
+		prev = level.Critical
+		r.mu.Lock()
+		pending := r.pending
+		r.pending = nil
+		r.mu.Unlock()
+		for _, m := range pending {
+			if _, err := r.Write(m); err == nil && m.Kind == "" {
+				writes = append(writes, write{at, m.Reason})
+				lastWrite = at
+			}
+		}
+	}
+	if n := r.store.Stats().TooSoon; n != 0 {
+		t.Errorf("%d profiles refused as too soon", n)
+	}
+	var still int
+	for i, w := range writes {
+		if w.reason == "still critical" {
+			still++
+			if gap := w.at - writes[i-1].at; gap < interval || gap > interval+10*time.Millisecond {
+				t.Errorf("%q at %v, %v after the one before (%q), want %v", w.reason, w.at, gap, writes[i-1].reason, interval)
+			}
+		}
+	}
+	if still == 0 {
+		t.Errorf("no still-critical profile while the climb stalled: %v", writes)
+	}
+	if last := writes[len(writes)-1]; 6*time.Second-last.at > interval+30*time.Millisecond {
+		t.Errorf("the newest profile (%q at %v) is %v old at the end, want about %v at most", last.reason, last.at, 6*time.Second-last.at, interval)
+	}
+}
