@@ -158,3 +158,62 @@ func TestClockJumps(t *testing.T) {
 		}
 	}
 }
+
+// TestOffHeapMappedLateInASpike: each request holds 1 MiB outside the Go
+// heap, mapped once its goroutine gets a CPU: at once under the base rate,
+// and late in a spike of four times the rate, whose work waits for the
+// CPUs, until the CPUs catch up. Work in flight then rises before the
+// memory does, and the slope of memory outside Go on the work in flight
+// reads low across the two; a cost that fell with it would let in work
+// whose memory the limit has not got, which it maps once the CPUs catch up.
+func TestOffHeapMappedLateInASpike(t *testing.T) {
+	const limit = 256 * mib
+	for _, lag := range []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
+		s := newSim(limit)
+		s.base = 8 * mib
+		s.size = func(*rand.Rand) (int64, int64) { return 8 << 10, mib }
+		s.rate = 275
+		s.run(10 * time.Second)
+		warmCost := s.dec.Cost
+		s.reset()
+		s.rate, s.offLag = 4*275, lag
+		least := warmCost
+		for range 10 * 50 {
+			s.run(20 * time.Millisecond)
+			least = min(least, s.dec.Cost)
+		}
+		s.offLag = 0
+		s.run(5 * time.Second)
+		good := float64(s.served) / 15 / min(s.rate, oracleRate(limit, s.base, 8<<10+mib, s.hold))
+		t.Logf("mapped %v late: cost %d KiB before the spike, %d KiB at least in it; peak %d MiB, peak in flight %d, goodput %.2f of the oracle",
+			lag, warmCost>>10, least>>10, s.peak/mib, s.peakInFlight, good)
+		if s.peak > 97*limit/100 {
+			t.Errorf("mapped %v late: peak committed %d MiB, past 0.97 of the limit (%d MiB)", lag, s.peak/mib, 97*limit/100/mib)
+		}
+		if good < 0.85 {
+			t.Errorf("mapped %v late: goodput %.2f of the oracle, want at least 0.85", lag, good)
+		}
+	}
+}
+
+// TestOffHeapWorkGrowsLighter: each request holds 1 MiB outside the Go heap
+// under the base rate; then the requests hold a quarter of that, and come
+// six times as fast, all of which fits. The cost is learned again.
+func TestOffHeapWorkGrowsLighter(t *testing.T) {
+	const limit = 256 * mib
+	s := newSim(limit)
+	s.base = 8 * mib
+	s.size = func(*rand.Rand) (int64, int64) { return 8 << 10, mib }
+	s.rate = 275
+	s.run(10 * time.Second)
+	s.size = func(*rand.Rand) (int64, int64) { return 8 << 10, mib / 4 }
+	s.rate = 6 * 275
+	for i := range 6 {
+		s.reset()
+		s.run(10 * time.Second)
+		t.Logf("%ds to %ds: served %.2f of the arrivals, cost %d KiB, peak %d MiB", 10*i, 10*i+10, s.servedShare(), s.dec.Cost>>10, s.peak/mib)
+	}
+	if share := s.servedShare(); share < 0.99 {
+		t.Errorf("served %.3f of the arrivals a minute after the work grew lighter, want all", share)
+	}
+}

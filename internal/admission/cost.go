@@ -44,7 +44,10 @@ type costModel struct {
 	meanN, meanOff, meanNN, meanNOff float64
 	offWeight                        float64
 	off                              float64
-	offFit                           bool // the work in flight varied enough for a slope
+	offFit                           bool    // the work in flight varied enough for a slope
+	offN                             float64 // meanN when off was last set to the fit
+	offHeld                          bool    // off follows a fall of the fit to offFall slowly
+	offFall                          float64
 	// Until then, all the memory outside Go above what it was while no
 	// work was in flight counts as the work's: an upper bound.
 	offIdle    float64
@@ -83,6 +86,9 @@ const (
 	largeZ           = 2
 	// offTau is the time constant of the off-heap regression.
 	offTau = 2 * time.Second
+	// offHoldTau is the time constant at which the off-heap cost follows a
+	// slope that falls while the work in flight rises.
+	offHoldTau = 10 * time.Second
 	// tailHalfLife is how long a large allocation keeps its weight in the
 	// tail: a request size seen once keeps shaping the margin for a while.
 	tailHalfLife = 10 * time.Second
@@ -137,6 +143,9 @@ func (m *costModel) learnDeclHeap() {
 	share := math.Min(1, m.accAlloc/m.accDecl)
 	if !m.declHeapSet {
 		m.declHeap, m.declHeapSet = share, true
+		// The off-heap regression read the declared bytes as on the heap
+		// until now: what it learned is in other terms.
+		m.resetOffHeap()
 	} else {
 		m.declHeap += declHeapWeight * (share - m.declHeap)
 	}
@@ -333,10 +342,32 @@ func (m *costModel) observeOffHeap(sinceFresh time.Duration, inFlight int64, off
 	varN := m.meanNN - m.meanN*m.meanN
 	// The slope needs the work in flight to have varied: by at least one
 	// unit, and by a tenth of its mean, over at least a time constant.
-	if varN < math.Max(1, 0.01*m.meanN*m.meanN) || m.offWeight < 0.6 {
-		return
+	if varN >= math.Max(1, 0.01*m.meanN*m.meanN) && m.offWeight >= 0.6 {
+		fit := math.Max(0, (m.meanNOff-m.meanN*m.meanOff)/varN)
+		if !m.offFit || fit >= m.off || m.meanN <= m.offN {
+			m.off, m.offFit, m.offN, m.offHeld = fit, true, m.meanN, false
+			return
+		}
+		// A slope that falls as the work in flight rises may be work that
+		// has not yet mapped its memory (goroutines waiting for a CPU in
+		// a spike), whose points lie below the line of the work before
+		// it; or work that holds less. The two look alike until the first
+		// maps its memory, so the fall is followed slowly, over
+		// offHoldTau, and on while the slope can no longer be read: at
+		// once, the bound would let in work whose memory comes later;
+		// never, it would shed work that grew lighter.
+		m.offHeld, m.offFall = true, fit
 	}
-	m.off, m.offFit = math.Max(0, (m.meanNOff-m.meanN*m.meanOff)/varN), true
+	if m.offHeld {
+		m.off = m.offFall + (m.off-m.offFall)*math.Exp(-sinceFresh.Seconds()/offHoldTau.Seconds())
+	}
+}
+
+// resetOffHeap forgets the off-heap regression, but not the memory outside
+// Go seen while no work was in flight.
+func (m *costModel) resetOffHeap() {
+	m.meanN, m.meanOff, m.meanNN, m.meanNOff, m.offWeight = 0, 0, 0, 0, 0
+	m.off, m.offFit, m.offN, m.offHeld, m.offFall = 0, false, 0, false, 0
 }
 
 // offHeap is the bytes outside the Go heap one unit of work holds: the

@@ -48,6 +48,9 @@ type sim struct {
 	// cycles take long piles up what the work allocates meanwhile.
 	garbage   float64
 	inFlightS float64 // work in flight × seconds, in all
+	// offLag is how long after it is admitted a job maps its memory
+	// outside the Go heap: a goroutine that waits for a CPU first.
+	offLag time.Duration
 
 	// fixedCap, if set, admits work up to this many in flight and
 	// ignores the policy's decisions: the benchmark's oracle.
@@ -92,6 +95,7 @@ type sim struct {
 type job struct {
 	end       time.Time
 	heap, off int64
+	offAt     time.Time // when off is mapped; zero once it is
 	declared  int64
 	large     bool
 }
@@ -164,8 +168,12 @@ func (s *sim) arrive() {
 	}
 	s.heapObj += heap
 	s.workHeap += heap
-	s.workOff += off
 	j := job{end: s.now.Add(s.hold - s.slowed), heap: heap, off: off, declared: decl, large: bigDecl}
+	if s.offLag > 0 && off > 0 {
+		j.offAt = s.now.Add(s.offLag)
+	} else {
+		s.workOff += off
+	}
 	if k := len(s.inflight); k > 0 && j.end.Before(s.inflight[k-1].end) {
 		s.ordered = false
 	}
@@ -176,7 +184,9 @@ func (s *sim) arrive() {
 func (s *sim) end(j job) {
 	s.done++
 	s.workHeap -= j.heap
-	s.workOff -= j.off
+	if j.offAt.IsZero() {
+		s.workOff -= j.off
+	}
 	s.declared -= j.declared
 	if j.large {
 		s.largeDecl -= j.declared
@@ -189,6 +199,7 @@ func (s *sim) run(d time.Duration) {
 		s.now = s.now.Add(s.step)
 		s.base += int64(float64(s.leakRate) * s.step.Seconds())
 		s.endDue()
+		s.mapDue()
 		s.arrivals()
 		gml := s.limit * 9 / 10
 		s.collect(gml)
@@ -229,6 +240,17 @@ func (s *sim) endDue() {
 	}
 	if len(s.inflight) == 0 {
 		s.ordered = true
+	}
+}
+
+// mapDue maps the memory outside the Go heap of the work whose lag
+// (offLag) has passed.
+func (s *sim) mapDue() {
+	for i := range s.inflight {
+		if j := &s.inflight[i]; !j.offAt.IsZero() && !s.now.Before(j.offAt) {
+			s.workOff += j.off
+			j.offAt = time.Time{}
+		}
 	}
 }
 
