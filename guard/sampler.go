@@ -408,6 +408,7 @@ func (s *sampler) admit(now time.Time, rs runtimestats.Stats, usage int64, fresh
 		// The runtime keeps the goal at least at the live heap; within
 		// 1/128 of it, GOMEMLIMIT has taken the GC's room.
 		GCPinned: rs.HeapLive > 0 && rs.HeapGoal <= rs.HeapLive+rs.HeapLive/128,
+		Runnable: float64(rs.Runnable) / float64(max(1, rs.Procs)),
 	}
 	g.workReading(&r)
 	t := latency.Reading{

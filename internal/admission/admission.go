@@ -123,6 +123,11 @@ type Reading struct {
 	LargeWaiting  int64  // the largest declared request refused since the previous reading; 0 = none
 	Refusals      uint64 // units of work refused
 
+	// Runnable is the goroutines ready to run and waiting for a P, per P,
+	// now; 0 where unknown. Work admitted while many wait may not yet hold
+	// its memory.
+	Runnable float64
+
 	// Critical reports the working set at or past the Critical threshold
 	// now: not the level, which leaves Critical only after a dwell.
 	Critical bool
@@ -202,6 +207,7 @@ type Policy struct {
 	heapBase    float64
 	gcAt        time.Time // when the last GC cycle was seen to end
 	freshAt     time.Time // the last reading with the kernel's figures
+	lineAt      time.Time // the last reading with a line for the CPUs (offLineRunnable)
 	nSinceGC    int64     // the least work in flight since the last cycle ended
 	lastRefresh time.Time // the last GC cycle asked for
 

@@ -89,6 +89,9 @@ const (
 	// offHoldTau is the time constant at which the off-heap cost follows a
 	// slope that falls while the work in flight rises.
 	offHoldTau = 10 * time.Second
+	// offLineRunnable is the goroutines waiting for a P, per P, that make
+	// a line for the CPUs, as the time bound counts one.
+	offLineRunnable = 2
 	// tailHalfLife is how long a large allocation keeps its weight in the
 	// tail: a request size seen once keeps shaping the margin for a while.
 	tailHalfLife = 10 * time.Second
@@ -322,7 +325,8 @@ func (m *costModel) declHeapShare() float64 {
 
 // observeOffHeap feeds one fresh reading of the bytes outside the Go
 // runtime, sinceFresh after the previous one.
-func (m *costModel) observeOffHeap(sinceFresh time.Duration, inFlight int64, offBytes float64) {
+// While lined, goroutines stood in line for the CPUs lately.
+func (m *costModel) observeOffHeap(sinceFresh time.Duration, inFlight int64, offBytes float64, lined bool) {
 	units := float64(inFlight)
 	if inFlight == 0 || offBytes < m.offIdle {
 		m.offIdle, m.offIdleSet = offBytes, true
@@ -352,13 +356,14 @@ func (m *costModel) observeOffHeap(sinceFresh time.Duration, inFlight int64, off
 		// has not yet mapped its memory (goroutines waiting for a CPU in
 		// a spike), whose points lie below the line of the work before
 		// it; or work that holds less. The two look alike until the first
-		// maps its memory, so the fall is followed slowly, over
-		// offHoldTau, and on while the slope can no longer be read: at
-		// once, the bound would let in work whose memory comes later;
-		// never, it would shed work that grew lighter.
+		// maps its memory, so the fall is not followed while goroutines
+		// stand in line for the CPUs, and then slowly, over offHoldTau,
+		// and on while the slope can no longer be read: at once, the
+		// bound would let in work whose memory comes later; never, it
+		// would shed work that grew lighter.
 		m.offHeld, m.offFall = true, fit
 	}
-	if m.offHeld {
+	if m.offHeld && !lined {
 		m.off = m.offFall + (m.off-m.offFall)*math.Exp(-sinceFresh.Seconds()/offHoldTau.Seconds())
 	}
 }

@@ -78,9 +78,14 @@ func (p *Policy) observeHeapCost(o *observation) {
 // heap and the memory outside it, and feeds the off-heap regression a fresh
 // reading of the kernel, less the declared bytes outside the heap (see
 // design.md, "Declared bytes are counted once"). The regression weighs by
-// the time since the previous fresh reading, not the previous reading.
+// the time since the previous fresh reading, not the previous reading. A
+// line of goroutines waiting for the CPUs within offTau is news to it (see
+// costModel.observeOffHeap).
 func (p *Policy) observeOffHeapCost(o *observation) {
 	r := o.r
+	if r.Runnable >= offLineRunnable {
+		p.lineAt = r.Now
+	}
 	o.declHeapBytes = p.cost.declHeapShare() * float64(r.Declared)
 	o.declOffBytes = float64(r.Declared) - o.declHeapBytes
 	if !r.Fresh {
@@ -96,7 +101,7 @@ func (p *Policy) observeOffHeapCost(o *observation) {
 		sinceFresh = max(0, r.Now.Sub(p.freshAt))
 	}
 	p.freshAt = r.Now
-	p.cost.observeOffHeap(sinceFresh, o.inFlight, float64(offBytes))
+	p.cost.observeOffHeap(sinceFresh, o.inFlight, float64(offBytes), !p.lineAt.IsZero() && r.Now.Sub(p.lineAt) < offTau)
 }
 
 // observeDeclared learns the bytes a unit of work admitted usually

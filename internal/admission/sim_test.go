@@ -51,6 +51,9 @@ type sim struct {
 	// offLag is how long after it is admitted a job maps its memory
 	// outside the Go heap: a goroutine that waits for a CPU first.
 	offLag time.Duration
+	// runnable is the goroutines waiting for a P, per P, the readings
+	// report.
+	runnable float64
 
 	// fixedCap, if set, admits work up to this many in flight and
 	// ignores the policy's decisions: the benchmark's oracle.
@@ -314,6 +317,7 @@ func (s *sim) reading(gml, usage int64) Reading {
 		LargeWaiting:  s.largeWait,
 		Refusals:      s.refusals,
 		Critical:      float64(usage) >= 0.95*float64(s.limit),
+		Runnable:      s.runnable,
 	}
 }
 
