@@ -82,6 +82,23 @@ type config struct {
 	// rightsize runs the right-sizing test (see harness.rightsize) in
 	// place of the matrix.
 	rightsize bool
+	// serviceEnv is added to every service's environment (-service-env).
+	serviceEnv envList
+}
+
+// envList is a repeatable NAME=VALUE flag.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+
+// Set adds one NAME=VALUE, refusing one without a name or an "=".
+func (e *envList) Set(kv string) error {
+	name, _, ok := strings.Cut(kv, "=")
+	if !ok || name == "" || strings.ContainsAny(name, " \t\n") {
+		return fmt.Errorf("%q: want NAME=VALUE", kv)
+	}
+	*e = append(*e, kv)
+	return nil
 }
 
 func main() {
@@ -97,6 +114,7 @@ func main() {
 	flag.Float64Var(&c.rate, "rate", 0, "base rate of the uniform shape in requests per second; 0 calibrates")
 	flag.StringVar(&c.service, "service", "", "run this prebuilt examples/httpservice binary instead of building it (where there is no Go toolchain)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory (service logs, heap profiles, samples)")
+	flag.Var(&c.serviceEnv, "service-env", "NAME=VALUE added to the environment of the service in every mode, repeatable, such as OOMGUARD_TIME_BOUND=off; the harness's own GOMEMLIMIT, GOGC, GODEBUG, AUTOMEMLIMIT and OOMGUARD* never reach the service")
 	flag.IntVar(&c.matrix.workBytes, "work-bytes", 1<<20, "bytes each request holds in the uniform, burst and offheap shapes")
 	flag.DurationVar(&c.matrix.workHold, "work-hold", 300*time.Millisecond, "how long each request holds its memory (uniform, heavytail, burst, offheap)")
 	flag.IntVar(&c.oracleCap, "oracle-cap", 0, "run the oracle at this in-flight cap: no bisection, and no retry at a lower cap if it is killed (to measure how often a cap lives); 0 bisects")
@@ -261,7 +279,7 @@ func run(ctx context.Context, c config) int {
 	if c.rightsize {
 		return h.runRightsize(ctx, began)
 	}
-	rep := &report{Quick: c.quick, Limit: c.limit, CPUs: runtime.NumCPU(), LoadBefore: loadAverage()}
+	rep := &report{Quick: c.quick, Limit: c.limit, CPUs: runtime.NumCPU(), LoadBefore: loadAverage(), ServiceEnv: c.serviceEnv}
 	if h.enf, err = newEnforcer(c.limit); err != nil {
 		fmt.Printf("no kernel enforcement (%v): running oomguard alone, with Config.Limit = -limit-mib (%s); the other modes cannot be killed without it\n", err, mib(c.limit))
 		h.cfg.modes = []string{modeOomguard}

@@ -359,6 +359,7 @@ type report struct {
 	CPUs        int
 	Calibration calibration // the uniform shape's, that the others scale from
 	Shapes      []*shapeRun
+	ServiceEnv  []string // -service-env: NAME=VALUE added to every service's environment
 }
 
 func (rep *report) kind() string {
@@ -379,6 +380,7 @@ type jsonReport struct {
 	LoadAfter   float64         `json:"load_average_after"`
 	Calibration jsonCalibration `json:"calibration"`
 	Shapes      []jsonShape     `json:"shapes"`
+	ServiceEnv  []string        `json:"service_env,omitempty"`
 }
 
 type jsonCalibration struct {
@@ -462,6 +464,7 @@ func (rep *report) writeJSON(w io.Writer) error {
 		LoadAfter:   rep.LoadAfter,
 		Calibration: toJSONCalibration(rep.Calibration),
 		Shapes:      []jsonShape{},
+		ServiceEnv:  rep.ServiceEnv,
 	}
 	for _, sr := range rep.Shapes {
 		js := jsonShape{
@@ -509,6 +512,9 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "; wall time %v; %d CPUs, load average %s before, %s after.\n",
 		rep.Wall.Round(time.Second), rep.CPUs, fmtLoad(rep.LoadBefore), fmtLoad(rep.LoadAfter))
+	if len(rep.ServiceEnv) > 0 {
+		fmt.Fprintf(&b, "Every service ran with %s in its environment (-service-env).\n", strings.Join(rep.ServiceEnv, " "))
+	}
 	switch c := rep.Calibration; {
 	case c.Rate > 0 && len(c.Probes) > 0:
 		fmt.Fprintf(&b, "Calibrated rate of the uniform shape %.0f rps (in %s mode: p99 %s ms, unloaded p99 %s ms)",

@@ -579,3 +579,36 @@ func TestDecodeJSONAndMarkdown(t *testing.T) {
 		t.Errorf("check(0.6) = %q, want the decode shape's oomguard", got)
 	}
 }
+
+// TestServiceEnv: -service-env takes NAME=VALUE pairs and refuses anything
+// else, naming it; the report says what every service ran with, and says
+// nothing where it was not given.
+func TestServiceEnv(t *testing.T) {
+	var e envList
+	for _, bad := range []string{"", "=off", "OOMGUARD_TIME_BOUND", "A B=1"} {
+		if err := e.Set(bad); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
+			t.Errorf("Set(%q) = %v, want an error naming it", bad, err)
+		}
+	}
+	if err := e.Set("OOMGUARD_TIME_BOUND=off"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Set("GODEBUG=madvdontneed=1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.String(), "OOMGUARD_TIME_BOUND=off GODEBUG=madvdontneed=1"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	rep := testReport()
+	var buf bytes.Buffer
+	rep.writeMarkdown(&buf)
+	if strings.Contains(buf.String(), "-service-env") {
+		t.Errorf("the report mentions -service-env, which was not given:\n%s", buf.String())
+	}
+	rep.ServiceEnv = e
+	buf.Reset()
+	rep.writeMarkdown(&buf)
+	if want := "Every service ran with OOMGUARD_TIME_BOUND=off GODEBUG=madvdontneed=1 in its environment (-service-env)."; !strings.Contains(buf.String(), want) {
+		t.Errorf("the report lacks %q:\n%s", want, buf.String())
+	}
+}

@@ -73,18 +73,27 @@ func TestLimitProbeServes(t *testing.T) {
 
 func TestRightsizeCheck(t *testing.T) {
 	ok := rightsizeResult{AtRecommend: limitProbe{Limit: 450 << 20, ShedShare: 0.01}, Smallest: 320 << 20}
-	if f := ok.check(); len(f) != 0 {
+	if f := ok.check(rightsizeShed); len(f) != 0 {
 		t.Errorf("check of a recommendation 1.41 times the smallest, shedding 1%%: %v, want none", f)
 	}
 	far := ok
 	far.AtRecommend.Limit = 500 << 20
-	if f := far.check(); len(f) != 1 || !strings.Contains(f[0], "1.56 times") {
+	if f := far.check(rightsizeShed); len(f) != 1 || !strings.Contains(f[0], "1.56 times") {
 		t.Errorf("check of a recommendation 1.56 times the smallest: %v, want that one failure", f)
 	}
 	shed := ok
 	shed.AtRecommend.ShedShare, shed.AtRecommend.Killed = 0.2, true
-	if f := shed.check(); len(f) != 2 {
+	if f := shed.check(rightsizeShed); len(f) != 2 {
 		t.Errorf("check of a recommendation that shed and was killed: %v, want two failures", f)
+	}
+	// The quick run's bar: 6% passes it, not the full run's.
+	edge := ok
+	edge.AtRecommend.ShedShare = 0.06
+	if f := edge.check(rightsizeShed); len(f) != 1 || !strings.Contains(f[0], "want at most 5%") {
+		t.Errorf("check of 6%% shed at the full run's bar: %v, want that one failure", f)
+	}
+	if f := edge.check(rightsizeShedQuick); len(f) != 0 {
+		t.Errorf("check of 6%% shed at the quick run's bar: %v, want none", f)
 	}
 }
 

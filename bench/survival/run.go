@@ -120,6 +120,9 @@ func (h *harness) launch(ctx context.Context, s shape, mode string, maxInFlight 
 			return nil, fmt.Errorf("read usage of %s: %w", cg.Dir, err)
 		}
 	}
+	if len(h.cfg.serviceEnv) > 0 {
+		cmd.Env = append(exampleservice.Env(), h.cfg.serviceEnv...)
+	}
 	svc, err := exampleservice.Start(ctx, cmd, in.logPath)
 	if err != nil {
 		if early := (*exampleservice.ExitedEarly)(nil); errors.As(err, &early) {
