@@ -124,11 +124,11 @@ func main() {
 	cacheFracs := flag.String("cache-fracs", "0.78,0.84", "the cache shape's live set, as fractions of the limit")
 	cacheRates := flag.String("cache-rates", "1500,3000", "the cache shape's request rates, per second")
 	cacheSteady := flag.Duration("cache-steady", 0, "the cache shape's measured phase; 0 means 16s (5s with -quick). At 3000 a second, the p99 of 16s rests on the slowest 480 requests, 160ms of arrivals: one GC stall decides a shorter one")
-	flag.IntVar(&c.matrix.cacheRounds, "cache-rounds", 3, "rounds of the reference (automemlimit) and oomguard on each cache load, the other modes running in the first; each round compares with its own reference, and the summary gives the median")
+	flag.IntVar(&c.matrix.cacheRounds, "cache-rounds", 3, "rounds of the reference (automemlimit), oomguard and oomguard+cost on each cache load, the other modes running in the first; each round compares with its own reference, and the summary and -check take the median")
 	flag.IntVar(&c.matrix.cacheBytes, "cache-bytes", cacheBytes, "bytes each request of the cache shape holds")
 	flag.DurationVar(&c.matrix.cacheHold, "cache-hold", cacheHold, "how long each request of the cache shape holds its bytes")
 	cacheRebuild := flag.Int64("cache-rebuild-mib", 0, "the cache shape's service also rebuilds a block of this many MiB every 5s, in one allocation (examples/httpservice -rebuild-bytes); 0 none")
-	cpuRounds := flag.Int("cpu-rounds", 3, "rounds of the reference (the oracle's cap) and oomguard on each decode load and on the quota shape, the other modes running in the first; each round compares with its own reference, and the summary gives the median. With -quick, 1 unless given")
+	cpuRounds := flag.Int("cpu-rounds", 3, "rounds of the reference (the oracle's cap), oomguard and oomguard+cost on each decode load and on the quota shape, the other modes running in the first; each round compares with its own reference, and the summary and -check take the median. With -quick, 1 on the decode shape and 3 on the quota shape unless given: one run of the quota's few scans is too few to judge")
 	decodeLoads := flag.String("decode-loads", "2,3", "the decode shape's loads, as multiples of its capacity: one run of the shape each")
 	quickDecodeLoad := flag.Float64("quick-decode-load", 3, "-quick: the decode shape's one load, as a multiple of its capacity, unless -decode-loads is given")
 	decodeLimitMiB := flag.Int64("decode-limit-mib", 512, "memory limit of the decode and quota shapes' service, in MiB: a scan of 6000×4500 is 103 MiB decoded")
@@ -169,7 +169,7 @@ func main() {
 	if c.quick && !flagSet("decode-loads") {
 		c.matrix.decodeLoads = []float64{*quickDecodeLoad}
 	}
-	c.matrix.cpuRounds = *cpuRounds
+	c.matrix.cpuRounds, c.matrix.quotaRounds = *cpuRounds, *cpuRounds
 	if c.quick && !flagSet("cpu-rounds") {
 		c.matrix.cpuRounds = 1
 	}

@@ -264,7 +264,7 @@ func TestCheck(t *testing.T) {
 	g.OOMKilled, g.DiedAtSeconds = false, nil
 	rep.Shapes[0].Shape.CPUs = 0.2
 	g.CalibrationP99Ms, g.P99Ms = 4000, 9000
-	if got := rep.check(0.2, 2); len(got) != 1 || !strings.Contains(got[0], "p99 9000 ms, 2.25× the calibration's 4000 ms, above 2.00×") {
+	if got := rep.check(0.2, 2); len(got) != 1 || !strings.Contains(got[0], "p99 2.25× the calibration's, above 2.00×") {
 		t.Errorf("check with a p99 of 2.25× the calibration's under a quota = %q", got)
 	}
 	if got := rep.check(0.2, 2.5); len(got) != 0 {
@@ -610,5 +610,60 @@ func TestServiceEnv(t *testing.T) {
 	rep.writeMarkdown(&buf)
 	if want := "Every service ran with OOMGUARD_TIME_BOUND=off GODEBUG=madvdontneed=1 in its environment (-service-env)."; !strings.Contains(buf.String(), want) {
 		t.Errorf("the report lacks %q:\n%s", want, buf.String())
+	}
+}
+
+// TestCheckJudgesTheMedianOfRounds: -check holds a shape run in rounds to
+// each mode's median, each round against its own reference, so that one
+// round of few requests neither fails nor passes the matrix alone; a death
+// in any round fails it.
+func TestCheckJudgesTheMedianOfRounds(t *testing.T) {
+	run := func(guard []float64) *report {
+		s := shape{Name: shapeQuota, Number: 9, Label: "quota 0.2 CPU, 2x", Reference: modeOracle, Rounds: len(guard), CPUs: 0.2}
+		sr := &shapeRun{Shape: s}
+		for i, g := range guard {
+			sr.Runs = append(sr.Runs,
+				modeRun{Result: Result{Mode: modeOracle, Round: i + 1, GoodputRatio: 1.2, P99Ms: 4000, Served: 1, CalibrationP99Ms: 4000}},
+				modeRun{Result: Result{Mode: modeOomguard, Round: i + 1, GoodputRatio: 1.2, P99Ms: 4000, Served: 1, CalibrationP99Ms: 4000}},
+				modeRun{Result: Result{Mode: modeOomguardCost, Round: i + 1, GoodputRatio: g * 1.2, P99Ms: 4000, Served: 1, CalibrationP99Ms: 4000}})
+		}
+		sr.compare()
+		return &report{Shapes: []*shapeRun{sr}}
+	}
+	if got := run([]float64{0.25, 0.8, 1.4}).check(0.5, 2.5); len(got) != 0 {
+		t.Errorf("one round at 0.25 of the oracle, a median of 0.8: check = %q, want none", got)
+	}
+	got := run([]float64{0.25, 0.3, 1.4}).check(0.5, 2.5)
+	if len(got) != 1 || !strings.Contains(got[0], "oomguard+cost: the median of 3 rounds, goodput 0.300 of oracle's, below 0.50") {
+		t.Errorf("a median of 0.3: check = %q, want the median below 0.5", got)
+	}
+	if got := run([]float64{0.25}).check(0.5, 2.5); len(got) != 1 || !strings.Contains(got[0], "oomguard+cost: goodput 0.250 of oracle's") {
+		t.Errorf("one run at 0.25: check = %q, want it below 0.5", got)
+	}
+	// A round whose reference died says nothing: the median of the others.
+	rep := run([]float64{0.3, 0.9, 0.45})
+	rep.Shapes[0].roundResult(modeOracle, 2).DiedAtSeconds = ptr(3.0)
+	rep.Shapes[0].compare()
+	if got := rep.check(0.5, 2.5); len(got) != 1 || !strings.Contains(got[0], "goodput 0.375 of oracle's") {
+		t.Errorf("round 2's oracle dead: check = %q, want the median of 0.3 and 0.45", got)
+	}
+	// A death in any round fails, whatever the median.
+	rep = run([]float64{1, 1, 1})
+	g := rep.Shapes[0].roundResult(modeOomguardCost, 2)
+	g.OOMKilled, g.DiedAtSeconds = true, ptr(7.5)
+	if got := rep.check(0.5, 2.5); len(got) != 1 || !strings.Contains(got[0], "oomguard+cost (round 2): OOM-killed at 7.5 s") {
+		t.Errorf("a kill in round 2: check = %q", got)
+	}
+	// The p99 under a quota is judged by its median too.
+	rep = run([]float64{1, 1, 1})
+	for i, p := range []float64{12000, 5000, 6000} {
+		rep.Shapes[0].roundResult(modeOomguard, i+1).P99Ms = p
+	}
+	if got := rep.check(0.5, 2.5); len(got) != 0 {
+		t.Errorf("p99s of 3, 1.25 and 1.5× the calibration's: check = %q, want none", got)
+	}
+	rep.Shapes[0].roundResult(modeOomguard, 2).P99Ms = 11000
+	if got := rep.check(0.5, 2.5); len(got) != 1 || !strings.Contains(got[0], "oomguard: the median of 3 rounds, p99 2.75× the calibration's, above 2.50×") {
+		t.Errorf("a median p99 of 2.75× the calibration's: check = %q", got)
 	}
 }

@@ -300,7 +300,8 @@ type matrixOptions struct {
 	// deadline. quotaCPUs is the quota shape's CPU quota and quotaLoad its
 	// load; its deadline is decodeDeadline / quotaCPUs (see matrix), its
 	// phases quotaStretch times as long. cpuModes, where not nil, are the
-	// only modes the decode and quota shapes run, cpuRounds their rounds.
+	// only modes the decode and quota shapes run, cpuRounds the decode
+	// shape's rounds and quotaRounds the quota shape's.
 	decodeLoads    []float64
 	decodeLimit    int64
 	decodeDeadline time.Duration
@@ -309,6 +310,7 @@ type matrixOptions struct {
 	quotaStretch   float64
 	cpuModes       []string
 	cpuRounds      int
+	quotaRounds    int
 }
 
 // matrix returns the shapes to run, in the order of o.shapes.
@@ -358,7 +360,7 @@ func matrix(o matrixOptions) []shape {
 			deadline := time.Duration(float64(o.decodeDeadline) / min(1, o.quotaCPUs)).Round(time.Millisecond)
 			out = append(out, shape{Name: name, Number: 9, Label: fmt.Sprintf("quota %g CPU, %gx", o.quotaCPUs, o.quotaLoad), Args: decodeArgs(), Only: o.cpuModes,
 				Pictures: decodeMix, Factor: o.quotaLoad, Deadline: deadline, CPUs: o.quotaCPUs, Limit: o.decodeLimit, Reference: modeOracle,
-				Stretch: o.quotaStretch, Rounds: o.cpuRounds})
+				Stretch: o.quotaStretch, Rounds: o.quotaRounds})
 		}
 	}
 	for i := range out {
@@ -394,12 +396,11 @@ func (s shape) modesFor(modes []string) []string {
 }
 
 // inRound reports whether mode runs in round r of s's rounds. The
-// reference and the guard's middleware run in every round: each round's
-// ratio is to its own reference. The other modes run in the first only:
-// bare dies beside the cache at once, and Config.Cost's later rounds took
-// about 3 of a full run's 26 minutes for figures no finding rests on.
+// reference and the modes -check judges run in every round: each round's
+// ratio is to its own reference, and -check judges their medians. The
+// other modes run in the first only: bare dies beside the cache at once.
 func (s shape) inRound(mode string, r int) bool {
-	return r <= 1 || mode == s.Reference || mode == modeOomguard
+	return r <= 1 || mode == s.Reference || mode == modeOomguard || mode == modeOomguardCost
 }
 
 // parseShapes reads -shapes: names or numbers 1-9, comma-separated.

@@ -210,7 +210,8 @@ func TestInRound(t *testing.T) {
 	}{
 		{modeAutomemlimit, 3, true}, {modeOomguard, 2, true},
 		{modeBare, 1, true}, {modeBare, 2, false},
-		{modeOomguardCost, 1, true}, {modeOomguardCost, 3, false},
+		{modeOomguardCost, 1, true}, {modeOomguardCost, 3, true},
+		{modeOomguardTrace, 1, true}, {modeOomguardTrace, 2, false},
 	} {
 		if got := s.inRound(tc.mode, tc.round); got != tc.want {
 			t.Errorf("inRound(%s, %d) = %v, want %v", tc.mode, tc.round, got, tc.want)
