@@ -53,6 +53,11 @@ const (
 	// needs first.
 	uncongestedTau = 30 * time.Second
 	calmLeast      = 20
+	// quietShare is the share of the work in flight a window's line may
+	// hold and the window still count as uncongested: by Little's law the
+	// work then spends that share of its time in flight waiting for a CPU
+	// at most, so its time in flight is near its time alone.
+	quietShare = 1.0 / 8
 	// drainMax bounds a drain: the bound held at the CPUs, while the
 	// uncongested time in flight is unknown, until enough work is done
 	// with no more in flight than CPUs to learn it. drainEvery spaces
@@ -188,7 +193,7 @@ type Policy struct {
 	quietSince            time.Time // the line short and the bound not reached since; zero while not
 	flight, flightDone    float64   // smoothed integrals, for the mean time in flight
 	uncongested           float64   // seconds; 0 unknown
-	calmFlight, calmDone  float64   // smoothed integrals over the windows with no more in flight than CPUs
+	calmFlight, calmDone  float64   // smoothed integrals over the windows with no more in flight than CPUs, or no line
 	foreign               float64   // goroutines: the line while no more was in flight than CPUs, smoothed over foreignTau
 	leastMean             float64   // seconds: the least mean time in flight seen, forgetting over uncongestedTau; 0 unknown
 	drainFrom             time.Time // the last drain's start; zero before the first
@@ -275,13 +280,19 @@ func (p *Policy) close(r Reading) {
 	// The uncongested time in flight, by Little's law over the windows
 	// with no more work in flight than CPUs alone, where no request waits
 	// for another's CPU, so that a congested stretch does not leak into it.
+	// A window whose line is a small share of the work in flight is as
+	// uncongested, whatever that work: work that mostly waits off the
+	// CPUs keeps far more in flight than CPUs without a line to speak of,
+	// and only such windows show its time alone.
 	slow := math.Exp(-secs / uncongestedTau.Seconds())
 	p.calmFlight *= slow
 	p.calmDone *= slow
 	calm := inFlight < cpus+0.5
-	if calm {
+	if calm || queue < quietShare*inFlight {
 		p.calmFlight += p.flightArea
 		p.calmDone += done
+	}
+	if calm {
 		if p.draining {
 			p.drainFlight += p.flightArea
 			p.drainDone += done
@@ -339,6 +350,11 @@ func (p *Policy) close(r Reading) {
 	draining := p.drain(r.Now, line && !quotas && (stretched || stalled) && p.uncongested == 0, calm && queue > tolerated)
 	switch {
 	case draining:
+	case line && slowed && p.limit > 0 && inFlight >= float64(p.limit)+0.5:
+		// The work admitted before the last cut is still in flight, and
+		// the line is still its: cutting again before it ends would cut
+		// for a line the bound has already answered, down to the least.
+		p.quietSince = time.Time{}
 	case line && slowed:
 		// More is admitted than the CPUs run: keep what was not waiting,
 		// and the line tolerated, and cut by at most half a window.

@@ -66,6 +66,9 @@ type simConfig struct {
 	// refuseCPU is the CPU time answering one refusal takes, on a
 	// goroutine of its own that shares the CPUs with the work.
 	refuseCPU time.Duration
+	// background is goroutines that always wait for a P beside the work,
+	// as a service's own timers and loops do; read in the line only.
+	background float64
 	// clients > 0 replaces the open-loop arrivals with that many clients
 	// in a closed loop, as hey and wrk drive a service: each sends its
 	// next request as soon as its last is answered, refused or given up
@@ -304,7 +307,7 @@ func simulate(cfg simConfig) simResult {
 			InFlight:  int64(len(flight)),
 			Done:      done,
 			Refused:   refused,
-			Runnable:  runnable,
+			Runnable:  runnable + cfg.background,
 			Throttled: throttled,
 			Idle:      idle,
 			Took:      took,
