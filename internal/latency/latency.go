@@ -193,7 +193,7 @@ type Policy struct {
 	quietSince            time.Time // the line short and the bound not reached since; zero while not
 	flight, flightDone    float64   // smoothed integrals, for the mean time in flight
 	uncongested           float64   // seconds; 0 unknown
-	calmFlight, calmDone  float64   // smoothed integrals over the windows with no more in flight than CPUs, or no line
+	calmFlight, calmDone  float64   // smoothed integrals over the windows with no more in flight than CPUs, or a line under quietShare of it
 	foreign               float64   // goroutines: the line while no more was in flight than CPUs, smoothed over foreignTau
 	leastMean             float64   // seconds: the least mean time in flight seen, forgetting over uncongestedTau; 0 unknown
 	drainFrom             time.Time // the last drain's start; zero before the first

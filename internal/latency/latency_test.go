@@ -33,6 +33,18 @@ func mean(cfg simConfig) (goodput float64, p99 time.Duration, fair float64, limi
 	return goodput, p99s[len(p99s)/2], fair, limit
 }
 
+// bestCap runs cfg under each of the fixed caps and returns the one of the
+// highest mean goodput, with that goodput and its p99.
+func bestCap(cfg simConfig, caps []int64) (best int64, goodput float64, p99 time.Duration) {
+	for _, c := range caps {
+		cfg.fixedCap = c
+		if g, q, _, _ := mean(cfg); g > goodput {
+			best, goodput, p99 = c, g, q
+		}
+	}
+	return best, goodput, p99
+}
+
 // againstCaps runs cfg under the Policy and under every fixed cap from 1
 // to 16, and checks the Policy against the cap of the highest goodput:
 // at least 0.9 of its goodput, a p99 of at most 1.3× its, and the
@@ -40,16 +52,11 @@ func mean(cfg simConfig) (goodput float64, p99 time.Duration, fair float64, limi
 // smallest.
 func againstCaps(t *testing.T, name string, cfg simConfig) {
 	t.Helper()
-	var best int64
-	var bestGoodput float64
-	var bestP99 time.Duration
+	var caps []int64
 	for c := int64(1); c <= 16; c++ {
-		cfg.fixedCap = c
-		if g, p99, _, _ := mean(cfg); g > bestGoodput {
-			best, bestGoodput, bestP99 = c, g, p99
-		}
+		caps = append(caps, c)
 	}
-	cfg.fixedCap = 0
+	best, bestGoodput, bestP99 := bestCap(cfg, caps)
 	g, p99, fair, limit := mean(cfg)
 	t.Logf("%s: policy %.1f/s, p99 %v, mean limit %.1f, largest/smallest share %.2f; best cap %d: %.1f/s, p99 %v; goodput %.3f, p99 %.2f×",
 		name, g, p99, limit, fair, best, bestGoodput, bestP99, g/bestGoodput, float64(p99)/float64(bestP99))
@@ -888,16 +895,7 @@ func TestWorkThatMostlyWaits(t *testing.T) {
 	for _, over := range []float64{1.2, 1.6} {
 		cfg := simConfig{cpus: 2, mix: mix, rate: over * capacity(2, mix), duration: 20 * time.Second, deadline: 2 * time.Second,
 			calm: 10 * time.Second, calmRate: 0.25 * capacity(2, mix), refuseCPU: 100 * time.Microsecond, background: 1}
-		var best int64
-		var bestGoodput float64
-		var bestP99 time.Duration
-		for _, c := range []int64{100, 200, 300, 400, 600, 800} {
-			cfg.fixedCap = c
-			if g, p99, _, _ := mean(cfg); g > bestGoodput {
-				best, bestGoodput, bestP99 = c, g, p99
-			}
-		}
-		cfg.fixedCap = 0
+		best, bestGoodput, bestP99 := bestCap(cfg, []int64{100, 200, 300, 400, 600, 800})
 		g, p99, _, limit := mean(cfg)
 		t.Logf("%.1f×: policy %.0f/s, p99 %v, mean limit %.0f; best cap %d: %.0f/s, p99 %v; goodput %.3f, p99 %.2f×",
 			over, g, p99, limit, best, bestGoodput, bestP99, g/bestGoodput, float64(p99)/float64(bestP99))
